@@ -1,0 +1,10 @@
+"""ad_compiler: automatic differentiation of Python + NumPy by source
+transformation.  See README.md."""
+from ad_compiler.errors import CompileError
+from ad_compiler.api import (grad, value_and_grad, jvp, vjp, jacobian, hessian,
+                             source)
+from ad_compiler.registry import forward, reverse, nondifferentiable
+
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian",
+           "source", "CompileError", "forward", "reverse", "nondifferentiable"]
+__version__ = "0.1.0"

@@ -1,0 +1,360 @@
+"""The public API: grad, value_and_grad, jvp, vjp, jacobian, hessian, source."""
+import functools
+import inspect
+import numbers
+
+import numpy as np
+
+from ad_compiler import compiler
+from transforms.parse import unwrap
+
+
+def _is_float_value(x):
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, (float, complex, np.floating, np.complexfloating)):
+        return True
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "fc"
+    return False
+
+
+def _describe(x):
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype} and shape {x.shape}"
+    return f"{type(x).__name__} {x!r}"[:80]
+
+
+class _Signature:
+    """Cheap access to the positional parameters of a user function."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        sig = inspect.signature(fn)
+        self.sig = sig
+        self.params = list(sig.parameters)
+        kinds = inspect.Parameter
+        self.positional = [p.name for p in sig.parameters.values()
+                           if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+        self.has_varargs = any(p.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)
+                               for p in sig.parameters.values())
+
+    def resolve_wrt(self, wrt, api):
+        single = not isinstance(wrt, (tuple, list))
+        items = [wrt] if single else list(wrt)
+        if not items:
+            raise ValueError(f"{api}: wrt=() names no argument; give a position or a name")
+        names = []
+        for w in items:
+            if isinstance(w, bool) or not isinstance(w, (numbers.Integral, str)):
+                raise TypeError(f"{api}: wrt must be an int position, a parameter name or a "
+                                f"tuple of them; got {w!r}")
+            if isinstance(w, str):
+                if w not in self.params:
+                    raise ValueError(
+                        f"{api}: '{self.fn.__name__}' has no parameter named {w!r}; its "
+                        f"parameters are {', '.join(self.params)}")
+                names.append(w)
+            else:
+                n = len(self.positional)
+                if not -n <= w < n:
+                    raise ValueError(
+                        f"{api}: wrt={w} is out of range: '{self.fn.__name__}' takes {n} "
+                        f"positional argument(s) ({', '.join(self.positional)})")
+                names.append(self.positional[w])
+        if len(set(names)) != len(names):
+            raise ValueError(f"{api}: wrt names the same argument twice: {wrt!r}")
+        return tuple(names), single
+
+    def value_of(self, name, args, kwargs):
+        if name in kwargs:
+            return kwargs[name]
+        if name in self.positional:
+            i = self.positional.index(name)
+            if i < len(args):
+                return args[i]
+        p = self.sig.parameters[name]
+        if p.default is not inspect.Parameter.empty:
+            return p.default
+        raise TypeError(f"{self.fn.__name__}() missing required argument '{name}'")
+
+
+def _check_wrt_values(sig, names, args, kwargs, api):
+    for name in names:
+        v = sig.value_of(name, args, kwargs)
+        if not _is_float_value(v):
+            if isinstance(v, (bool, numbers.Integral, np.integer, np.bool_)) or (
+                    isinstance(v, np.ndarray) and v.dtype.kind in "biu"):
+                raise TypeError(
+                    f"{api}: cannot differentiate with respect to '{name}': it is an "
+                    f"integer/boolean value ({_describe(v)}); integer arguments are "
+                    f"constants. Pass a float (e.g. {name}=float(...) or "
+                    f"arr.astype(float)) or choose another wrt")
+            raise TypeError(
+                f"{api}: cannot differentiate with respect to '{name}': expected a float "
+                f"or a float array, got {_describe(v)}")
+
+
+class _Derivative:
+    """Base of the callables the API returns."""
+
+    _mode = None
+
+    def __init__(self, fn, wrt, api):
+        functools.update_wrapper(self, fn)
+        self.__ad_wrapped__ = fn
+        self._fn = unwrap(fn)
+        self._sig = _Signature(self._fn)
+        self._wrt_names, self._single = self._sig.resolve_wrt(wrt, api)
+        self._api = api
+        self._entry = None
+
+    def _compiled(self):
+        entry = self._entry
+        if entry is None or not entry.fresh():
+            entry = self._entry = compiler.compile_function(self._fn, self._mode, self._wrt_names)
+        return entry
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+
+class _Grad(_Derivative):
+    _mode = "grad"
+
+    def __call__(self, *args, **kwargs):
+        _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
+        out = self._compiled().function(*args, **kwargs)
+        return self._shape(out)
+
+    def _shape(self, out):
+        if self._single:
+            return out[0] if isinstance(out, tuple) else out
+        return out if isinstance(out, tuple) else (out,)
+
+
+class _ValueAndGrad(_Grad):
+    _mode = "value_and_grad"
+
+    def __call__(self, *args, **kwargs):
+        _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
+        value, grads = self._compiled().function(*args, **kwargs)
+        return value, self._shape(grads)
+
+
+def grad(f=None, wrt=0):
+    """Return a function computing the gradient of scalar-valued ``f``.
+
+    ``wrt`` is a position, a parameter name or a tuple of them (a tuple gives
+    a tuple of gradients).  Usable bare (``@grad``) or as ``@grad(wrt=1)``.
+    """
+    if f is None:
+        return lambda fn: grad(fn, wrt)
+    _check_callable(f, "grad")
+    return _Grad(f, wrt, "grad")
+
+
+def value_and_grad(f=None, wrt=0):
+    """Like ``grad`` but returns ``(f(*args), gradient)``."""
+    if f is None:
+        return lambda fn: value_and_grad(fn, wrt)
+    _check_callable(f, "value_and_grad")
+    return _ValueAndGrad(f, wrt, "value_and_grad")
+
+
+def _check_callable(f, api):
+    if not callable(f):
+        raise TypeError(f"{api} expects a function, got {_describe(f)}")
+
+
+def _active_positions(fn, sig, primals, tangents, api):
+    if sig.has_varargs:
+        pass
+    if len(primals) > len(sig.positional):
+        raise TypeError(f"{api}: '{fn.__name__}' takes {len(sig.positional)} positional "
+                        f"argument(s) but {len(primals)} primals were given")
+    names = []
+    for i, p in enumerate(primals):
+        t = tangents[i] if tangents is not None else True
+        if t is None or not _is_float_value(p):
+            continue
+        names.append(sig.positional[i])
+    return tuple(names)
+
+
+def jvp(f, primals, tangents):
+    """Forward mode: ``(f(*primals), J(primals) @ tangents)``."""
+    _check_callable(f, "jvp")
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp(f, primals, tangents): primals and tangents must be tuples, "
+                        "e.g. jvp(f, (x,), (dx,))")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents; "
+                         f"give one tangent per primal (None or 0 for constants)")
+    fn = unwrap(f)
+    sig = _Signature(fn)
+    tangents = list(tangents)
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if t is None:
+            continue
+        if not _is_float_value(p):
+            if np.any(np.asarray(t) != 0) if not isinstance(t, (tuple, list, dict)) else True:
+                raise TypeError(f"jvp: primal {i} is {_describe(p)}, which is not "
+                                f"differentiable; give None or 0 as its tangent")
+            tangents[i] = None
+            continue
+        if np.shape(t) != np.shape(p):
+            raise ValueError(f"jvp: tangent {i} has shape {np.shape(t)} but its primal has "
+                             f"shape {np.shape(p)}")
+    wrt = _active_positions(fn, sig, primals, tangents, "jvp")
+    entry = compiler.compile_function(fn, "forward", wrt)
+    kw = {}
+    for name in wrt:
+        i = sig.positional.index(name)
+        t = tangents[i]
+        p = primals[i]
+        if isinstance(p, np.ndarray) and not isinstance(t, np.ndarray):
+            t = np.asarray(t, dtype=p.dtype)
+        kw[entry.tangent_params[name]] = t
+    return entry.function(*primals, **kw)
+
+
+class _Pullback:
+    def __init__(self, entry, saved, primals, wrt, sig, out):
+        self._entry = entry
+        self._saved = saved
+        self._primals = primals
+        self._wrt = wrt
+        self._sig = sig
+        self._out = out
+        self.__ad_source__ = entry.sources["bwd"]
+
+    def __call__(self, cotangent):
+        if np.shape(cotangent) != np.shape(self._out) and not isinstance(self._out, (tuple, list, dict)):
+            raise ValueError(f"pullback: cotangent has shape {np.shape(cotangent)} but the "
+                             f"output has shape {np.shape(self._out)}")
+        grads = self._entry.bwd(self._saved, cotangent)
+        by_name = dict(zip(self._wrt, grads))
+        out = []
+        for i, p in enumerate(self._primals):
+            name = self._sig.positional[i]
+            out.append(by_name.get(name))
+        return tuple(out)
+
+
+def vjp(f, *primals):
+    """Reverse mode: ``(out, pullback)``; ``pullback(ct)`` returns one
+    cotangent per primal (None for integer/boolean primals)."""
+    _check_callable(f, "vjp")
+    fn = unwrap(f)
+    sig = _Signature(fn)
+    wrt = _active_positions(fn, sig, primals, None, "vjp")
+    entry = compiler.compile_function(fn, "split", wrt)
+    out, saved = entry.fwd(*primals)
+    return out, _Pullback(entry, saved, primals, wrt, sig, out)
+
+
+def jacobian(f, wrt=0, mode="rev"):
+    """Return a function computing the Jacobian ``out.shape + arg.shape``."""
+    _check_callable(f, "jacobian")
+    if mode not in ("rev", "fwd"):
+        raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
+    fn = unwrap(f)
+    sig = _Signature(fn)
+    names, single = sig.resolve_wrt(wrt, "jacobian")
+
+    @functools.wraps(fn)
+    def jac(*args, **kwargs):
+        if kwargs:
+            args = tuple(sig.sig.bind(*args, **kwargs).args)
+        _check_wrt_values(sig, names, args, {}, "jacobian")
+        results = []
+        for name in names:
+            i = sig.positional.index(name)
+            x = np.asarray(args[i])
+            if mode == "fwd":
+                results.append(_jac_fwd(fn, args, i, x))
+            else:
+                results.append(_jac_rev(fn, args, i, x))
+        return results[0] if single else tuple(results)
+
+    jac.__ad_source_fn__ = fn
+    jac.__ad_mode__ = mode
+    return jac
+
+
+def _jac_fwd(fn, args, i, x):
+    cols = []
+    out = None
+    for k in range(max(x.size, 1) if x.shape else 1):
+        t = np.zeros(x.shape, dtype=np.result_type(x, 0.0))
+        t.reshape(-1)[k] = 1.0
+        tangents = [None] * len(args)
+        tangents[i] = t if x.shape else float(1.0) if not isinstance(args[i], np.ndarray) else t
+        out, dout = jvp(fn, tuple(args), tuple(tangents))
+        cols.append(np.asarray(dout))
+    out = np.asarray(out)
+    if x.size == 0:
+        return np.zeros(out.shape + x.shape)
+    J = np.stack([np.broadcast_to(c, out.shape) for c in cols], axis=-1)
+    return J.reshape(out.shape + x.shape)
+
+
+def _jac_rev(fn, args, i, x):
+    out, pull = vjp(fn, *args)
+    out = np.asarray(out)
+    rows = []
+    for k in range(max(out.size, 1)):
+        ct = np.zeros(out.shape, dtype=np.result_type(out, 0.0))
+        ct.reshape(-1)[k] = 1.0
+        if not out.shape:
+            ct = np.ones((), dtype=np.result_type(out, 0.0))
+        g = pull(ct)[i]
+        rows.append(np.zeros(x.shape) if g is None else np.broadcast_to(np.asarray(g), x.shape))
+    J = np.stack(rows, axis=0)
+    return J.reshape(out.shape + x.shape)
+
+
+def hessian(f, wrt=0):
+    """Return a function computing the Hessian (forward over reverse)."""
+    _check_callable(f, "hessian")
+    fn = unwrap(f)
+    sig = _Signature(fn)
+    names, single = sig.resolve_wrt(wrt, "hessian")
+    if not single:
+        raise ValueError("hessian: give a single wrt (an int position or a name)")
+    g = grad(fn, wrt=names[0])
+
+    @functools.wraps(fn)
+    def hess(*args, **kwargs):
+        if kwargs:
+            args = tuple(sig.sig.bind(*args, **kwargs).args)
+        _check_wrt_values(sig, names, args, {}, "hessian")
+        entry = g._compiled()
+        i = sig.positional.index(names[0])
+        return _jac_fwd(entry.function, args, i, np.asarray(args[i]))
+
+    hess.__ad_grad__ = g
+    return hess
+
+
+def source(df):
+    """The generated Python source behind a function returned by the API."""
+    if isinstance(df, _Derivative):
+        return df._compiled().function.__ad_source__
+    if isinstance(df, _Pullback):
+        return df._entry.sources["fwd"] + "\n\n" + df._entry.sources["bwd"]
+    g = getattr(df, "__ad_grad__", None)
+    if g is not None:
+        return source(g)
+    src = getattr(df, "__ad_source__", None)
+    if src is not None:
+        return src
+    if getattr(df, "__ad_source_fn__", None) is not None:
+        return ("# jacobian is computed column by column from the function below\n"
+                + "(generated on first call)")
+    raise TypeError("source() expects a function returned by grad, value_and_grad, "
+                    "vjp's pullback or hessian; to see the source of jvp, call "
+                    "ad_compiler.jvp_source(f, n_primals)")

@@ -1,0 +1,201 @@
+"""The pipeline, the compile context and the cache.
+
+``transform`` is the whole compiler in one short list of steps.  Everything
+it calls lives in ``transforms/``.
+"""
+import copy
+import inspect
+import weakref
+
+import gast
+import numpy
+
+from ad_compiler import registry, runtime
+from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
+from ad_compiler.errors import CompileError
+from transforms import activity, codegen, fence, names, nodes, normalize, ops, parse
+
+
+class Context:
+    """What one compilation shares between passes."""
+
+    numpy = numpy
+    runtime = runtime
+
+    def __init__(self, info, namer):
+        self.info = info
+        self.namer = namer
+        self.injected = {}          # name in generated code -> object
+        self.deps = []              # (callee function, its code object)
+        self.comments = codegen.Comments()
+        self.locals = normalize.local_names(info.node)
+
+    def global_name(self, ident, obj):
+        """The name under which generated code reads ``obj``."""
+        for name, have in self.injected.items():
+            if have is obj:
+                return name
+        user = self.info.lookup(ident)
+        if ident in self.namer.taken and not (user is obj and ident not in self.locals):
+            ident = self.namer.fresh(ident)
+        self.namer.reserve(ident)
+        self.injected[ident] = obj
+        return ident
+
+    def callee(self, stmt, op, mode, active_names):
+        return _callee(self, stmt, op, mode, active_names)
+
+
+class Callee:
+    def __init__(self, name, bound, tangent_params=None, bwd_name=None, order=()):
+        self.name = name
+        self.bound = bound
+        self.tangent_params = tangent_params or {}
+        self.bwd_name = bwd_name
+        self.order = list(order)
+
+
+_COMPILING = set()
+
+
+def _callee(ctx, stmt, op, mode, active_names):
+    fn = op.fn
+    if op.starred:
+        raise ctx.info.error(stmt, f"cannot differentiate a call of {op.label} with *args/**kwargs",
+                             construct="starred call")
+    try:
+        bound = inspect.signature(fn).bind(*op.args, **dict(op.keywords)).arguments
+    except TypeError as exc:
+        raise ctx.info.error(stmt, f"call of {op.label} does not match its signature: {exc}",
+                             construct="call") from None
+    wrt = tuple(p for p, a in bound.items()
+                if isinstance(a, gast.Name) and a.id in active_names)
+    key = (fn.__code__, mode, wrt)
+    if key in _COMPILING:
+        raise ctx.info.error(stmt, f"cannot differentiate the recursive call of {op.label}",
+                             hint="recursion is not supported yet; write it as a loop",
+                             construct="recursion")
+    entry = compile_function(fn, mode, wrt)
+    ctx.deps.append((fn, fn.__code__))
+    ctx.deps.extend(entry.deps)
+    base = fn.__name__
+    if mode == "forward":
+        name = ctx.global_name(f"{base}_jvp", entry.function)
+        return Callee(name, {p: a for p, a in bound.items()}, entry.tangent_params)
+    fwd = ctx.global_name(f"{base}_fwd", entry.fwd)
+    bwd = ctx.global_name(f"{base}_bwd", entry.bwd)
+    return Callee(fwd, bound, bwd_name=bwd, order=wrt)
+
+
+class Compiled:
+    """The product of one compilation."""
+
+    def __init__(self, fn, mode, wrt):
+        self.fn = fn
+        self.code = fn.__code__
+        self.mode = mode
+        self.wrt = wrt
+        self.function = None    # the derivative function (grad / jvp)
+        self.fwd = None         # vjp: forward sweep
+        self.bwd = None         # vjp: backward sweep
+        self.sources = {}
+        self.tangent_params = {}
+        self.deps = []
+
+    def fresh(self):
+        return (self.fn.__code__ is self.code
+                and all(f.__code__ is c for f, c in self.deps))
+
+
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def compile_function(fn, mode, wrt):
+    """Cached compile of ``fn`` in ``mode`` ("forward", "grad",
+    "value_and_grad", "split") with respect to parameter names ``wrt``."""
+    per_fn = _CACHE.get(fn)
+    if per_fn is None:
+        per_fn = _CACHE[fn] = {}
+    key = (mode, tuple(wrt))
+    entry = per_fn.get(key)
+    if entry is not None and entry.fresh():
+        return entry
+    marker = (fn.__code__, mode, tuple(wrt))
+    _COMPILING.add(marker)
+    try:
+        entry = transform(fn, mode, tuple(wrt))
+    finally:
+        _COMPILING.discard(marker)
+    per_fn[key] = entry
+    return entry
+
+
+def transform(fn, mode, wrt):
+    """The pipeline: from a user function to its derivative function(s)."""
+    from transforms import forward
+    # 1. Parse, with absolute line numbers, and capture the namespace.
+    info = parse.parse_function(fn)
+    namer = names.Namer(names.all_identifiers(info.node))
+    ctx = Context(info, namer)
+    resolver = ops.Resolver(info, ctx.locals, ctx.injected)
+    # 2. Refuse what we cannot differentiate, up front.
+    fence.check(info, resolver_lookup(info, ctx))
+    # 3. Normalize: flags for early exits, ANF, explicit loop indexes.
+    norm = normalize.normalize(info, namer, resolver)
+    # 4. Analyse: which variables need derivatives.
+    act = activity.analyze(norm, wrt, resolver, info)
+    out = Compiled(fn, mode, wrt)
+    # 5. Differentiate, then 6. clean up and load.
+    if mode == "forward":
+        tree, tparams = forward.ForwardPass(ctx, norm, act).run(list(wrt))
+        tree.name = namer.fresh(f"{fn.__name__}_jvp")
+        out.tangent_params = tparams
+        out.function = _finish(ctx, tree, fn)
+        out.sources["jvp"] = out.function.__ad_source__
+    else:
+        from transforms import reverse
+        rp = reverse.ReversePass(ctx, norm, act)
+        if mode == "split":
+            fwd_tree, bwd_tree = rp.run_split(list(wrt), fn.__name__)
+            out.fwd = _finish(ctx, fwd_tree, fn)
+            out.bwd = _finish(ctx, bwd_tree, fn)
+            out.sources["fwd"] = out.fwd.__ad_source__
+            out.sources["bwd"] = out.bwd.__ad_source__
+        else:
+            tree = rp.run_combined(list(wrt), with_value=(mode == "value_and_grad"))
+            prefix = "value_and_grad" if mode == "value_and_grad" else "grad"
+            tree.name = namer.fresh(f"{prefix}_{fn.__name__}")
+            out.function = _finish(ctx, tree, fn)
+            out.sources[mode] = out.function.__ad_source__
+    out.deps = list(dict.fromkeys(ctx.deps))
+    return out
+
+
+def resolver_lookup(info, ctx):
+    return lambda ident: (ctx.injected[ident] if ident in ctx.injected else info.lookup(ident))
+
+
+def _finish(ctx, tree, fn):
+    from transforms import optimize
+    tree = optimize.optimize(tree)
+    defaults = fn.__defaults__
+    kwdefaults = fn.__kwdefaults__
+    _strip_defaults(tree)
+    src = codegen.to_source(tree, ctx.comments)
+    out = codegen.load(src, tree.name, fn, ctx.injected)
+    out.__defaults__ = defaults
+    out.__kwdefaults__ = dict(kwdefaults) if kwdefaults else None
+    return out
+
+
+def _strip_defaults(tree):
+    """Defaults are set from the user's function objects, not re-evaluated."""
+    args = tree.args
+    args.defaults = []
+    args.kw_defaults = [None] * len(args.kwonlyargs)
+    for a in args.posonlyargs + args.args + args.kwonlyargs:
+        a.annotation = None
+    if args.vararg is not None:
+        args.vararg.annotation = None
+    if args.kwarg is not None:
+        args.kwarg.annotation = None

@@ -1,0 +1,54 @@
+"""Errors raised by ad_compiler.
+
+Every refusal of the compiler is a ``CompileError`` that points at the user's
+own file and absolute line, shows the line and puts a caret under the
+construct, e.g.::
+
+    model.py:33:9: cannot differentiate a 'try' statement
+        try:
+        ^
+    hint: move the try/except outside the differentiated function.
+"""
+import linecache
+
+
+class CompileError(Exception):
+    """The compiler cannot differentiate a construct of the user's code.
+
+    Attributes: ``filename``, ``lineno`` (absolute, 1-based line in the
+    user's file), ``col_offset`` (0-based), ``line`` (the line's text),
+    ``construct`` (a short name of what was refused) and ``hint``.
+    """
+
+    def __init__(self, message, filename=None, lineno=None, col_offset=None,
+                 line=None, hint=None, construct=None):
+        self.message = message
+        self.filename = filename
+        self.lineno = lineno
+        self.col_offset = col_offset
+        if line is None and filename and lineno:
+            line = linecache.getline(filename, lineno).rstrip("\n") or None
+        self.line = line
+        self.hint = hint
+        self.construct = construct
+        super().__init__(self._render())
+
+    def _render(self):
+        where = ""
+        if self.filename:
+            where = f"{self.filename}:{self.lineno}:{(self.col_offset or 0) + 1}: "
+        text = f"{where}{self.message}"
+        if self.line:
+            stripped = self.line.lstrip()
+            indent = len(self.line) - len(stripped)
+            text += f"\n    {stripped}"
+            if self.col_offset is not None and self.col_offset >= indent:
+                text += "\n    " + " " * (self.col_offset - indent) + "^"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+    def __reduce__(self):
+        return (CompileError, (self.message, self.filename, self.lineno,
+                               self.col_offset, self.line, self.hint,
+                               self.construct))

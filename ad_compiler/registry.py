@@ -1,0 +1,136 @@
+"""The registry of derivative rules.
+
+A rule is a small template function, registered by decorator and keyed by
+the live callable it differentiates.  Reverse and forward rules of one
+primitive sit side by side in a rules module::
+
+    @reverse(np.sin)
+    def sin(z, x):
+        d[x] = d[z] * np.cos(x)
+
+    @forward(np.sin)
+    def sin(z, x):
+        d[z] = d[x] * np.cos(x)
+
+Notation (the whole of it):
+
+* the first parameter names the primitive's result, the others are the
+  primitive's own parameters, with its defaults (``axis=None``...);
+* ``d[x]`` is the derivative of ``x``: its adjoint (reverse rules, the
+  generated code calls it ``bx``) or its tangent (forward rules, ``dx``);
+* a reverse rule assigns ``d[p]`` for each parameter ``p`` it differentiates;
+  the compiler keeps only the assignments of parameters that are active at
+  the call site, and accumulates them into the adjoint;
+* a forward rule assigns ``d[z]``; every ``d[p]`` of an inactive parameter
+  is a known zero, which the compiler simplifies away;
+* other names in the body are temporaries (renamed fresh) or globals of the
+  rules module (``np``, ``ad`` for the runtime...), which the generated code
+  receives under the same names.
+
+Rules are parsed once and inlined by ``transforms.templates``: the generated
+code shows the rule's arithmetic, not a call to it.
+"""
+import inspect
+
+
+class Primitive:
+    """What the registry knows about one differentiable callable."""
+
+    __slots__ = ("fn", "name", "reverse", "forward")
+
+    def __init__(self, fn, name):
+        self.fn = fn
+        self.name = name
+        self.reverse = None
+        self.forward = None
+
+
+_RULES = {}          # key(callable) -> Primitive
+_NONDIFF = {}        # key(callable) -> qualified name
+_USER_RULES = set()  # keys registered by users (reported by the CLI)
+
+
+def _key(fn):
+    try:
+        hash(fn)
+        return fn
+    except TypeError:
+        return id(fn)
+
+
+def qualified_name(fn):
+    mod = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        name = repr(fn)
+    if mod in ("numpy", "numpy.core.numeric", "numpy._core.numeric",
+               "numpy._core.fromnumeric", "numpy._core.multiarray"):
+        mod = "numpy"
+    if isinstance(fn, type(abs)) and mod == "builtins":
+        return name
+    return f"{mod}.{name}" if mod else name
+
+
+def _register(fn, template, kind, name=None):
+    key = _key(fn)
+    prim = _RULES.get(key)
+    if prim is None:
+        prim = _RULES[key] = Primitive(fn, name or qualified_name(fn))
+    setattr(prim, kind, template)
+    _NONDIFF.pop(key, None)
+    return template
+
+
+def reverse(*fns, name=None):
+    """Register the decorated template as the reverse rule of ``fns``."""
+    def deco(template):
+        for fn in fns:
+            _register(fn, template, "reverse", name)
+        return template
+    return deco
+
+
+def forward(*fns, name=None):
+    """Register the decorated template as the forward rule of ``fns``."""
+    def deco(template):
+        for fn in fns:
+            _register(fn, template, "forward", name)
+        return template
+    return deco
+
+
+def nondifferentiable(*fns, name=None):
+    """Declare callables whose results carry no derivative (floor, argmax...)."""
+    for fn in fns:
+        key = _key(fn)
+        if key not in _RULES:
+            _NONDIFF[key] = name or qualified_name(fn)
+
+
+def lookup(fn):
+    """The Primitive for ``fn``, or None."""
+    try:
+        return _RULES.get(_key(fn))
+    except TypeError:
+        return None
+
+
+def is_nondifferentiable(fn):
+    try:
+        return _key(fn) in _NONDIFF
+    except TypeError:
+        return False
+
+
+def all_primitives():
+    return list(_RULES.values())
+
+
+def all_nondifferentiable():
+    return dict(_NONDIFF)
+
+
+def template_params(template):
+    """(result name, [parameter names]) of a rule template."""
+    params = list(inspect.signature(template).parameters)
+    return params[0], params[1:]

@@ -1,0 +1,120 @@
+"""Rules for Python's operators (``+ - * / ** @``, unary minus, indexing).
+
+The normalizer turns ``a + b`` into a call of ``operator.add`` as far as the
+registry is concerned; the generated code keeps the operator syntax.
+"""
+import operator
+
+import numpy as np
+
+from ad_compiler import runtime as ad
+from ad_compiler.registry import forward, reverse
+
+d = None  # the d[x] notation of templates; never evaluated
+
+
+@reverse(operator.add)
+def add(z, x, y):
+    d[x] = ad.unbroadcast(d[z], x)
+    d[y] = ad.unbroadcast(d[z], y)
+
+
+@forward(operator.add)
+def add(z, x, y):
+    d[z] = ad.like(d[x] + d[y], z)
+
+
+@reverse(operator.sub)
+def sub(z, x, y):
+    d[x] = ad.unbroadcast(d[z], x)
+    d[y] = ad.unbroadcast(-d[z], y)
+
+
+@forward(operator.sub)
+def sub(z, x, y):
+    d[z] = ad.like(d[x] - d[y], z)
+
+
+@reverse(operator.mul)
+def mul(z, x, y):
+    d[x] = ad.unbroadcast(d[z] * y, x)
+    d[y] = ad.unbroadcast(x * d[z], y)
+
+
+@forward(operator.mul)
+def mul(z, x, y):
+    d[z] = d[x] * y + x * d[y]
+
+
+@reverse(operator.truediv)
+def truediv(z, x, y):
+    d[x] = ad.unbroadcast(d[z] / y, x)
+    d[y] = ad.unbroadcast(-d[z] * z / y, y)
+
+
+@forward(operator.truediv)
+def truediv(z, x, y):
+    d[z] = d[x] / y - z * d[y] / y
+
+
+@reverse(operator.pow)
+def pow(z, x, y):
+    d[x] = ad.unbroadcast(d[z] * y * x ** (y - 1), x)
+    d[y] = ad.unbroadcast(d[z] * z * np.log(np.where(x > 0, x, 1.0)), y)
+
+
+@forward(operator.pow)
+def pow(z, x, y):
+    d[z] = d[x] * y * x ** (y - 1) + d[y] * z * np.log(np.where(x > 0, x, 1.0))
+
+
+@reverse(operator.mod)
+def mod(z, x, y):
+    d[x] = ad.unbroadcast(d[z], x)
+    d[y] = ad.unbroadcast(-d[z] * np.floor_divide(x, y), y)
+
+
+@forward(operator.mod)
+def mod(z, x, y):
+    d[z] = d[x] - d[y] * np.floor_divide(x, y)
+
+
+@reverse(operator.matmul)
+def matmul(z, x, y):
+    d[x] = ad.matmul_grad_left(d[z], x, y)
+    d[y] = ad.matmul_grad_right(d[z], x, y)
+
+
+@forward(operator.matmul)
+def matmul(z, x, y):
+    d[z] = d[x] @ y + x @ d[y]
+
+
+@reverse(operator.neg)
+def neg(z, x):
+    d[x] = -d[z]
+
+
+@forward(operator.neg)
+def neg(z, x):
+    d[z] = -d[x]
+
+
+@reverse(operator.pos)
+def pos(z, x):
+    d[x] = d[z]
+
+
+@forward(operator.pos)
+def pos(z, x):
+    d[z] = d[x]
+
+
+@reverse(operator.getitem)
+def getitem(z, x, idx):
+    d[x] = ad.scatter(d[z], x, idx)
+
+
+@forward(operator.getitem)
+def getitem(z, x, idx):
+    d[z] = d[x][idx]

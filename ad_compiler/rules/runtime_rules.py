@@ -1,0 +1,76 @@
+"""Forward rules of the runtime helpers that reverse-mode code calls.
+
+They make generated gradient code differentiable again in forward mode,
+which is how ``hessian`` works (forward over reverse).  Each helper is linear
+in its derivative argument, so its tangent is the helper applied to the
+tangent.
+"""
+from ad_compiler import runtime as ad
+from ad_compiler.registry import forward
+
+d = None  # the d[x] notation of templates; never evaluated
+
+
+@forward(ad.unbroadcast)
+def unbroadcast(z, g, x):
+    d[z] = ad.unbroadcast(d[g], x)
+
+
+@forward(ad.expand)
+def expand(z, g, x, axis=None, keepdims=False):
+    d[z] = ad.expand(d[g], x, axis, keepdims)
+
+
+@forward(ad.scatter)
+def scatter(z, g, x, idx):
+    d[z] = ad.scatter(d[g], x, idx)
+
+
+@forward(ad.match)
+def match(z, g, x):
+    d[z] = ad.match(d[g], x)
+
+
+@forward(ad.add)
+def add(z, a, b):
+    d[z] = ad.add(d[a], d[b])
+
+
+@forward(ad.matmul_grad_left)
+def matmul_grad_left(z, g, x, y):
+    d[z] = ad.matmul_grad_left(d[g], x, y) + ad.matmul_grad_left(g, x, d[y])
+
+
+@forward(ad.matmul_grad_right)
+def matmul_grad_right(z, g, x, y):
+    d[z] = ad.matmul_grad_right(d[g], x, y) + ad.matmul_grad_right(g, d[x], y)
+
+
+@forward(ad.dot_grad_left)
+def dot_grad_left(z, g, x, y):
+    d[z] = ad.dot_grad_left(d[g], x, y) + ad.dot_grad_left(g, x, d[y])
+
+
+@forward(ad.dot_grad_right)
+def dot_grad_right(z, g, x, y):
+    d[z] = ad.dot_grad_right(d[g], x, y) + ad.dot_grad_right(g, d[x], y)
+
+
+@forward(ad.stack_split)
+def stack_split(z, g, arrays, axis=0):
+    d[z] = ad.stack_split(d[g], arrays, axis)
+
+
+@forward(ad.concat_split)
+def concat_split(z, g, arrays, axis=0):
+    d[z] = ad.concat_split(d[g], arrays, axis)
+
+
+@forward(ad.like)
+def like(z, t, z0):
+    d[z] = ad.like(d[t], z0)
+
+
+@forward(ad.updated)
+def updated(z, a, idx, v):
+    d[z] = ad.updated(d[a], idx, d[v])

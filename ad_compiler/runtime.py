@@ -1,0 +1,324 @@
+"""The small runtime that generated code imports (as ``ad``).
+
+It depends on NumPy only.  Every helper is cheap when there is nothing to do
+(``unbroadcast`` of equal shapes returns its input untouched).
+"""
+import numpy as np
+
+
+def _shape(x):
+    return np.shape(x)
+
+
+def unbroadcast(g, x):
+    """Sum ``g`` down to the shape of ``x`` (the adjoint of broadcasting)."""
+    shape = np.shape(x)
+    gshape = np.shape(g)
+    if gshape == shape:
+        return g
+    if not shape:
+        return np.sum(g)
+    extra = len(gshape) - len(shape)
+    if extra:
+        g = np.sum(g, axis=tuple(range(extra)))
+    axes = tuple(i for i, (a, b) in enumerate(zip(shape, np.shape(g)))
+                 if a == 1 and b != 1)
+    if axes:
+        g = np.sum(g, axis=axes, keepdims=True)
+    if np.shape(g) != shape:
+        g = np.broadcast_to(g, shape)
+    return g
+
+
+def scalar_seed(out):
+    """The seed adjoint of a scalar output; refuses non-scalar outputs."""
+    size = np.size(out) if not isinstance(out, (tuple, list, dict)) else None
+    if size != 1:
+        kind = type(out).__name__
+        shape = np.shape(out) if size is not None else None
+        raise TypeError(
+            f"grad requires the function to return a scalar (a float or an "
+            f"array of size 1); it returned {kind}"
+            + (f" of shape {shape}" if shape is not None else "")
+            + ". Use jacobian() or vjp() for non-scalar outputs, or reduce "
+              "the output (e.g. with np.sum) first.")
+    if isinstance(out, np.ndarray) and out.ndim:
+        return np.ones_like(out)
+    if isinstance(out, (np.floating, np.ndarray)):
+        return np.ones((), dtype=np.result_type(out)) if np.iscomplexobj(out) else out.dtype.type(1)
+    return 1.0
+
+
+def zeros_like(x):
+    """A zero derivative shaped like ``x`` (containers map element-wise)."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(zeros_like(v) for v in x)
+    if isinstance(x, dict):
+        return {k: zeros_like(v) for k, v in x.items()}
+    if x is None:
+        return None
+    arr = np.asarray(x)
+    if arr.dtype.kind in "fc":
+        return np.zeros_like(arr)
+    return np.zeros(arr.shape)
+
+
+def add(a, b):
+    """Accumulate derivatives; understands containers and ``None``."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, (tuple, list)):
+        return type(a)(add(u, v) for u, v in zip(a, b))
+    if isinstance(a, dict):
+        return {k: add(a[k], b[k]) for k in a}
+    return a + b
+
+
+def like(t, z):
+    """A tangent ``t`` broadcast to the shape of the primal result ``z``."""
+    shape = np.shape(z)
+    if np.shape(t) == shape:
+        return t
+    return np.broadcast_to(t, shape)
+
+
+def updated(a, idx, v):
+    """Functional ``a[idx] = v``: a new array, ``a`` untouched."""
+    out = np.array(a, dtype=np.result_type(a, v, 0.0), copy=True)
+    out[idx] = v
+    return out
+
+
+def match(g, x):
+    """Make a derivative ``g`` of ``x`` have exactly x's shape."""
+    if isinstance(x, (tuple, list, dict)):
+        return g
+    if np.shape(g) == np.shape(x):
+        return g
+    return np.broadcast_to(g, np.shape(x)) + np.zeros_like(x, dtype=np.result_type(g, 0.0))
+
+
+def _is_basic(idx):
+    if isinstance(idx, tuple):
+        return all(_is_basic(i) for i in idx)
+    return (idx is None or idx is Ellipsis or isinstance(idx, (slice, int, np.integer)))
+
+
+def scatter(g, x, idx):
+    """The adjoint of ``x[idx]``: zeros shaped like x with ``g`` added at idx."""
+    if isinstance(x, (tuple, list)):
+        out = [None] * len(x)
+        if isinstance(idx, slice):
+            for i, v in zip(range(len(x))[idx], g):
+                out[i] = v
+        else:
+            out[idx] = g
+        return type(x)(out) if isinstance(x, tuple) else out
+    if isinstance(x, dict):
+        return {idx: g}
+    out = np.zeros(np.shape(x), dtype=np.result_type(x, g, 0.0))
+    if _is_basic(idx):
+        out[idx] = g
+    else:
+        np.add.at(out, idx, g)
+    return out
+
+
+def add_at(buf, idx, g):
+    """``buf[idx] += g`` in place, correct for repeated fancy indices."""
+    if _is_basic(idx):
+        buf[idx] += g
+    else:
+        np.add.at(buf, idx, g)
+
+
+def added_at(buf, idx, g):
+    """Functional ``add_at``: a new array, ``buf`` untouched."""
+    out = np.array(buf, dtype=np.result_type(buf, g, 0.0), copy=True)
+    add_at(out, idx, g)
+    return out
+
+
+def push(stack, value):
+    stack.append(value)
+
+
+def pop(stack):
+    return stack.pop()
+
+
+# --- helpers of specific rules -------------------------------------------
+
+def _normalize_axis(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(a % ndim for a in axis)
+    return (axis % ndim,)
+
+
+def expand(g, x, axis=None, keepdims=False):
+    """Broadcast the adjoint ``g`` of a reduction of ``x`` back to x's shape."""
+    shape = np.shape(x)
+    if not keepdims and axis is not None and len(shape):
+        g = np.expand_dims(g, _normalize_axis(axis, len(shape)))
+    return np.broadcast_to(g, shape)
+
+
+def reduced_count(x, axis=None):
+    shape = np.shape(x)
+    if axis is None:
+        return int(np.prod(shape)) if shape else 1
+    return int(np.prod([shape[a] for a in _normalize_axis(axis, len(shape))]))
+
+
+def extremum_mask(x, z, axis=None, keepdims=False):
+    """Where ``x`` attains its reduced extremum ``z``, split evenly among ties."""
+    zb = expand(z, x, axis, keepdims)
+    mask = (np.asarray(x) == zb)
+    count = np.sum(mask, axis=axis, keepdims=True) if axis is not None else np.sum(mask)
+    return mask / count
+
+
+def prod_grad(g, x, z, axis=None, keepdims=False):
+    """Adjoint of np.prod, exact also when some entries are zero."""
+    x = np.asarray(x)
+    gz = expand(g, x, axis, keepdims)
+    if axis is None:
+        flat = x.reshape(-1)
+        n = flat.size
+        left = np.concatenate([[1.0], np.cumprod(flat[:-1])]) if n else flat
+        right = np.concatenate([np.cumprod(flat[::-1][:-1])[::-1], [1.0]]) if n else flat
+        return gz * (left * right).reshape(x.shape)
+    ax = _normalize_axis(axis, x.ndim)
+    if len(ax) != 1:
+        out = np.ones_like(x, dtype=np.result_type(x, 0.0))
+        moved = np.moveaxis(x, ax, tuple(range(len(ax))))
+        flat = moved.reshape((-1,) + moved.shape[len(ax):])
+        left = np.concatenate([np.ones_like(flat[:1]), np.cumprod(flat[:-1], axis=0)])
+        right = np.concatenate([np.cumprod(flat[::-1][:-1], axis=0)[::-1], np.ones_like(flat[:1])])
+        out = np.moveaxis((left * right).reshape(moved.shape), tuple(range(len(ax))), ax)
+        return gz * out
+    a = ax[0]
+    ones = np.ones_like(np.take(x, [0], axis=a))
+    left = np.concatenate([ones, np.cumprod(np.take(x, range(x.shape[a] - 1), axis=a), axis=a)], axis=a)
+    rev = np.flip(x, axis=a)
+    right = np.flip(np.concatenate([ones, np.cumprod(np.take(rev, range(x.shape[a] - 1), axis=a), axis=a)], axis=a), axis=a)
+    return gz * left * right
+
+
+def matmul_grad_left(g, x, y):
+    """Adjoint of ``x @ y`` with respect to x (vectors and stacks handled)."""
+    x = np.asarray(x); y = np.asarray(y); g = np.asarray(g)
+    if y.ndim == 1:
+        if x.ndim == 1:
+            return g * y
+        return unbroadcast(g[..., None] * y, x)
+    if x.ndim == 1:
+        return unbroadcast(np.matmul(y, g[..., None])[..., 0] if g.ndim else y @ g, x) if g.ndim else y @ g
+    return unbroadcast(np.matmul(g, np.swapaxes(y, -1, -2)), x)
+
+
+def matmul_grad_right(g, x, y):
+    """Adjoint of ``x @ y`` with respect to y."""
+    x = np.asarray(x); y = np.asarray(y); g = np.asarray(g)
+    if x.ndim == 1:
+        if y.ndim == 1:
+            return g * x
+        return unbroadcast(x[:, None] * g[..., None, :], y)
+    if y.ndim == 1:
+        return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g[..., None])[..., 0], y)
+    return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g), y)
+
+
+def dot_grad_left(g, x, y):
+    x = np.asarray(x); y = np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        return unbroadcast(g * y, x)
+    if x.ndim <= 2 and y.ndim <= 2:
+        return matmul_grad_left(g, x, y)
+    # general N-d dot: sum over last axis of x and second-to-last of y
+    g = np.asarray(g)
+    yaxes = list(range(y.ndim))
+    del yaxes[-2]
+    return np.tensordot(g, y, axes=(list(range(x.ndim - 1, g.ndim)), yaxes))
+
+
+def dot_grad_right(g, x, y):
+    x = np.asarray(x); y = np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        return unbroadcast(g * x, y)
+    if x.ndim <= 2 and y.ndim <= 2:
+        return matmul_grad_right(g, x, y)
+    g = np.asarray(g)
+    r = np.tensordot(x, g, axes=(list(range(x.ndim - 1)), list(range(x.ndim - 1))))
+    return np.moveaxis(r, 0, -2) if y.ndim > 1 else r
+
+
+def norm_grad(g, x, z, ord=None, axis=None, keepdims=False):
+    """Adjoint of np.linalg.norm for vector norms and the Frobenius norm."""
+    x = np.asarray(x)
+    gz = expand(g, x, axis, keepdims)
+    zz = expand(z, x, axis, keepdims)
+    if ord in (None, 2, "fro") and (ord != 2 or x.ndim == 1 or (axis is not None and np.ndim(axis) == 0)):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return gz * np.where(zz == 0, 0.0, x / np.where(zz == 0, 1.0, zz))
+    if ord == 1 and (x.ndim == 1 or np.ndim(axis) == 0):
+        return gz * np.sign(x)
+    if ord in (np.inf, float("inf")) and (x.ndim == 1 or np.ndim(axis) == 0):
+        return gz * np.sign(x) * extremum_mask(np.abs(x), z, axis, keepdims)
+    if ord == "nuc" or (ord == 2 and x.ndim == 2):
+        u, s, vt = np.linalg.svd(x, full_matrices=False)
+        if ord == "nuc":
+            return gz * (u @ vt)
+        return gz * np.outer(u[:, 0], vt[0])
+    if isinstance(ord, (int, float)) and (x.ndim == 1 or np.ndim(axis) == 0):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return gz * np.sign(x) * np.abs(x) ** (ord - 1) / zz ** (ord - 1)
+    raise NotImplementedError(f"derivative of np.linalg.norm with ord={ord!r}")
+
+
+def norm_tangent(dx, x, z, ord=None, axis=None, keepdims=False):
+    """Tangent of np.linalg.norm: <grad, dx> reduced like the norm."""
+    x = np.asarray(x)
+    one = np.ones_like(z, dtype=np.result_type(z, 0.0))
+    gx = norm_grad(one, x, z, ord, axis, keepdims)
+    if axis is None and (ord is None or x.ndim == 1 or ord in ("fro", "nuc", 2)):
+        return np.sum(gx * dx)
+    return np.sum(gx * dx, axis=axis, keepdims=keepdims)
+
+
+def concat_split(g, arrays, axis=0):
+    """Adjoint of np.concatenate: pieces of ``g`` shaped like the inputs."""
+    if axis is None:
+        sizes = np.cumsum([np.size(a) for a in arrays])[:-1]
+        return [np.reshape(p, np.shape(a)) for p, a in zip(np.split(np.ravel(g), sizes), arrays)]
+    sizes = np.cumsum([np.shape(a)[axis] for a in arrays])[:-1]
+    return np.split(g, sizes, axis=axis)
+
+
+def stack_split(g, arrays, axis=0):
+    """Adjoint of np.stack: slices of ``g`` along the new axis."""
+    g = np.asarray(g)
+    return [np.take(g, i, axis=axis) for i in range(len(arrays))]
+
+
+def zeros_of(values):
+    """Tangents for the inactive members of a list/tuple argument."""
+    return [np.zeros_like(v, dtype=np.result_type(v, 0.0)) for v in values]
+
+
+def clip_mask(x, lo, hi):
+    x = np.asarray(x)
+    mask = np.ones(x.shape, dtype=bool)
+    if lo is not None:
+        mask &= x >= lo
+    if hi is not None:
+        mask &= x <= hi
+    return mask
+
+
+def where_true(cond, shape_of):
+    return np.broadcast_to(cond, np.shape(shape_of))

@@ -1,0 +1,256 @@
+"""Functions that ad_compiler must refuse, each with its offending line marked.
+
+Every case is an ordinary, runnable NumPy function containing one construct the
+compiler does not differentiate.  The line where the compiler is expected to
+point is marked by a trailing comment of the form::
+
+    offending code  # ERROR: <tag>
+
+``tests/test_errors.py`` scans this file's text for those markers, so the
+expected (absolute) line numbers never have to be written down by hand and the
+cases can be edited freely.  A tag may mark more than one line when more than
+one line is an equally correct place to point at (e.g. ``global x`` and the
+write ``x = ...``, or ``async def`` and the ``await`` inside it); the compiler
+must then report one of the marked lines.
+
+Two registries are exported:
+
+``STRICT_CASES``
+    must raise ``ad_compiler.CompileError`` at a marked line.
+``MAYBE_SUPPORTED``
+    may either be differentiated correctly (checked against central finite
+    differences) or raise ``CompileError`` at a marked line.
+
+Rules for adding a case: give it a unique tag, put the marker on the line(s)
+of the first offending construct (nothing unsupported may come before it in
+the function), keep the marked line short and free of ``#`` inside strings,
+and append a ``Case`` to one of the two lists at the bottom.
+
+The rest of the file holds the inputs for the API-misuse tests (no source,
+bad ``wrt``, non-scalar output, integer argument).
+"""
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+
+class Case(NamedTuple):
+    tag: str            # the marker tag: "# ERROR: <tag>"
+    fn: Callable        # the function handed to grad()
+    args: tuple         # arguments to call grad(fn)(*args) with
+    wrt: object = 0     # the wrt= argument of grad
+
+
+X3 = np.array([0.3, -1.2, 0.7])
+X4 = np.array([0.5, 1.5, -0.25, 2.0])
+P4 = np.array([0.1, 0.2, 0.3, 0.4])   # strictly positive, sums to one
+
+
+# --------------------------------------------------------------------------
+# Constructs that must always be refused.
+# --------------------------------------------------------------------------
+
+def running_sq_norm(x):
+    total = 0.0
+    for xi in x:
+        total = total + xi * xi
+        yield total  # ERROR: generator
+
+
+def _square_terms(v):
+    for vi in v:
+        yield vi * vi
+
+
+def centered_square_terms(x):
+    centered = x - np.mean(x)
+    yield from _square_terms(centered)  # ERROR: yield_from
+
+
+def safe_log_likelihood(x):
+    z = x * x + 1.0
+    try:  # ERROR: try_except
+        ll = np.sum(np.log(z))
+    except FloatingPointError:
+        ll = -np.inf
+    return ll
+
+
+def guarded_entropy(p):
+    with np.errstate(divide="ignore"):  # ERROR: with
+        logp = np.log(p)
+    return -np.sum(p * logp)
+
+
+_LAST_LOSS = 0.0
+
+
+def logged_loss(x):
+    global _LAST_LOSS  # ERROR: global
+    loss = np.sum(x ** 2)
+    _LAST_LOSS = loss  # ERROR: global
+    return loss
+
+
+def _make_accumulating_loss():
+    calls = 0
+
+    def accumulating_loss(x):
+        nonlocal calls  # ERROR: nonlocal
+        calls = calls + 1  # ERROR: nonlocal
+        return np.sum(np.sin(x)) * calls
+
+    return accumulating_loss
+
+
+accumulating_loss = _make_accumulating_loss()
+
+
+def exec_scaled(x):
+    scope = {"x": x}
+    exec("y = 3.0 * x", scope)  # ERROR: exec
+    return np.sum(scope["y"])
+
+
+def eval_poly(x):
+    expr = "x ** 3 - 2.0 * x"
+    y = eval(expr)  # ERROR: eval
+    return np.sum(y)
+
+
+async def async_loss(x):  # ERROR: async_def
+    return np.sum(x ** 2)
+
+
+async def _fetch_scale():
+    return 2.0
+
+
+async def awaited_loss(x):  # ERROR: await
+    scale = await _fetch_scale()  # ERROR: await
+    return scale * np.sum(x ** 2)
+
+
+def normalized_energy(x):
+    centered = x - np.mean(x)
+    energy = np.sum(centered ** 2)
+    del centered  # ERROR: del
+    return energy / x.shape[0]
+
+
+def affine_in_body(x):
+    class Affine:  # ERROR: class_def
+        scale = 2.0
+        shift = 1.0
+    y = Affine.scale * x + Affine.shift
+    return np.sum(y ** 2)
+
+
+def head_tail_loss(x):
+    first, *rest = x  # ERROR: starred_assign
+    return first ** 2 + np.sum(np.asarray(rest) ** 2)
+
+
+def match_penalty(x, kind="l2"):
+    match kind:  # ERROR: match
+        case "l1":
+            return np.sum(np.abs(x))
+        case _:
+            return np.sum(x ** 2)
+
+
+def walrus_norm(x):
+    if (s := np.sum(x ** 2)) > 1.0:  # ERROR: walrus
+        return np.sqrt(s)
+    return s
+
+
+def for_else_energy(x):
+    # No 'break' on purpose: only the for-else itself should be refused.
+    total = 0.0
+    for xi in x:  # ERROR: for_else
+        total = total + xi * xi
+    else:  # ERROR: for_else
+        total = total * 0.5
+    return total
+
+
+# --------------------------------------------------------------------------
+# Constructs that may become supported; refusing them is also acceptable.
+# --------------------------------------------------------------------------
+
+def lambda_loss(x):
+    sq = lambda v: v * v  # ERROR: lambda
+    return np.sum(sq(x) + 0.5 * x)  # ERROR: lambda
+
+
+def nested_def_loss(x):
+    def smooth_abs(v):  # ERROR: nested_def
+        return np.sqrt(v * v + 1e-3)
+    return np.sum(smooth_abs(x))  # ERROR: nested_def
+
+
+def spectral_energy(x):
+    # Parseval: equals sum(x**2), so the gradient is 2 * x.
+    spectrum = np.fft.fft(x)  # ERROR: fft
+    power = np.abs(spectrum) ** 2  # ERROR: fft
+    return np.sum(power) / x.shape[0]
+
+
+STRICT_CASES = [
+    Case("generator", running_sq_norm, (X3,)),
+    Case("yield_from", centered_square_terms, (X3,)),
+    Case("try_except", safe_log_likelihood, (X3,)),
+    Case("with", guarded_entropy, (P4,)),
+    Case("global", logged_loss, (X3,)),
+    Case("nonlocal", accumulating_loss, (X3,)),
+    Case("exec", exec_scaled, (X3,)),
+    Case("eval", eval_poly, (X3,)),
+    Case("async_def", async_loss, (X3,)),
+    Case("await", awaited_loss, (X3,)),
+    Case("del", normalized_energy, (X4,)),
+    Case("class_def", affine_in_body, (X3,)),
+    Case("starred_assign", head_tail_loss, (X4,)),
+    Case("match", match_penalty, (X3,)),
+    Case("walrus", walrus_norm, (X4,)),
+    Case("for_else", for_else_energy, (X3,)),
+]
+
+MAYBE_SUPPORTED = [
+    Case("lambda", lambda_loss, (X3,)),
+    Case("nested_def", nested_def_loss, (X3,)),
+    Case("fft", spectral_energy, (X4,)),
+]
+
+
+# --------------------------------------------------------------------------
+# API misuse (no line markers: these are about how grad is called).
+# --------------------------------------------------------------------------
+
+# A function whose source cannot be found: it is created by exec().
+_NO_SOURCE_NS = {"np": np}
+exec(
+    "def no_source_loss(x):\n"
+    "    return np.sum(x ** 2)\n",
+    _NO_SOURCE_NS,
+)
+no_source_loss = _NO_SOURCE_NS["no_source_loss"]
+
+
+def two_param_loss(weights, bias):
+    return np.sum(weights ** 2) + bias ** 2
+
+
+TWO_PARAM_ARGS = (X3, 0.5)
+
+
+def vector_valued(x):
+    return np.sin(x) * x
+
+
+def power_sum(x, n):
+    return np.sum(x ** n)
+
+
+def int_array_loss(x):
+    return np.sum(x * x)

@@ -1,0 +1,109 @@
+"""Activity analysis: which variables need derivatives.
+
+A variable is *varied* when it depends, through differentiable operations,
+on an input we differentiate with respect to, and *useful* when the output
+depends on it through differentiable operations.  Only variables that are
+both (*active*) get tangents or adjoints.  The analysis is flow-insensitive
+over the normalized function (a name is active everywhere or nowhere), which
+keeps it simple and sound; a name reused for unrelated values only costs
+some extra derivative work.
+
+It also refuses, at the user's line, an active value flowing into something
+we cannot differentiate (a function with no rule, a lambda...).
+"""
+import gast
+
+from transforms import ops
+
+
+class Activity:
+    def __init__(self, varied, useful, ops_by_stmt, outputs):
+        self.varied = varied
+        self.useful = useful
+        self.active = varied & useful
+        self.ops = ops_by_stmt   # id(stmt) -> Op
+        self.outputs = outputs
+
+    def is_active(self, ident):
+        return ident in self.active
+
+
+def _walk_stmts(stmts):
+    for s in stmts:
+        yield s
+        for field in ("body", "orelse"):
+            yield from _walk_stmts(getattr(s, field, []) or [])
+
+
+def analyze(fn, wrt, resolve, info):
+    flows = []        # (target, [sources], stmt)
+    ops_by_stmt = {}
+    outputs = []
+    for stmt in _walk_stmts(fn.body):
+        if isinstance(stmt, gast.Assign):
+            target = stmt.targets[0]
+            op = ops.classify(stmt.value, resolve)
+            ops_by_stmt[id(stmt)] = op
+            differentiable = op.kind in ("copy", "prim", "user", "container",
+                                         "unknown", "opaque")
+            srcs = op.diff if differentiable else []
+            if isinstance(target, gast.Name):
+                flows.append((target.id, srcs, stmt))
+            elif isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+                flows.append((target.value.id, srcs, stmt))
+        elif isinstance(stmt, gast.Return):
+            outputs += ops.operand_names(stmt.value)
+        elif isinstance(stmt, gast.Expr):
+            ops_by_stmt[id(stmt)] = ops.classify(stmt.value, resolve)
+
+    varied = set(wrt)
+    changed = True
+    while changed:
+        changed = False
+        for tgt, srcs, _ in flows:
+            if tgt not in varied and any(s in varied for s in srcs):
+                varied.add(tgt)
+                changed = True
+    useful = set(outputs)
+    changed = True
+    while changed:
+        changed = False
+        for tgt, srcs, _ in flows:
+            if tgt in useful:
+                for s in srcs:
+                    if s not in useful:
+                        useful.add(s)
+                        changed = True
+    act = Activity(varied, useful, ops_by_stmt, outputs)
+    # Refuse active values flowing into what we cannot differentiate.
+    for tgt, srcs, stmt in flows:
+        op = ops_by_stmt[id(stmt)]
+        if op.kind not in ("unknown", "opaque"):
+            continue
+        if tgt in act.active and any(s in act.active for s in srcs):
+            raise unsupported(info, stmt, op)
+    return act
+
+
+def unsupported(info, stmt, op):
+    node = op.node if getattr(op.node, "lineno", None) else stmt
+    if op.kind == "opaque":
+        return info.error(node, f"cannot differentiate through {op.label}",
+                          hint="write it as a loop or a named helper function",
+                          construct=op.label)
+    if op.label.startswith("method"):
+        return info.error(node, f"no derivative rule for {op.label} on a "
+                          f"differentiated value",
+                          hint="call the NumPy function instead, or register "
+                               "a rule (see CONTRIBUTING.md, 'add a derivative rule')",
+                          construct=op.label)
+    name = op.label
+    fn = op.fn
+    if fn is not None:
+        from ad_compiler.registry import qualified_name
+        name = qualified_name(fn) + "()"
+    return info.error(node, f"no derivative rule for {name}",
+                      hint="register one with ad_compiler.reverse/forward "
+                           "(see CONTRIBUTING.md, 'add a derivative rule'), "
+                           "or wrap the call in stop_gradient if no derivative "
+                           "should flow", construct=name)

@@ -1,0 +1,285 @@
+"""Forward mode: emit a tangent statement beside each active statement.
+
+Before (normalized)::
+
+    def f(x, y):
+        t1 = np.sin(x)
+        t2 = t1 * y
+        return t2
+
+After (tangents ``dx``, ``dy`` are keyword-only parameters)::
+
+    def f_jvp(x, y, *, dx, dy):
+        # line 2: return np.sin(x) * y
+        t1 = np.sin(x)
+        dt1 = dx * np.cos(x)
+        t2 = t1 * y
+        dt2 = dt1 * y + t1 * dy
+        return t2, dt2
+
+Control flow is kept as it is.  Tangents known to be zero are not computed:
+the pass tracks which tangents are live and, where control flow joins paths
+that disagree, initializes the missing ones with zeros.
+"""
+import copy
+
+import gast
+
+from transforms import nodes, ops, templates
+from transforms.names import restore, snapshot
+
+
+class _State:
+    __slots__ = ("live", "defined")
+
+    def __init__(self, live, defined):
+        self.live = set(live)
+        self.defined = set(defined)
+
+    def copy(self):
+        return _State(self.live, self.defined)
+
+
+class ForwardPass:
+    def __init__(self, ctx, fn, activity):
+        self.ctx = ctx              # compile context (namer, inject, info...)
+        self.fn = fn
+        self.act = activity
+        self.tangents = {}
+        self.emit = True
+
+    def tangent(self, ident):
+        if ident not in self.tangents:
+            self.tangents[ident] = self.ctx.namer.fresh("d" + ident)
+        return self.tangents[ident]
+
+    # -- entry -------------------------------------------------------------
+
+    def run(self, wrt):
+        fn = self.fn
+        params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
+        tparams = [self.tangent(p) for p in wrt]
+        state = _State(wrt, params)
+        body, state = self.block(fn.body, state)
+        fn.args.kwonlyargs = list(fn.args.kwonlyargs) + [nodes.name(t, store=False) for t in tparams]
+        for a in fn.args.kwonlyargs[-len(tparams):] if tparams else []:
+            a.ctx = gast.Param()
+        fn.args.kw_defaults = list(fn.args.kw_defaults) + [None] * len(tparams)
+        fn.body = body
+        return fn, dict(zip(wrt, tparams))
+
+    # -- statements --------------------------------------------------------
+
+    def block(self, stmts, state):
+        out = []
+        for stmt in stmts:
+            new, state = self.stmt(stmt, state)
+            out.extend(new)
+        return out, state
+
+    def stmt(self, stmt, state):
+        ctx = self.ctx
+        if isinstance(stmt, gast.Assign):
+            target = stmt.targets[0]
+            if isinstance(target, gast.Name):
+                return self.assign(stmt, target.id, state)
+            if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+                    and self.act.is_active(target.value.id):
+                return self.setitem(stmt, target, state)
+            return [stmt], state
+        if isinstance(stmt, gast.If):
+            s1 = state.copy()
+            s2 = state.copy()
+            body, s1 = self.block(stmt.body, s1)
+            orelse, s2 = self.block(stmt.orelse, s2)
+            for v in sorted(s1.live - s2.live):
+                if v in state.defined or v in s2.defined:
+                    orelse.append(self.zero_init(v, stmt))
+            for v in sorted(s2.live - s1.live):
+                if v in state.defined or v in s1.defined:
+                    body.append(self.zero_init(v, stmt))
+            new = gast.If(test=stmt.test, body=body or [gast.Pass()], orelse=orelse)
+            return [new], _State(s1.live | s2.live, s1.defined & s2.defined)
+        if isinstance(stmt, (gast.For, gast.While)):
+            return self.loop(stmt, state)
+        if isinstance(stmt, gast.Return):
+            out = stmt.value
+            tangent = self.tangent_expr(out, state, for_output=True)
+            return [gast.Return(value=nodes.tuple_([out, tangent]))], state
+        if isinstance(stmt, gast.Expr):
+            op = self.act.ops.get(id(stmt))
+            if op is not None and op.kind == "push":
+                value = op.args[1]
+                if isinstance(value, gast.Name) and self.act.is_active(value.id):
+                    tan = self.tangent_expr(value, state)
+                    push = nodes.expr_stmt(nodes.call(copy.deepcopy(stmt.value.func),
+                                                      [copy.deepcopy(op.args[0]), tan]))
+                    return [stmt, nodes.located(push, stmt)], state
+            return [stmt], state
+        return [stmt], state
+
+    def zero_init(self, v, where):
+        return nodes.located(nodes.assign(self.tangent(v), self.zeros_like(nodes.name(v))), where)
+
+    def zeros_like(self, node):
+        np_name = self.ctx.global_name("np", self.ctx.numpy)
+        return nodes.call(nodes.attr(nodes.name(np_name), "zeros_like"), [copy.deepcopy(node)])
+
+    def tangent_expr(self, atom, state, for_output=False):
+        """The tangent of an operand, zeros if it has none."""
+        if isinstance(atom, gast.Name) and atom.id in state.live:
+            return nodes.name(self.tangent(atom.id))
+        if isinstance(atom, (gast.Tuple, gast.List)):
+            return type(atom)(elts=[self.tangent_expr(e, state) for e in atom.elts],
+                              ctx=gast.Load())
+        ad = self.ctx.global_name("ad", self.ctx.runtime)
+        return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [copy.deepcopy(atom)])
+
+    def deriv_node(self, atom, state):
+        if isinstance(atom, gast.Name):
+            if atom.id in state.live:
+                return nodes.name(self.tangent(atom.id))
+            return nodes.name(templates.ZERO)
+        if isinstance(atom, (gast.Tuple, gast.List)):
+            if not any(isinstance(e, gast.Name) and e.id in state.live for e in atom.elts):
+                return nodes.name(templates.ZERO)
+            return type(atom)(elts=[self.tangent_expr(e, state) for e in atom.elts],
+                              ctx=gast.Load())
+        return nodes.name(templates.ZERO)
+
+    def assign(self, stmt, target, state):
+        op = self.act.ops[id(stmt)]
+        state = state.copy()
+        out = []
+        if op.kind == "pop":
+            if self.act.is_active(target):
+                pop = nodes.assign(self.tangent(target), copy.deepcopy(stmt.value))
+                out.append(nodes.located(pop, stmt))
+                state.live.add(target)
+            out.append(stmt)
+            state.defined.add(target)
+            return out, state
+        if not self.act.is_active(target):
+            state.live.discard(target)
+            state.defined.add(target)
+            return [stmt], state
+        dt = None
+        pre = []
+        if op.kind == "copy":
+            src = op.node.id
+            if src in state.live:
+                dt = nodes.name(self.tangent(src))
+        elif op.kind == "container":
+            if any(n in state.live for n in op.diff):
+                dt = self.tangent_expr(op.node, state) if not isinstance(op.node, gast.Dict) else \
+                    gast.Dict(keys=[copy.deepcopy(k) for k in op.node.keys],
+                              values=[self.tangent_expr(v, state) for v in op.node.values])
+        elif op.kind == "prim":
+            dt, pre = self.prim(stmt, op, target, state)
+        elif op.kind == "user":
+            if any(n in state.live for n in op.diff):
+                return self.user_call(stmt, op, target, state)
+        out = [stmt]
+        out += [nodes.located(s, stmt) for s in pre]
+        state.defined.add(target)
+        if dt is None:
+            state.live.discard(target)
+        else:
+            out.append(nodes.located(nodes.assign(self.tangent(target), dt), stmt))
+            state.live.add(target)
+        return out, state
+
+    def prim(self, stmt, op, target, state):
+        if not any(n in state.live for n in op.diff):
+            return None, []
+        rule = op.prim.forward
+        if rule is None:
+            raise self.ctx.info.error(stmt, f"no forward-mode rule for {op.prim.name}",
+                                      hint="use reverse mode (grad/vjp), or register a "
+                                           "forward rule (see CONTRIBUTING.md)",
+                                      construct=op.prim.name)
+        if op.starred:
+            raise self.ctx.info.error(stmt, f"cannot differentiate {op.label} called with *args/**kwargs",
+                                      construct="starred call")
+        tpl = templates.get_template(rule)
+        try:
+            binding = templates.bind(tpl, op.args, op.keywords)
+        except templates.BindError as exc:
+            raise self.ctx.info.error(stmt, f"unsupported arguments for {op.prim.name}: {exc}",
+                                      construct=op.prim.name) from None
+        result = nodes.name(target)
+
+        def deriv(p):
+            if p == tpl.result:
+                return nodes.name(self.tangent(target))
+            return self.deriv_node(binding[p], state)
+
+        items = templates.instantiate(tpl, binding, result, deriv, self.ctx.namer.temp,
+                                      self.ctx.global_name, "forward")
+        pre = []
+        dt = None
+        for it in items:
+            if it[0] == "stmt":
+                pre.append(templates.replace_zero(it[1], lambda: nodes.const(0.0)))
+            else:
+                if not templates.is_zero(it[2]):
+                    dt = templates.replace_zero(it[2], lambda: nodes.const(0.0))
+        return dt, pre
+
+    def user_call(self, stmt, op, target, state):
+        callee = self.ctx.callee(stmt, op, "forward",
+                                 [n for n in op.diff if self.act.is_active(n)])
+        kw = []
+        for param, actual in callee.bound.items():
+            if param in callee.tangent_params:
+                kw.append((callee.tangent_params[param], self.tangent_expr(actual, state)))
+        call = copy.deepcopy(op.node)
+        call.func = nodes.name(callee.name)
+        call.keywords = list(call.keywords) + [gast.keyword(arg=k, value=v) for k, v in kw]
+        new = nodes.assign(nodes.tuple_([nodes.name(target, True),
+                                         nodes.name(self.tangent(target), True)], store=True), call)
+        state = state.copy()
+        state.live.add(target)
+        state.defined.add(target)
+        return [nodes.located(new, stmt)], state
+
+    def setitem(self, stmt, target, state):
+        base = target.value.id
+        value = stmt.value
+        ad = self.ctx.global_name("ad", self.ctx.runtime)
+        state = state.copy()
+        if base not in state.live and not (isinstance(value, gast.Name) and value.id in state.live):
+            return [stmt], state
+        dbase = nodes.name(self.tangent(base)) if base in state.live else self.zeros_like(nodes.name(base))
+        upd = nodes.call(nodes.attr(nodes.name(ad), "updated"),
+                         [dbase, templates.index_as_value(target.slice), self.tangent_expr(value, state)])
+        state.live.add(base)
+        return [stmt, nodes.located(nodes.assign(self.tangent(base), upd), stmt)], state
+
+    def loop(self, stmt, state):
+        entry = state.copy()
+        # Fixed point: which tangents are live at the top of the body.
+        live = set(entry.live)
+        snap = snapshot(self.ctx.namer)
+        tangents = dict(self.tangents)
+        while True:
+            trial = _State(live, entry.defined)
+            _, after = self.block(stmt.body, trial)
+            new = live | after.live
+            if new == live:
+                break
+            live = new
+        restore(self.ctx.namer, snap)
+        # tangent names created in the dry run are kept (deterministic)
+        body_state = _State(live, entry.defined)
+        body, after = self.block(stmt.body, body_state)
+        pre = []
+        for v in sorted(live - entry.live):
+            if v in entry.defined:
+                pre.append(self.zero_init(v, stmt))
+        for v in sorted(live - after.live):
+            body.append(self.zero_init(v, stmt))
+        new = copy.copy(stmt)
+        new.body = body
+        out_state = _State(live, entry.defined)
+        return pre + [new], out_state

@@ -1,0 +1,132 @@
+"""The one place where gast nodes are built by hand.
+
+Everything else builds code from source templates (``parse_stmts``,
+``parse_expr``) or with these small helpers, so a change of gast's node
+signatures touches this file only.
+"""
+import ast
+import copy
+
+import gast
+
+
+def name(id_, store=False):
+    ctx = gast.Store() if store else gast.Load()
+    return gast.Name(id=id_, ctx=ctx, annotation=None, type_comment=None)
+
+
+def const(value):
+    return gast.Constant(value=value, kind=None)
+
+
+def attr(value, attr_name):
+    return gast.Attribute(value=value, attr=attr_name, ctx=gast.Load())
+
+
+def dotted(path):
+    """``dotted("np.linalg.norm")`` -> the Attribute chain for that path."""
+    parts = path.split(".")
+    node = name(parts[0])
+    for part in parts[1:]:
+        node = attr(node, part)
+    return node
+
+
+def call(func, args=(), keywords=()):
+    if isinstance(func, str):
+        func = dotted(func)
+    kws = [gast.keyword(arg=k, value=v) for k, v in keywords]
+    return gast.Call(func=func, args=list(args), keywords=kws)
+
+
+def assign(target, value):
+    if isinstance(target, str):
+        target = name(target, store=True)
+    return gast.Assign(targets=[target], value=value, type_comment=None)
+
+
+def binop(left, op, right):
+    return gast.BinOp(left=left, op=op, right=right)
+
+
+def tuple_(elts, store=False):
+    return gast.Tuple(elts=list(elts),
+                      ctx=gast.Store() if store else gast.Load())
+
+
+def if_(test, body, orelse=()):
+    return gast.If(test=test, body=list(body) or [gast.Pass()],
+                   orelse=list(orelse))
+
+
+def for_(target, iter_, body):
+    if isinstance(target, str):
+        target = name(target, store=True)
+    return gast.For(target=target, iter=iter_, body=list(body), orelse=[],
+                    type_comment=None)
+
+
+def expr_stmt(value):
+    return gast.Expr(value=value)
+
+
+def parse_stmts(src):
+    return gast.parse(src).body
+
+
+def parse_expr(src):
+    return gast.parse(src).body[0].value
+
+
+def copy_node(node):
+    return copy.deepcopy(node)
+
+
+def located(new, old):
+    """Give ``new`` (and its children) the source location of ``old``."""
+    if old is None or getattr(old, "lineno", None) is None:
+        return new
+    for sub in gast.walk(new):
+        if "lineno" in getattr(sub, "_attributes", ()):
+            if getattr(sub, "lineno", None) is None:
+                sub.lineno = old.lineno
+                sub.col_offset = getattr(old, "col_offset", 0)
+                sub.end_lineno = getattr(old, "end_lineno", old.lineno)
+                sub.end_col_offset = getattr(old, "end_col_offset", 0)
+    return new
+
+
+def set_ctx(node, store):
+    """Fix Load/Store contexts of a substituted target expression."""
+    ctx = gast.Store() if store else gast.Load()
+    if isinstance(node, (gast.Name, gast.Attribute, gast.Subscript)):
+        node.ctx = ctx
+    if isinstance(node, (gast.Tuple, gast.List)):
+        node.ctx = ctx
+        for elt in node.elts:
+            set_ctx(elt, store)
+    return node
+
+
+def is_name(node, id_=None):
+    return isinstance(node, gast.Name) and (id_ is None or node.id == id_)
+
+
+def names_in(node):
+    """All identifiers (loaded or stored) in ``node``."""
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+
+
+def loaded_names(node):
+    return {n.id for n in gast.walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+
+def to_python_ast(node):
+    return gast.gast_to_ast(node)
+
+
+def fix_locations(node):
+    tree = node
+    ast.fix_missing_locations(tree)
+    return tree

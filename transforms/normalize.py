@@ -1,0 +1,616 @@
+"""Normalization: the small grammar the AD passes see.
+
+Before::
+
+    def f(x, n):
+        for i in range(n):
+            if np.sum(x) > 10.0:
+                break
+            x = np.sin(x) * 2.0 + x.T
+        return x.sum()
+
+After (schematically; the generated names are collision-free)::
+
+    def f(x, n):
+        brk1 = False
+        r1 = range(n)
+        for i in r1:
+            go1 = True
+            t1 = np.sum(x)
+            t2 = t1 > 10.0
+            if t2:
+                go1 = False
+                brk1 = True
+            if go1:
+                t3 = np.sin(x)
+                t4 = t3 * 2.0
+                t5 = x.T
+                x = t4 + t5
+            if brk1:
+                break
+        t6 = x.sum()
+        return t6
+
+The grammar after this pass:
+
+* ``name = op`` where ``op`` is one operation on atoms (names, constants,
+  constant-rooted attributes such as ``np.pi``, tuples of atoms): a call, a
+  binary/unary operation, a comparison, a subscript, an attribute, a
+  tuple/list/dict display, or an opaque expression (lambda, comprehension,
+  f-string) that must turn out inactive; the target never appears in ``op``;
+* ``atom[index] = atom`` and ``atom.attr = atom`` stores;
+* ``if name:`` and ``while name:`` (the condition is recomputed at the end of
+  the body), ``for name in name:`` over a ``range`` bound to a name;
+* ``break`` only as the last statement of a loop body, guarded by a flag;
+  no ``continue``; a single ``return`` at the end;
+* expression statements (``print(...)``), ``assert`` and ``raise`` unchanged.
+
+Early ``return``, ``break`` and ``continue`` are lowered to flags, so every
+block is structured and the reverse pass can replay it backwards.
+"""
+import copy
+
+import gast
+
+from transforms import nodes
+
+_ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
+              gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
+              gast.LShift, gast.RShift)
+_OPAQUE = (gast.Lambda, gast.ListComp, gast.SetComp, gast.DictComp,
+           gast.GeneratorExp, gast.JoinedStr, gast.Set)
+
+
+def local_names(fn):
+    """Parameters and every name the function body assigns."""
+    out = set()
+    args = fn.args
+    for a in list(args.posonlyargs) + list(args.args) + list(args.kwonlyargs):
+        out.add(a.id)
+    if args.vararg is not None:
+        out.add(args.vararg.id)
+    if args.kwarg is not None:
+        out.add(args.kwarg.id)
+    for node in gast.walk(fn):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            out.add(node.id)
+        if isinstance(node, (gast.Lambda, gast.comprehension)):
+            pass
+    return out
+
+
+def _contains(nodes_, types, stop=()):
+    for node in nodes_:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, types):
+                return True
+            if isinstance(n, stop):
+                continue
+            stack.extend(gast.iter_child_nodes(n))
+    return False
+
+
+class _LoopCtx:
+    def __init__(self, go, brk):
+        self.go = go
+        self.brk = brk
+
+
+class Normalizer:
+    def __init__(self, info, namer, resolve):
+        self.info = info
+        self.namer = namer
+        self.resolve = resolve  # callable(node) -> live object or None
+        self.locals = local_names(info.node)
+
+    # -- public -----------------------------------------------------------
+
+    def run(self):
+        fn = copy.deepcopy(self.info.node)
+        body = fn.body
+        # Drop the docstring.
+        if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:]
+        body = self._lower_returns(body)
+        new_body = self._block(body)
+        if not new_body or not isinstance(new_body[-1], gast.Return):
+            new_body.append(gast.Return(value=nodes.const(None)))
+        fn.body = new_body
+        fn.returns = None
+        for a in fn.args.args + fn.args.posonlyargs + fn.args.kwonlyargs:
+            a.annotation = None
+        return fn
+
+    # -- control flow lowering ------------------------------------------------
+
+    def _lower_returns(self, body):
+        """Lower early returns, break and continue to flags."""
+        needs_ret = self._has_early_return(body)
+        self.retval = self.ret_go = None
+        if needs_ret:
+            self.retval = self.namer.fresh("retval")
+            self.ret_go = self.namer.fresh("go")
+        loops = []
+        out, _ = self._lower_block(body, self.ret_go, loops)
+        if needs_ret:
+            first = body[0] if body else None
+            pre = [nodes.located(nodes.assign(self.retval, nodes.const(None)), first),
+                   nodes.located(nodes.assign(self.ret_go, nodes.const(True)), first)]
+            out = pre + out + [nodes.located(gast.Return(value=nodes.name(self.retval)), body[-1])]
+        return out
+
+    def _has_early_return(self, body):
+        if not body:
+            return False
+        for i, stmt in enumerate(body):
+            last = i == len(body) - 1
+            if isinstance(stmt, gast.Return):
+                if not last:
+                    return True
+                continue
+            if _contains([stmt], gast.Return, stop=(gast.FunctionDef, gast.Lambda)):
+                return True
+        return False
+
+    def _lower_block(self, stmts, flag, loops):
+        out = []
+        stopped = False
+        for i, stmt in enumerate(stmts):
+            new, may_stop = self._lower_stmt(stmt, flag, loops)
+            out.extend(new)
+            if may_stop:
+                stopped = True
+                rest = stmts[i + 1:]
+                if rest:
+                    rest_out, _ = self._lower_block(rest, flag, loops)
+                    if rest_out:
+                        out.append(nodes.located(nodes.if_(nodes.name(flag), rest_out), rest[0]))
+                break
+        return out, stopped
+
+    def _lower_stmt(self, stmt, flag, loops):
+        loc = lambda n: nodes.located(n, stmt)  # noqa: E731
+        if isinstance(stmt, gast.Return) and self.retval is not None:
+            out = [loc(nodes.assign(self.retval, stmt.value or nodes.const(None))),
+                   loc(nodes.assign(self.ret_go, nodes.const(False)))]
+            if loops:
+                out += [loc(nodes.assign(loops[-1].go, nodes.const(False))),
+                        loc(nodes.assign(loops[-1].brk, nodes.const(True)))]
+            return out, True
+        if isinstance(stmt, gast.Break):
+            lp = loops[-1]
+            return [loc(nodes.assign(lp.go, nodes.const(False))),
+                    loc(nodes.assign(lp.brk, nodes.const(True)))], True
+        if isinstance(stmt, gast.Continue):
+            return [loc(nodes.assign(loops[-1].go, nodes.const(False)))], True
+        if isinstance(stmt, gast.If):
+            body, s1 = self._lower_block(stmt.body, flag, loops)
+            orelse, s2 = self._lower_block(stmt.orelse, flag, loops)
+            stmt.body = body or [gast.Pass()]
+            stmt.orelse = orelse
+            return [stmt], s1 or s2
+        if isinstance(stmt, (gast.For, gast.While)):
+            jumps = _contains(stmt.body, (gast.Break, gast.Continue),
+                              stop=(gast.For, gast.While, gast.FunctionDef, gast.Lambda))
+            returns = self.retval is not None and _contains(
+                stmt.body, gast.Return, stop=(gast.FunctionDef, gast.Lambda))
+            if not (jumps or returns):
+                return [stmt], False
+            lp = _LoopCtx(self.namer.fresh("go"), self.namer.fresh("brk"))
+            body, _ = self._lower_block(stmt.body, lp.go, loops + [lp])
+            stmt.body = ([loc(nodes.assign(lp.go, nodes.const(True)))] + body +
+                         [loc(nodes.if_(nodes.name(lp.brk), [gast.Break()]))])
+            out = [loc(nodes.assign(lp.brk, nodes.const(False))), stmt]
+            if returns:
+                if loops:
+                    outer = loops[-1]
+                    out.append(loc(nodes.if_(
+                        gast.UnaryOp(op=gast.Not(), operand=nodes.name(self.ret_go)),
+                        [loc(nodes.assign(outer.go, nodes.const(False))),
+                         loc(nodes.assign(outer.brk, nodes.const(True)))])))
+                return out, True
+            return out, False
+        return [stmt], False
+
+    # -- ANF ------------------------------------------------------------------
+
+    def _block(self, stmts):
+        out = []
+        for stmt in stmts:
+            for new in self._stmt(stmt):
+                out.append(nodes.located(new, stmt))
+        return out
+
+    def _stmt(self, stmt):
+        if isinstance(stmt, gast.Assign):
+            return self._assign(stmt.targets, stmt.value)
+        if isinstance(stmt, gast.AnnAssign):
+            if stmt.value is None:
+                return []
+            return self._assign([stmt.target], stmt.value)
+        if isinstance(stmt, gast.AugAssign):
+            return self._augassign(stmt)
+        if isinstance(stmt, gast.Expr):
+            if isinstance(stmt.value, gast.Constant):
+                return []
+            pre, op = self._simplify(stmt.value)
+            return pre + [gast.Expr(value=op)]
+        if isinstance(stmt, gast.If):
+            pre, test = self._atomize(stmt.test)
+            body = self._block(stmt.body)
+            orelse = self._block(stmt.orelse)
+            if isinstance(test, gast.Constant):
+                return pre + (body if test.value else orelse)
+            return pre + [nodes.if_(test, body, orelse)]
+        if isinstance(stmt, gast.While):
+            return self._while(stmt)
+        if isinstance(stmt, gast.For):
+            return self._for(stmt)
+        if isinstance(stmt, gast.Return):
+            if stmt.value is None:
+                return [gast.Return(value=nodes.const(None))]
+            pre, atom = self._atomize(stmt.value)
+            return pre + [gast.Return(value=atom)]
+        if isinstance(stmt, (gast.Pass,)):
+            return []
+        if isinstance(stmt, (gast.Break, gast.Continue, gast.Assert, gast.Raise)):
+            return [stmt]
+        raise self.info.error(stmt, f"cannot differentiate a "
+                              f"'{type(stmt).__name__}' statement",
+                              construct=type(stmt).__name__)
+
+    def _while(self, stmt):
+        pre, test = self._atomize(stmt.test)
+        body = self._block(stmt.body)
+        if isinstance(test, gast.Constant):
+            if not test.value:
+                return pre
+            return pre + [gast.While(test=test, body=body, orelse=[])]
+        cond = self.namer.temp("c")
+        pre = pre + [nodes.assign(cond, test)]
+        again, test2 = self._atomize(copy.deepcopy(stmt.test))
+        again = [nodes.located(s, stmt) for s in again + [nodes.assign(cond, test2)]]
+        return pre + [gast.While(test=nodes.name(cond), body=body + again, orelse=[])]
+
+    def _is_builtin(self, node, name):
+        import builtins
+        return (isinstance(node, gast.Name) and node.id == name
+                and node.id not in self.locals
+                and self.resolve(node) is getattr(builtins, name))
+
+    def _for(self, stmt):
+        it = stmt.iter
+        target = stmt.target
+        pre = []
+        unpack = []
+        if isinstance(it, gast.Call) and self._is_builtin(it.func, "range") and not it.keywords:
+            p, args = self._atoms(it.args)
+            pre += p
+            rng = self.namer.temp("r")
+            pre.append(nodes.assign(rng, nodes.call(nodes.name("range"), args)))
+            if isinstance(target, gast.Name):
+                index = target.id
+            else:
+                index = self.namer.temp("i")
+                unpack = self._assign([target], nodes.name(index))
+        else:
+            seqs = None
+            if isinstance(it, gast.Call) and self._is_builtin(it.func, "enumerate") \
+                    and len(it.args) == 1 and not it.keywords \
+                    and isinstance(target, gast.Tuple) and len(target.elts) == 2:
+                p, seq = self._atomize(it.args[0])
+                pre += p
+                seqs = [seq]
+                if isinstance(target.elts[0], gast.Name):
+                    index = target.elts[0].id
+                else:
+                    index = self.namer.temp("i")
+                    unpack += self._assign([target.elts[0]], nodes.name(index))
+                elem_targets = [target.elts[1]]
+            elif isinstance(it, gast.Call) and self._is_builtin(it.func, "zip") \
+                    and not it.keywords and isinstance(target, gast.Tuple) \
+                    and len(target.elts) == len(it.args):
+                p, seqs = self._atoms(it.args)
+                pre += p
+                index = self.namer.temp("i")
+                elem_targets = list(target.elts)
+            else:
+                p, seq = self._atomize(it)
+                pre += p
+                if isinstance(it, gast.Call) and not (isinstance(it.func, gast.Name) and it.func.id in self.locals):
+                    lst = self.namer.temp("seq")
+                    pre.append(nodes.assign(lst, nodes.call(nodes.name("list"), [seq])))
+                    seq = nodes.name(lst)
+                seqs = [seq]
+                index = self.namer.temp("i")
+                elem_targets = [target]
+            lens = []
+            for s in seqs:
+                n = self.namer.temp("n")
+                pre.append(nodes.assign(n, nodes.call(nodes.name("len"), [copy.deepcopy(s)])))
+                lens.append(nodes.name(n))
+            if len(lens) > 1:
+                n = self.namer.temp("n")
+                pre.append(nodes.assign(n, nodes.call(nodes.name("min"), lens)))
+                lens = [nodes.name(n)]
+            rng = self.namer.temp("r")
+            pre.append(nodes.assign(rng, nodes.call(nodes.name("range"), lens)))
+            for s, t in zip(seqs, elem_targets):
+                elem = gast.Subscript(value=copy.deepcopy(s), slice=nodes.name(index),
+                                      ctx=gast.Load())
+                unpack += self._assign([t], elem)
+        body = [nodes.located(s, stmt) for s in unpack] + self._block(stmt.body)
+        loop = gast.For(target=nodes.name(index, store=True), iter=nodes.name(rng),
+                        body=body, orelse=[], type_comment=None)
+        return [nodes.located(s, stmt) for s in pre] + [loop]
+
+    def _assign(self, targets, value):
+        if len(targets) > 1:
+            pre, atom = self._atomize(value)
+            out = pre
+            for t in targets:
+                out += self._assign([t], copy.deepcopy(atom))
+            return out
+        target = targets[0]
+        if isinstance(target, gast.Name):
+            pre, op = self._simplify(value)
+            if not self._is_atom(op) and target.id in nodes.loaded_names(op):
+                tmp = self.namer.temp()
+                return pre + [nodes.assign(tmp, op),
+                              nodes.assign(target.id, nodes.name(tmp))]
+            return pre + [nodes.assign(target.id, op)]
+        if isinstance(target, (gast.Tuple, gast.List)):
+            if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
+                # a, b = b, a: evaluate all right-hand sides first
+                pre = []
+                atoms = []
+                for v in value.elts:
+                    p, a = self._atomize(v)
+                    pre += p
+                    if isinstance(a, gast.Name):
+                        tmp = self.namer.temp()
+                        pre.append(nodes.assign(tmp, a))
+                        a = nodes.name(tmp)
+                    atoms.append(a)
+                out = pre
+                for t, a in zip(target.elts, atoms):
+                    out += self._assign([t], a)
+                return out
+            pre, atom = self._atomize(value)
+            if not isinstance(atom, gast.Name):
+                tmp = self.namer.temp()
+                pre.append(nodes.assign(tmp, atom))
+                atom = nodes.name(tmp)
+            out = pre
+            for i, t in enumerate(target.elts):
+                elem = gast.Subscript(value=nodes.name(atom.id), slice=nodes.const(i),
+                                      ctx=gast.Load())
+                out += self._assign([t], elem)
+            return out
+        if isinstance(target, gast.Subscript):
+            pre, base = self._atomize(target.value)
+            p2, index = self._index(target.slice)
+            p3, val = self._atomize(value)
+            store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
+            return pre + p2 + p3 + [nodes.assign(store, val)]
+        if isinstance(target, gast.Attribute):
+            pre, base = self._atomize(target.value)
+            p3, val = self._atomize(value)
+            store = gast.Attribute(value=base, attr=target.attr, ctx=gast.Store())
+            return pre + p3 + [nodes.assign(store, val)]
+        raise self.info.error(target, "cannot differentiate an assignment to "
+                              f"{type(target).__name__}", construct="assignment")
+
+    def _augassign(self, stmt):
+        target = stmt.target
+        if isinstance(target, gast.Name):
+            value = gast.BinOp(left=nodes.name(target.id), op=stmt.op, right=stmt.value)
+            return self._assign([nodes.name(target.id, store=True)], value)
+        if isinstance(target, gast.Subscript):
+            pre, base = self._atomize(target.value)
+            p2, index = self._index(target.slice)
+            read = gast.Subscript(value=copy.deepcopy(base), slice=copy.deepcopy(index),
+                                  ctx=gast.Load())
+            old = self.namer.temp()
+            new = self.namer.temp()
+            p3, val = self._atomize(stmt.value)
+            store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
+            return (pre + p2 + p3 + [nodes.assign(old, read),
+                                     nodes.assign(new, gast.BinOp(left=nodes.name(old), op=stmt.op, right=val)),
+                                     nodes.assign(store, nodes.name(new))])
+        if isinstance(target, gast.Attribute):
+            pre, base = self._atomize(target.value)
+            read = gast.Attribute(value=copy.deepcopy(base), attr=target.attr, ctx=gast.Load())
+            old = self.namer.temp()
+            new = self.namer.temp()
+            p3, val = self._atomize(stmt.value)
+            store = gast.Attribute(value=base, attr=target.attr, ctx=gast.Store())
+            return (pre + p3 + [nodes.assign(old, read),
+                                nodes.assign(new, gast.BinOp(left=nodes.name(old), op=stmt.op, right=val)),
+                                nodes.assign(store, nodes.name(new))])
+        raise self.info.error(stmt, "cannot differentiate this augmented assignment",
+                              construct="augmented assignment")
+
+    # -- expressions ---------------------------------------------------------
+
+    def _is_static_ref(self, node):
+        """A Name/Attribute chain rooted at a non-local name (np.pi, math.e)."""
+        while isinstance(node, gast.Attribute):
+            node = node.value
+        return isinstance(node, gast.Name) and node.id not in self.locals
+
+    def _is_atom(self, node):
+        return isinstance(node, (gast.Name, gast.Constant)) or (
+            isinstance(node, gast.Attribute) and self._is_static_ref(node))
+
+    def _atoms(self, exprs, allow_seq=True):
+        pre = []
+        out = []
+        for e in exprs:
+            p, a = self._atomize(e, allow_seq)
+            pre += p
+            out.append(a)
+        return pre, out
+
+    def _atomize(self, expr, allow_seq=False):
+        """(statements, atom) computing ``expr``."""
+        if isinstance(expr, gast.Name):
+            return [], nodes.name(expr.id)
+        if isinstance(expr, gast.Constant):
+            return [], expr
+        if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, (gast.USub, gast.UAdd)) \
+                and isinstance(expr.operand, gast.Constant) \
+                and isinstance(expr.operand.value, (int, float, complex)) \
+                and not isinstance(expr.operand.value, bool):
+            v = expr.operand.value
+            return [], nodes.const(-v if isinstance(expr.op, gast.USub) else v)
+        if isinstance(expr, gast.Attribute) and self._is_static_ref(expr):
+            return [], expr
+        if allow_seq and isinstance(expr, (gast.Tuple, gast.List)) \
+                and not any(isinstance(e, gast.Starred) for e in expr.elts):
+            pre, elts = self._atoms(expr.elts)
+            return pre, type(expr)(elts=elts, ctx=gast.Load())
+        pre, op = self._simplify(expr)
+        if self._is_atom(op):
+            return pre, op
+        tmp = self.namer.temp()
+        return pre + [nodes.assign(tmp, op)], nodes.name(tmp)
+
+    def _index(self, index):
+        if isinstance(index, gast.Slice):
+            pre = []
+            parts = []
+            for p in (index.lower, index.upper, index.step):
+                if p is None:
+                    parts.append(None)
+                else:
+                    s, a = self._atomize(p)
+                    pre += s
+                    parts.append(a)
+            return pre, gast.Slice(lower=parts[0], upper=parts[1], step=parts[2])
+        if isinstance(index, gast.Tuple):
+            pre = []
+            elts = []
+            for e in index.elts:
+                s, a = self._index(e)
+                pre += s
+                elts.append(a)
+            return pre, nodes.tuple_(elts)
+        return self._atomize(index, allow_seq=True)
+
+    def _simplify(self, expr):
+        """(statements, op): ``op`` is one operation on atoms."""
+        if isinstance(expr, (gast.Name, gast.Constant)):
+            return [], expr
+        if isinstance(expr, gast.BinOp):
+            p1, left = self._atomize(expr.left)
+            p2, right = self._atomize(expr.right)
+            return p1 + p2, gast.BinOp(left=left, op=expr.op, right=right)
+        if isinstance(expr, gast.UnaryOp):
+            if isinstance(expr.operand, gast.Constant) and isinstance(expr.op, (gast.USub, gast.UAdd)):
+                return self._atomize(expr)
+            p, operand = self._atomize(expr.operand)
+            return p, gast.UnaryOp(op=expr.op, operand=operand)
+        if isinstance(expr, gast.Compare):
+            if len(expr.ops) == 1:
+                p1, left = self._atomize(expr.left)
+                p2, right = self._atomize(expr.comparators[0], allow_seq=True)
+                return p1 + p2, gast.Compare(left=left, ops=expr.ops, comparators=[right])
+            # a < b < c  ->  (a < b) and (b < c), b evaluated once
+            pre, left = self._atomize(expr.left)
+            parts = []
+            operands = [left]
+            for c in expr.comparators:
+                p, a = self._atomize(c)
+                pre += p
+                operands.append(a)
+            for i, op in enumerate(expr.ops):
+                parts.append(gast.Compare(left=copy.deepcopy(operands[i]), ops=[op],
+                                          comparators=[copy.deepcopy(operands[i + 1])]))
+            p, op = self._simplify(gast.BoolOp(op=gast.And(), values=parts))
+            return pre + p, op
+        if isinstance(expr, gast.BoolOp):
+            result = self.namer.temp()
+            return self._boolop(expr.op, expr.values, result), nodes.name(result)
+        if isinstance(expr, gast.IfExp):
+            result = self.namer.temp()
+            pre, test = self._atomize(expr.test)
+            b1, v1 = self._simplify(expr.body)
+            b2, v2 = self._simplify(expr.orelse)
+            return pre + [nodes.if_(test, b1 + [nodes.assign(result, v1)],
+                                    b2 + [nodes.assign(result, v2)])], nodes.name(result)
+        if isinstance(expr, gast.Call):
+            return self._call(expr)
+        if isinstance(expr, gast.Subscript):
+            p1, value = self._atomize(expr.value)
+            p2, index = self._index(expr.slice)
+            return p1 + p2, gast.Subscript(value=value, slice=index, ctx=gast.Load())
+        if isinstance(expr, gast.Attribute):
+            if self._is_static_ref(expr):
+                return [], expr
+            p, value = self._atomize(expr.value)
+            return p, gast.Attribute(value=value, attr=expr.attr, ctx=gast.Load())
+        if isinstance(expr, (gast.Tuple, gast.List)):
+            if any(isinstance(e, gast.Starred) for e in expr.elts):
+                return [], expr
+            pre, elts = self._atoms(expr.elts)
+            return pre, type(expr)(elts=elts, ctx=gast.Load())
+        if isinstance(expr, gast.Dict):
+            if any(k is None for k in expr.keys):
+                return [], expr
+            p1, keys = self._atoms(expr.keys)
+            p2, values = self._atoms(expr.values)
+            return p1 + p2, gast.Dict(keys=keys, values=values)
+        if isinstance(expr, _OPAQUE):
+            return [], expr
+        if isinstance(expr, gast.Starred):
+            raise self.info.error(expr, "cannot differentiate a starred expression here",
+                                  construct="starred")
+        raise self.info.error(expr, f"cannot differentiate a '{type(expr).__name__}' expression",
+                              construct=type(expr).__name__)
+
+    def _boolop(self, op, values, result):
+        pre, first = self._simplify(values[0])
+        out = pre + [nodes.assign(result, first)]
+        if len(values) == 1:
+            return out
+        rest = self._boolop(op, values[1:], result)
+        if isinstance(op, gast.And):
+            out.append(nodes.if_(nodes.name(result), rest))
+        else:
+            out.append(nodes.if_(nodes.name(result), [gast.Pass()], rest))
+        return out
+
+    def _call(self, expr):
+        pre = []
+        func = expr.func
+        if isinstance(func, gast.Attribute) and not self._is_static_ref(func):
+            p, recv = self._atomize(func.value)
+            pre += p
+            func = gast.Attribute(value=recv, attr=func.attr, ctx=gast.Load())
+        elif not (isinstance(func, gast.Name) or self._is_static_ref(func)):
+            p, func = self._atomize(func)
+            pre += p
+        args = []
+        for a in expr.args:
+            if isinstance(a, gast.Starred):
+                p, v = self._atomize(a.value)
+                pre += p
+                args.append(gast.Starred(value=v, ctx=gast.Load()))
+            else:
+                p, v = self._atomize(a, allow_seq=True)
+                pre += p
+                args.append(v)
+        keywords = []
+        for k in expr.keywords:
+            p, v = self._atomize(k.value, allow_seq=True)
+            pre += p
+            keywords.append(gast.keyword(arg=k.arg, value=v))
+        return pre, gast.Call(func=func, args=args, keywords=keywords)
+
+
+def normalize(info, namer, resolve):
+    return Normalizer(info, namer, resolve).run()

@@ -1,0 +1,262 @@
+"""Classification of the one operation on the right of a normalized
+assignment: which primitive it is, which operands carry derivatives.
+
+Shared by the activity analysis and both AD passes, so that all three agree
+on what an operation is.
+"""
+import builtins
+import inspect
+import operator
+
+import gast
+import numpy as np
+
+from ad_compiler import registry
+
+BINOPS = {
+    gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
+    gast.Div: operator.truediv, gast.Pow: operator.pow,
+    gast.MatMult: operator.matmul, gast.Mod: operator.mod,
+}
+NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
+                  gast.LShift, gast.RShift)
+UNARYOPS = {gast.USub: operator.neg, gast.UAdd: operator.pos}
+
+# ndarray attributes that carry no derivative
+NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes",
+                 "strides", "flags"}
+# ndarray attributes that are functions of the array
+DIFF_ATTRS = {"T": "transpose", "mT": "matrix_transpose", "real": "real",
+              "imag": "imag"}
+NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all",
+                   "tolist", "searchsorted", "__len__", "count", "index",
+                   "keys", "items", "values", "get"}
+# method name -> numpy function name, where they differ
+METHOD_ALIASES = {"flatten": "ravel", "conjugate": "conj", "copy": "copy",
+                  "astype": "asarray"}
+VARARG_METHODS = {"reshape", "transpose"}
+_NOT_USER_PACKAGES = {"numpy", "scipy", "autograd", "torch", "jax", "math",
+                      "builtins", "functools", "operator", "cmath", "random"}
+
+
+class Op:
+    """One classified operation.
+
+    kind: "copy", "const", "prim", "nondiff", "user", "container",
+          "unknown" (no rule), "opaque" (lambda, comprehension...)
+    """
+    __slots__ = ("kind", "fn", "prim", "args", "keywords", "diff", "label",
+                 "node", "starred")
+
+    def __init__(self, kind, node, fn=None, prim=None, args=(), keywords=(),
+                 diff=(), label=""):
+        self.kind = kind
+        self.node = node
+        self.fn = fn
+        self.prim = prim
+        self.args = list(args)
+        self.keywords = list(keywords)
+        self.diff = list(diff)          # names whose derivative flows
+        self.label = label
+        self.starred = False
+
+
+def operand_names(node):
+    """Names in an operand (atom or tuple/list of atoms)."""
+    if isinstance(node, gast.Name):
+        return [node.id]
+    if isinstance(node, (gast.Tuple, gast.List)):
+        out = []
+        for e in node.elts:
+            out += operand_names(e)
+        return out
+    if isinstance(node, gast.Starred):
+        return operand_names(node.value)
+    return []
+
+
+class Resolver:
+    """Resolve callee expressions to live objects at compile time."""
+
+    def __init__(self, info, locals_, injected):
+        self.info = info
+        self.locals = locals_
+        self.injected = injected  # name -> object the generated code gets
+
+    def __call__(self, node):
+        path = []
+        while isinstance(node, gast.Attribute):
+            path.append(node.attr)
+            node = node.value
+        if not isinstance(node, gast.Name) or node.id in self.locals:
+            return None
+        if node.id in self.injected:
+            obj = self.injected[node.id]
+        else:
+            obj = self.info.lookup(node.id)
+        if obj is _missing():
+            return None
+        for attr in reversed(path):
+            try:
+                obj = getattr(obj, attr)
+            except Exception:
+                return None
+        return obj
+
+    def is_local_root(self, node):
+        while isinstance(node, gast.Attribute):
+            node = node.value
+        return isinstance(node, gast.Name) and node.id in self.locals
+
+
+def _missing():
+    from transforms.parse import _MISSING
+    return _MISSING
+
+
+def describe(node):
+    try:
+        return gast.unparse(node) if hasattr(gast, "unparse") else _unparse(node)
+    except Exception:
+        return type(node).__name__
+
+
+def _unparse(node):
+    import ast
+    return ast.unparse(gast.gast_to_ast(node))
+
+
+def is_user_function(obj):
+    if not inspect.isfunction(obj):
+        return False
+    mod = (getattr(obj, "__module__", None) or "").split(".")[0]
+    return mod not in _NOT_USER_PACKAGES and not mod.startswith("ad_compiler")
+
+
+def classify(op, resolve):
+    """Classify the value ``op`` of a normalized assignment."""
+    if isinstance(op, gast.Name):
+        return Op("copy", op, diff=[op.id])
+    if isinstance(op, gast.Constant):
+        return Op("const", op)
+    if isinstance(op, gast.BinOp):
+        fn = BINOPS.get(type(op.op))
+        names = operand_names(op.left) + operand_names(op.right)
+        if fn is None:
+            return Op("nondiff", op, label=type(op.op).__name__)
+        return Op("prim", op, fn=fn, prim=registry.lookup(fn),
+                  args=[op.left, op.right], diff=names,
+                  label=f"operator {_OPSYM.get(type(op.op), '?')}")
+    if isinstance(op, gast.UnaryOp):
+        fn = UNARYOPS.get(type(op.op))
+        if fn is None:
+            return Op("nondiff", op)
+        return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[op.operand],
+                  diff=operand_names(op.operand), label="unary minus")
+    if isinstance(op, (gast.Compare,)):
+        return Op("nondiff", op, label="comparison")
+    if isinstance(op, gast.Subscript):
+        fn = operator.getitem
+        return Op("prim", op, fn=fn, prim=registry.lookup(fn),
+                  args=[op.value, op.slice], diff=operand_names(op.value),
+                  label="indexing")
+    if isinstance(op, gast.Attribute):
+        if not resolve.is_local_root(op):
+            return Op("const", op)
+        base = op.value
+        if op.attr in NONDIFF_ATTRS:
+            return Op("nondiff", op, label=f".{op.attr}")
+        if op.attr in DIFF_ATTRS:
+            fn = getattr(np, DIFF_ATTRS[op.attr], None)
+            prim = registry.lookup(fn) if fn is not None else None
+            return Op("prim" if prim else "unknown", op, fn=fn, prim=prim,
+                      args=[base], diff=operand_names(base),
+                      label=f"attribute .{op.attr}")
+        return Op("unknown", op, diff=operand_names(base),
+                  label=f"attribute .{op.attr}")
+    if isinstance(op, (gast.Tuple, gast.List)):
+        return Op("container", op, diff=operand_names(op), label="tuple")
+    if isinstance(op, gast.Dict):
+        names = []
+        for v in op.values:
+            names += operand_names(v)
+        return Op("container", op, diff=names, label="dict")
+    if isinstance(op, gast.Call):
+        return _classify_call(op, resolve)
+    names = sorted(n.id for n in gast.walk(op)
+                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
+    label = {gast.Lambda: "a lambda", gast.ListComp: "a list comprehension",
+             gast.SetComp: "a set comprehension", gast.DictComp: "a dict comprehension",
+             gast.GeneratorExp: "a generator expression",
+             gast.JoinedStr: "an f-string"}.get(type(op), type(op).__name__)
+    return Op("opaque", op, diff=names, label=label)
+
+
+_OPSYM = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/",
+          gast.Pow: "**", gast.MatMult: "@", gast.Mod: "%"}
+
+
+def _classify_call(op, resolve):
+    args = list(op.args)
+    keywords = [(k.arg, k.value) for k in op.keywords]
+    names = []
+    for a in args:
+        names += operand_names(a)
+    for _, v in keywords:
+        names += operand_names(v)
+    starred = any(isinstance(a, gast.Starred) for a in args) or any(
+        k is None for k, _ in keywords)
+    func = op.func
+    if isinstance(func, gast.Attribute) and resolve.is_local_root(func):
+        # a method call on a local value: x.sum(axis=0)
+        recv = func.value
+        meth = func.attr
+        all_names = operand_names(recv) + names
+        if meth in NONDIFF_METHODS:
+            return Op("nondiff", op, label=f"method .{meth}()")
+        np_name = METHOD_ALIASES.get(meth, meth)
+        fn = getattr(np, np_name, None)
+        if meth == "item":
+            fn = float
+        prim = registry.lookup(fn) if fn is not None else None
+        if prim is None:
+            if fn is not None and registry.is_nondifferentiable(fn):
+                return Op("nondiff", op, label=f"method .{meth}()")
+            return Op("unknown", op, diff=all_names, label=f"method .{meth}()")
+        if meth in VARARG_METHODS and len(args) > 1:
+            args = [gast.Tuple(elts=args, ctx=gast.Load())]
+        if meth == "astype":
+            args = args[:1]
+            keywords = [("dtype", args.pop())] if args else keywords
+        o = Op("prim", op, fn=fn, prim=prim, args=[recv] + args,
+               keywords=keywords, diff=all_names, label=f"method .{meth}()")
+        o.starred = starred
+        return o
+    obj = resolve(func)
+    label = describe(func)
+    from ad_compiler import runtime
+    if obj is runtime.pop:
+        return Op("pop", op, fn=obj, args=args, label="ad.pop()")
+    if obj is runtime.push:
+        return Op("push", op, fn=obj, args=args, label="ad.push()")
+    if obj is None:
+        return Op("unknown", op, diff=names, label=f"{label}()")
+    prim = registry.lookup(obj)
+    if prim is not None:
+        o = Op("prim", op, fn=obj, prim=prim, args=args, keywords=keywords,
+               diff=names, label=f"{label}()")
+        o.starred = starred
+        return o
+    if registry.is_nondifferentiable(obj):
+        return Op("nondiff", op, fn=obj, label=f"{label}()")
+    if is_user_function(obj):
+        o = Op("user", op, fn=obj, args=args, keywords=keywords, diff=names,
+               label=f"{label}()")
+        o.starred = starred
+        return o
+    if obj in (builtins.list, builtins.tuple):
+        return Op("prim", op, fn=obj, prim=registry.lookup(obj), args=args,
+                  diff=names, label=f"{label}()") if registry.lookup(obj) else \
+            Op("unknown", op, fn=obj, diff=names, label=f"{label}()")
+    return Op("unknown", op, fn=obj, args=args, keywords=keywords, diff=names,
+              label=f"{label}()")

@@ -1,0 +1,622 @@
+"""Reverse mode: a primal sweep, then an adjoint sweep that replays the
+primal backwards.
+
+Before (normalized)::
+
+    def f(x, y):
+        t1 = np.sin(x)
+        t2 = t1 * y
+        return t2
+
+After (``grad`` with respect to both)::
+
+    def grad_f(x, y):
+        t1 = np.sin(x)
+        t2 = t1 * y
+        bt2 = ad.scalar_seed(t2)
+        bt1 = ad.unbroadcast(bt2 * y, t1)
+        by = ad.unbroadcast(t1 * bt2, y)
+        bx = bt1 * np.cos(x)
+        return bx, by
+
+There is no tape.  The primal sweep saves only what the adjoint sweep reads
+and what is overwritten before it is read: a value assigned in a loop is
+pushed on a stack before it is overwritten and popped after its adjoint has
+been computed; an overwritten value outside loops is kept in a fresh
+variable.  Branches taken are the flags the normalizer made; loop trip
+counts are counted only for loops that can exit early.  Adjoints known to be
+zero are not computed: the pass tracks which adjoints are live, and where
+paths join it initializes the missing ones with zeros.
+"""
+import copy
+
+import gast
+
+from transforms import nodes, templates
+from transforms.names import restore, snapshot
+
+_SAVE = "save"
+_RESTORE = "restore"
+
+
+def _marker(kind, var, key):
+    node = nodes.expr_stmt(nodes.const(None))
+    node._ad_marker = (kind, var, key)
+    return node
+
+
+class _State:
+    __slots__ = ("live",)
+
+    def __init__(self, live):
+        self.live = set(live)
+
+    def copy(self):
+        return _State(self.live)
+
+
+def _walk(stmts):
+    for s in stmts:
+        yield s
+        for field in ("body", "orelse"):
+            yield from _walk(getattr(s, field, []) or [])
+
+
+class ReversePass:
+    def __init__(self, ctx, fn, activity):
+        self.ctx = ctx
+        self.fn = fn
+        self.act = activity
+        self.adjoints = {}
+        self.params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
+        self.defined_before = {}
+        self.containers = set()
+        self.defcount = {}
+        self.stack = None
+        self.saves = {}     # key -> (var, in_loop)
+        self._key = 0
+        self._prepare()
+
+    # -- names ---------------------------------------------------------------
+
+    def adj(self, ident):
+        if ident not in self.adjoints:
+            self.adjoints[ident] = self.ctx.namer.fresh("b" + ident)
+        return self.adjoints[ident]
+
+    def g(self, ident, obj):
+        return self.ctx.global_name(ident, obj)
+
+    def ad(self, attr):
+        return nodes.attr(nodes.name(self.g("ad", self.ctx.runtime)), attr)
+
+    def np(self, attr):
+        return nodes.attr(nodes.name(self.g("np", self.ctx.numpy)), attr)
+
+    # -- analyses ------------------------------------------------------------
+
+    def _prepare(self):
+        for stmt in _walk(self.fn.body):
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+                t = stmt.targets[0].id
+                self.defcount[t] = self.defcount.get(t, 0) + 1
+                op = self.act.ops.get(id(stmt))
+                if op is not None and op.kind in ("container", "user"):
+                    self.containers.add(t)
+            elif isinstance(stmt, gast.For):
+                t = stmt.target.id
+                self.defcount[t] = self.defcount.get(t, 0) + 1
+        # container-ness flows through copies and indexing of containers
+        changed = True
+        while changed:
+            changed = False
+            for stmt in _walk(self.fn.body):
+                if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+                    t = stmt.targets[0].id
+                    v = stmt.value
+                    src = v.id if isinstance(v, gast.Name) else None
+                    if src in self.containers and t not in self.containers:
+                        self.containers.add(t)
+                        changed = True
+
+    def may_overwrite(self, var, in_loop):
+        return in_loop or var in self.params or self.defcount.get(var, 0) > 1
+
+    def new_key(self):
+        self._key += 1
+        return self._key
+
+    # -- the primal sweep ----------------------------------------------------
+
+    def primal(self, stmts, in_loop, defined):
+        out = []
+        for stmt in stmts:
+            out.extend(self.primal_stmt(stmt, in_loop, defined))
+        return out
+
+    def save_marker(self, stmt, var, in_loop):
+        if not self.may_overwrite(var, in_loop):
+            return [], None
+        key = self.new_key()
+        self.saves[key] = (var, in_loop)
+        stmt._ad_key = key
+        return [nodes.located(_marker(_SAVE, var, key), stmt)], key
+
+    def primal_stmt(self, stmt, in_loop, defined):
+        if isinstance(stmt, gast.Assign):
+            target = stmt.targets[0]
+            if isinstance(target, gast.Name):
+                pre, _ = self.save_marker(stmt, target.id, in_loop)
+                op = self.act.ops.get(id(stmt))
+                if op is not None and op.kind == "user" and self.act.is_active(target.id) \
+                        and any(self.act.is_active(n) for n in op.diff):
+                    return pre + self.user_primal(stmt, op, target.id, in_loop, defined)
+                defined.add(target.id)
+                return pre + [stmt]
+            if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+                    and self.act.is_active(target.value.id):
+                raise self.ctx.info.error(
+                    stmt, "in-place assignment to an element of a differentiated array "
+                    "is not supported yet in reverse mode",
+                    hint="build the result with np.where, np.concatenate or np.stack, "
+                         "or use forward mode (jvp)", construct="in-place array write")
+            return [stmt]
+        if isinstance(stmt, gast.If):
+            self.defined_before[id(stmt)] = set(defined)
+            d1 = set(defined)
+            d2 = set(defined)
+            body = self.primal(stmt.body, in_loop, d1)
+            orelse = self.primal(stmt.orelse, in_loop, d2)
+            defined |= (d1 & d2)
+            return [nodes.located(nodes.if_(stmt.test, body, orelse), stmt)]
+        if isinstance(stmt, gast.For):
+            return self.for_primal(stmt, in_loop, defined)
+        if isinstance(stmt, gast.While):
+            return self.while_primal(stmt, in_loop, defined)
+        if isinstance(stmt, gast.Expr):
+            op = self.act.ops.get(id(stmt))
+            if op is not None and op.kind in ("push", "pop"):
+                raise self.ctx.info.error(stmt, "reverse mode over reverse-mode code is "
+                                          "not supported; use hessian (forward over reverse)",
+                                          construct="reverse over reverse")
+        return [stmt]
+
+    def user_primal(self, stmt, op, target, in_loop, defined):
+        callee = self.ctx.callee(stmt, op, "split",
+                                 [n for n in op.diff if self.act.is_active(n)])
+        tape = self.ctx.namer.fresh(f"{target}_tape")
+        stmt._ad_callee = (callee, tape)
+        self.defcount[tape] = 2 if in_loop else 1
+        pre, _ = ([], None)
+        if in_loop:
+            key = self.new_key()
+            self.saves[key] = (tape, True)
+            stmt._ad_tape_key = key
+            pre = [nodes.located(_marker(_SAVE, tape, key), stmt)]
+        call = copy.deepcopy(op.node)
+        call.func = nodes.name(callee.name)
+        new = nodes.assign(nodes.tuple_([nodes.name(target, True), nodes.name(tape, True)],
+                                        store=True), call)
+        defined.add(target)
+        defined.add(tape)
+        return pre + [nodes.located(new, stmt)]
+
+    @staticmethod
+    def _has_break(body):
+        for s in _walk(body):
+            if isinstance(s, gast.Break):
+                return True
+        return False
+
+    def for_primal(self, stmt, in_loop, defined):
+        self.defined_before[id(stmt)] = set(defined)
+        pre = []
+        var = stmt.target.id
+        key_i = None
+        if self.may_overwrite(var, in_loop) or var in defined:
+            key_i = self.new_key()
+            self.saves[key_i] = (var, in_loop)
+            pre.append(nodes.located(_marker(_SAVE, var, key_i), stmt))
+        stmt._ad_key = key_i
+        body_defined = set(defined) | {var}
+        body = self.primal(stmt.body, True, body_defined)
+        counter = None
+        if self._has_break(stmt.body):
+            counter = self.ctx.namer.temp("n")
+            self.defcount[counter] = 1
+            key_n = None
+            if in_loop:
+                key_n = self.new_key()
+                self.saves[key_n] = (counter, True)
+                pre.append(nodes.located(_marker(_SAVE, counter, key_n), stmt))
+            pre.append(nodes.located(nodes.assign(counter, nodes.const(0)), stmt))
+            body = [nodes.located(nodes.assign(counter, nodes.binop(
+                nodes.name(counter), gast.Add(), nodes.const(1))), stmt)] + body
+            stmt._ad_counter = (counter, key_n)
+        else:
+            stmt._ad_counter = None
+        loop = gast.For(target=nodes.name(var, True), iter=stmt.iter, body=body, orelse=[],
+                        type_comment=None)
+        defined.add(var)
+        return pre + [nodes.located(loop, stmt)]
+
+    def while_primal(self, stmt, in_loop, defined):
+        self.defined_before[id(stmt)] = set(defined)
+        pre = []
+        counter = self.ctx.namer.temp("n")
+        self.defcount[counter] = 1
+        key_n = None
+        if in_loop:
+            key_n = self.new_key()
+            self.saves[key_n] = (counter, True)
+            pre.append(nodes.located(_marker(_SAVE, counter, key_n), stmt))
+        pre.append(nodes.located(nodes.assign(counter, nodes.const(0)), stmt))
+        body = self.primal(stmt.body, True, set(defined))
+        body = [nodes.located(nodes.assign(counter, nodes.binop(
+            nodes.name(counter), gast.Add(), nodes.const(1))), stmt)] + body
+        stmt._ad_counter = (counter, key_n)
+        loop = gast.While(test=stmt.test, body=body, orelse=[])
+        return pre + [nodes.located(loop, stmt)]
+
+    # -- the adjoint sweep -------------------------------------------------------
+
+    def adjoint(self, stmts, state):
+        out = []
+        for stmt in reversed(stmts):
+            new, state = self.adjoint_stmt(stmt, state)
+            out.extend(new)
+        return out, state
+
+    def loc(self, node, stmt):
+        node = nodes.located(node, stmt)
+        node._ad_adjoint = True
+        return node
+
+    def adjoint_stmt(self, stmt, state):
+        if isinstance(stmt, gast.Assign):
+            target = stmt.targets[0]
+            if not isinstance(target, gast.Name):
+                return [], state
+            out, state = self.assign_adjoint(stmt, target.id, state)
+            key = getattr(stmt, "_ad_key", None)
+            if key is not None:
+                out.append(self.loc(_marker(_RESTORE, target.id, key), stmt))
+            tk = getattr(stmt, "_ad_tape_key", None)
+            if tk is not None:
+                out.append(self.loc(_marker(_RESTORE, self.saves[tk][0], tk), stmt))
+            return out, state
+        if isinstance(stmt, gast.If):
+            if len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Break) and not stmt.orelse:
+                return [], state
+            before = self.defined_before.get(id(stmt), set())
+            b1, s1 = self.adjoint(stmt.body, state.copy())
+            b2, s2 = self.adjoint(stmt.orelse, state.copy())
+            live = s1.live | s2.live
+            for v in sorted(s1.live - s2.live):
+                if v in before:
+                    b2.append(self.loc(self.zero_init(v), stmt))
+                else:
+                    live.discard(v)
+            for v in sorted(s2.live - s1.live):
+                if v in before:
+                    b1.append(self.loc(self.zero_init(v), stmt))
+                else:
+                    live.discard(v)
+            if not b1 and not b2:
+                return [], _State(live)
+            return [self.loc(nodes.if_(stmt.test, b1, b2), stmt)], _State(live)
+        if isinstance(stmt, (gast.For, gast.While)):
+            return self.loop_adjoint(stmt, state)
+        return [], state
+
+    def zero_init(self, v):
+        if v in self.containers:
+            value = nodes.call(self.ad("zeros_like"), [nodes.name(v)])
+        else:
+            value = nodes.call(self.np("zeros_like"), [nodes.name(v)])
+        return nodes.assign(self.adj(v), value)
+
+    def contribute(self, name, expr, state, stmt):
+        """Accumulate ``expr`` into the adjoint of ``name``."""
+        if not self.act.is_active(name):
+            return []
+        b = self.adj(name)
+        if name in state.live:
+            if name in self.containers:
+                value = nodes.call(self.ad("add"), [nodes.name(b), expr])
+            else:
+                value = nodes.binop(nodes.name(b), gast.Add(), expr)
+        else:
+            value = expr
+            state.live.add(name)
+        return [self.loc(nodes.assign(b, value), stmt)]
+
+    def assign_adjoint(self, stmt, target, state):
+        state = state.copy()
+        if not self.act.is_active(target) or target not in state.live:
+            state.live.discard(target)
+            return [], state
+        op = self.act.ops[id(stmt)]
+        bt = nodes.name(self.adj(target))
+        out = []
+        state.live.discard(target)
+        if op.kind == "copy":
+            out += self.contribute(op.node.id, bt, state, stmt)
+        elif op.kind == "container":
+            if isinstance(op.node, gast.Dict):
+                for k, v in zip(op.node.keys, op.node.values):
+                    if isinstance(v, gast.Name):
+                        item = gast.Subscript(value=copy.deepcopy(bt), slice=copy.deepcopy(k),
+                                              ctx=gast.Load())
+                        out += self.contribute(v.id, item, state, stmt)
+            else:
+                for i, e in enumerate(op.node.elts):
+                    if isinstance(e, gast.Name):
+                        item = gast.Subscript(value=copy.deepcopy(bt), slice=nodes.const(i),
+                                              ctx=gast.Load())
+                        out += self.contribute(e.id, item, state, stmt)
+        elif op.kind == "prim":
+            out += self.prim_adjoint(stmt, op, target, bt, state)
+        elif op.kind == "user":
+            callee, tape = getattr(stmt, "_ad_callee", (None, None))
+            if callee is not None:
+                grads = [self.ctx.namer.temp("g") for _ in callee.order]
+                call = nodes.call(nodes.name(callee.bwd_name), [nodes.name(tape), bt])
+                if len(grads) == 1:
+                    tgt = nodes.tuple_([nodes.name(grads[0], True)], store=True)
+                else:
+                    tgt = nodes.tuple_([nodes.name(gn, True) for gn in grads], store=True)
+                out.append(self.loc(nodes.assign(tgt, call), stmt))
+                for param, gname in zip(callee.order, grads):
+                    actual = callee.bound[param]
+                    out += self.contribute(actual.id, nodes.name(gname), state, stmt)
+        return out, state
+
+    def prim_adjoint(self, stmt, op, target, bt, state):
+        if op.prim.reverse is None:
+            raise self.ctx.info.error(stmt, f"no reverse-mode rule for {op.prim.name}",
+                                      hint="use forward mode (jvp), or register a reverse "
+                                           "rule (see CONTRIBUTING.md)", construct=op.prim.name)
+        if op.starred:
+            raise self.ctx.info.error(stmt, f"cannot differentiate {op.label} called with "
+                                      "*args/**kwargs", construct="starred call")
+        tpl = templates.get_template(op.prim.reverse)
+        try:
+            binding = templates.bind(tpl, op.args, op.keywords)
+        except templates.BindError as exc:
+            raise self.ctx.info.error(stmt, f"unsupported arguments for {op.prim.name}: {exc}",
+                                      construct=op.prim.name) from None
+        keep = set()
+        for p, actual in binding.items():
+            names = [n.id for n in ([actual] if isinstance(actual, gast.Name) else
+                                    getattr(actual, "elts", []))
+                     if isinstance(n, gast.Name)]
+            if any(self.act.is_active(n) for n in names):
+                keep.add(p)
+
+        def deriv(p):
+            if p == tpl.result:
+                return copy.deepcopy(bt)
+            raise ValueError(f"rule {tpl.name} reads d[{p}] in reverse mode")
+
+        items = templates.instantiate(tpl, binding, nodes.name(target), deriv,
+                                      self.ctx.namer.temp, self.ctx.global_name, "reverse")
+        items = templates.prune(items, keep)
+        out = []
+        for it in items:
+            if it[0] == "stmt":
+                out.append(self.loc(it[1], stmt))
+                continue
+            _, p, expr = it
+            actual = binding[p]
+            if isinstance(actual, gast.Name):
+                out += self.contribute(actual.id, expr, state, stmt)
+            elif isinstance(actual, (gast.Tuple, gast.List)):
+                tmp = self.ctx.namer.temp("g")
+                out.append(self.loc(nodes.assign(tmp, expr), stmt))
+                for i, e in enumerate(actual.elts):
+                    if isinstance(e, gast.Name):
+                        item = gast.Subscript(value=nodes.name(tmp), slice=nodes.const(i),
+                                              ctx=gast.Load())
+                        out += self.contribute(e.id, item, state, stmt)
+        return out
+
+    def loop_adjoint(self, stmt, state):
+        entry = state.copy()
+        live = set(entry.live)
+        snap = snapshot(self.ctx.namer)
+        while True:
+            _, after = self.adjoint(stmt.body, _State(live))
+            new = live | after.live
+            if new == live:
+                break
+            live = new
+        restore(self.ctx.namer, snap)
+        body, after = self.adjoint(stmt.body, _State(live))
+        before = self.defined_before.get(id(stmt), set())
+        pre = []
+        for v in sorted(live - entry.live):
+            if v in before:
+                pre.append(self.loc(self.zero_init(v), stmt))
+        for v in sorted(live - after.live):
+            body.append(self.loc(self.zero_init(v), stmt))
+        if not body:
+            body = []
+        counter = getattr(stmt, "_ad_counter", None)
+        if isinstance(stmt, gast.For):
+            var = stmt.target.id
+            rng = stmt.iter
+            needs_var = var in nodes.loaded_names(gast.Module(body=body, type_ignores=[]))
+            if counter is not None:
+                seq = gast.Subscript(value=copy.deepcopy(rng),
+                                     slice=gast.Slice(lower=None, upper=nodes.name(counter[0]), step=None),
+                                     ctx=gast.Load())
+            else:
+                seq = copy.deepcopy(rng)
+            if needs_var:
+                it = nodes.call(nodes.name("reversed"), [seq])
+                target = nodes.name(var, True)
+            else:
+                it = nodes.call(nodes.name("range"), [nodes.call(nodes.name("len"), [seq])]) \
+                    if counter is None else nodes.call(nodes.name("range"), [nodes.name(counter[0])])
+                target = nodes.name(self.ctx.namer.fresh("_"), True)
+        else:
+            it = nodes.call(nodes.name("range"), [nodes.name(counter[0])])
+            target = nodes.name(self.ctx.namer.fresh("_"), True)
+        out = []
+        if body:
+            loop = gast.For(target=target, iter=it, body=body, orelse=[], type_comment=None)
+            out = pre + [self.loc(loop, stmt)]
+        if counter is not None and counter[1] is not None:
+            out.append(self.loc(_marker(_RESTORE, counter[0], counter[1]), stmt))
+        key_i = getattr(stmt, "_ad_key", None) if isinstance(stmt, gast.For) else None
+        if key_i is not None:
+            out.append(self.loc(_marker(_RESTORE, stmt.target.id, key_i), stmt))
+        return out, _State(live)
+
+    # -- assembling ----------------------------------------------------------------
+
+    def _sweeps(self, wrt, seed):
+        """(primal statements, output atom, adjoint statements, gradient nodes)."""
+        body = self.fn.body
+        ret = body[-1]
+        assert isinstance(ret, gast.Return)
+        primal = self.primal(body[:-1], False, set(self.params))
+        out = ret.value
+        state = _State(())
+        adjoint = []
+        if isinstance(out, gast.Name) and self.act.is_active(out.id):
+            bout = self.adj(out.id)
+            seed_stmt = seed(out, bout)
+            if seed_stmt is not None:
+                adjoint.append(self.loc(seed_stmt, ret))
+            state.live.add(out.id)
+            adj, state = self.adjoint(body[:-1], state)
+            adjoint += adj
+        grads = []
+        for p in wrt:
+            if p in state.live:
+                grads.append(nodes.name(self.adj(p)))
+            else:
+                grads.append(nodes.call(self.ad("zeros_like"), [nodes.name(p)]))
+        primal, adjoint = self._resolve_markers(primal, adjoint)
+        return primal, out, adjoint, grads
+
+    def _resolve_markers(self, primal, adjoint):
+        needed = set()
+        for node in gast.walk(gast.Module(body=adjoint, type_ignores=[])):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+                needed.add(node.id)
+        active_keys = {k for k, (var, _) in self.saves.items() if var in needed}
+        pre_init = sorted({self.saves[k][0] for k in active_keys
+                           if self.saves[k][0] not in self.params})
+        saved_names = {}
+
+        def stack():
+            if self.stack is None:
+                self.stack = self.ctx.namer.fresh("stack")
+            return self.stack
+
+        def rewrite(stmts, is_primal):
+            out = []
+            for s in stmts:
+                mk = getattr(s, "_ad_marker", None)
+                if mk is not None:
+                    kind, var, key = mk
+                    if key not in active_keys:
+                        continue
+                    in_loop = self.saves[key][1]
+                    if in_loop:
+                        if kind == _SAVE:
+                            new = nodes.expr_stmt(nodes.call(self.ad("push"),
+                                                             [nodes.name(stack()), nodes.name(var)]))
+                        else:
+                            new = nodes.assign(var, nodes.call(self.ad("pop"), [nodes.name(stack())]))
+                    else:
+                        if key not in saved_names:
+                            saved_names[key] = self.ctx.namer.fresh(f"{var}_prev")
+                        if kind == _SAVE:
+                            new = nodes.assign(saved_names[key], nodes.name(var))
+                        else:
+                            new = nodes.assign(var, nodes.name(saved_names[key]))
+                    new = nodes.located(new, s)
+                    if not is_primal:
+                        new._ad_adjoint = True
+                    out.append(new)
+                    continue
+                for field in ("body", "orelse"):
+                    sub = getattr(s, field, None)
+                    if sub:
+                        setattr(s, field, rewrite(sub, is_primal) or ([gast.Pass()] if field == "body" else []))
+                out.append(s)
+            return out
+
+        primal = rewrite(primal, True)
+        adjoint = rewrite(adjoint, False)
+        first = self.fn.body[0] if self.fn.body else None
+        inits = [nodes.located(nodes.assign(v, nodes.const(None)), first) for v in pre_init]
+        if self.stack is not None:
+            inits.append(nodes.located(nodes.assign(self.stack, gast.List(elts=[], ctx=gast.Load())), first))
+        return inits + primal, adjoint
+
+    def run_combined(self, wrt, with_value):
+        def seed(out, bout):
+            return nodes.assign(bout, nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)]))
+
+        # the seed is also the scalar check, so emit it even for constant outputs
+        primal, out, adjoint, grads = self._sweeps(wrt, seed)
+        if not (isinstance(out, gast.Name) and self.act.is_active(out.id)):
+            primal.append(nodes.expr_stmt(nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)])))
+        result = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
+        if len(grads) == 1:
+            result = nodes.tuple_(grads)
+        if with_value:
+            result = nodes.tuple_([copy.deepcopy(out), result])
+        fn = copy.copy(self.fn)
+        fn.body = primal + adjoint + [gast.Return(value=result)]
+        return fn
+
+    def run_split(self, wrt, base):
+        primal, out, adjoint, grads = self._sweeps(wrt, lambda out, bout: None)
+        loaded = set()
+        for node in gast.walk(gast.Module(body=adjoint + [gast.Return(value=nodes.tuple_(grads))],
+                                          type_ignores=[])):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+                loaded.add(node.id)
+        assigned = set(self.params)
+        for node in gast.walk(gast.Module(body=primal, type_ignores=[])):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+                assigned.add(node.id)
+        adjoint_assigned = set()
+        for node in gast.walk(gast.Module(body=adjoint, type_ignores=[])):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+                adjoint_assigned.add(node.id)
+        saved = sorted((loaded & assigned) - {self.adj(n) for n in self.adjoints}
+                       - (adjoint_assigned - assigned))
+        saved = [s for s in saved if s != self.stack] + ([self.stack] if self.stack else [])
+        saved_name = self.ctx.namer.fresh("saved")
+        fwd = copy.copy(self.fn)
+        fwd.name = self.ctx.namer.fresh(f"{base}_fwd")
+        fwd.body = primal + [gast.Return(value=nodes.tuple_([copy.deepcopy(out),
+                                                             nodes.tuple_([nodes.name(s) for s in saved])]))]
+        bout_name = self.adj(out.id) if isinstance(out, gast.Name) else self.ctx.namer.fresh("bout")
+        unpack = []
+        if saved:
+            unpack.append(nodes.assign(nodes.tuple_([nodes.name(s, True) for s in saved], store=True),
+                                       nodes.name(saved_name)))
+            if self.stack:
+                unpack.append(nodes.assign(self.stack, nodes.call(nodes.name("list"),
+                                                                  [nodes.name(self.stack)])))
+        args = gast.arguments(args=[nodes.name(saved_name), nodes.name(bout_name)],
+                              posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                              kwarg=None, defaults=[])
+        for a in args.args:
+            a.ctx = gast.Param()
+        bwd = gast.FunctionDef(name=self.ctx.namer.fresh(f"{base}_bwd"), args=args,
+                               body=unpack + adjoint + [gast.Return(value=nodes.tuple_(grads))],
+                               decorator_list=[], returns=None, type_comment=None,
+                               type_params=[]) if "type_params" in gast.FunctionDef._fields else \
+            gast.FunctionDef(name=self.ctx.namer.fresh(f"{base}_bwd"), args=args,
+                             body=unpack + adjoint + [gast.Return(value=nodes.tuple_(grads))],
+                             decorator_list=[], returns=None, type_comment=None)
+        return fwd, bwd

@@ -1,0 +1,308 @@
+"""Filling derivative-rule templates (see ``ad_compiler.registry``).
+
+``instantiate`` turns a rule template plus one call site into plain
+statements: parameters are replaced by the call's operands, ``d[p]`` by the
+derivative names the caller chooses, template temporaries by fresh names and
+the rule module's globals (``np``, ``ad``) by names the generated code
+receives.  Derivatives known to be zero are simplified away, so a forward
+rule ``d[z] = d[x] * y + x * d[y]`` with an inactive ``y`` becomes
+``dz = dx * y``.
+"""
+import copy
+import functools
+import inspect
+import textwrap
+
+import gast
+
+from transforms import nodes
+
+ZERO = "__ad_zero__"
+
+
+class Template:
+    """A parsed rule template."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        src = textwrap.dedent(inspect.getsource(fn))
+        tree = gast.parse(src).body[0]
+        self.node = tree
+        sig = inspect.signature(fn)
+        names = list(sig.parameters)
+        self.result = names[0]
+        self.params = names[1:]
+        self.signature = sig.replace(parameters=list(sig.parameters.values())[1:])
+        self.defaults = {p.name: p.default for p in sig.parameters.values()
+                         if p.default is not inspect.Parameter.empty}
+        self.globals = fn.__globals__
+        self.body = [s for s in tree.body
+                     if not (isinstance(s, gast.Expr)
+                             and isinstance(s.value, gast.Constant))]
+        self.locals = set()
+        for stmt in self.body:
+            for t in getattr(stmt, "targets", []):
+                if isinstance(t, gast.Name):
+                    self.locals.add(t.id)
+
+    @property
+    def name(self):
+        return self.fn.__name__
+
+
+@functools.lru_cache(maxsize=None)
+def get_template(fn):
+    return Template(fn)
+
+
+class BindError(Exception):
+    pass
+
+
+def bind(template, args, keywords):
+    """Map template parameters to the call's operand nodes.
+
+    ``args``: positional operand nodes; ``keywords``: (name, node) pairs.
+    Missing parameters take the template's defaults as constants.
+    """
+    try:
+        bound = template.signature.bind_partial(*args, **dict(keywords))
+    except TypeError as exc:
+        raise BindError(str(exc)) from None
+    out = {}
+    for p in template.params:
+        if p in bound.arguments:
+            out[p] = bound.arguments[p]
+        elif p in template.defaults:
+            out[p] = _const_node(template.defaults[p])
+        else:
+            raise BindError(f"missing argument '{p}'")
+    return out
+
+
+def _const_node(value):
+    if isinstance(value, (tuple, list)):
+        return nodes.tuple_([_const_node(v) for v in value])
+    return nodes.const(value)
+
+
+def _is_d(node):
+    return (isinstance(node, gast.Subscript) and nodes.is_name(node.value, "d")
+            and isinstance(node.slice, gast.Name))
+
+
+def index_as_value(node):
+    """An index expression (may hold slices) as an ordinary value."""
+    node = copy.deepcopy(node)
+    if isinstance(node, gast.Slice):
+        parts = [node.lower, node.upper, node.step]
+        return nodes.call(nodes.name("slice"),
+                          [p if p is not None else nodes.const(None) for p in parts])
+    if isinstance(node, gast.Tuple):
+        return nodes.tuple_([index_as_value(e) for e in node.elts])
+    return node
+
+
+class _Filler(gast.NodeTransformer):
+    def __init__(self, binding, result, deriv, rename, globals_map):
+        self.binding = binding
+        self.result = result
+        self.deriv = deriv
+        self.rename = rename
+        self.globals_map = globals_map
+
+    def visit_Subscript(self, node):
+        if _is_d(node):
+            out = copy.deepcopy(self.deriv(node.slice.id))
+            for sub in gast.walk(out):
+                sub._ad_bearing = True
+            return out
+        node.value = self.visit(node.value)
+        if isinstance(node.slice, gast.Name) and node.slice.id in self.binding:
+            node.slice = copy.deepcopy(self.binding[node.slice.id])
+        else:
+            node.slice = self.visit(node.slice)
+        return node
+
+    def visit_Name(self, node):
+        ident = node.id
+        if ident == self.result_name:
+            return nodes.set_ctx(copy.deepcopy(self.result), isinstance(node.ctx, gast.Store))
+        if ident in self.binding:
+            return index_as_value(self.binding[ident])
+        if ident in self.rename:
+            return nodes.name(self.rename[ident], isinstance(node.ctx, gast.Store))
+        if ident in self.globals_map:
+            return nodes.name(self.globals_map[ident])
+        return node
+
+
+def is_zero(node):
+    return isinstance(node, gast.Name) and node.id == ZERO
+
+
+def has_zero(node):
+    return any(is_zero(n) for n in gast.walk(node))
+
+
+class _ZeroSimplifier(gast.NodeTransformer):
+    """Propagate known-zero derivatives through linear expressions."""
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        lz, rz = is_zero(node.left), is_zero(node.right)
+        if isinstance(node.op, gast.Add):
+            if lz and rz:
+                return nodes.name(ZERO)
+            if lz:
+                return node.right
+            if rz:
+                return node.left
+        elif isinstance(node.op, gast.Sub):
+            if lz and rz:
+                return nodes.name(ZERO)
+            if rz:
+                return node.left
+            if lz:
+                return gast.UnaryOp(op=gast.USub(), operand=node.right)
+        elif isinstance(node.op, (gast.Mult, gast.MatMult, gast.BitAnd)):
+            if lz or rz:
+                return nodes.name(ZERO)
+        elif isinstance(node.op, (gast.Div, gast.FloorDiv, gast.Mod)):
+            if lz:
+                return nodes.name(ZERO)
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if is_zero(node.operand) and isinstance(node.op, (gast.USub, gast.UAdd)):
+            return nodes.name(ZERO)
+        return node
+
+    def visit_Subscript(self, node):
+        self.generic_visit(node)
+        if is_zero(node.value):
+            return nodes.name(ZERO)
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if (isinstance(node.func, gast.Attribute) and node.func.attr == "like"
+                and node.args and isinstance(node.args[0], gast.BinOp)
+                and isinstance(node.args[0].op, (gast.Add, gast.Sub))):
+            return node.args[0]  # both terms kept: the sum already has z's shape
+        operands = list(node.args) + [k.value for k in node.keywords]
+        marked = [a for a in operands
+                  if any(getattr(n, "_ad_bearing", False) or is_zero(n)
+                         for n in gast.walk(a))]
+        if marked and all(is_zero(a) for a in marked):
+            return nodes.name(ZERO)
+        return node
+
+
+def _fold_static(node):
+    """Fold ``C is None`` / ``C is not None`` and IfExps on constants."""
+
+    class Folder(gast.NodeTransformer):
+        def visit_Compare(self, n):
+            self.generic_visit(n)
+            if (len(n.ops) == 1 and isinstance(n.ops[0], (gast.Is, gast.IsNot))
+                    and isinstance(n.left, gast.Constant)
+                    and isinstance(n.comparators[0], gast.Constant)
+                    and n.comparators[0].value is None):
+                res = n.left.value is None
+                if isinstance(n.ops[0], gast.IsNot):
+                    res = not res
+                return nodes.const(res)
+            return n
+
+        def visit_IfExp(self, n):
+            self.generic_visit(n)
+            if isinstance(n.test, gast.Constant):
+                return n.body if n.test.value else n.orelse
+            return n
+
+    return Folder().visit(node)
+
+
+def instantiate(template, binding, result, deriv, fresh, global_name, mode):
+    """Fill ``template`` for one call site.
+
+    binding:     param -> operand node (from ``bind``)
+    result:      node of the primitive's result (a Name)
+    deriv:       callable(param-or-result name) -> derivative node, or a
+                 ``ZERO`` Name when it is known to be zero
+    fresh:       callable(base) -> fresh temporary name
+    global_name: callable(ident, obj) -> the name generated code uses for a
+                 global of the rules module
+    mode:        "reverse" or "forward"
+
+    Returns a list of items: ("stmt", node) for temporaries, and
+    ("deriv", param, expr) for each ``d[p] = expr`` of the template (reverse:
+    one per parameter; forward: ``p`` is the result).
+    """
+    rename = {name: fresh(name) for name in sorted(template.locals)}
+    globals_map = {}
+    for node in template.body:
+        for sub in gast.walk(node):
+            if (isinstance(sub, gast.Name) and sub.id not in binding
+                    and sub.id not in rename and sub.id != template.result
+                    and sub.id != "d" and sub.id in template.globals):
+                globals_map[sub.id] = global_name(sub.id, template.globals[sub.id])
+
+    items = []
+    zero_temps = set()
+    for stmt in template.body:
+        stmt = copy.deepcopy(stmt)
+        if not isinstance(stmt, gast.Assign) or len(stmt.targets) != 1:
+            raise ValueError(f"rule {template.name}: only assignments are "
+                             f"allowed in a template body")
+        target = stmt.targets[0]
+        filler = _Filler(binding, result, deriv, rename, globals_map)
+        filler.result_name = template.result
+        value = filler.visit(stmt.value)
+        # zero temporaries propagate
+        for sub in gast.walk(value):
+            if isinstance(sub, gast.Name) and sub.id in zero_temps:
+                sub.id = ZERO
+        value = _ZeroSimplifier().visit(value)
+        value = _fold_static(value)
+        if _is_d(target):
+            items.append(("deriv", target.slice.id, value))
+        else:
+            tname = rename[target.id]
+            if is_zero(value):
+                zero_temps.add(tname)
+                continue
+            items.append(("stmt", nodes.assign(tname, value)))
+    return items
+
+
+def replace_zero(node, zero_factory):
+    """Replace the remaining ZERO markers inside ``node``."""
+
+    class R(gast.NodeTransformer):
+        def visit_Name(self, n):
+            if n.id == ZERO:
+                return zero_factory()
+            return n
+
+    return R().visit(node)
+
+
+def prune(items, keep):
+    """Drop ``deriv`` items whose param is not in ``keep`` and temporaries
+    that only they used."""
+    kept = [it for it in items if it[0] == "stmt" or it[1] in keep]
+    used = set()
+    out = []
+    for it in reversed(kept):
+        if it[0] == "deriv":
+            used |= nodes.loaded_names(it[2])
+            out.append(it)
+        else:
+            tgt = it[1].targets[0].id
+            if tgt in used:
+                used |= nodes.loaded_names(it[1].value)
+                out.append(it)
+    return list(reversed(out))
