@@ -130,9 +130,10 @@ class _Grad(_Derivative):
         return self._shape(out)
 
     def _shape(self, out):
-        if self._single:
-            return out[0] if isinstance(out, tuple) else out
-        return out if isinstance(out, tuple) else (out,)
+        # generated code returns a bare gradient for one wrt, a tuple for more
+        if len(self._wrt_names) == 1 and not self._single:
+            return (out,)
+        return out
 
 
 class _ValueAndGrad(_Grad):

@@ -142,6 +142,7 @@ def transform(fn, mode, wrt):
     fence.check(info, resolver_lookup(info, ctx))
     # 3. Normalize: flags for early exits, ANF, explicit loop indexes.
     norm = normalize.normalize(info, namer, resolver)
+    ctx.locals |= normalize.local_names(norm)   # the resolver shares this set
     # 4. Analyse: which variables need derivatives.
     act = activity.analyze(norm, wrt, resolver, info)
     out = Compiled(fn, mode, wrt)
@@ -181,6 +182,7 @@ def _finish(ctx, tree, fn):
     defaults = fn.__defaults__
     kwdefaults = fn.__kwdefaults__
     _strip_defaults(tree)
+    codegen.annotate(tree, ctx.info.filename, ctx.comments)
     src = codegen.to_source(tree, ctx.comments)
     out = codegen.load(src, tree.name, fn, ctx.injected)
     out.__defaults__ = defaults

@@ -280,6 +280,25 @@ def norm_grad(g, x, z, ord=None, axis=None, keepdims=False):
     raise NotImplementedError(f"derivative of np.linalg.norm with ord={ord!r}")
 
 
+def norm_grad_tangent(g, x, z, dx, dz, ord=None, axis=None, keepdims=False):
+    """Tangent of ``norm_grad`` in x and z (2-norm and Frobenius norm only)."""
+    if ord not in (None, 2, "fro") or (ord == 2 and np.ndim(x) > 1 and axis is None):
+        raise NotImplementedError(
+            f"second derivative of np.linalg.norm with ord={ord!r} is not supported")
+    ge = expand(g, x, axis, keepdims)
+    ze = expand(z, x, axis, keepdims)
+    dze = expand(dz, x, axis, keepdims)
+    return ge * (dx - x * dze / ze) / ze
+
+
+def prod_grad_tangent(g, x, z, dx, dz, axis=None, keepdims=False):
+    """Tangent of ``prod_grad`` in x and z (exact where x has no zeros)."""
+    ge = expand(g, x, axis, keepdims)
+    ze = expand(z, x, axis, keepdims)
+    dze = expand(dz, x, axis, keepdims)
+    return ge * (dze / x - ze * dx / (x * x))
+
+
 def norm_tangent(dx, x, z, ord=None, axis=None, keepdims=False):
     """Tangent of np.linalg.norm: <grad, dx> reduced like the norm."""
     x = np.asarray(x)

@@ -18,7 +18,7 @@ import gast
 from transforms import nodes
 
 _MARK = "__ad_comment_{}__"
-_MARK_RE = re.compile(r"^(\s*)'__ad_comment_(\d+)__'$", re.M)
+_MARK_RE = re.compile(r"^(\s*)(?:'|\"\"\")__ad_comment_(\d+)__(?:'|\"\"\")$", re.M)
 
 
 class Comments:
@@ -59,7 +59,7 @@ def load(source, fn_name, user_fn, injected):
     filename = f"<ad_compiler-{_counter[0]}:{fn_name}>"
     free = sorted(injected)
     user_free = list(user_fn.__code__.co_freevars) if user_fn is not None else []
-    params = [n for n in free if n not in user_free] + [n for n in user_free if n not in injected]
+    params = sorted(set(free) | set(user_free))
     indented = "\n".join(("    " + line) if line else line for line in source.splitlines())
     factory_src = (f"def __ad_factory__({', '.join(params)}):\n{indented}\n"
                    f"    return {fn_name}\n")
@@ -83,4 +83,33 @@ def load(source, fn_name, user_fn, injected):
     fn = types.FunctionType(inner_code, globals_, fn_name, None, tuple(cells))
     fn.__ad_source__ = source
     fn.__ad_filename__ = filename
+    return fn
+
+
+def annotate(fn, filename, comments):
+    """Insert ``# line N: <user source>`` comments before each group of
+    statements that comes from user line N (``# adjoint of line N`` in the
+    adjoint sweep)."""
+
+    def block(stmts):
+        out = []
+        last = None
+        for s in stmts:
+            lineno = getattr(s, "lineno", None)
+            kind = "adjoint of line" if getattr(s, "_ad_adjoint", False) else "line"
+            key = (kind, lineno)
+            if lineno is not None and key != last:
+                text = linecache.getline(filename, lineno).strip()
+                if len(text) > 70:
+                    text = text[:67] + "..."
+                out.append(comments.marker(f"{kind} {lineno}: {text}"))
+                last = key
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if sub and not isinstance(s, (gast.FunctionDef,)):
+                    setattr(s, field, block(sub))
+            out.append(s)
+        return out
+
+    fn.body = block(fn.body)
     return fn

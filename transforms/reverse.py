@@ -55,6 +55,11 @@ class _State:
         return _State(self.live)
 
 
+def _copy_op(ident):
+    from transforms.ops import Op
+    return Op("copy", nodes.name(ident), diff=[ident])
+
+
 def _walk(stmts):
     for s in stmts:
         yield s
@@ -74,6 +79,7 @@ class ReversePass:
         self.defcount = {}
         self.stack = None
         self.saves = {}     # key -> (var, in_loop)
+        self.seen = set()   # names assigned so far, in program order
         self._key = 0
         self._prepare()
 
@@ -120,7 +126,8 @@ class ReversePass:
                         changed = True
 
     def may_overwrite(self, var, in_loop):
-        return in_loop or var in self.params or self.defcount.get(var, 0) > 1
+        """Can this assignment overwrite a value the adjoint may still read?"""
+        return in_loop or var in self.params or var in self.seen
 
     def new_key(self):
         self._key += 1
@@ -135,7 +142,9 @@ class ReversePass:
         return out
 
     def save_marker(self, stmt, var, in_loop):
-        if not self.may_overwrite(var, in_loop):
+        overwrite = self.may_overwrite(var, in_loop)
+        self.seen.add(var)
+        if not overwrite:
             return [], None
         key = self.new_key()
         self.saves[key] = (var, in_loop)
@@ -162,13 +171,24 @@ class ReversePass:
                          "or use forward mode (jvp)", construct="in-place array write")
             return [stmt]
         if isinstance(stmt, gast.If):
+            pre = []
+            stored = {n.id for n in gast.walk(gast.Module(body=stmt.body + stmt.orelse, type_ignores=[]))
+                      if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+            if isinstance(stmt.test, gast.Name) and stmt.test.id in stored:
+                # the branch changes its own condition: test a copy
+                cond = self.ctx.namer.temp("c")
+                copy_stmt = nodes.located(nodes.assign(cond, nodes.name(stmt.test.id)), stmt)
+                self.act.ops[id(copy_stmt)] = _copy_op(stmt.test.id)
+                pre = self.primal_stmt(copy_stmt, in_loop, defined)
+                stmt.test = nodes.name(cond)
+                stmt._ad_cond_copy = copy_stmt
             self.defined_before[id(stmt)] = set(defined)
             d1 = set(defined)
             d2 = set(defined)
             body = self.primal(stmt.body, in_loop, d1)
             orelse = self.primal(stmt.orelse, in_loop, d2)
             defined |= (d1 & d2)
-            return [nodes.located(nodes.if_(stmt.test, body, orelse), stmt)]
+            return pre + [nodes.located(nodes.if_(stmt.test, body, orelse), stmt)]
         if isinstance(stmt, gast.For):
             return self.for_primal(stmt, in_loop, defined)
         if isinstance(stmt, gast.While):
@@ -278,16 +298,24 @@ class ReversePass:
             if not isinstance(target, gast.Name):
                 return [], state
             out, state = self.assign_adjoint(stmt, target.id, state)
-            key = getattr(stmt, "_ad_key", None)
-            if key is not None:
-                out.append(self.loc(_marker(_RESTORE, target.id, key), stmt))
+            # restores run in the reverse order of the saves
             tk = getattr(stmt, "_ad_tape_key", None)
             if tk is not None:
                 out.append(self.loc(_marker(_RESTORE, self.saves[tk][0], tk), stmt))
+            key = getattr(stmt, "_ad_key", None)
+            if key is not None:
+                out.append(self.loc(_marker(_RESTORE, target.id, key), stmt))
             return out, state
         if isinstance(stmt, gast.If):
             if len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Break) and not stmt.orelse:
                 return [], state
+            copy_stmt = getattr(stmt, "_ad_cond_copy", None)
+            if copy_stmt is not None:
+                del stmt._ad_cond_copy
+                out, state = self.adjoint_stmt(stmt, state)
+                more, state = self.adjoint_stmt(copy_stmt, state)
+                stmt._ad_cond_copy = copy_stmt
+                return out + more, state
             before = self.defined_before.get(id(stmt), set())
             b1, s1 = self.adjoint(stmt.body, state.copy())
             b2, s2 = self.adjoint(stmt.orelse, state.copy())
@@ -554,9 +582,10 @@ class ReversePass:
         primal = rewrite(primal, True)
         adjoint = rewrite(adjoint, False)
         first = self.fn.body[0] if self.fn.body else None
-        inits = [nodes.located(nodes.assign(v, nodes.const(None)), first) for v in pre_init]
+        self.pre_init = set(pre_init)
+        inits = [nodes.assign(v, nodes.const(None)) for v in pre_init]
         if self.stack is not None:
-            inits.append(nodes.located(nodes.assign(self.stack, gast.List(elts=[], ctx=gast.Load())), first))
+            inits.append(nodes.assign(self.stack, gast.List(elts=[], ctx=gast.Load())))
         return inits + primal, adjoint
 
     def run_combined(self, wrt, with_value):
@@ -568,10 +597,11 @@ class ReversePass:
         if not (isinstance(out, gast.Name) and self.act.is_active(out.id)):
             primal.append(nodes.expr_stmt(nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)])))
         result = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
-        if len(grads) == 1:
-            result = nodes.tuple_(grads)
         if with_value:
-            result = nodes.tuple_([copy.deepcopy(out), result])
+            # the adjoint sweep may restore the output's name: keep the value
+            value = self.ctx.namer.fresh("value")
+            primal.append(nodes.assign(value, copy.deepcopy(out)))
+            result = nodes.tuple_([nodes.name(value), result])
         fn = copy.copy(self.fn)
         fn.body = primal + adjoint + [gast.Return(value=result)]
         return fn
@@ -594,6 +624,11 @@ class ReversePass:
         saved = sorted((loaded & assigned) - {self.adj(n) for n in self.adjoints}
                        - (adjoint_assigned - assigned))
         saved = [s for s in saved if s != self.stack] + ([self.stack] if self.stack else [])
+        # values saved from inside branches may be unbound on the path taken
+        first = self.fn.body[0] if self.fn.body else None
+        primal = [nodes.assign(v, nodes.const(None))
+                  for v in saved if v not in self.params and v not in self.pre_init
+                  and v != self.stack] + primal
         saved_name = self.ctx.namer.fresh("saved")
         fwd = copy.copy(self.fn)
         fwd.name = self.ctx.namer.fresh(f"{base}_fwd")

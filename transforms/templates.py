@@ -207,10 +207,10 @@ def _fold_static(node):
         def visit_Compare(self, n):
             self.generic_visit(n)
             if (len(n.ops) == 1 and isinstance(n.ops[0], (gast.Is, gast.IsNot))
-                    and isinstance(n.left, gast.Constant)
+                    and isinstance(n.left, (gast.Constant, gast.Tuple, gast.List))
                     and isinstance(n.comparators[0], gast.Constant)
                     and n.comparators[0].value is None):
-                res = n.left.value is None
+                res = isinstance(n.left, gast.Constant) and n.left.value is None
                 if isinstance(n.ops[0], gast.IsNot):
                     res = not res
                 return nodes.const(res)

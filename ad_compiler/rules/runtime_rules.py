@@ -74,3 +74,17 @@ def like(z, t, z0):
 @forward(ad.updated)
 def updated(z, a, idx, v):
     d[z] = ad.updated(d[a], idx, d[v])
+
+
+@forward(ad.norm_grad)
+def norm_grad(z, g, x, n, ord=None, axis=None, keepdims=False):
+    # second derivatives of the 2-norm / Frobenius norm (other orders raise)
+    d[z] = (ad.norm_grad(d[g], x, n, ord, axis, keepdims)
+            + ad.norm_grad_tangent(g, x, n, d[x], d[n], ord, axis, keepdims))
+
+
+@forward(ad.prod_grad)
+def prod_grad(z, g, x, p, axis=None, keepdims=False):
+    # exact where no entry of x is zero
+    d[z] = (ad.prod_grad(d[g], x, p, axis, keepdims)
+            + ad.prod_grad_tangent(g, x, p, d[x], d[p], axis, keepdims))
