@@ -178,7 +178,11 @@ def resolver_lookup(info, ctx):
 
 def _finish(ctx, tree, fn):
     from transforms import optimize
-    tree = optimize.optimize(tree)
+    # names of modules whose functions are pure (numpy, the runtime)
+    pure = [n for n, obj in ctx.injected.items()
+            if obj is numpy or obj is runtime or getattr(obj, "__name__", "").startswith(
+                ("numpy", "ad_compiler.runtime"))]
+    tree = optimize.optimize(tree, pure)
     defaults = fn.__defaults__
     kwdefaults = fn.__kwdefaults__
     _strip_defaults(tree)

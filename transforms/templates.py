@@ -200,6 +200,45 @@ class _ZeroSimplifier(gast.NodeTransformer):
         return node
 
 
+def _same_constant(node, value):
+    if isinstance(node, gast.Constant):
+        return type(node.value) is type(value) and node.value == value
+    return False
+
+
+def _drop_default_args(node, resolve):
+    """``ad.expand(g, x, None, False)`` -> ``ad.expand(g, x)`` when those are
+    the callee's defaults: generated code shows only what matters."""
+
+    class Dropper(gast.NodeTransformer):
+        def visit_Call(self, call):
+            self.generic_visit(call)
+            fn = resolve(call.func)
+            if fn is None:
+                return call
+            try:
+                params = list(inspect.signature(fn).parameters.values())
+            except (TypeError, ValueError):
+                return call
+            empty = inspect.Parameter.empty
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                          p.POSITIONAL_OR_KEYWORD)]
+            args = list(call.args)
+            while args and len(args) <= len(positional) and not isinstance(args[-1], gast.Starred):
+                p = positional[len(args) - 1]
+                if p.default is empty or not _same_constant(args[-1], p.default):
+                    break
+                args.pop()
+            call.args = args
+            by_name = {p.name: p for p in params}
+            call.keywords = [k for k in call.keywords
+                             if not (k.arg in by_name and by_name[k.arg].default is not empty
+                                     and _same_constant(k.value, by_name[k.arg].default))]
+            return call
+
+    return Dropper().visit(node)
+
+
 def _fold_static(node):
     """Fold ``C is None`` / ``C is not None`` and IfExps on constants."""
 
@@ -250,6 +289,20 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
                     and sub.id != "d" and sub.id in template.globals):
                 globals_map[sub.id] = global_name(sub.id, template.globals[sub.id])
 
+    inverse = {generated: ident for ident, generated in globals_map.items()}
+
+    def resolve(func):
+        path = []
+        while isinstance(func, gast.Attribute):
+            path.append(func.attr)
+            func = func.value
+        if not isinstance(func, gast.Name) or func.id not in inverse:
+            return None
+        obj = template.globals[inverse[func.id]]
+        for attr in reversed(path):
+            obj = getattr(obj, attr, None)
+        return obj if callable(obj) else None
+
     items = []
     zero_temps = set()
     for stmt in template.body:
@@ -267,6 +320,7 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
                 sub.id = ZERO
         value = _ZeroSimplifier().visit(value)
         value = _fold_static(value)
+        value = _drop_default_args(value, resolve)
         if _is_d(target):
             items.append(("deriv", target.slice.id, value))
         else:
