@@ -4,7 +4,8 @@ from ad_compiler.errors import CompileError
 from ad_compiler.api import (grad, value_and_grad, jvp, vjp, jacobian, hessian,
                              source)
 from ad_compiler.registry import forward, reverse, nondifferentiable
+from ad_compiler.rules.python_math import stop_gradient
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian",
-           "source", "CompileError", "forward", "reverse", "nondifferentiable"]
+           "source", "stop_gradient", "CompileError", "forward", "reverse", "nondifferentiable"]
 __version__ = "0.1.0"

@@ -100,8 +100,11 @@ class _Derivative:
 
     _mode = None
 
-    def __init__(self, fn, wrt, api):
+    def __init__(self, fn, wrt, api, has_aux=False):
         functools.update_wrapper(self, fn)
+        self._has_aux = bool(has_aux)
+        if has_aux:
+            self._mode = self._mode + "+aux"
         self.__ad_wrapped__ = fn
         self._fn = unwrap(fn)
         self._sig = _Signature(self._fn)
@@ -127,6 +130,9 @@ class _Grad(_Derivative):
     def __call__(self, *args, **kwargs):
         _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
         out = self._compiled().function(*args, **kwargs)
+        if self._has_aux:
+            grads, aux = out
+            return self._shape(grads), aux
         return self._shape(out)
 
     def _shape(self, out):
@@ -142,27 +148,30 @@ class _ValueAndGrad(_Grad):
     def __call__(self, *args, **kwargs):
         _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
         value, grads = self._compiled().function(*args, **kwargs)
-        return value, self._shape(grads)
+        return value, self._shape(grads)   # value is (out, aux) with has_aux
 
 
-def grad(f=None, wrt=0):
+def grad(f=None, wrt=0, has_aux=False):
     """Return a function computing the gradient of scalar-valued ``f``.
 
     ``wrt`` is a position, a parameter name or a tuple of them (a tuple gives
     a tuple of gradients).  Usable bare (``@grad``) or as ``@grad(wrt=1)``.
+    With ``has_aux=True``, ``f`` returns ``(output, aux)``; the gradient of
+    the output is returned as ``(gradient, aux)``, aux undifferentiated.
     """
     if f is None:
-        return lambda fn: grad(fn, wrt)
+        return lambda fn: grad(fn, wrt, has_aux)
     _check_callable(f, "grad")
-    return _Grad(f, wrt, "grad")
+    return _Grad(f, wrt, "grad", has_aux)
 
 
-def value_and_grad(f=None, wrt=0):
-    """Like ``grad`` but returns ``(f(*args), gradient)``."""
+def value_and_grad(f=None, wrt=0, has_aux=False):
+    """Like ``grad`` but returns ``(f(*args), gradient)``; with
+    ``has_aux=True``: ``((output, aux), gradient)``."""
     if f is None:
-        return lambda fn: value_and_grad(fn, wrt)
+        return lambda fn: value_and_grad(fn, wrt, has_aux)
     _check_callable(f, "value_and_grad")
-    return _ValueAndGrad(f, wrt, "value_and_grad")
+    return _ValueAndGrad(f, wrt, "value_and_grad", has_aux)
 
 
 def _check_callable(f, api):

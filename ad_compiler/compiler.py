@@ -141,9 +141,13 @@ def transform(fn, mode, wrt):
     # 2. Refuse what we cannot differentiate, up front.
     fence.check(info, resolver_lookup(info, ctx))
     # 3. Normalize: flags for early exits, ANF, explicit loop indexes.
-    norm = normalize.normalize(info, namer, resolver)
+    norm = normalize.normalize(info, namer, resolver, ctx.global_name)
     ctx.locals |= normalize.local_names(norm)   # the resolver shares this set
     # 4. Analyse: which variables need derivatives.
+    aux = None
+    if mode.endswith("+aux"):
+        mode = mode[:-4]
+        aux = _split_aux(ctx, norm)
     act = activity.analyze(norm, wrt, resolver, info)
     out = Compiled(fn, mode, wrt)
     # 5. Differentiate, then 6. clean up and load.
@@ -163,13 +167,36 @@ def transform(fn, mode, wrt):
             out.sources["fwd"] = out.fwd.__ad_source__
             out.sources["bwd"] = out.bwd.__ad_source__
         else:
-            tree = rp.run_combined(list(wrt), with_value=(mode == "value_and_grad"))
+            tree = rp.run_combined(list(wrt), with_value=(mode == "value_and_grad"), aux=aux)
             prefix = "value_and_grad" if mode == "value_and_grad" else "grad"
             tree.name = namer.fresh(f"{prefix}_{fn.__name__}")
             out.function = _finish(ctx, tree, fn)
             out.sources[mode] = out.function.__ad_source__
     out.deps = list(dict.fromkeys(ctx.deps))
     return out
+
+
+def _split_aux(ctx, fn):
+    """has_aux: the function returns (output, aux); differentiate the output
+    only and pass aux through.  Returns the name holding aux."""
+    ret = fn.body[-1]
+    value = ret.value
+    prev = fn.body[-2] if len(fn.body) > 1 else None
+    if (isinstance(value, gast.Name) and isinstance(prev, gast.Assign)
+            and isinstance(prev.targets[0], gast.Name) and prev.targets[0].id == value.id
+            and isinstance(prev.value, (gast.Tuple, gast.List)) and len(prev.value.elts) == 2):
+        out_atom, aux_atom = prev.value.elts
+        fn.body = fn.body[:-2]
+    else:
+        out_atom = gast.Subscript(value=value, slice=nodes.const(0), ctx=gast.Load())
+        aux_atom = gast.Subscript(value=copy.deepcopy(value), slice=nodes.const(1), ctx=gast.Load())
+        fn.body = fn.body[:-1]
+    o = ctx.namer.fresh("out")
+    a = ctx.namer.fresh("aux")
+    fn.body += [nodes.located(nodes.assign(o, out_atom), ret),
+                nodes.located(nodes.assign(a, aux_atom), ret),
+                nodes.located(gast.Return(value=nodes.name(o)), ret)]
+    return a
 
 
 def resolver_lookup(info, ctx):

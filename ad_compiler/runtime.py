@@ -341,3 +341,62 @@ def clip_mask(x, lo, hi):
 
 def where_true(cond, shape_of):
     return np.broadcast_to(cond, np.shape(shape_of))
+
+
+# --- builtins over sequences ---------------------------------------------
+
+def sum_list(items):
+    """``sum`` of a list of tangents (zeros allowed)."""
+    total = 0.0
+    for v in items:
+        total = total + v
+    return total
+
+
+def sum_list_grad(g, items):
+    """Adjoint of ``sum(items)``: each item receives ``g`` (unbroadcast)."""
+    return [unbroadcast(g, v) for v in items]
+
+
+def _extremum_owner(m, a, b):
+    """Which operand (0 or 1, or index into the iterable) attains ``m``."""
+    if b is None:
+        for i, v in enumerate(a):
+            if v is m or np.all(v == m):
+                return i
+        return 0
+    return 0 if (a is m or np.all(a == m)) else 1
+
+
+def builtin_extremum_grad(g, m, a, b, which):
+    """Adjoint of builtin max/min for operand ``which`` (0: a, 1: b)."""
+    owner = _extremum_owner(m, a, b)
+    if b is None:
+        if which == 1:
+            return 0.0
+        out = [zeros_like(v) for v in a]
+        out[owner] = g
+        return out
+    return g if owner == which else zeros_like(a if which == 0 else b)
+
+
+def builtin_extremum_tangent(m, a, b, da, db):
+    owner = _extremum_owner(m, a, b)
+    if b is None:
+        return da[owner]
+    return da if owner == 0 else db
+
+
+def append(items, value):
+    """``items + [value]`` as a new list (the functional form of
+    ``items.append(value)`` that generated code uses)."""
+    out = list(items)
+    out.append(value)
+    return out
+
+
+def zero_or(t, x):
+    """The tangent ``t`` of ``x``, with the scalar 0.0 standing for zeros."""
+    if isinstance(t, float) and t == 0.0 and not isinstance(x, float):
+        return zeros_like(x)
+    return t

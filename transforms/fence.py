@@ -62,6 +62,12 @@ def check(info, lookup):
     fn = info.node
     _check_args(info, fn)
     for stmt in fn.body:
+        if isinstance(stmt, gast.FunctionDef):
+            # a local helper: inlined at its calls by normalize (which checks
+            # it); its own body must pass the fence too
+            for inner in stmt.body:
+                _check(info, inner, lookup)
+            continue
         _check(info, stmt, lookup)
 
 

@@ -57,8 +57,7 @@ from transforms import nodes
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
               gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
               gast.LShift, gast.RShift)
-_OPAQUE = (gast.Lambda, gast.ListComp, gast.SetComp, gast.DictComp,
-           gast.GeneratorExp, gast.JoinedStr, gast.Set)
+_OPAQUE = (gast.Lambda, gast.SetComp, gast.DictComp, gast.JoinedStr, gast.Set)
 
 
 def local_names(fn):
@@ -99,11 +98,14 @@ class _LoopCtx:
 
 
 class Normalizer:
-    def __init__(self, info, namer, resolve):
+    def __init__(self, info, namer, resolve, inject):
         self.info = info
         self.namer = namer
         self.resolve = resolve  # callable(node) -> live object or None
+        self.inject = inject    # callable(ident, obj) -> name in generated code
         self.locals = local_names(info.node)
+        self.local_fns = {}
+        self.retval = self.ret_go = None
 
     # -- public -----------------------------------------------------------
 
@@ -114,6 +116,7 @@ class Normalizer:
         if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
                 and isinstance(body[0].value.value, str):
             body = body[1:]
+        body = self._extract_local_functions(body)
         body = self._lower_returns(body)
         new_body = self._block(body)
         if not new_body or not isinstance(new_body[-1], gast.Return):
@@ -236,6 +239,14 @@ class Normalizer:
         if isinstance(stmt, gast.Expr):
             if isinstance(stmt.value, gast.Constant):
                 return []
+            v = stmt.value
+            if (isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
+                    and v.func.attr == "append" and isinstance(v.func.value, gast.Name)
+                    and v.func.value.id in self.locals and len(v.args) == 1 and not v.keywords):
+                # xs.append(v) -> xs = ad.append(xs, v): a new list, so that
+                # the adjoint sweep can restore the old one
+                lst = v.func.value.id
+                return self._append(lst, v.args[0])
             pre, op = self._simplify(stmt.value)
             return pre + [gast.Expr(value=op)]
         if isinstance(stmt, gast.If):
@@ -543,7 +554,13 @@ class Normalizer:
             return pre + [nodes.if_(test, b1 + [nodes.assign(result, v1)],
                                     b2 + [nodes.assign(result, v2)])], nodes.name(result)
         if isinstance(expr, gast.Call):
+            if isinstance(expr.func, gast.Name) and expr.func.id in self.local_fns:
+                return self._inline_call(self.local_fns[expr.func.id], expr)
+            if isinstance(expr.func, gast.Lambda):
+                return self._inline_call(self._lambda_def(expr.func, "lambda"), expr)
             return self._call(expr)
+        if isinstance(expr, (gast.ListComp, gast.GeneratorExp)):
+            return self._comprehension(expr)
         if isinstance(expr, gast.Subscript):
             p1, value = self._atomize(expr.value)
             p2, index = self._index(expr.slice)
@@ -571,6 +588,168 @@ class Normalizer:
                                   construct="starred")
         raise self.info.error(expr, f"cannot differentiate a '{type(expr).__name__}' expression",
                               construct=type(expr).__name__)
+
+    # -- local functions, lambdas, comprehensions -----------------------------
+
+    def _extract_local_functions(self, body):
+        """Nested defs and lambdas bound to a name are inlined at their calls."""
+        out = []
+        for stmt in body:
+            if isinstance(stmt, gast.FunctionDef):
+                self._check_inlinable(stmt)
+                self.local_fns[stmt.name] = stmt
+                continue
+            if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], gast.Name)
+                    and isinstance(stmt.value, gast.Lambda)):
+                fdef = self._lambda_def(stmt.value, stmt.targets[0].id)
+                self._check_inlinable(fdef, stmt)
+                self.local_fns[fdef.name] = fdef
+                continue
+            out.append(stmt)
+        # a local function may only be called, never used as a value
+        for name in self.local_fns:
+            called = set()
+            for node in gast.walk(gast.Module(body=out, type_ignores=[])):
+                if isinstance(node, gast.Call) and nodes.is_name(node.func, name):
+                    called.add(id(node.func))
+            for node in gast.walk(gast.Module(body=out, type_ignores=[])):
+                if nodes.is_name(node, name) and id(node) not in called:
+                    raise self.info.error(node, f"the local function '{name}' is used as a "
+                                          f"value; only direct calls of local functions "
+                                          f"are supported",
+                                          hint="define it at module level", construct="closure")
+        return out
+
+    def _lambda_def(self, lam, name):
+        fdef = gast.FunctionDef(name=name, args=lam.args,
+                                body=[nodes.located(gast.Return(value=lam.body), lam)],
+                                decorator_list=[], returns=None, type_comment=None)
+        if "type_params" in gast.FunctionDef._fields:
+            fdef.type_params = []
+        return nodes.located(fdef, lam)
+
+    def _check_inlinable(self, fdef, where=None):
+        where = where or fdef
+        args = fdef.args
+        if fdef.decorator_list:
+            raise self.info.error(where, f"cannot differentiate the decorated local function "
+                                  f"'{fdef.name}'", hint="define it at module level",
+                                  construct="nested def")
+        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+            raise self.info.error(where, f"cannot differentiate the local function "
+                                  f"'{fdef.name}' with *args, **kwargs or keyword-only "
+                                  f"parameters", hint="define it at module level",
+                                  construct="nested def")
+        stored = sum(1 for n in gast.walk(self.info.node)
+                     if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+                     and n.id == fdef.name)
+        if stored > (0 if isinstance(where, gast.FunctionDef) else 1):
+            raise self.info.error(where, f"the local function '{fdef.name}' is rebound; "
+                                  f"cannot inline it", construct="nested def")
+        for node in gast.walk(fdef):
+            if isinstance(node, gast.Call) and nodes.is_name(node.func, fdef.name):
+                raise self.info.error(node, f"cannot differentiate the recursive local "
+                                      f"function '{fdef.name}'",
+                                      hint="define it at module level", construct="recursion")
+
+    def _inline_call(self, fdef, call):
+        """Inline a call of a local function: its body, renamed, in ANF."""
+        inner = local_names(fdef)
+        params = [a.id for a in fdef.args.args]
+        rename = {n: self.namer.fresh(f"{fdef.name}_{n}" if fdef.name != "lambda" else n)
+                  for n in sorted(inner)}
+        self.locals |= set(rename.values())
+
+        class Renamer(gast.NodeTransformer):
+            def visit_Name(self, node):
+                if node.id in rename:
+                    node.id = rename[node.id]
+                return node
+
+        body = [Renamer().visit(copy.deepcopy(s)) for s in fdef.body]
+        pre = []
+        bound = {}
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            raise self.info.error(call, "cannot inline a call with *args/**kwargs",
+                                  construct="starred call")
+        for p, a in zip(params, call.args):
+            bound[p] = a
+        if len(call.args) > len(params):
+            raise self.info.error(call, f"too many arguments for '{fdef.name}'", construct="call")
+        for k in call.keywords:
+            if k.arg not in params or k.arg in bound:
+                raise self.info.error(call, f"bad keyword argument '{k.arg}' for '{fdef.name}'",
+                                      construct="call")
+            bound[k.arg] = k.value
+        defaults = dict(zip(params[len(params) - len(fdef.args.defaults):], fdef.args.defaults))
+        for p in params:
+            value = bound.get(p, defaults.get(p))
+            if value is None:
+                raise self.info.error(call, f"missing argument '{p}' for '{fdef.name}'",
+                                      construct="call")
+            pre += self._assign([nodes.name(rename[p], store=True)], copy.deepcopy(value))
+        # lower the inner returns with flags of its own
+        saved = (self.retval, self.ret_go)
+        try:
+            lowered = self._lower_returns(body)
+        finally:
+            self.retval, self.ret_go = saved
+        result = self.namer.fresh(f"{fdef.name}_out" if fdef.name != "lambda" else "lambda_out")
+        self.locals.add(result)
+        if lowered and isinstance(lowered[-1], gast.Return):
+            last = lowered.pop()
+            lowered.append(nodes.located(nodes.assign(
+                result, last.value if last.value is not None else nodes.const(None)), last))
+        else:
+            lowered.append(nodes.assign(result, nodes.const(None)))
+        pre += self._block(lowered)
+        return pre, nodes.name(result)
+
+    def _append(self, lst, value):
+        from ad_compiler import runtime
+        pre, atom = self._atomize(value)
+        ad = self.inject("ad", runtime)
+        call = nodes.call(nodes.attr(nodes.name(ad), "append"), [nodes.name(lst), atom])
+        return pre + self._assign([nodes.name(lst, store=True)], call)
+
+    def _comprehension(self, expr):
+        """[f(x) for x in xs if c(x)] -> a loop that appends to a fresh list."""
+        rename = {}
+        for gen in expr.generators:
+            for n in gast.walk(gen.target):
+                if isinstance(n, gast.Name):
+                    rename.setdefault(n.id, self.namer.fresh(n.id))
+        self.locals |= set(rename.values())
+
+        class Renamer(gast.NodeTransformer):
+            def visit_Name(self, node):
+                if node.id in rename:
+                    node.id = rename[node.id]
+                return node
+
+        expr = copy.deepcopy(expr)
+        gens = expr.generators
+        first_iter = gens[0].iter          # evaluated in the enclosing scope
+        expr = Renamer().visit(expr)
+        gens = expr.generators
+        gens[0].iter = first_iter
+        result = self.namer.temp("items")
+        self.locals.add(result)
+        from ad_compiler import runtime
+        ad = self.inject("ad", runtime)
+        inner = [nodes.located(gast.Expr(value=nodes.call(
+            nodes.attr(nodes.name(result), "append"), [expr.elt])), expr)]
+        for gen in reversed(gens):
+            if getattr(gen, "is_async", 0):
+                raise self.info.error(expr, "cannot differentiate an async comprehension",
+                                      construct="async")
+            for cond in reversed(gen.ifs):
+                inner = [nodes.located(nodes.if_(cond, inner), expr)]
+            inner = [nodes.located(gast.For(target=gen.target, iter=gen.iter, body=inner,
+                                            orelse=[], type_comment=None), expr)]
+        stmts = [nodes.located(nodes.assign(result, gast.List(elts=[], ctx=gast.Load())), expr)] + inner
+        return self._block(stmts), nodes.name(result)
 
     def _boolop(self, op, values, result):
         pre, first = self._simplify(values[0])
@@ -612,5 +791,5 @@ class Normalizer:
         return pre, gast.Call(func=func, args=args, keywords=keywords)
 
 
-def normalize(info, namer, resolve):
-    return Normalizer(info, namer, resolve).run()
+def normalize(info, namer, resolve, inject):
+    return Normalizer(info, namer, resolve, inject).run()

@@ -588,7 +588,7 @@ class ReversePass:
             inits.append(nodes.assign(self.stack, gast.List(elts=[], ctx=gast.Load())))
         return inits + primal, adjoint
 
-    def run_combined(self, wrt, with_value):
+    def run_combined(self, wrt, with_value, aux=None):
         def seed(out, bout):
             return nodes.assign(bout, nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)]))
 
@@ -597,11 +597,20 @@ class ReversePass:
         if not (isinstance(out, gast.Name) and self.act.is_active(out.id)):
             primal.append(nodes.expr_stmt(nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)])))
         result = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
+        if aux is not None:
+            kept = self.ctx.namer.fresh("aux_value")
+            primal.append(nodes.assign(kept, nodes.name(aux)))
+            aux = kept
+            if not with_value:
+                result = nodes.tuple_([result, nodes.name(aux)])
         if with_value:
             # the adjoint sweep may restore the output's name: keep the value
             value = self.ctx.namer.fresh("value")
             primal.append(nodes.assign(value, copy.deepcopy(out)))
-            result = nodes.tuple_([nodes.name(value), result])
+            if aux is not None:
+                result = nodes.tuple_([nodes.tuple_([nodes.name(value), nodes.name(aux)]), result])
+            else:
+                result = nodes.tuple_([nodes.name(value), result])
         fn = copy.copy(self.fn)
         fn.body = primal + adjoint + [gast.Return(value=result)]
         return fn

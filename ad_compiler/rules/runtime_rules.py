@@ -6,7 +6,7 @@ in its derivative argument, so its tangent is the helper applied to the
 tangent.
 """
 from ad_compiler import runtime as ad
-from ad_compiler.registry import forward
+from ad_compiler.registry import forward, reverse
 
 d = None  # the d[x] notation of templates; never evaluated
 
@@ -88,3 +88,14 @@ def prod_grad(z, g, x, p, axis=None, keepdims=False):
     # exact where no entry of x is zero
     d[z] = (ad.prod_grad(d[g], x, p, axis, keepdims)
             + ad.prod_grad_tangent(g, x, p, d[x], d[p], axis, keepdims))
+
+
+@reverse(ad.append)
+def append(z, items, value):
+    d[items] = d[z][:-1]
+    d[value] = d[z][-1]
+
+
+@forward(ad.append)
+def append(z, items, value):
+    d[z] = ad.append(ad.zero_or(d[items], items), ad.zero_or(d[value], value))
