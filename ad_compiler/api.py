@@ -19,6 +19,35 @@ def _is_float_value(x):
     return False
 
 
+def _leaves(x):
+    if isinstance(x, dict):
+        for v in x.values():
+            yield from _leaves(v)
+    elif isinstance(x, (tuple, list)):
+        for v in x:
+            yield from _leaves(v)
+    else:
+        yield x
+
+
+def _is_float_tree(x):
+    """A float, a float array, or a dict/list/tuple whose leaves all are."""
+    if isinstance(x, (dict, tuple, list)):
+        leaves = list(_leaves(x))
+        return bool(leaves) and all(_is_float_value(v) for v in leaves)
+    return _is_float_value(x)
+
+
+def _same_structure(t, p):
+    if isinstance(p, dict):
+        return isinstance(t, dict) and set(t) == set(p) and all(
+            _same_structure(t[k], p[k]) for k in p)
+    if isinstance(p, (tuple, list)):
+        return isinstance(t, (tuple, list)) and len(t) == len(p) and all(
+            _same_structure(a, b) for a, b in zip(t, p))
+    return np.shape(t) == np.shape(p)
+
+
 def _describe(x):
     if isinstance(x, np.ndarray):
         return f"an array of dtype {x.dtype} and shape {x.shape}"
@@ -82,7 +111,7 @@ class _Signature:
 def _check_wrt_values(sig, names, args, kwargs, api):
     for name in names:
         v = sig.value_of(name, args, kwargs)
-        if not _is_float_value(v):
+        if not _is_float_tree(v):
             if isinstance(v, (bool, numbers.Integral, np.integer, np.bool_)) or (
                     isinstance(v, np.ndarray) and v.dtype.kind in "biu"):
                 raise TypeError(
@@ -188,7 +217,7 @@ def _active_positions(fn, sig, primals, tangents, api):
     names = []
     for i, p in enumerate(primals):
         t = tangents[i] if tangents is not None else True
-        if t is None or not _is_float_value(p):
+        if t is None or not _is_float_tree(p):
             continue
         names.append(sig.positional[i])
     return tuple(names)
@@ -209,15 +238,15 @@ def jvp(f, primals, tangents):
     for i, (p, t) in enumerate(zip(primals, tangents)):
         if t is None:
             continue
-        if not _is_float_value(p):
+        if not _is_float_tree(p):
             if np.any(np.asarray(t) != 0) if not isinstance(t, (tuple, list, dict)) else True:
                 raise TypeError(f"jvp: primal {i} is {_describe(p)}, which is not "
                                 f"differentiable; give None or 0 as its tangent")
             tangents[i] = None
             continue
-        if np.shape(t) != np.shape(p):
-            raise ValueError(f"jvp: tangent {i} has shape {np.shape(t)} but its primal has "
-                             f"shape {np.shape(p)}")
+        if not _same_structure(t, p):
+            raise ValueError(f"jvp: tangent {i} does not match its primal: shape/structure "
+                             f"{_structure(t)} vs {_structure(p)}")
     wrt = _active_positions(fn, sig, primals, tangents, "jvp")
     entry = compiler.compile_function(fn, "forward", wrt)
     kw = {}
@@ -231,6 +260,14 @@ def jvp(f, primals, tangents):
     return entry.function(*primals, **kw)
 
 
+def _structure(x):
+    if isinstance(x, dict):
+        return {k: _structure(v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_structure(v) for v in x)
+    return np.shape(x)
+
+
 class _Pullback:
     def __init__(self, entry, saved, primals, wrt, sig, out):
         self._entry = entry
@@ -242,9 +279,9 @@ class _Pullback:
         self.__ad_source__ = entry.sources["bwd"]
 
     def __call__(self, cotangent):
-        if np.shape(cotangent) != np.shape(self._out) and not isinstance(self._out, (tuple, list, dict)):
-            raise ValueError(f"pullback: cotangent has shape {np.shape(cotangent)} but the "
-                             f"output has shape {np.shape(self._out)}")
+        if not _same_structure(cotangent, self._out):
+            raise ValueError(f"pullback: the cotangent must match the output: got "
+                             f"{_structure(cotangent)}, the output is {_structure(self._out)}")
         grads = self._entry.bwd(self._saved, cotangent)
         by_name = dict(zip(self._wrt, grads))
         out = []

@@ -64,16 +64,37 @@ def zeros_like(x):
 
 
 def add(a, b):
-    """Accumulate derivatives; understands containers and ``None``."""
+    """Accumulate derivatives; understands containers (dicts merge by key)
+    and ``None`` (no contribution)."""
     if a is None:
         return b
     if b is None:
         return a
+    if isinstance(a, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = add(out[k], v) if k in out else v
+        return out
     if isinstance(a, (tuple, list)):
         return type(a)(add(u, v) for u, v in zip(a, b))
-    if isinstance(a, dict):
-        return {k: add(a[k], b[k]) for k in a}
     return a + b
+
+
+def complete(g, x):
+    """A derivative of ``x`` with exactly x's structure and shapes: missing
+    entries of containers become zeros, tuples stay tuples."""
+    if isinstance(x, dict):
+        g = g if isinstance(g, dict) else {}
+        return {k: complete(g[k], v) if k in g else zeros_like(v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        if not isinstance(g, (tuple, list)):
+            g = [None] * len(x)
+        return type(x)(complete(u, v) if u is not None else zeros_like(v) for u, v in zip(g, x))
+    if g is None:
+        return zeros_like(x)
+    if np.shape(g) != np.shape(x):
+        return match(g, x)
+    return g
 
 
 def like(t, z):
@@ -108,16 +129,16 @@ def _is_basic(idx):
 
 def scatter(g, x, idx):
     """The adjoint of ``x[idx]``: zeros shaped like x with ``g`` added at idx."""
+    if isinstance(x, dict):
+        return {idx: g}
     if isinstance(x, (tuple, list)):
-        out = [None] * len(x)
+        out = [zeros_like(v) for v in x]
         if isinstance(idx, slice):
             for i, v in zip(range(len(x))[idx], g):
                 out[i] = v
         else:
             out[idx] = g
-        return type(x)(out) if isinstance(x, tuple) else out
-    if isinstance(x, dict):
-        return {idx: g}
+        return out
     out = np.zeros(np.shape(x), dtype=np.result_type(x, g, 0.0))
     if _is_basic(idx):
         out[idx] = g
@@ -128,6 +149,16 @@ def scatter(g, x, idx):
 
 def add_at(buf, idx, g):
     """``buf[idx] += g`` in place, correct for repeated fancy indices."""
+    if isinstance(buf, dict):
+        buf[idx] = add(buf[idx], g) if idx in buf else g
+        return
+    if isinstance(buf, list):
+        if isinstance(idx, slice):
+            for i, v in zip(range(len(buf))[idx], g):
+                buf[i] = add(buf[i], v)
+        else:
+            buf[idx] = add(buf[idx], g)
+        return
     if _is_basic(idx):
         buf[idx] += g
     else:
@@ -135,8 +166,13 @@ def add_at(buf, idx, g):
 
 
 def added_at(buf, idx, g):
-    """Functional ``add_at``: a new array, ``buf`` untouched."""
-    out = np.array(buf, dtype=np.result_type(buf, g, 0.0), copy=True)
+    """Functional ``add_at``: a new value, ``buf`` untouched."""
+    if isinstance(buf, dict):
+        out = dict(buf)
+    elif isinstance(buf, list):
+        out = list(buf)
+    else:
+        out = np.array(buf, dtype=np.result_type(buf, g, 0.0), copy=True)
     add_at(out, idx, g)
     return out
 

@@ -54,7 +54,12 @@ def analyze(fn, wrt, resolve, info):
         elif isinstance(stmt, gast.Return):
             outputs += ops.operand_names(stmt.value)
         elif isinstance(stmt, gast.Expr):
-            ops_by_stmt[id(stmt)] = ops.classify(stmt.value, resolve)
+            op = ops_by_stmt[id(stmt)] = ops.classify(stmt.value, resolve)
+            from ad_compiler import runtime
+            if op.fn is runtime.add_at and isinstance(op.args[0], gast.Name):
+                # in-place accumulation of reverse-mode code: buf <- buf, g
+                buf = op.args[0].id
+                flows.append((buf, [buf] + ops.operand_names(op.args[2]), stmt))
 
     varied = set(wrt)
     changed = True
@@ -78,7 +83,7 @@ def analyze(fn, wrt, resolve, info):
     # Refuse active values flowing into what we cannot differentiate.
     for tgt, srcs, stmt in flows:
         op = ops_by_stmt[id(stmt)]
-        if op.kind not in ("unknown", "opaque"):
+        if isinstance(stmt, gast.Expr) or op.kind not in ("unknown", "opaque"):
             continue
         if tgt in act.active and any(s in act.active for s in srcs):
             raise unsupported(info, stmt, op)

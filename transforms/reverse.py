@@ -29,6 +29,7 @@ zero are not computed: the pass tracks which adjoints are live, and where
 paths join it initializes the missing ones with zeros.
 """
 import copy
+import operator
 
 import gast
 
@@ -46,13 +47,16 @@ def _marker(kind, var, key):
 
 
 class _State:
-    __slots__ = ("live",)
+    """Which adjoints are live (hold a value) and which of those are owned
+    (a fresh array no other variable refers to, safe to update in place)."""
+    __slots__ = ("live", "owned")
 
-    def __init__(self, live):
+    def __init__(self, live, owned=()):
         self.live = set(live)
+        self.owned = set(owned) & self.live
 
     def copy(self):
-        return _State(self.live)
+        return _State(self.live, self.owned)
 
 
 def _copy_op(ident):
@@ -112,6 +116,11 @@ class ReversePass:
             elif isinstance(stmt, gast.For):
                 t = stmt.target.id
                 self.defcount[t] = self.defcount.get(t, 0) + 1
+        # parameters that are indexed may be containers (dicts, lists...)
+        for stmt in _walk(self.fn.body):
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Subscript) \
+                    and isinstance(stmt.value.value, gast.Name) and stmt.value.value.id in self.params:
+                self.containers.add(stmt.value.value.id)
         # container-ness flows through copies and indexing of containers
         changed = True
         while changed:
@@ -323,16 +332,19 @@ class ReversePass:
             for v in sorted(s1.live - s2.live):
                 if v in before:
                     b2.append(self.loc(self.zero_init(v), stmt))
+                    s2.owned.add(v)
                 else:
                     live.discard(v)
             for v in sorted(s2.live - s1.live):
                 if v in before:
                     b1.append(self.loc(self.zero_init(v), stmt))
+                    s1.owned.add(v)
                 else:
                     live.discard(v)
+            joined = _State(live, s1.owned & s2.owned)
             if not b1 and not b2:
-                return [], _State(live)
-            return [self.loc(nodes.if_(stmt.test, b1, b2), stmt)], _State(live)
+                return [], joined
+            return [self.loc(nodes.if_(stmt.test, b1, b2), stmt)], joined
         if isinstance(stmt, (gast.For, gast.While)):
             return self.loop_adjoint(stmt, state)
         return [], state
@@ -344,8 +356,10 @@ class ReversePass:
             value = nodes.call(self.np("zeros_like"), [nodes.name(v)])
         return nodes.assign(self.adj(v), value)
 
-    def contribute(self, name, expr, state, stmt):
-        """Accumulate ``expr`` into the adjoint of ``name``."""
+    def contribute(self, name, expr, state, stmt, fresh=False):
+        """Accumulate ``expr`` into the adjoint of ``name``.
+
+        ``fresh``: expr is a newly allocated value nothing else refers to."""
         if not self.act.is_active(name):
             return []
         b = self.adj(name)
@@ -354,10 +368,27 @@ class ReversePass:
                 value = nodes.call(self.ad("add"), [nodes.name(b), expr])
             else:
                 value = nodes.binop(nodes.name(b), gast.Add(), expr)
+            state.owned.add(name)       # a + b is a new array
         else:
             value = expr
             state.live.add(name)
+            if fresh:
+                state.owned.add(name)
+            else:
+                state.owned.discard(name)
         return [self.loc(nodes.assign(b, value), stmt)]
+
+    def contribute_at(self, name, idx, g, state, stmt):
+        """The adjoint of ``z = name[idx]``: scatter ``g`` into the adjoint of
+        ``name``, in place when we own it (no O(n) copy per element read)."""
+        if not self.act.is_active(name):
+            return []
+        b = self.adj(name)
+        if name in state.live and name in state.owned:
+            call = nodes.call(self.ad("add_at"), [nodes.name(b), idx, g])
+            return [self.loc(nodes.expr_stmt(call), stmt)]
+        scatter = nodes.call(self.ad("scatter"), [g, nodes.name(name), idx])
+        return self.contribute(name, scatter, state, stmt, fresh=True)
 
     def assign_adjoint(self, stmt, target, state):
         state = state.copy()
@@ -414,6 +445,9 @@ class ReversePass:
         except templates.BindError as exc:
             raise self.ctx.info.error(stmt, f"unsupported arguments for {op.prim.name}: {exc}",
                                       construct=op.prim.name) from None
+        if op.fn is operator.getitem and isinstance(op.args[0], gast.Name):
+            idx = templates.index_as_value(op.args[1])
+            return self.contribute_at(op.args[0].id, idx, copy.deepcopy(bt), state, stmt)
         keep = set()
         for p, actual in binding.items():
             names = [n.id for n in ([actual] if isinstance(actual, gast.Name) else
@@ -451,17 +485,22 @@ class ReversePass:
 
     def loop_adjoint(self, stmt, state):
         entry = state.copy()
+        before = self.defined_before.get(id(stmt), set())
         live = set(entry.live)
+        # zero-initialized before the loop or at the end of the body: owned
+        owned = set(entry.owned)
         snap = snapshot(self.ctx.namer)
         while True:
-            _, after = self.adjoint(stmt.body, _State(live))
-            new = live | after.live
-            if new == live:
+            _, after = self.adjoint(stmt.body, _State(live, owned))
+            new_live = live | after.live
+            new_owned = (owned | (new_live - entry.live) | (new_live - after.live)) & \
+                (after.owned | (new_live - after.live))
+            if new_live == live and new_owned == owned:
                 break
-            live = new
+            live, owned = new_live, new_owned
+            restore(self.ctx.namer, snap)
         restore(self.ctx.namer, snap)
-        body, after = self.adjoint(stmt.body, _State(live))
-        before = self.defined_before.get(id(stmt), set())
+        body, after = self.adjoint(stmt.body, _State(live, owned))
         pre = []
         for v in sorted(live - entry.live):
             if v in before:
@@ -500,7 +539,7 @@ class ReversePass:
         key_i = getattr(stmt, "_ad_key", None) if isinstance(stmt, gast.For) else None
         if key_i is not None:
             out.append(self.loc(_marker(_RESTORE, stmt.target.id, key_i), stmt))
-        return out, _State(live)
+        return out, _State(live, owned)
 
     # -- assembling ----------------------------------------------------------------
 
@@ -523,7 +562,9 @@ class ReversePass:
             adjoint += adj
         grads = []
         for p in wrt:
-            if p in state.live:
+            if p in state.live and p in self.containers:
+                grads.append(nodes.call(self.ad("complete"), [nodes.name(self.adj(p)), nodes.name(p)]))
+            elif p in state.live:
                 grads.append(nodes.name(self.adj(p)))
             else:
                 grads.append(nodes.call(self.ad("zeros_like"), [nodes.name(p)]))

@@ -99,3 +99,8 @@ def append(z, items, value):
 @forward(ad.append)
 def append(z, items, value):
     d[z] = ad.append(ad.zero_or(d[items], items), ad.zero_or(d[value], value))
+
+
+@forward(ad.complete)
+def complete(z, g, x):
+    d[z] = ad.complete(d[g], x)
