@@ -436,3 +436,55 @@ def zero_or(t, x):
     if isinstance(t, float) and t == 0.0 and not isinstance(x, float):
         return zeros_like(x)
     return t
+
+
+# --- in-place writes (x[idx] = v) ----------------------------------------
+
+def read_at(x, idx):
+    """A copy of ``x[idx]`` (what an in-place write is about to overwrite)."""
+    if isinstance(x, dict):
+        return x.get(idx)
+    v = x[idx]
+    return np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+
+
+def take_at(g, idx):
+    """A copy of the adjoint ``g[idx]``."""
+    if isinstance(g, dict):
+        return g.get(idx, 0.0)
+    v = g[idx]
+    return np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+
+
+def zero_at(g, idx):
+    """``g[idx] = 0`` in place (g is an adjoint buffer we own)."""
+    if isinstance(g, dict):
+        g.pop(idx, None)
+    elif isinstance(g, list):
+        g[idx] = zeros_like(g[idx])
+    else:
+        g[idx] = 0
+
+
+def zeroed_at(g, idx):
+    """A copy of ``g`` with zeros at ``idx``."""
+    if isinstance(g, dict):
+        out = dict(g)
+    elif isinstance(g, list):
+        out = list(g)
+    else:
+        out = np.array(g, copy=True)
+    zero_at(out, idx)
+    return out
+
+
+def copy_input(x):
+    """A private copy of an argument the function writes into, so that the
+    caller's array is never modified."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, dict):
+        return dict(x)
+    if isinstance(x, list):
+        return list(x)
+    return x

@@ -56,10 +56,11 @@ def analyze(fn, wrt, resolve, info):
         elif isinstance(stmt, gast.Expr):
             op = ops_by_stmt[id(stmt)] = ops.classify(stmt.value, resolve)
             from ad_compiler import runtime
-            if op.fn is runtime.add_at and isinstance(op.args[0], gast.Name):
-                # in-place accumulation of reverse-mode code: buf <- buf, g
+            if op.fn in (runtime.add_at, runtime.zero_at) and isinstance(op.args[0], gast.Name):
+                # in-place updates in reverse-mode code: buf <- buf, g
                 buf = op.args[0].id
-                flows.append((buf, [buf] + ops.operand_names(op.args[2]), stmt))
+                extra = ops.operand_names(op.args[2]) if op.fn is runtime.add_at else []
+                flows.append((buf, [buf] + extra, stmt))
 
     varied = set(wrt)
     changed = True

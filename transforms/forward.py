@@ -108,8 +108,8 @@ class ForwardPass:
             return [gast.Return(value=nodes.tuple_([out, tangent]))], state
         if isinstance(stmt, gast.Expr):
             op = self.act.ops.get(id(stmt))
-            if op is not None and op.fn is self.ctx.runtime.add_at:
-                return self.add_at(stmt, op, state)
+            if op is not None and op.fn in (self.ctx.runtime.add_at, self.ctx.runtime.zero_at):
+                return self.inplace(stmt, op, state)
             if op is not None and op.kind == "push":
                 value = op.args[1]
                 if isinstance(value, gast.Name) and self.act.is_active(value.id):
@@ -120,19 +120,26 @@ class ForwardPass:
             return [stmt], state
         return [stmt], state
 
-    def add_at(self, stmt, op, state):
-        """``ad.add_at(buf, idx, g)`` updates buf in place (reverse-mode code);
-        its tangent is updated functionally: ``dbuf = ad.added_at(dbuf, idx, dg)``."""
-        buf, idx, g = op.args
+    def inplace(self, stmt, op, state):
+        """``ad.add_at(buf, idx, g)`` / ``ad.zero_at(buf, idx)`` update buf in
+        place (reverse-mode code); its tangent is updated functionally:
+        ``dbuf = ad.added_at(dbuf, idx, dg)`` / ``ad.zeroed_at(dbuf, idx)``."""
+        rt = self.ctx.runtime
+        buf, idx = op.args[0], op.args[1]
+        g = op.args[2] if op.fn is rt.add_at else None
         if not (isinstance(buf, gast.Name) and self.act.is_active(buf.id)):
             return [stmt], state
         live_g = isinstance(g, gast.Name) and g.id in state.live
         if not live_g and buf.id not in state.live:
             return [stmt], state
         ad = self.ctx.global_name("ad", self.ctx.runtime)
-        call = nodes.call(nodes.attr(nodes.name(ad), "added_at"),
-                          [self.tangent_expr(buf, state), copy.deepcopy(idx),
-                           self.tangent_expr(g, state)])
+        if g is not None:
+            call = nodes.call(nodes.attr(nodes.name(ad), "added_at"),
+                              [self.tangent_expr(buf, state), copy.deepcopy(idx),
+                               self.tangent_expr(g, state)])
+        else:
+            call = nodes.call(nodes.attr(nodes.name(ad), "zeroed_at"),
+                              [self.tangent_expr(buf, state), copy.deepcopy(idx)])
         state = state.copy()
         state.live.add(buf.id)
         return [stmt, nodes.located(nodes.assign(self.tangent(buf.id), call), stmt)], state

@@ -117,6 +117,7 @@ class Normalizer:
                 and isinstance(body[0].value.value, str):
             body = body[1:]
         body = self._extract_local_functions(body)
+        body = self._copy_written_inputs(fn, body)
         body = self._lower_returns(body)
         new_body = self._block(body)
         if not new_body or not isinstance(new_body[-1], gast.Return):
@@ -620,6 +621,35 @@ class Normalizer:
                                           f"are supported",
                                           hint="define it at module level", construct="closure")
         return out
+
+    def _copy_written_inputs(self, fn, body):
+        """``x[i] = v`` on a parameter writes into the caller's array: work on
+        a private copy instead (``x = ad.copy_input(x)`` first)."""
+        params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
+        written = []
+        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+            target = None
+            if isinstance(node, gast.Assign):
+                for t in node.targets:
+                    if isinstance(t, gast.Subscript):
+                        target = t
+            elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Subscript):
+                target = node.target
+            if target is not None:
+                base = target.value
+                while isinstance(base, gast.Subscript):
+                    base = base.value
+                if isinstance(base, gast.Name) and base.id in params and base.id not in written:
+                    written.append(base.id)
+        if not written:
+            return body
+        from ad_compiler import runtime
+        ad = self.inject("ad", runtime)
+        first = body[0] if body else None
+        pre = [nodes.located(nodes.assign(p, nodes.call(nodes.attr(nodes.name(ad), "copy_input"),
+                                                        [nodes.name(p)])), first)
+               for p in params if p in written]
+        return pre + body
 
     def _lambda_def(self, lam, name):
         fdef = gast.FunctionDef(name=name, args=lam.args,

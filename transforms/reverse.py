@@ -173,11 +173,7 @@ class ReversePass:
                 return pre + [stmt]
             if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
                     and self.act.is_active(target.value.id):
-                raise self.ctx.info.error(
-                    stmt, "in-place assignment to an element of a differentiated array "
-                    "is not supported yet in reverse mode",
-                    hint="build the result with np.where, np.concatenate or np.stack, "
-                         "or use forward mode (jvp)", construct="in-place array write")
+                return self.store_primal(stmt, target, in_loop, defined)
             return [stmt]
         if isinstance(stmt, gast.If):
             pre = []
@@ -209,6 +205,48 @@ class ReversePass:
                                           "not supported; use hessian (forward over reverse)",
                                           construct="reverse over reverse")
         return [stmt]
+
+    def store_primal(self, stmt, target, in_loop, defined):
+        """``x[idx] = v`` on an active array: keep the overwritten part
+        (``old = ad.read_at(x, idx)``) so the adjoint sweep can put it back."""
+        from transforms.ops import Op
+        old = self.ctx.namer.temp("old")
+        read = nodes.call(self.ad("read_at"), [nodes.name(target.value.id),
+                                               templates.index_as_value(target.slice)])
+        old_stmt = nodes.located(nodes.assign(old, read), stmt)
+        self.act.ops[id(old_stmt)] = Op("nondiff", read)
+        stmt._ad_old = (old_stmt, old)
+        return self.primal_stmt(old_stmt, in_loop, defined) + [stmt]
+
+    def store_adjoint(self, stmt, target, state):
+        """Adjoint of ``x[idx] = v``: v gets bx[idx]; bx[idx] becomes zero (the
+        old values there did not reach the output); then x[idx] is restored."""
+        state = state.copy()
+        base = target.value.id
+        idx = templates.index_as_value(target.slice)
+        value = stmt.value
+        out = []
+        bx = self.adj(base)
+        if base in state.live:
+            if isinstance(value, gast.Name) and self.act.is_active(value.id):
+                g = self.ctx.namer.temp("g")
+                out.append(self.loc(nodes.assign(g, nodes.call(
+                    self.ad("take_at"), [nodes.name(bx), copy.deepcopy(idx)])), stmt))
+                out += self.contribute(value.id, nodes.call(self.ad("unbroadcast"), [
+                    nodes.name(g), nodes.name(value.id)]), state, stmt)
+            if base in state.owned:
+                out.append(self.loc(nodes.expr_stmt(nodes.call(
+                    self.ad("zero_at"), [nodes.name(bx), copy.deepcopy(idx)])), stmt))
+            else:
+                out.append(self.loc(nodes.assign(bx, nodes.call(
+                    self.ad("zeroed_at"), [nodes.name(bx), copy.deepcopy(idx)])), stmt))
+                state.owned.add(base)
+        old_stmt, old = stmt._ad_old
+        restore_ = gast.Subscript(value=nodes.name(base), slice=copy.deepcopy(target.slice),
+                                  ctx=gast.Store())
+        out.append(self.loc(nodes.assign(restore_, nodes.name(old)), stmt))
+        more, state = self.adjoint_stmt(old_stmt, state)
+        return out + more, state
 
     def user_primal(self, stmt, op, target, in_loop, defined):
         callee = self.ctx.callee(stmt, op, "split",
@@ -304,6 +342,8 @@ class ReversePass:
     def adjoint_stmt(self, stmt, state):
         if isinstance(stmt, gast.Assign):
             target = stmt.targets[0]
+            if isinstance(target, gast.Subscript) and hasattr(stmt, "_ad_old"):
+                return self.store_adjoint(stmt, target, state)
             if not isinstance(target, gast.Name):
                 return [], state
             out, state = self.assign_adjoint(stmt, target.id, state)

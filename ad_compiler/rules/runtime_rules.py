@@ -104,3 +104,23 @@ def append(z, items, value):
 @forward(ad.complete)
 def complete(z, g, x):
     d[z] = ad.complete(d[g], x)
+
+
+@forward(ad.take_at)
+def take_at(z, g, idx):
+    d[z] = ad.take_at(d[g], idx)
+
+
+@forward(ad.zeroed_at)
+def zeroed_at(z, g, idx):
+    d[z] = ad.zeroed_at(d[g], idx)
+
+
+@reverse(ad.copy_input)
+def copy_input(z, x):
+    d[x] = d[z]
+
+
+@forward(ad.copy_input)
+def copy_input(z, x):
+    d[z] = ad.copy_input(d[x])
