@@ -55,16 +55,20 @@ def _describe(x):
 
 
 class _Signature:
-    """Cheap access to the positional parameters of a user function."""
+    """Cheap access to the positional parameters of a user function
+    (without ``self`` for a bound method: ``skip_first``)."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, skip_first=False):
         self.fn = fn
         sig = inspect.signature(fn)
         self.sig = sig
         self.params = list(sig.parameters)
         kinds = inspect.Parameter
-        self.positional = [p.name for p in sig.parameters.values()
-                           if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+        self.all_positional = [p.name for p in sig.parameters.values()
+                               if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+        self.positional = self.all_positional[1:] if skip_first else list(self.all_positional)
+        if skip_first:
+            self.params = self.params[1:]
         self.has_varargs = any(p.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)
                                for p in sig.parameters.values())
 
@@ -124,6 +128,21 @@ def _check_wrt_values(sig, names, args, kwargs, api):
                 f"or a float array, got {_describe(v)}")
 
 
+_PLAIN_TYPES = (np.ndarray, np.generic, numbers.Number, str, bytes, dict, list, tuple,
+                type(None), slice, range)
+
+
+def _user_types(positional, args):
+    """(parameter, class) for arguments that are objects of user classes, so
+    that ``self.method(...)`` calls inside can be resolved and compiled."""
+    out = []
+    for name, a in zip(positional, args):
+        if not isinstance(a, _PLAIN_TYPES) and not callable(a) and \
+                type(a).__module__ not in ("builtins", "numpy"):
+            out.append((name, type(a)))
+    return tuple(out)
+
+
 class _Derivative:
     """Base of the callables the API returns."""
 
@@ -135,17 +154,28 @@ class _Derivative:
         if has_aux:
             self._mode = self._mode + "+aux"
         self.__ad_wrapped__ = fn
-        self._fn = unwrap(fn)
-        self._sig = _Signature(self._fn)
+        self._bound = fn.__self__ if inspect.ismethod(fn) else None
+        self._fn = unwrap(fn.__func__ if inspect.ismethod(fn) else fn)
+        self._sig = _Signature(self._fn, skip_first=self._bound is not None)
         self._wrt_names, self._single = self._sig.resolve_wrt(wrt, api)
         self._api = api
-        self._entry = None
+        self._entries = {}
+        self._types = ()
 
-    def _compiled(self):
-        entry = self._entry
+    def _compiled(self, types=None):
+        types = self._types if types is None else types
+        entry = self._entries.get(types)
         if entry is None or not entry.fresh():
-            entry = self._entry = compiler.compile_function(self._fn, self._mode, self._wrt_names)
+            entry = self._entries[types] = compiler.compile_function(
+                self._fn, self._mode, self._wrt_names, types)
+            self._types = types
         return entry
+
+    def _prepare(self, args, kwargs):
+        _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
+        if self._bound is not None:
+            args = (self._bound,) + args
+        return args, _user_types(self._sig.all_positional, args)
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -157,8 +187,8 @@ class _Grad(_Derivative):
     _mode = "grad"
 
     def __call__(self, *args, **kwargs):
-        _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
-        out = self._compiled().function(*args, **kwargs)
+        args, types = self._prepare(args, kwargs)
+        out = self._compiled(types).function(*args, **kwargs)
         if self._has_aux:
             grads, aux = out
             return self._shape(grads), aux
@@ -175,8 +205,8 @@ class _ValueAndGrad(_Grad):
     _mode = "value_and_grad"
 
     def __call__(self, *args, **kwargs):
-        _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
-        value, grads = self._compiled().function(*args, **kwargs)
+        args, types = self._prepare(args, kwargs)
+        value, grads = self._compiled(types).function(*args, **kwargs)
         return value, self._shape(grads)   # value is (out, aux) with has_aux
 
 
@@ -232,6 +262,10 @@ def jvp(f, primals, tangents):
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents; "
                          f"give one tangent per primal (None or 0 for constants)")
+    if inspect.ismethod(f):          # a bound method: self is a constant
+        primals = (f.__self__,) + tuple(primals)
+        tangents = (None,) + tuple(tangents)
+        f = f.__func__
     fn = unwrap(f)
     sig = _Signature(fn)
     tangents = list(tangents)
@@ -248,7 +282,7 @@ def jvp(f, primals, tangents):
             raise ValueError(f"jvp: tangent {i} does not match its primal: shape/structure "
                              f"{_structure(t)} vs {_structure(p)}")
     wrt = _active_positions(fn, sig, primals, tangents, "jvp")
-    entry = compiler.compile_function(fn, "forward", wrt)
+    entry = compiler.compile_function(fn, "forward", wrt, _user_types(sig.positional, primals))
     kw = {}
     for name in wrt:
         i = sig.positional.index(name)
@@ -269,7 +303,8 @@ def _structure(x):
 
 
 class _Pullback:
-    def __init__(self, entry, saved, primals, wrt, sig, out):
+    def __init__(self, entry, saved, primals, wrt, sig, out, skip=0):
+        self._skip = skip
         self._entry = entry
         self._saved = saved
         self._primals = primals
@@ -288,19 +323,23 @@ class _Pullback:
         for i, p in enumerate(self._primals):
             name = self._sig.positional[i]
             out.append(by_name.get(name))
-        return tuple(out)
+        return tuple(out[self._skip:])
 
 
 def vjp(f, *primals):
     """Reverse mode: ``(out, pullback)``; ``pullback(ct)`` returns one
     cotangent per primal (None for integer/boolean primals)."""
     _check_callable(f, "vjp")
+    bound = inspect.ismethod(f)
+    if bound:                        # a bound method: self is a constant
+        primals = (f.__self__,) + primals
+        f = f.__func__
     fn = unwrap(f)
     sig = _Signature(fn)
     wrt = _active_positions(fn, sig, primals, None, "vjp")
-    entry = compiler.compile_function(fn, "split", wrt)
+    entry = compiler.compile_function(fn, "split", wrt, _user_types(sig.positional, primals))
     out, saved = entry.fwd(*primals)
-    return out, _Pullback(entry, saved, primals, wrt, sig, out)
+    return out, _Pullback(entry, saved, primals, wrt, sig, out, skip=int(bound))
 
 
 def jacobian(f, wrt=0, mode="rev"):

@@ -22,9 +22,10 @@ class Context:
     numpy = numpy
     runtime = runtime
 
-    def __init__(self, info, namer):
+    def __init__(self, info, namer, types=None):
         self.info = info
         self.namer = namer
+        self.types = dict(types or {})   # parameter -> class of a user object
         self.injected = {}          # name in generated code -> object
         self.deps = []              # (callee function, its code object)
         self.comments = codegen.Comments()
@@ -70,21 +71,48 @@ def _callee(ctx, stmt, op, mode, active_names):
                              construct="call") from None
     wrt = tuple(p for p, a in bound.items()
                 if isinstance(a, gast.Name) and a.id in active_names)
-    key = (fn.__code__, mode, wrt)
+    # user objects passed on keep their class (self.method calls resolve)
+    types = tuple(sorted((p, ctx.types[a.id]) for p, a in bound.items()
+                         if isinstance(a, gast.Name) and a.id in ctx.types))
+    key = (fn.__code__, mode, wrt, types)
+    base = fn.__name__
     if key in _COMPILING:
-        raise ctx.info.error(stmt, f"cannot differentiate the recursive call of {op.label}",
-                             hint="recursion is not supported yet; write it as a loop",
-                             construct="recursion")
-    entry = compile_function(fn, mode, wrt)
+        # recursion: call through a trampoline that finds the finished entry
+        if mode == "forward":
+            name = ctx.global_name(f"{base}_jvp", _Trampoline(fn, mode, wrt, types, "function"))
+            return Callee(name, dict(bound), tangent_names(fn, wrt))
+        fwd = ctx.global_name(f"{base}_fwd", _Trampoline(fn, mode, wrt, types, "fwd"))
+        bwd = ctx.global_name(f"{base}_bwd", _Trampoline(fn, mode, wrt, types, "bwd"))
+        return Callee(fwd, bound, bwd_name=bwd, order=wrt)
+    entry = compile_function(fn, mode, wrt, types)
     ctx.deps.append((fn, fn.__code__))
     ctx.deps.extend(entry.deps)
-    base = fn.__name__
     if mode == "forward":
         name = ctx.global_name(f"{base}_jvp", entry.function)
-        return Callee(name, {p: a for p, a in bound.items()}, entry.tangent_params)
+        return Callee(name, dict(bound), entry.tangent_params)
     fwd = ctx.global_name(f"{base}_fwd", entry.fwd)
     bwd = ctx.global_name(f"{base}_bwd", entry.bwd)
     return Callee(fwd, bound, bwd_name=bwd, order=wrt)
+
+
+class _Trampoline:
+    """Calls the derivative of a function still being compiled (recursion)."""
+
+    def __init__(self, fn, mode, wrt, types, attr):
+        self.args = (fn, mode, wrt, types)
+        self.attr = attr
+        self.__name__ = f"{fn.__name__}_{attr}"
+
+    def __call__(self, *args, **kwargs):
+        return getattr(compile_function(*self.args), self.attr)(*args, **kwargs)
+
+
+def tangent_names(fn, wrt):
+    """The keyword names of the tangent parameters of ``fn``'s forward-mode
+    derivative: ``dx`` for ``x`` unless the function already uses it."""
+    info = parse.parse_function(fn)
+    namer = names.Namer(names.all_identifiers(info.node))
+    return {p: namer.fresh("d" + p) for p in wrt}
 
 
 class Compiled:
@@ -110,34 +138,39 @@ class Compiled:
 _CACHE = weakref.WeakKeyDictionary()
 
 
-def compile_function(fn, mode, wrt):
+def compile_function(fn, mode, wrt, types=()):
     """Cached compile of ``fn`` in ``mode`` ("forward", "grad",
-    "value_and_grad", "split") with respect to parameter names ``wrt``."""
+    "value_and_grad", "split", "+aux" variants) with respect to parameter
+    names ``wrt``; ``types``: (parameter, class) of user objects passed in,
+    so that ``self.method(...)`` calls resolve."""
     per_fn = _CACHE.get(fn)
     if per_fn is None:
         per_fn = _CACHE[fn] = {}
-    key = (mode, tuple(wrt))
+    key = (mode, tuple(wrt), tuple(types))
     entry = per_fn.get(key)
     if entry is not None and entry.fresh():
         return entry
-    marker = (fn.__code__, mode, tuple(wrt))
+    marker = (fn.__code__, mode, tuple(wrt), tuple(types))
     _COMPILING.add(marker)
     try:
-        entry = transform(fn, mode, tuple(wrt))
+        entry = transform(fn, mode, tuple(wrt), dict(types))
     finally:
         _COMPILING.discard(marker)
     per_fn[key] = entry
     return entry
 
 
-def transform(fn, mode, wrt):
+def transform(fn, mode, wrt, types=None):
     """The pipeline: from a user function to its derivative function(s)."""
     from transforms import forward
     # 1. Parse, with absolute line numbers, and capture the namespace.
     info = parse.parse_function(fn)
     namer = names.Namer(names.all_identifiers(info.node))
-    ctx = Context(info, namer)
-    resolver = ops.Resolver(info, ctx.locals, ctx.injected)
+    if mode == "forward":               # tangent parameters: known names
+        for t in tangent_names(fn, wrt).values():
+            namer.reserve(t)
+    ctx = Context(info, namer, types)
+    resolver = ops.Resolver(info, ctx.locals, ctx.injected, ctx.types)
     # 2. Refuse what we cannot differentiate, up front.
     fence.check(info, resolver_lookup(info, ctx))
     # 3. Normalize: flags for early exits, ANF, explicit loop indexes.
@@ -152,7 +185,7 @@ def transform(fn, mode, wrt):
     out = Compiled(fn, mode, wrt)
     # 5. Differentiate, then 6. clean up and load.
     if mode == "forward":
-        tree, tparams = forward.ForwardPass(ctx, norm, act).run(list(wrt))
+        tree, tparams = forward.ForwardPass(ctx, norm, act).run(list(wrt), tangent_names(fn, wrt))
         tree.name = namer.fresh(f"{fn.__name__}_jvp")
         out.tangent_params = tparams
         out.function = _finish(ctx, tree, fn)

@@ -55,8 +55,10 @@ class ForwardPass:
 
     # -- entry -------------------------------------------------------------
 
-    def run(self, wrt):
+    def run(self, wrt, tangent_names=None):
         fn = self.fn
+        for p, t in (tangent_names or {}).items():
+            self.tangents[p] = t
         params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
         tparams = [self.tangent(p) for p in wrt]
         state = _State(wrt, params)
@@ -259,8 +261,8 @@ class ForwardPass:
         for param, actual in callee.bound.items():
             if param in callee.tangent_params:
                 kw.append((callee.tangent_params[param], self.tangent_expr(actual, state)))
-        call = copy.deepcopy(op.node)
-        call.func = nodes.name(callee.name)
+        call = nodes.call(nodes.name(callee.name), [copy.deepcopy(a) for a in op.args],
+                          [(k, copy.deepcopy(v)) for k, v in op.keywords])
         call.keywords = list(call.keywords) + [gast.keyword(arg=k, value=v) for k, v in kw]
         new = nodes.assign(nodes.tuple_([nodes.name(target, True),
                                          nodes.name(self.tangent(target), True)], store=True), call)

@@ -78,10 +78,11 @@ def operand_names(node):
 class Resolver:
     """Resolve callee expressions to live objects at compile time."""
 
-    def __init__(self, info, locals_, injected):
+    def __init__(self, info, locals_, injected, types=None):
         self.info = info
         self.locals = locals_
         self.injected = injected  # name -> object the generated code gets
+        self.types = types or {}  # parameter -> class of a user object
 
     def __call__(self, node):
         path = []
@@ -212,6 +213,20 @@ def _classify_call(op, resolve):
         recv = func.value
         meth = func.attr
         all_names = operand_names(recv) + names
+        cls = resolve.types.get(recv.id) if isinstance(recv, gast.Name) else None
+        if cls is not None:
+            method = inspect.getattr_static(cls, meth, None)
+            if isinstance(method, staticmethod):
+                method = method.__func__
+                o = Op("user", op, fn=method, args=args, keywords=keywords, diff=names,
+                       label=f"{cls.__name__}.{meth}()")
+                o.starred = starred
+                return o
+            if inspect.isfunction(method):
+                o = Op("user", op, fn=method, args=[recv] + args, keywords=keywords,
+                       diff=all_names, label=f"{cls.__name__}.{meth}()")
+                o.starred = starred
+                return o
         if meth in NONDIFF_METHODS:
             return Op("nondiff", op, label=f"method .{meth}()")
         np_name = METHOD_ALIASES.get(meth, meth)

@@ -260,8 +260,8 @@ class ReversePass:
             self.saves[key] = (tape, True)
             stmt._ad_tape_key = key
             pre = [nodes.located(_marker(_SAVE, tape, key), stmt)]
-        call = copy.deepcopy(op.node)
-        call.func = nodes.name(callee.name)
+        call = nodes.call(nodes.name(callee.name), [copy.deepcopy(a) for a in op.args],
+                          [(k, copy.deepcopy(v)) for k, v in op.keywords])
         new = nodes.assign(nodes.tuple_([nodes.name(target, True), nodes.name(tape, True)],
                                         store=True), call)
         defined.add(target)
