@@ -265,3 +265,16 @@ def _strip_defaults(tree):
         args.vararg.annotation = None
     if args.kwarg is not None:
         args.kwarg.annotation = None
+
+
+def normalized(fn):
+    """The normalized form of ``fn`` as a live function (for tests and for
+    reading what the AD passes see)."""
+    info = parse.parse_function(fn)
+    namer = names.Namer(names.all_identifiers(info.node))
+    ctx = Context(info, namer)
+    resolver = ops.Resolver(info, ctx.locals, ctx.injected, ctx.types)
+    fence.check(info, resolver_lookup(info, ctx))
+    norm = normalize.normalize(info, namer, resolver, ctx.global_name)
+    norm.name = f"{fn.__name__}_normalized"
+    return _finish(ctx, norm, fn)
