@@ -10,6 +10,11 @@ from transforms.parse import unwrap
 
 
 def _is_float_value(x):
+    t = type(x)
+    if t is np.ndarray:
+        return x.dtype.kind in "fc"
+    if t is float:
+        return True
     if isinstance(x, bool):
         return False
     if isinstance(x, (float, complex, np.floating, np.complexfloating)):
@@ -132,11 +137,17 @@ _PLAIN_TYPES = (np.ndarray, np.generic, numbers.Number, str, bytes, dict, list, 
                 type(None), slice, range)
 
 
+_FAST_PLAIN = {np.ndarray, float, int, bool, np.float64, np.float32, tuple, list, dict,
+               type(None), str}
+
+
 def _user_types(positional, args):
     """(parameter, class) for arguments that are objects of user classes, so
     that ``self.method(...)`` calls inside can be resolved and compiled."""
     out = []
     for name, a in zip(positional, args):
+        if type(a) in _FAST_PLAIN:
+            continue
         if not isinstance(a, _PLAIN_TYPES) and not callable(a) and \
                 type(a).__module__ not in ("builtins", "numpy"):
             out.append((name, type(a)))

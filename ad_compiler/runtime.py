@@ -6,8 +6,16 @@ It depends on NumPy only.  Every helper is cheap when there is nothing to do
 import numpy as np
 
 
-def _shape(x):
-    return np.shape(x)
+def _float_dtype(x, g):
+    """The dtype of a derivative of ``x``: x's own if it is inexact (float32
+    stays float32), else that of ``g``/float64."""
+    dt = getattr(x, "dtype", None)
+    if dt is not None and dt.kind in "fc":
+        return dt
+    gd = getattr(g, "dtype", None)
+    if gd is not None and gd.kind in "fc":
+        return gd
+    return np.float64
 
 
 def unbroadcast(g, x):
@@ -32,21 +40,20 @@ def unbroadcast(g, x):
 
 def scalar_seed(out):
     """The seed adjoint of a scalar output; refuses non-scalar outputs."""
-    size = np.size(out) if not isinstance(out, (tuple, list, dict)) else None
-    if size != 1:
-        kind = type(out).__name__
-        shape = np.shape(out) if size is not None else None
-        raise TypeError(
-            f"grad requires the function to return a scalar (a float or an "
-            f"array of size 1); it returned {kind}"
-            + (f" of shape {shape}" if shape is not None else "")
-            + ". Use jacobian() or vjp() for non-scalar outputs, or reduce "
-              "the output (e.g. with np.sum) first.")
-    if isinstance(out, np.ndarray) and out.ndim:
-        return np.ones_like(out)
-    if isinstance(out, (np.floating, np.ndarray)):
-        return np.ones((), dtype=np.result_type(out)) if np.iscomplexobj(out) else out.dtype.type(1)
-    return 1.0
+    if isinstance(out, float):               # float and np.float64
+        return 1.0
+    if isinstance(out, (np.ndarray, np.generic)) and out.size == 1 and out.dtype.kind in "fc":
+        return np.ones_like(out) if out.ndim else out.dtype.type(1)
+    if isinstance(out, int) and not isinstance(out, bool):
+        return 1.0
+    kind = type(out).__name__
+    shape = np.shape(out) if not isinstance(out, (tuple, list, dict)) else None
+    raise TypeError(
+        f"grad requires the function to return a scalar (a float or an "
+        f"array of size 1); it returned {kind}"
+        + (f" of shape {shape}" if shape is not None else "")
+        + ". Use jacobian() or vjp() for non-scalar outputs, or reduce "
+          "the output (e.g. with np.sum) first.")
 
 
 def zeros_like(x):
@@ -198,16 +205,34 @@ def _normalize_axis(axis, ndim):
 def expand(g, x, axis=None, keepdims=False):
     """Broadcast the adjoint ``g`` of a reduction of ``x`` back to x's shape."""
     shape = np.shape(x)
+    if axis is None and np.ndim(g) == 0:
+        if not shape:
+            return g
+        out = np.empty(shape, dtype=_float_dtype(x, g))
+        out.fill(g)
+        return out
     if not keepdims and axis is not None and len(shape):
         g = np.expand_dims(g, _normalize_axis(axis, len(shape)))
     return np.broadcast_to(g, shape)
 
 
 def reduced_count(x, axis=None):
-    shape = np.shape(x)
+    """How many entries a reduction of ``x`` over ``axis`` combines."""
     if axis is None:
-        return int(np.prod(shape)) if shape else 1
-    return int(np.prod([shape[a] for a in _normalize_axis(axis, len(shape))]))
+        return np.size(x)
+    shape = np.shape(x)
+    n = 1
+    for a in _normalize_axis(axis, len(shape)):
+        n *= shape[a]
+    return n
+
+
+def mean_grad(g, x, axis=None, keepdims=False):
+    """Adjoint of np.mean."""
+    n = reduced_count(x, axis)
+    if axis is None and np.ndim(g) == 0:
+        return expand(g / n, x)
+    return expand(g, x, axis, keepdims) / n
 
 
 def extremum_mask(x, z, axis=None, keepdims=False):
@@ -247,24 +272,36 @@ def prod_grad(g, x, z, axis=None, keepdims=False):
 
 def matmul_grad_left(g, x, y):
     """Adjoint of ``x @ y`` with respect to x (vectors and stacks handled)."""
+    xd, yd = np.ndim(x), np.ndim(y)
+    if xd == 2 and yd == 2:
+        return g @ y.T
+    if xd == 2 and yd == 1:
+        return np.outer(g, y)
     x = np.asarray(x); y = np.asarray(y); g = np.asarray(g)
-    if y.ndim == 1:
-        if x.ndim == 1:
+    if yd == 1:
+        if xd == 1:
             return g * y
         return unbroadcast(g[..., None] * y, x)
-    if x.ndim == 1:
-        return unbroadcast(np.matmul(y, g[..., None])[..., 0] if g.ndim else y @ g, x) if g.ndim else y @ g
+    if xd == 1:
+        if g.ndim == 1:
+            return y @ g
+        return unbroadcast(np.matmul(y, g[..., None])[..., 0], x)
     return unbroadcast(np.matmul(g, np.swapaxes(y, -1, -2)), x)
 
 
 def matmul_grad_right(g, x, y):
     """Adjoint of ``x @ y`` with respect to y."""
+    xd, yd = np.ndim(x), np.ndim(y)
+    if xd == 2 and yd == 2:
+        return x.T @ g
+    if xd == 2 and yd == 1:
+        return x.T @ g
     x = np.asarray(x); y = np.asarray(y); g = np.asarray(g)
-    if x.ndim == 1:
-        if y.ndim == 1:
+    if xd == 1:
+        if yd == 1:
             return g * x
         return unbroadcast(x[:, None] * g[..., None, :], y)
-    if y.ndim == 1:
+    if yd == 1:
         return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g[..., None])[..., 0], y)
     return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g), y)
 

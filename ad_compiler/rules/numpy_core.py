@@ -295,7 +295,7 @@ def sum(z, a, axis=None, dtype=None, out=None, keepdims=False):
 
 @reverse(np.mean)
 def mean(z, a, axis=None, dtype=None, out=None, keepdims=False):
-    d[a] = ad.expand(d[z], a, axis, keepdims) / ad.reduced_count(a, axis)
+    d[a] = ad.mean_grad(d[z], a, axis, keepdims)
 
 
 @forward(np.mean)

@@ -124,3 +124,8 @@ def copy_input(z, x):
 @forward(ad.copy_input)
 def copy_input(z, x):
     d[z] = ad.copy_input(d[x])
+
+
+@forward(ad.mean_grad)
+def mean_grad(z, g, x, axis=None, keepdims=False):
+    d[z] = ad.mean_grad(d[g], x, axis, keepdims)
