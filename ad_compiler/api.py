@@ -247,6 +247,18 @@ def value_and_grad(f=None, wrt=0, has_aux=False):
 def _check_callable(f, api):
     if not callable(f):
         raise TypeError(f"{api} expects a function, got {_describe(f)}")
+    if isinstance(f, _Derivative) and api in ("grad", "value_and_grad", "vjp", "hessian"):
+        raise TypeError(
+            f"{api} of a function returned by grad/value_and_grad would be reverse "
+            f"over reverse, which is not supported; use hessian(f), or jvp(grad(f), ...) "
+            f"/ jacobian(grad(f), mode='fwd') (forward over reverse)")
+    if not (inspect.isfunction(f) or inspect.ismethod(f) or isinstance(f, _Derivative)
+            or hasattr(f, "__ad_wrapped__")):
+        name = getattr(f, "__name__", type(f).__name__)
+        raise TypeError(
+            f"{api} differentiates Python functions (def) whose source it can read; "
+            f"{name!r} is a {type(f).__name__}. Wrap it in a function: "
+            f"def f(x): return {name}(x)")
 
 
 def _active_positions(fn, sig, primals, tangents, api):
@@ -277,6 +289,11 @@ def jvp(f, primals, tangents):
         primals = (f.__self__,) + tuple(primals)
         tangents = (None,) + tuple(tangents)
         f = f.__func__
+    if isinstance(f, _Derivative):   # forward over reverse: the generated code
+        if f._bound is not None:
+            primals = (f._bound,) + tuple(primals)
+            tangents = (None,) + tuple(tangents)
+        f = f._compiled(_user_types(f._sig.all_positional, primals)).function
     fn = unwrap(f)
     sig = _Signature(fn)
     tangents = list(tangents)

@@ -12,7 +12,7 @@ import numpy
 
 from ad_compiler import registry, runtime
 from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
-from ad_compiler.errors import CompileError
+from ad_compiler.errors import CompileError, InternalError
 from transforms import activity, codegen, fence, names, nodes, normalize, ops, parse
 
 
@@ -150,10 +150,25 @@ def compile_function(fn, mode, wrt, types=()):
     entry = per_fn.get(key)
     if entry is not None and entry.fresh():
         return entry
+    if not inspect.isfunction(fn):
+        raise TypeError(
+            f"ad_compiler differentiates Python functions defined with 'def'; got "
+            f"{type(fn).__name__} {fn!r}. Wrap it: def f(x): return {getattr(fn, '__name__', 'fn')}(x)")
     marker = (fn.__code__, mode, tuple(wrt), tuple(types))
     _COMPILING.add(marker)
     try:
         entry = transform(fn, mode, tuple(wrt), dict(types))
+    except CompileError:
+        raise
+    except Exception as exc:  # a compiler bug: never a raw KeyError for users
+        code = fn.__code__
+        raise InternalError(
+            f"internal error of ad_compiler while compiling '{fn.__name__}' "
+            f"({mode} mode): {type(exc).__name__}: {exc}",
+            code.co_filename, code.co_firstlineno, 0,
+            hint="this is a bug of ad_compiler, please report it with this "
+                 "function; meanwhile try the other mode",
+            construct="internal error") from exc
     finally:
         _COMPILING.discard(marker)
     per_fn[key] = entry

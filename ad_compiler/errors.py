@@ -52,3 +52,10 @@ class CompileError(Exception):
         return (CompileError, (self.message, self.filename, self.lineno,
                                self.col_offset, self.line, self.hint,
                                self.construct))
+
+
+class InternalError(CompileError):
+    """A bug of ad_compiler itself met while compiling the user's function.
+
+    Raised instead of a raw KeyError/AttributeError from deep inside the
+    compiler; the message names the function and asks for a report."""

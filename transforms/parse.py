@@ -69,10 +69,7 @@ def unwrap(fn):
                 "ad_compiler cannot differentiate a functools.partial object; "
                 "differentiate the underlying function and pass the fixed "
                 "arguments explicitly")
-        inner = getattr(fn, "__ad_wrapped__", None)
-        if inner is None:
-            break
-        fn = inner
+        break
     if inspect.ismethod(fn):
         fn = fn.__func__
     return fn
