@@ -174,7 +174,10 @@ class _Derivative:
         self._types = ()
 
     def _compiled(self, types=None):
-        types = self._types if types is None else types
+        if types is None:
+            types = self._types
+            if not types and self._bound is not None:
+                types = _user_types(self._sig.all_positional[:1], (self._bound,))
         entry = self._entries.get(types)
         if entry is None or not entry.fresh():
             entry = self._entries[types] = compiler.compile_function(

@@ -1,5 +1,7 @@
 """Clean-up passes on generated code, run to a fixed point.
 
+* ``copy_propagation``: after ``bt2 = bt3``, later reads of ``bt2`` in the
+  same block read ``bt3`` (when both are assigned once);
 * ``dead_code``: an assignment whose target is never read anywhere in the
   function is dropped when its value has no side effects (names, constants,
   operators, subscripts, and calls of functions known to be pure: NumPy's
@@ -68,8 +70,67 @@ def dead_code(fn, pure_roots):
     return changed[0]
 
 
+def _assign_counts(fn):
+    counts = {}
+    for node in gast.walk(fn):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Param)):
+            counts[node.id] = counts.get(node.id, 0) + 1
+    return counts
+
+
+def copy_propagation(fn):
+    """``a = b`` followed by uses of ``a`` in the same block: use ``b``.
+
+    Only when both names are assigned once in the whole function and every
+    use of ``a`` comes after the copy in its block (then a and b hold the same
+    value at each use, in loops too).  Returns True if it changed."""
+    counts = _assign_counts(fn)
+    changed = [False]
+
+    def uses_outside(block, i, name):
+        for j, s in enumerate(block):
+            if j > i:
+                continue
+            if j == i:
+                continue
+            if any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+                   for n in gast.walk(s)):
+                return True
+        return False
+
+    def all_loads(name):
+        return sum(1 for n in gast.walk(fn) if isinstance(n, gast.Name) and n.id == name
+                   and isinstance(n.ctx, gast.Load))
+
+    def block(stmts):
+        for i, s in enumerate(stmts):
+            if (isinstance(s, gast.Assign) and len(s.targets) == 1
+                    and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)):
+                a, b = s.targets[0].id, s.value.id
+                if counts.get(a) == 1 and counts.get(b) == 1 and a != b \
+                        and not uses_outside(stmts, i, a):
+                    later = stmts[i + 1:]
+                    inside = sum(1 for t in later for n in gast.walk(t)
+                                 if isinstance(n, gast.Name) and n.id == a
+                                 and isinstance(n.ctx, gast.Load))
+                    if inside and inside == all_loads(a):
+                        for t in later:
+                            for n in gast.walk(t):
+                                if isinstance(n, gast.Name) and n.id == a and isinstance(n.ctx, gast.Load):
+                                    n.id = b
+                        changed[0] = True
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if sub and not isinstance(s, gast.FunctionDef):
+                    block(sub)
+
+    block(fn.body)
+    return changed[0]
+
+
 def optimize(fn, pure_roots=()):
     """Run the clean-up passes to a fixed point."""
-    while dead_code(fn, set(pure_roots)):
+    pure = set(pure_roots)
+    while copy_propagation(fn) | dead_code(fn, pure):
         pass
     return fn

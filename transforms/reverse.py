@@ -33,7 +33,7 @@ import operator
 
 import gast
 
-from transforms import nodes, templates
+from transforms import nodes, shapes, templates
 from transforms.names import restore, snapshot
 
 _SAVE = "save"
@@ -86,6 +86,7 @@ class ReversePass:
         self.seen = set()   # names assigned so far, in program order
         self._key = 0
         self._prepare()
+        self.shapes = shapes.analyze(fn, activity)
 
     # -- names ---------------------------------------------------------------
 
@@ -511,6 +512,7 @@ class ReversePass:
                 continue
             _, p, expr = it
             actual = binding[p]
+            expr = self._skip_unbroadcast(expr, target)
             if isinstance(actual, gast.Name):
                 out += self.contribute(actual.id, expr, state, stmt)
             elif isinstance(actual, (gast.Tuple, gast.List)):
@@ -522,6 +524,17 @@ class ReversePass:
                                               ctx=gast.Load())
                         out += self.contribute(e.id, item, state, stmt)
         return out
+
+    def _skip_unbroadcast(self, expr, target):
+        """``ad.unbroadcast(g, x)`` is g itself when x provably has the shape
+        of the result (see transforms/shapes.py)."""
+        if (isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute)
+                and expr.func.attr == "unbroadcast" and nodes.is_name(expr.func.value)
+                and self.ctx.injected.get(expr.func.value.id) is self.ctx.runtime
+                and len(expr.args) == 2 and isinstance(expr.args[1], gast.Name)
+                and self.shapes.same(expr.args[1].id, target)):
+            return expr.args[0]
+        return expr
 
     def loop_adjoint(self, stmt, state):
         entry = state.copy()
