@@ -398,7 +398,8 @@ def jacobian(f, wrt=0, mode="rev"):
         return results[0] if single else tuple(results)
 
     jac.__ad_source_fn__ = fn
-    jac.__ad_mode__ = mode
+    jac.__ad_mode__ = mode if mode == "fwd" else "vjp"
+    jac.__ad_wrt__ = wrt
     return jac
 
 
@@ -457,8 +458,28 @@ def hessian(f, wrt=0):
     return hess
 
 
-def source(df):
-    """The generated Python source behind a function returned by the API."""
+def source(df, mode=None, wrt=0):
+    """The generated Python source behind a function returned by the API.
+
+    ``source(grad(f))``, ``source(value_and_grad(f))``, ``source(pullback)``
+    (both sweeps), ``source(hessian(f))`` (the gradient it differentiates),
+    ``source(jacobian(f, mode=...))``.  For forward mode, which ``jvp`` runs
+    directly, give the user function and the mode: ``source(f, mode="fwd",
+    wrt=(0, 1))`` (or ``mode="rev"``, ``mode="vjp"``).
+    """
+    if mode is not None:
+        if mode not in ("fwd", "rev", "vjp"):
+            raise ValueError(f"source: mode must be 'fwd', 'rev' or 'vjp', got {mode!r}")
+        _check_callable(df, "source")
+        fn = unwrap(df.__func__ if inspect.ismethod(df) else df)
+        sig = _Signature(fn, skip_first=inspect.ismethod(df))
+        names, _ = sig.resolve_wrt(wrt, "source")
+        if mode == "rev":
+            return compiler.compile_function(fn, "grad", names).sources["grad"]
+        if mode == "vjp":
+            e = compiler.compile_function(fn, "split", names)
+            return e.sources["fwd"] + "\n\n" + e.sources["bwd"]
+        return compiler.compile_function(fn, "forward", names).sources["jvp"]
     if isinstance(df, _Derivative):
         return df._compiled().function.__ad_source__
     if isinstance(df, _Pullback):
@@ -469,9 +490,9 @@ def source(df):
     src = getattr(df, "__ad_source__", None)
     if src is not None:
         return src
-    if getattr(df, "__ad_source_fn__", None) is not None:
-        return ("# jacobian is computed column by column from the function below\n"
-                + "(generated on first call)")
+    fn = getattr(df, "__ad_source_fn__", None)
+    if fn is not None:
+        return source(fn, mode=df.__ad_mode__, wrt=df.__ad_wrt__)
     raise TypeError("source() expects a function returned by grad, value_and_grad, "
-                    "vjp's pullback or hessian; to see the source of jvp, call "
-                    "ad_compiler.jvp_source(f, n_primals)")
+                    "hessian, jacobian or a vjp pullback; for forward mode give the "
+                    "function and the mode: source(f, mode='fwd', wrt=0)")

@@ -47,7 +47,6 @@ class Primitive:
 
 _RULES = {}          # key(callable) -> Primitive
 _NONDIFF = {}        # key(callable) -> qualified name
-_USER_RULES = set()  # keys registered by users (reported by the CLI)
 
 
 def _key(fn):

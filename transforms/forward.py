@@ -236,6 +236,17 @@ class ForwardPass:
             raise self.ctx.info.error(stmt, f"unsupported arguments for {op.prim.name}: {exc}",
                                       construct=op.prim.name) from None
         result = nodes.name(target)
+        # A rule that ignores an argument's tangent would silently give zero.
+        # (Helpers of reverse-mode code that read an argument only for its
+        # shape have no reverse rule and are not checked.)
+        for p, actual in binding.items():
+            live = [n for n in ops.operand_names(actual) if n in state.live]
+            if live and p not in tpl.read and op.prim.reverse is not None:
+                raise self.ctx.info.error(
+                    stmt, f"the forward rule of {op.prim.name} gives no derivative for its "
+                    f"argument '{p}', which is differentiated here",
+                    hint="pass that argument as a constant, or use d[...] of it in the rule",
+                    construct=op.prim.name)
 
         def deriv(p):
             if p == tpl.result:

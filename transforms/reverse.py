@@ -497,6 +497,14 @@ class ReversePass:
             if any(self.act.is_active(n) for n in names):
                 keep.add(p)
 
+        missing = sorted(p for p in keep if p not in tpl.assigned)
+        if missing:
+            raise self.ctx.info.error(
+                stmt, f"the reverse rule of {op.prim.name} gives no derivative for its "
+                f"argument '{missing[0]}', which is differentiated here",
+                hint="pass that argument as a constant (it is not differentiable here), "
+                     "or add d[...] for it to the rule", construct=op.prim.name)
+
         def deriv(p):
             if p == tpl.result:
                 return copy.deepcopy(bt)

@@ -39,6 +39,15 @@ class Template:
         self.body = [s for s in tree.body
                      if not (isinstance(s, gast.Expr)
                              and isinstance(s.value, gast.Constant))]
+        self.assigned = set()     # p of every d[p] = ... (reverse rules)
+        self.read = set()         # p of every d[p] read (forward rules)
+        for stmt in self.body:
+            for t in getattr(stmt, "targets", []):
+                if _is_d(t):
+                    self.assigned.add(t.slice.id)
+            for n in gast.walk(stmt.value) if hasattr(stmt, "value") else ():
+                if _is_d(n):
+                    self.read.add(n.slice.id)
         self.locals = set()
         for stmt in self.body:
             for t in getattr(stmt, "targets", []):
@@ -65,8 +74,13 @@ def bind(template, args, keywords):
     ``args``: positional operand nodes; ``keywords``: (name, node) pairs.
     Missing parameters take the template's defaults as constants.
     """
+    kw = {}
+    for k, v in keywords:
+        if k not in template.params and k is not None and f"{k}_" in template.params:
+            k = f"{k}_"        # 'd' is the notation: a parameter d is written d_
+        kw[k] = v
     try:
-        bound = template.signature.bind_partial(*args, **dict(keywords))
+        bound = template.signature.bind_partial(*args, **kw)
     except TypeError as exc:
         raise BindError(str(exc)) from None
     out = {}
@@ -148,6 +162,9 @@ def has_zero(node):
 class _ZeroSimplifier(gast.NodeTransformer):
     """Propagate known-zero derivatives through linear expressions."""
 
+    def __init__(self, runtime_name=None):
+        self.runtime_name = runtime_name
+
     def visit_BinOp(self, node):
         self.generic_visit(node)
         lz, rz = is_zero(node.left), is_zero(node.right)
@@ -188,7 +205,7 @@ class _ZeroSimplifier(gast.NodeTransformer):
     def visit_Call(self, node):
         self.generic_visit(node)
         if (isinstance(node.func, gast.Attribute) and node.func.attr == "like"
-                and node.args and isinstance(node.args[0], gast.BinOp)
+                and nodes.is_name(node.func.value, self.runtime_name) and node.args and isinstance(node.args[0], gast.BinOp)
                 and isinstance(node.args[0].op, (gast.Add, gast.Sub))):
             return node.args[0]  # both terms kept: the sum already has z's shape
         operands = list(node.args) + [k.value for k in node.keywords]
@@ -290,6 +307,9 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
                 globals_map[sub.id] = global_name(sub.id, template.globals[sub.id])
 
     inverse = {generated: ident for ident, generated in globals_map.items()}
+    from ad_compiler import runtime as _runtime
+    runtime_alias = next((g for i, g in globals_map.items()
+                          if template.globals.get(i) is _runtime), None)
 
     def resolve(func):
         path = []
@@ -318,7 +338,7 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
         for sub in gast.walk(value):
             if isinstance(sub, gast.Name) and sub.id in zero_temps:
                 sub.id = ZERO
-        value = _ZeroSimplifier().visit(value)
+        value = _ZeroSimplifier(runtime_alias).visit(value)
         value = _fold_static(value)
         value = _drop_default_args(value, resolve)
         if _is_d(target):
