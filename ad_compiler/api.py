@@ -378,23 +378,28 @@ def jacobian(f, wrt=0, mode="rev"):
     _check_callable(f, "jacobian")
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
-    fn = unwrap(f)
-    sig = _Signature(fn)
+    bound = f.__self__ if inspect.ismethod(f) else None
+    fn = unwrap(f.__func__ if bound is not None else f)
+    sig = _Signature(fn, skip_first=bound is not None)
     names, single = sig.resolve_wrt(wrt, "jacobian")
 
     @functools.wraps(fn)
     def jac(*args, **kwargs):
         if kwargs:
-            args = tuple(sig.sig.bind(*args, **kwargs).args)
+            args = tuple(sig.sig.bind(*((bound,) + args if bound is not None else args),
+                                      **kwargs).args)
+            if bound is not None:
+                args = args[1:]
         _check_wrt_values(sig, names, args, {}, "jacobian")
+        full = (bound,) + tuple(args) if bound is not None else tuple(args)
         results = []
         for name in names:
-            i = sig.positional.index(name)
-            x = np.asarray(args[i])
+            i = sig.all_positional.index(name)
+            x = np.asarray(full[i])
             if mode == "fwd":
-                results.append(_jac_fwd(fn, args, i, x))
+                results.append(_jac_fwd(fn, full, i, x))
             else:
-                results.append(_jac_rev(fn, args, i, x))
+                results.append(_jac_rev(fn, full, i, x))
         return results[0] if single else tuple(results)
 
     jac.__ad_source_fn__ = fn
@@ -438,21 +443,26 @@ def _jac_rev(fn, args, i, x):
 def hessian(f, wrt=0):
     """Return a function computing the Hessian (forward over reverse)."""
     _check_callable(f, "hessian")
-    fn = unwrap(f)
-    sig = _Signature(fn)
+    bound = f.__self__ if inspect.ismethod(f) else None
+    fn = unwrap(f.__func__ if bound is not None else f)
+    sig = _Signature(fn, skip_first=bound is not None)
     names, single = sig.resolve_wrt(wrt, "hessian")
     if not single:
         raise ValueError("hessian: give a single wrt (an int position or a name)")
-    g = grad(fn, wrt=names[0])
+    g = grad(f, wrt=names[0])
 
     @functools.wraps(fn)
     def hess(*args, **kwargs):
         if kwargs:
-            args = tuple(sig.sig.bind(*args, **kwargs).args)
+            args = tuple(sig.sig.bind(*((bound,) + args if bound is not None else args),
+                                      **kwargs).args)
+            if bound is not None:
+                args = args[1:]
         _check_wrt_values(sig, names, args, {}, "hessian")
-        entry = g._compiled()
-        i = sig.positional.index(names[0])
-        return _jac_fwd(entry.function, args, i, np.asarray(args[i]))
+        full = (bound,) + tuple(args) if bound is not None else tuple(args)
+        entry = g._compiled(_user_types(sig.all_positional, full))
+        i = sig.all_positional.index(names[0])
+        return _jac_fwd(entry.function, full, i, np.asarray(full[i]))
 
     hess.__ad_grad__ = g
     return hess

@@ -71,6 +71,7 @@ def _callee(ctx, stmt, op, mode, active_names):
                              construct="call") from None
     wrt = tuple(p for p, a in bound.items()
                 if isinstance(a, gast.Name) and a.id in active_names)
+    normalize.check_no_argument_mutation(ctx.info, stmt, op, ctx.locals)
     # user objects passed on keep their class (self.method calls resolve)
     types = tuple(sorted((p, ctx.types[a.id]) for p, a in bound.items()
                          if isinstance(a, gast.Name) and a.id in ctx.types))
@@ -105,6 +106,11 @@ class _Trampoline:
 
     def __call__(self, *args, **kwargs):
         return getattr(compile_function(*self.args), self.attr)(*args, **kwargs)
+
+    def __ad_trampoline__(self):
+        """The generated function it calls (for transforming generated code
+        again, e.g. hessian through a recursive function)."""
+        return getattr(compile_function(*self.args), self.attr)
 
 
 def tangent_names(fn, wrt):

@@ -243,6 +243,22 @@ def extremum_mask(x, z, axis=None, keepdims=False):
     return mask / count
 
 
+def _keep_dtype(fn):
+    """Derivative helpers return x's float dtype (float32 stays float32)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(g, x, *args, **kwargs):
+        out = fn(g, x, *args, **kwargs)
+        dt = getattr(x, "dtype", None)
+        if dt is not None and dt.kind in "fc" and getattr(out, "dtype", dt) != dt \
+                and np.result_type(dt, getattr(g, "dtype", dt)) == dt:
+            out = np.asarray(out).astype(dt, copy=False)
+        return out
+    return wrapper
+
+
+@_keep_dtype
 def prod_grad(g, x, z, axis=None, keepdims=False):
     """Adjoint of np.prod, exact also when some entries are zero."""
     x = np.asarray(x)
@@ -330,6 +346,7 @@ def dot_grad_right(g, x, y):
     return np.moveaxis(r, 0, -2) if y.ndim > 1 else r
 
 
+@_keep_dtype
 def norm_grad(g, x, z, ord=None, axis=None, keepdims=False):
     """Adjoint of np.linalg.norm for vector norms and the Frobenius norm."""
     x = np.asarray(x)
@@ -420,6 +437,8 @@ def where_true(cond, shape_of):
 
 def sum_list(items):
     """``sum`` of a list of tangents (zeros allowed)."""
+    if isinstance(items, np.ndarray):
+        return np.sum(items, axis=0)
     total = 0.0
     for v in items:
         total = total + v
@@ -428,6 +447,8 @@ def sum_list(items):
 
 def sum_list_grad(g, items):
     """Adjoint of ``sum(items)``: each item receives ``g`` (unbroadcast)."""
+    if isinstance(items, np.ndarray):
+        return np.broadcast_to(g, items.shape) + np.zeros(items.shape, dtype=_float_dtype(items, g))
     return [unbroadcast(g, v) for v in items]
 
 
@@ -447,6 +468,10 @@ def builtin_extremum_grad(g, m, a, b, which):
     if b is None:
         if which == 1:
             return 0.0
+        if isinstance(a, np.ndarray):
+            out = np.zeros(a.shape, dtype=_float_dtype(a, g))
+            out[owner] = g
+            return out
         out = [zeros_like(v) for v in a]
         out[owner] = g
         return out
@@ -525,3 +550,72 @@ def copy_input(x):
     if isinstance(x, list):
         return list(x)
     return x
+
+
+# --- iteration -------------------------------------------------------------
+
+def as_sequence(x):
+    """What ``for v in x`` iterates, as an indexable sequence."""
+    if isinstance(x, (list, tuple, np.ndarray, range)):
+        return x
+    return list(x)            # dict -> its keys; zip, generators, sets -> lists
+
+
+def as_sequence_grad(g, x):
+    if isinstance(x, dict):
+        return {}             # keys carry no derivative; x[k] reads have their own
+    return g                  # one adjoint per element, in iteration order
+
+
+def as_sequence_tangent(t, x):
+    if isinstance(x, dict):
+        return list(x)        # the keys: no tangent, kept only as indices
+    return t
+
+
+def dict_items(d):
+    """``d.items()`` as a list of (key, value) pairs."""
+    return list(d.items())
+
+
+def dict_values(d):
+    return list(d.values())
+
+
+def items_grad(g, d):
+    """Adjoint of ``dict_items``: the value parts of the pairs' adjoints."""
+    return {k: pair[1] for (k, _), pair in zip(d.items(), g)}
+
+
+def values_grad(g, d):
+    return dict(zip(d.keys(), g))
+
+
+def items_tangent(t, d):
+    """Tangent of ``dict_items``: pairs in the primal dict's order."""
+    return [(k, t[k]) for k in d]
+
+
+def values_tangent(t, d):
+    return [t[k] for k in d]
+
+
+def project(g, x):
+    """The derivative of a real ``x`` is real: drop the imaginary part that
+    complex intermediates leave in its adjoint (autograd's convention)."""
+    if np.iscomplexobj(g) and not np.iscomplexobj(x):
+        return np.real(g)
+    return g
+
+
+def restore(redo, x, idx, old):
+    """``x[idx] = old``, remembering the value it replaces (see ``redo``)."""
+    redo.append((x, idx, read_at(x, idx)))
+    x[idx] = old
+
+
+def redo(records):
+    """Re-apply, in the original order, the writes a backward sweep undid, so
+    that a pullback leaves the saved arrays as it found them."""
+    for x, idx, value in reversed(records):
+        x[idx] = value

@@ -1,11 +1,12 @@
 """Shared test corpus: small functions written the way NumPy users write them.
 
-Every differentiated function below is a plain module-level ``def`` that uses
-``np.`` calls only.  ``tests/reference.py`` loads this file a second time with
-the line ``import numpy as np`` replaced by ``import autograd.numpy as np`` so
-that the very same functions run under HIPS autograd as an independent AD
-reference.  The registration machinery therefore uses ``_np`` (always the real
-NumPy) and never ``np``.
+Every differentiated function below is a module-level ``def`` (or a closure
+made by a module-level factory and bound to a module-level name, or a method
+of a module-level class) that uses ``np.`` calls.  ``tests/reference.py``
+loads this file a second time with the line ``import numpy as np`` replaced
+by ``import autograd.numpy as np`` so that the very same functions run under
+HIPS autograd as an independent AD reference.  The registration machinery
+therefore uses ``_np`` (always the real NumPy) and never ``np``.
 
 A case is registered with ``register(fn, args, ...)`` right after the function
 (no decorators: the compiler sees the function's source untouched):
@@ -13,26 +14,41 @@ A case is registered with ``register(fn, args, ...)`` right after the function
 * ``args``: a tuple of argument specs (``Normal``, ``Uniform``, ``Positive``,
   ``AwayFrom``, ``Distinct``, ``PyFloat``, ``Signs``) or literal values
   (ints, Python floats, int index arrays -- copied for every call), or a
-  callable ``rng -> tuple`` for inputs that need structure.  Arguments are
-  deterministic: the generator is seeded from the case name.
+  callable ``rng -> tuple`` for inputs that need structure.  A dict, list or
+  tuple of specs builds a pytree argument (``{"W": Normal((3, 2)), ...}``).
+  Arguments are deterministic: the generator is seeded from the case name.
 * differentiable positions are detected from the generated arguments: float64
-  arrays and Python floats are differentiable, everything else (ints, int
-  arrays) is a constant.
-* ``out``: ``"scalar"`` (grad / value_and_grad / hessian apply) or ``"array"``.
+  arrays, Python floats and non-empty pytrees of them are differentiable,
+  everything else (ints, int arrays) is a constant.
+* ``out``: ``"scalar"`` (grad / value_and_grad / hessian apply), ``"array"``
+  or ``"tree"`` (a dict/list/tuple of arrays and floats; jvp/vjp only).
 * ``smooth``: the Hessian is well defined and checkable by finite differences
   at the registered inputs (inputs are kept away from kinks).
 * ``exclude``: modes not to run for this case (with a reason in ``notes``).
+  Pytree cases exclude jacobian/hessian automatically (reason recorded).
 * ``autograd``: ``False`` when the function cannot run under autograd; the
   reason goes in ``autograd_reason``.  ``test_reference_self_consistency``
   checks that this flag is truthful in both directions.
 * ``rtol`` / ``atol``: finite-difference comparison tolerances.
+* ``receiver`` (methods), ``has_aux``, ``frozen`` (``stop_gradient``
+  references) and ``mutates_args`` (writes into inputs): see ``register``.
 """
+import inspect as _inspect
+import io
+import math
+import types as _types
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as _np
 import numpy as np
+
+try:
+    from ad_compiler import stop_gradient
+except Exception:                        # package broken/incomplete: the
+    def stop_gradient(x):                # references never call it (they use
+        return x                         # the case's ``frozen`` variant)
 
 MODES = ("grad", "value_and_grad", "jvp", "vjp", "jacobian_rev",
          "jacobian_fwd", "hessian")
@@ -127,13 +143,41 @@ class Signs(_Spec):
 
 
 def _copy_value(v):
+    """A fresh copy of a literal argument (arrays and containers copied)."""
     if isinstance(v, _np.ndarray):
         return v.copy()
+    if isinstance(v, dict):
+        return {k: _copy_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_copy_value(x) for x in v)
     return v
 
 
-def is_differentiable_value(v):
-    """Float arrays and Python floats are differentiable; ints etc. are not."""
+def _make_value(spec, rng):
+    """Build one argument from a spec; dict/list/tuple specs build pytrees."""
+    if isinstance(spec, _Spec):
+        return spec.make(rng)
+    if isinstance(spec, dict):
+        return {k: _make_value(v, rng) for k, v in spec.items()}
+    if isinstance(spec, (list, tuple)):
+        return type(spec)(_make_value(v, rng) for v in spec)
+    return _copy_value(spec)
+
+
+def is_container(v):
+    return isinstance(v, (dict, list, tuple))
+
+
+def tree_leaves(v):
+    """The leaves of a dict/list/tuple pytree (dicts in sorted-key order)."""
+    if isinstance(v, dict):
+        return [leaf for k in sorted(v) for leaf in tree_leaves(v[k])]
+    if isinstance(v, (list, tuple)):
+        return [leaf for x in v for leaf in tree_leaves(x)]
+    return [v]
+
+
+def _is_float_leaf(v):
     if isinstance(v, bool):
         return False
     if isinstance(v, float):           # includes np.float64
@@ -141,6 +185,18 @@ def is_differentiable_value(v):
     if isinstance(v, _np.ndarray):
         return v.dtype == _np.float64
     return False
+
+
+def is_differentiable_value(v):
+    """Float arrays and Python floats are differentiable; ints etc. are not.
+
+    A dict/list/tuple is differentiable (a pytree) when it is non-empty and
+    every leaf is.
+    """
+    if is_container(v):
+        leaves = tree_leaves(v)
+        return bool(leaves) and all(_is_float_leaf(x) for x in leaves)
+    return _is_float_leaf(v)
 
 
 @dataclass(frozen=True)
@@ -158,6 +214,12 @@ class Case:
     tags: tuple = ()
     notes: str = ""
     diff: tuple = field(default=())
+    # --- Python-coverage extensions ---------------------------------------
+    receiver: Callable = None     # rng -> object; ``fn`` is then a method
+    has_aux: bool = False         # fn returns (output, aux)
+    frozen: Callable = None       # stop_gradient reference, see register()
+    mutates_args: bool = False    # the plain function writes into its inputs
+    skip_reasons: tuple = ()      # ((mode, reason), ...) for excluded modes
 
     def make_args(self):
         """Fresh, deterministic arguments (a new tuple of new arrays)."""
@@ -165,9 +227,28 @@ class Case:
         if callable(self.args_spec):
             vals = self.args_spec(rng)
         else:
-            vals = [a.make(rng) if isinstance(a, _Spec) else _copy_value(a)
-                    for a in self.args_spec]
+            vals = [_make_value(a, rng) for a in self.args_spec]
         return tuple(vals)
+
+    def target(self):
+        """The callable handed to the API: ``fn`` itself, or ``fn`` bound to
+        a freshly built (deterministic) receiver object."""
+        if self.receiver is None:
+            return self.fn
+        rng = _np.random.default_rng(zlib.crc32((self.name + "/receiver").encode()))
+        return _types.MethodType(self.fn, self.receiver(rng))
+
+    @property
+    def is_method(self):
+        return self.receiver is not None or _inspect.ismethod(self.fn)
+
+    @property
+    def is_tree(self):
+        """Pytree arguments or outputs (array-only APIs do not apply)."""
+        return self.out == "tree" or any(is_container(a) for a in self.make_args())
+
+    def skip_reason(self, mode):
+        return dict(self.skip_reasons).get(mode) or self.notes or "see corpus"
 
     @property
     def modes(self):
@@ -188,29 +269,67 @@ class Case:
 
 CASES = {}
 
+_ARRAY_ONLY_MODES = ("jacobian_rev", "jacobian_fwd", "hessian")
+_AUX_SKIPPED_MODES = ("jvp", "vjp") + _ARRAY_ONLY_MODES
+
 
 def register(fn, args, *, name=None, out="scalar", smooth=True, exclude=(),
              autograd=True, autograd_reason="", rtol=1e-5, atol=1e-6,
-             tags=(), notes=""):
+             tags=(), notes="", receiver=None, has_aux=False, frozen=None,
+             mutates_args=False):
+    """Register a case (see the module docstring).
+
+    Python-coverage extensions:
+
+    * ``receiver``: ``rng -> object``; ``fn`` is a function defined in a
+      module-level class and the case differentiates the bound method
+      ``fn.__get__(receiver(rng))`` (``Case.target()``).  ``fn`` may also be
+      a bound method of a module-level object directly.
+    * ``out="tree"``: the function returns a dict/list/tuple of arrays.
+      Pytree cases (tree arguments or outputs) skip jacobian/hessian (the
+      API's jacobian/hessian take and return arrays only).
+    * ``has_aux``: ``fn`` returns ``(output, aux)``; grad/value_and_grad run
+      with ``has_aux=True`` (jvp/vjp/jacobian/hessian have no has_aux).
+    * ``frozen``: for functions calling ``stop_gradient``:
+      ``frozen(*base_args)`` returns a function of the same arguments in
+      which every ``stop_gradient(e)`` is replaced by ``e`` evaluated at the
+      base arguments (a constant); the references (FD and autograd) use it.
+    * ``mutates_args``: the plain function writes into its input arrays
+      (the API must not: every API test checks the caller's arrays).
+    """
     name = name or fn.__name__
     if name in CASES:
         raise ValueError(f"duplicate case name {name!r}")
-    if out not in ("scalar", "array"):
-        raise ValueError(f"{name}: out must be 'scalar' or 'array'")
+    if out not in ("scalar", "array", "tree"):
+        raise ValueError(f"{name}: out must be 'scalar', 'array' or 'tree'")
     bad = set(exclude) - set(MODES)
     if bad:
         raise ValueError(f"{name}: unknown modes {bad}")
     if not autograd and not autograd_reason:
         raise ValueError(f"{name}: autograd=False needs an autograd_reason")
+    reasons = {m: notes for m in exclude if notes}
     c = Case(name=name, fn=fn, args_spec=args, out=out, smooth=smooth,
              exclude=frozenset(exclude), autograd=autograd,
              autograd_reason=autograd_reason, rtol=rtol, atol=atol,
-             tags=tuple(tags), notes=notes)
-    diff = tuple(i for i, v in enumerate(c.make_args())
-                 if is_differentiable_value(v))
+             tags=tuple(tags), notes=notes, receiver=receiver,
+             has_aux=has_aux, frozen=frozen, mutates_args=mutates_args)
+    vals = c.make_args()
+    diff = tuple(i for i, v in enumerate(vals) if is_differentiable_value(v))
     if not diff:
         raise ValueError(f"{name}: no differentiable argument")
+    excl = set(exclude)
+    if has_aux:
+        for m in _AUX_SKIPPED_MODES:
+            excl.add(m)
+            reasons.setdefault(m, "has_aux: only grad/value_and_grad take has_aux")
+    if c.is_tree:
+        for m in _ARRAY_ONLY_MODES:
+            excl.add(m)
+            reasons.setdefault(m, "pytree arguments/outputs: the API's "
+                                  "jacobian/hessian are array-only")
     object.__setattr__(c, "diff", diff)
+    object.__setattr__(c, "exclude", frozenset(excl))
+    object.__setattr__(c, "skip_reasons", tuple(sorted(reasons.items())))
     CASES[name] = c
     return fn
 
@@ -1690,3 +1809,1145 @@ def comparison_count_loop(x):
 
 
 register(comparison_count_loop, (Distinct(5),), tags=("nondiff", "control", "loop"))
+
+
+# ==========================================================================
+# K. in-place writes into arrays that carry derivatives
+# ==========================================================================
+
+_INPLACE_AG = "autograd cannot assign into arrays (item assignment)"
+_COPY_AG = "autograd's ArrayBox has no .copy() and cannot be assigned into"
+
+
+def inplace_rows_loop(x):
+    n = x.shape[0] - 2
+    out = np.zeros((n, 3))
+    for i in range(n):
+        out[i] = x[i:i + 3] * x[i]
+    return np.sum(out ** 2)
+
+
+register(inplace_rows_loop, (Normal(5),), tags=("inplace", "loop"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_column_augadd(X, v):
+    Y = X * 1.0
+    for j in range(Y.shape[1]):
+        Y[:, j] += v * (j + 1)
+    return Y
+
+
+register(inplace_column_augadd, (Normal((3, 4)), Normal(3)), out="array",
+         tags=("inplace", "loop", "augassign"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_fancy_scale(x, idx, s):
+    y = x.copy()
+    y[idx] *= s
+    return y * x
+
+
+register(inplace_fancy_scale, (Normal(6), _np.array([4, 0, 2]), PyFloat()),
+         out="array", tags=("inplace", "index", "augassign", "pyfloat"),
+         autograd=False, autograd_reason=_COPY_AG)
+
+
+def inplace_branch_loop(x):
+    out = np.zeros_like(x)
+    for i in range(len(x)):
+        if x[i] > 0:
+            out[i] = x[i] ** 2
+        else:
+            out[i] = -0.5 * x[i]
+    return out
+
+
+register(inplace_branch_loop, (AwayFrom(6),), out="array",
+         tags=("inplace", "loop", "control", "kink"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_slice_assign(x):
+    out = np.ones(7)
+    out[1:4] = x[:3] * 2.0
+    out[4:] = np.exp(x[2:5])
+    out[0] = out[1] * out[5]
+    return out
+
+
+register(inplace_slice_assign, (Normal(5),), out="array", tags=("inplace", "index"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_overwrite_read(x):
+    y = x * 1.0
+    y[0] = y[1] * y[2]
+    y[2] = y[0] + np.sin(y[1])
+    y[1] = y[1] * y[0]
+    return y
+
+
+register(inplace_overwrite_read, (Normal(4),), out="array", tags=("inplace",),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_matrix_scatter(x):
+    M = np.zeros((3, 3))
+    M[0, :] = x
+    M[:, 0] += x
+    M[1, 1] = x[0] * x[1]
+    M[2, 1:] = x[1:] ** 2
+    return M @ x
+
+
+register(inplace_matrix_scatter, (Normal(3),), out="array",
+         tags=("inplace", "augassign", "linalg"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_cumsum_loop(x):
+    c = np.zeros_like(x)
+    c[0] = x[0]
+    for i in range(1, len(x)):
+        c[i] = c[i - 1] * 0.5 + x[i] ** 2
+    return c
+
+
+register(inplace_cumsum_loop, (Normal(5),), out="array", tags=("inplace", "loop"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_mask_leaky(x):
+    y = x * 1.0
+    y[y < 0] *= 0.1
+    return np.sum(y ** 2 + y)
+
+
+register(inplace_mask_leaky, (AwayFrom(6),), tags=("inplace", "kink", "augassign"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_rotation_matrix(theta, v):
+    R = np.zeros((2, 2))
+    R[0, 0] = np.cos(theta)
+    R[0, 1] = -np.sin(theta)
+    R[1, 0] = np.sin(theta)
+    R[1, 1] = np.cos(theta)
+    return R @ v
+
+
+register(inplace_rotation_matrix, (PyFloat(), Normal(2)), out="array",
+         tags=("inplace", "pyfloat", "realistic"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_while_write(x):
+    y = x * 1.0
+    i = 0
+    while i < len(y) - 1:
+        y[i + 1] = y[i + 1] + np.tanh(y[i])
+        i += 1
+    return np.sum(y ** 2)
+
+
+register(inplace_while_write, (Normal(4),), tags=("inplace", "while"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_negative_index(x):
+    y = np.zeros(5)
+    y[-1] = x[0] * 3.0
+    y[-3:-1] += x[1:3] ** 2
+    y[:2] -= np.exp(x[2:4])
+    return y
+
+
+register(inplace_negative_index, (Normal(4),), out="array",
+         tags=("inplace", "index", "augassign"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_fancy_augadd(x, idx):
+    acc = np.zeros(6)
+    acc[idx] += x
+    acc[idx[:2]] *= x[:2]
+    return acc * np.arange(1, 7)
+
+
+register(inplace_fancy_augadd, (Normal(4), _np.array([5, 1, 3, 0])), out="array",
+         tags=("inplace", "index", "augassign"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_row_col_scale(X, s):
+    Y = X * 1.0
+    Y[1] *= s
+    Y[:, 2] /= 1.0 + X[:, 0] ** 2
+    return np.sum(Y * X)
+
+
+register(inplace_row_col_scale, (Normal((3, 4)), Normal(4)),
+         tags=("inplace", "augassign", "broadcast"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_2d_fancy(X, rows, cols):
+    Y = np.zeros_like(X)
+    Y[rows, cols] = X[rows, cols] ** 2
+    Y[rows[0]] += X[rows[0]] * 0.5
+    return Y
+
+
+register(inplace_2d_fancy, (Normal((3, 4)), _np.array([0, 2, 1]), _np.array([3, 1, 0])),
+         out="array", tags=("inplace", "index", "augassign"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def inplace_in_branch_matrix(X, flag):
+    Y = X * 2.0
+    if flag > 0:
+        Y[0] = np.tanh(X[0])
+    else:
+        Y[:, 0] = X[:, 0] ** 3
+    return np.sum(Y * X)
+
+
+register(inplace_in_branch_matrix, (Normal((3, 3)), 1), name="inplace_in_branch_if",
+         tags=("inplace", "control"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+register(inplace_in_branch_matrix, (Normal((3, 3)), -1), name="inplace_in_branch_else",
+         tags=("inplace", "control"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+# writes into an input argument: the plain function modifies the caller's
+# array; the API must not (every API test checks the caller's arguments).
+
+def input_write_scale(x):
+    x[0] *= 2.0
+    x[1:] = x[1:] ** 2
+    return np.sum(x * np.arange(1.0, len(x) + 1))
+
+
+register(input_write_scale, (Normal(4),), tags=("inplace", "input_write"),
+         mutates_args=True, autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def input_write_loop(X, w):
+    for i in range(X.shape[0]):
+        X[i] = X[i] * w + 0.1 * i
+    return np.sum(np.tanh(X))
+
+
+register(input_write_loop, (Normal((3, 2)), Normal(2)),
+         tags=("inplace", "input_write", "loop"),
+         mutates_args=True, autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def input_write_normalize(x):
+    x -= np.mean(x)
+    x /= np.linalg.norm(x)
+    return x
+
+
+register(input_write_normalize, (Normal(4),), out="array",
+         tags=("inplace", "input_write", "augassign"), mutates_args=True)
+
+
+def input_write_dict_leaf(params, x):
+    W = params["W"]
+    W[:, 0] = W[:, 0] * x[0]
+    return np.sum(np.tanh(W @ x) * params["v"])
+
+
+register(input_write_dict_leaf, ({"W": Normal((3, 2)), "v": Normal(3)}, Normal(2)),
+         tags=("inplace", "input_write", "pytree"),
+         mutates_args=True, autograd=False, autograd_reason=_INPLACE_AG)
+
+
+# Helpers that write into their arguments are refused (the change would be
+# invisible to the derivative code): see tests/error_cases.py.
+
+
+# ==========================================================================
+# L. containers: lists, tuples, dicts; pytree arguments and outputs
+# ==========================================================================
+
+def append_stack(x):
+    xs = []
+    for i in range(3):
+        xs.append(np.sin(x) * (i + 1) + x ** i)
+    return np.stack(xs)
+
+
+register(append_stack, (Normal(4),), out="array", tags=("container", "loop"))
+
+
+def append_scalars_array(x):
+    vals = []
+    for v in x:
+        vals.append(v ** 2 - v)
+    return np.array(vals) * np.arange(len(x))
+
+
+register(append_scalars_array, (Normal(5),), out="array", tags=("container", "loop"))
+
+
+def list_index_unpack(x):
+    parts = [x[0], x[1:3], x[3:]]
+    a, b, c = parts
+    return a * np.sum(b) + np.sum(c ** 2) * parts[1][0] + parts[-1][-1]
+
+
+register(list_index_unpack, (Normal(6),), tags=("container", "unpack", "index"))
+
+
+def tuple_pack_unpack(x, y):
+    pair = (x * 2.0, y - 1.0)
+    u, v = pair
+    (a, b), c = (x[0], x[1]), y[2]
+    return np.sum(pair[0] * v) + np.sum(u ** 2) * pair[1][0] + a * b * c
+
+
+register(tuple_pack_unpack, (Normal(3), Normal(3)), tags=("container", "unpack"))
+
+
+def zip_rows_dot(W, X):
+    s = 0.0
+    for w, x in zip(W, X):
+        s = s + np.dot(w, x) ** 2
+    return s
+
+
+register(zip_rows_dot, (Normal((3, 4)), Normal((3, 4))),
+         tags=("container", "zip_enumerate", "loop"))
+
+
+def enumerate_weighted(x):
+    s = 0.0
+    for i, v in enumerate(x):
+        s += v * (i + 1) ** 2 + np.sin(v) / (i + 1)
+    return s
+
+
+register(enumerate_weighted, (Normal(5),), tags=("container", "zip_enumerate", "loop"))
+
+
+def zip_enumerate_layers(ws, bs, x):
+    h = x
+    for i, (W, b) in enumerate(zip(ws, bs)):
+        h = np.tanh(W @ h + b) * (1.0 + 0.5 * i)
+    return np.sum(h ** 2)
+
+
+register(zip_enumerate_layers,
+         ([Normal((3, 2), 0.7), Normal((3, 3), 0.7)], [Normal(3), Normal(3)], Normal(2)),
+         tags=("container", "zip_enumerate", "pytree", "loop", "unpack"))
+
+
+def dict_mlp_loss(params, X, y):
+    h = np.tanh(X @ params["W1"] + params["b1"])
+    pred = h @ params["W2"] + params["b2"]
+    return np.mean((pred - y) ** 2)
+
+
+register(dict_mlp_loss,
+         ({"W1": Normal((3, 4), 0.5), "b1": Normal(4, 0.5), "W2": Normal(4, 0.5),
+           "b2": PyFloat(-0.5, 0.5)}, Normal((5, 3)), Normal(5)),
+         tags=("container", "pytree", "realistic"))
+
+
+def list_of_layers(ws, x):
+    h = x
+    for W in ws:
+        h = np.tanh(W @ h)
+    return np.sum(h)
+
+
+register(list_of_layers, ([Normal((3, 2)), Normal((3, 3)), Normal((2, 3))], Normal(2)),
+         tags=("container", "pytree", "loop"))
+
+
+def tuple_arg_affine(wb, x):
+    w, b = wb
+    return np.sum(np.tanh(w * x + b) ** 2)
+
+
+register(tuple_arg_affine, ((Normal(4), PyFloat()), Normal(4)),
+         tags=("container", "pytree", "unpack"))
+
+
+def nested_dict_tuples(params, x):
+    W1, b1 = params["layer1"]
+    W2, b2 = params["layer2"]
+    h = np.tanh(W1 @ x + b1)
+    return np.sum((W2 @ h + b2) ** 2)
+
+
+register(nested_dict_tuples,
+         ({"layer1": (Normal((3, 2)), Normal(3)), "layer2": (Normal((2, 3)), Normal(2))},
+          Normal(2)),
+         tags=("container", "pytree", "unpack"))
+
+
+def dict_items_regularizer(params, lam):
+    total = 0.0
+    for name, W in params.items():
+        total = total + lam * np.sum(W ** 2) + np.sum(np.sin(W)) * len(name)
+    for k in params:
+        total = total + np.mean(params[k])
+    return total
+
+
+register(dict_items_regularizer,
+         ({"w": Normal(3), "bias": Normal((2, 2)), "z": PyFloat()}, PyFloat()),
+         tags=("container", "pytree", "loop"))
+
+
+def sum_list_of_arrays(x):
+    terms = [x, x ** 2, np.cos(x)]
+    return np.sum(sum(terms) * terms[1])
+
+
+register(sum_list_of_arrays, (Normal(4),), tags=("container", "builtin"))
+
+
+def returns_tuple(x, y):
+    return x * y, np.sum(x) * y
+
+
+register(returns_tuple, (Normal(3), Normal(3)), out="tree",
+         tags=("container", "tree_out"))
+
+
+def returns_dict(x):
+    return {"mean": np.mean(x), "scaled": 2.0 * x, "sq": x ** 2}
+
+
+register(returns_dict, (Normal(4),), out="tree", tags=("container", "tree_out"))
+
+
+def returns_list(x, a):
+    return [x ** 2 * a, np.cos(x), a * a]
+
+
+register(returns_list, (Normal(3), PyFloat()), out="tree",
+         tags=("container", "tree_out", "pyfloat"))
+
+
+def dict_in_dict_out(params, x):
+    return {"y": params["a"] * x, "z": params["b"] ** 2 + np.sum(x)}
+
+
+register(dict_in_dict_out, ({"a": Normal(3), "b": PyFloat()}, Normal(3)), out="tree",
+         tags=("container", "tree_out", "pytree"))
+
+
+def nested_tree_out(x):
+    return {"pair": (x[0] * x[1], np.exp(x)), "list": [np.sum(x ** 2)]}
+
+
+register(nested_tree_out, (Normal(3),), out="tree", tags=("container", "tree_out"))
+
+
+def list_out_from_append(x):
+    outs = []
+    for i in range(3):
+        outs.append(x[i] * x)
+    return outs
+
+
+register(list_out_from_append, (Normal(3),), out="tree",
+         tags=("container", "tree_out", "loop"))
+
+
+# ==========================================================================
+# M. functions inside functions: closures, nested defs, lambdas,
+#    conditional expressions, comprehensions, recursion
+# ==========================================================================
+
+def make_scaled_quadratic(c):
+    def scaled_quadratic(x):
+        return c * np.sum(x ** 2) + np.sum(x) / c
+    return scaled_quadratic
+
+
+scaled_quadratic = make_scaled_quadratic(2.5)
+register(scaled_quadratic, (Normal(4),), tags=("closure",))
+
+
+def make_linear_predictor(W, b):
+    def linear_predictor(x):
+        return np.tanh(W @ x + b)
+    return linear_predictor
+
+
+linear_predictor = make_linear_predictor(
+    _np.array([[0.5, -1.0, 0.3], [0.2, 0.4, -0.7]]), _np.array([0.1, -0.2]))
+register(linear_predictor, (Normal(3),), out="array", tags=("closure",))
+
+
+def make_penalized_loss(lam, power):
+    def penalty(w):
+        return lam * np.sum(np.abs(w) ** power)
+
+    def penalized_loss(w, X, y):
+        r = X @ w - y
+        return np.mean(r ** 2) + penalty(w)
+    return penalized_loss
+
+
+penalized_loss = make_penalized_loss(0.3, 3)
+register(penalized_loss, (AwayFrom(3), Normal((5, 3)), Normal(5)),
+         tags=("closure", "realistic", "kink"))
+
+
+def make_activation(kind):
+    if kind == "softplus":
+        def act(z):
+            return np.log1p(np.exp(z))
+    else:
+        def act(z):
+            return np.tanh(z)
+    return act
+
+
+_SOFTPLUS = make_activation("softplus")
+_TANH = make_activation("tanh")
+
+
+def two_activations(x):
+    return np.sum(_SOFTPLUS(x) * _TANH(x))
+
+
+register(two_activations, (Normal(5),), tags=("closure", "call"))
+
+
+def nested_def_helper(x, a):
+    def bump(v):
+        return np.exp(-v ** 2) * a
+    return np.sum(bump(x) + bump(2.0 * x))
+
+
+register(nested_def_helper, (Normal(4), PyFloat()), tags=("nested_def", "pyfloat"))
+
+
+def nested_def_closure_local(x, s):
+    scale = s * 2.0
+
+    def g(v):
+        return np.sin(v) * scale
+    total = 0.0
+    for i in range(3):
+        total = total + np.sum(g(x * (i + 1)))
+    return total
+
+
+register(nested_def_closure_local, (Normal(3), PyFloat()),
+         tags=("nested_def", "closure", "loop"))
+
+
+def nested_def_defaults(x):
+    def poly(v, c0=1.0, c1=0.5, c2=-0.25):
+        return c0 + c1 * v + c2 * v ** 2
+    return np.sum(poly(x) * poly(x, c2=0.1))
+
+
+register(nested_def_defaults, (Normal(4),), tags=("nested_def", "call"))
+
+
+def nested_def_returns_tuple(x, y):
+    def stats(v):
+        return np.mean(v), np.std(v)
+    mx, sx = stats(x)
+    my, sy = stats(y)
+    return (mx - my) ** 2 + (sx - sy) ** 2
+
+
+register(nested_def_returns_tuple, (Normal(5), Normal(5)),
+         tags=("nested_def", "unpack"))
+
+
+def lambda_bound(x):
+    sq = lambda v: v * v  # noqa: E731
+    cube = lambda v: v * sq(v)  # noqa: E731
+    return np.sum(sq(x) + 0.1 * cube(x))
+
+
+register(lambda_bound, (Normal(4),), tags=("lambda",))
+
+
+def lambda_captures(x, a):
+    act = lambda z: np.tanh(z) * a  # noqa: E731
+    return np.sum(act(x) + act(x * 2.0))
+
+
+register(lambda_captures, (Normal(4), PyFloat()), tags=("lambda", "closure"))
+
+
+def lambda_in_loop(X):
+    f = lambda row, k: np.sum(row ** 2) * k  # noqa: E731
+    total = 0.0
+    for i in range(X.shape[0]):
+        total = total + f(X[i], i + 1)
+    return total
+
+
+register(lambda_in_loop, (Normal((3, 2)),), tags=("lambda", "loop"))
+
+
+def condexpr_scalar(a, b):
+    m = a if a > b else b
+    s = a * b if m > 1.0 else a + b
+    return m * s
+
+
+register(condexpr_scalar, (1.5, 0.7), name="condexpr_scalar_first",
+         tags=("condexpr", "pyfloat"))
+register(condexpr_scalar, (0.3, 0.6), name="condexpr_scalar_second",
+         tags=("condexpr", "pyfloat"))
+
+
+def condexpr_in_loop(x):
+    total = 0.0
+    for v in x:
+        total = total + (v ** 2 if v > 0 else -v)
+    return total
+
+
+register(condexpr_in_loop, (AwayFrom(6),), tags=("condexpr", "loop", "kink"))
+
+
+def condexpr_array_select(x, y, flag):
+    z = x * y if flag else x + y
+    return np.sum(np.sin(z))
+
+
+register(condexpr_array_select, (Normal(3), Normal(3), 1),
+         name="condexpr_array_select_true", tags=("condexpr",))
+register(condexpr_array_select, (Normal(3), Normal(3), 0),
+         name="condexpr_array_select_false", tags=("condexpr",))
+
+
+def listcomp_stack(x, w):
+    ys = [np.sin(x * w[i]) for i in range(len(w))]
+    return np.stack(ys)
+
+
+register(listcomp_stack, (Normal(3), Normal(2)), out="array", tags=("comprehension",))
+
+
+def genexpr_poly(w, x):
+    return sum(w[i] * x ** i for i in range(len(w)))
+
+
+register(genexpr_poly, (Normal(4), Normal(3)), out="array",
+         tags=("comprehension", "builtin"))
+
+
+def genexpr_pairs(A, B):
+    return sum(np.dot(a, b) for a, b in zip(A, B))
+
+
+register(genexpr_pairs, (Normal((3, 2)), Normal((3, 2))),
+         tags=("comprehension", "zip_enumerate", "builtin"))
+
+
+def listcomp_filter(x):
+    return np.sum(np.array([x[i] * x[i + 1] for i in range(len(x) - 1) if i % 2 == 0]))
+
+
+register(listcomp_filter, (Normal(6),), tags=("comprehension", "intarith"))
+
+
+def listcomp_nested(X):
+    return sum([X[i, j] ** 2 * (i - j) for i in range(X.shape[0]) for j in range(X.shape[1])])
+
+
+register(listcomp_nested, (Normal((2, 3)),), tags=("comprehension", "builtin"))
+
+
+def listcomp_of_pairs(x):
+    pairs = [(x[i], x[i] ** 2) for i in range(3)]
+    return sum(a * b for a, b in pairs)
+
+
+register(listcomp_of_pairs, (Normal(3),), tags=("comprehension", "unpack", "container"))
+
+
+def _power_tower(x, depth):
+    if depth == 0:
+        return x
+    return np.sin(_power_tower(x, depth - 1)) + 0.5 * x
+
+
+def recursive_tower(x):
+    return np.sum(_power_tower(x, 3) ** 2)
+
+
+register(recursive_tower, (Normal(4),), tags=("recursion", "call"))
+
+
+def _horner_rec(coeffs, x, k):
+    if k == len(coeffs) - 1:
+        return coeffs[k] + 0.0 * x
+    return coeffs[k] + x * _horner_rec(coeffs, x, k + 1)
+
+
+def recursive_horner(coeffs, x):
+    return _horner_rec(coeffs, x, 0)
+
+
+register(recursive_horner, (Normal(4), Normal(3)), out="array",
+         tags=("recursion", "call"))
+
+
+def _tree_reduce(x, lo, hi):
+    if hi - lo == 1:
+        return x[lo]
+    mid = (lo + hi) // 2
+    return _tree_reduce(x, lo, mid) * np.tanh(_tree_reduce(x, mid, hi)) + x[lo]
+
+
+def recursive_split(x):
+    return _tree_reduce(x, 0, len(x))
+
+
+register(recursive_split, (Normal(5),), tags=("recursion", "intarith"))
+
+
+def _matpow(A, n):
+    if n == 1:
+        return A
+    half = _matpow(A, n // 2)
+    sq = half @ half
+    return sq @ A if n % 2 == 1 else sq
+
+
+def recursive_matpow(A):
+    return _matpow(A, 5)
+
+
+register(recursive_matpow, (Normal((3, 3), 0.5),), out="array",
+         tags=("recursion", "condexpr", "intarith", "linalg"))
+
+
+# ==========================================================================
+# N. Python scalars and builtins: math.*, abs/min/max/sum/pow/float,
+#    integer arithmetic, boolean operators, chained comparisons,
+#    assert/print/docstrings/annotations
+# ==========================================================================
+
+_MATH_AG = "math.* needs a real float; autograd's ArrayBox is not one"
+_LOG = io.StringIO()        # corpus functions print here, not to stdout
+
+
+def math_exp_sin(a, b):
+    return math.exp(a) * math.sin(b) + math.cos(a * b)
+
+
+register(math_exp_sin, (PyFloat(), PyFloat()), tags=("pymath", "pyfloat"),
+         autograd=False, autograd_reason=_MATH_AG)
+
+
+def math_log_sqrt(a, b):
+    return math.log(a) + math.sqrt(a * b) + math.log(b, 2.0) + math.log10(a + b)
+
+
+register(math_log_sqrt, (PyFloat(), PyFloat()), tags=("pymath", "pyfloat"),
+         autograd=False, autograd_reason=_MATH_AG)
+
+
+def math_tanh_atan2(a, b):
+    return math.tanh(a - b) + math.atan2(a, b) * math.hypot(a, b)
+
+
+register(math_tanh_atan2, (PyFloat(-1.0, 1.0), PyFloat()), tags=("pymath", "pyfloat"),
+         autograd=False, autograd_reason=_MATH_AG)
+
+
+def math_loop_float(x):
+    s = 0.0
+    for i in range(len(x)):
+        v = float(x[i])
+        s = s + math.exp(-v * v) * (i + 1)
+    return s
+
+
+register(math_loop_float, (Normal(4),), tags=("pymath", "builtin", "loop"),
+         autograd=False, autograd_reason="float() of an ArrayBox fails")
+
+
+def math_mixed_array(a, x):
+    return np.sum(math.exp(a) * x ** 2) + math.sinh(a) * math.pow(a, 1.5)
+
+
+register(math_mixed_array, (PyFloat(), Normal(3)), tags=("pymath", "pyfloat"),
+         autograd=False, autograd_reason=_MATH_AG)
+
+
+def math_trig_more(a):
+    return (math.asin(a) + math.acos(a / 2.0) * math.atan(a) + math.tan(a)
+            + math.log1p(a) * math.expm1(a) + math.erf(a) + math.cosh(a) + math.fabs(a - 1.0))
+
+
+register(math_trig_more, (PyFloat(0.2, 0.7),), tags=("pymath", "pyfloat"),
+         autograd=False, autograd_reason=_MATH_AG)
+
+
+def builtin_abs_min_max(a, b):
+    return abs(a - b) + min(a, b) * max(a, b) + max(a * a, b) - min(-a, b * 0.5)
+
+
+register(builtin_abs_min_max, (1.3, 0.4), name="builtin_abs_min_max_a",
+         tags=("builtin", "pyfloat", "kink"))
+register(builtin_abs_min_max, (0.2, 0.9), name="builtin_abs_min_max_b",
+         tags=("builtin", "pyfloat", "kink"))
+
+
+def builtin_max_over_list(x):
+    cands = [x[0] * 2.0, x[1] ** 2, np.sum(x) - 1.0]
+    return max(cands) + min([x[2], x[3], -x[0]])
+
+
+register(builtin_max_over_list, (_np.array([0.3, 1.2, -0.5, 0.8]),),
+         tags=("builtin", "container", "kink"))
+
+
+def builtin_sum_pow(x):
+    return sum(x) ** 2 + pow(x[0], 3) + pow(2.0, x[1]) + sum(v * v for v in x)
+
+
+register(builtin_sum_pow, (Positive(4),), tags=("builtin", "comprehension"))
+
+
+def builtin_float_active(x):
+    f = float(np.sum(x))
+    g = float(x[0]) * 2.0
+    return f * f + g * x[1]
+
+
+register(builtin_float_active, (Normal(3),), tags=("builtin",),
+         autograd=False, autograd_reason="float() of an ArrayBox fails")
+
+
+def builtin_abs_elements(x):
+    return sum(abs(v) for v in x) + abs(np.sum(x)) * max(x)
+
+
+register(builtin_abs_elements, (_np.array([0.7, -1.1, 0.4, -0.9, 1.6]),),
+         tags=("builtin", "kink", "comprehension"))
+
+
+def int_index_arith(x, n):
+    a = x[n // 2] * x[n % 3]
+    b = x[(n << 1) - 5] + x[n >> 1] * x[-(n % 4) - 1]
+    c = x[(n * 3) // 4:n - 1]
+    return a + b * np.sum(c)
+
+
+register(int_index_arith, (Normal(10), 7), tags=("intarith", "index"))
+
+
+def int_arith_loop(x):
+    total = 0.0
+    n = len(x)
+    for i in range(n):
+        j = (i * 3 + 1) % n
+        k = i // 2
+        w = (1 << (i % 3)) + (i & 1) - (i ^ 2) % 2
+        total = total + x[j] * x[k] ** 2 * w
+    return total
+
+
+register(int_arith_loop, (Normal(5),), tags=("intarith", "loop", "index"))
+
+
+def chained_compare_scalar(a):
+    if 0.0 < a < 1.0:
+        return a * a * 3.0
+    elif 1.0 <= a < 2.0 and not a > 1.8:
+        return a ** 3
+    return -a
+
+
+register(chained_compare_scalar, (0.4,), name="chained_compare_scalar_low",
+         tags=("boolops", "control", "pyfloat"))
+register(chained_compare_scalar, (1.5,), name="chained_compare_scalar_mid",
+         tags=("boolops", "control", "pyfloat"))
+register(chained_compare_scalar, (2.5,), name="chained_compare_scalar_high",
+         tags=("boolops", "control", "pyfloat"))
+
+
+def boolops_not_or(a, b, flag):
+    ok = (a > 0 or b > 0) and not flag
+    return a * b if ok else a - b * b
+
+
+register(boolops_not_or, (0.5, -0.3, 0), name="boolops_not_or_true",
+         tags=("boolops", "condexpr", "pyfloat"))
+register(boolops_not_or, (0.5, -0.3, 1), name="boolops_not_or_false",
+         tags=("boolops", "condexpr", "pyfloat"))
+
+
+def chained_compare_elems(x):
+    total = 0.0
+    for v in x:
+        if -1.0 < v <= 0.5:
+            total = total + v ** 2
+        elif v > 0.5 or v < -1.5:
+            total = total + 2.0 * v
+    return total
+
+
+register(chained_compare_elems, (AwayFrom(8, kinks=(-1.5, -1.0, 0.5), gap=0.15),),
+         tags=("boolops", "loop", "control", "kink"))
+
+
+def documented_annotated(x: np.ndarray, scale: float = 2.0) -> float:
+    """Scaled squared norm, with a docstring and annotations."""
+    assert x.ndim == 1, "expects a vector"
+    total: float = scale * np.sum(x ** 2)
+    return total + np.sum(np.sin(x))
+
+
+register(documented_annotated, (Normal(4), PyFloat()), tags=("assert_print",))
+
+
+def print_and_assert(x, w):
+    """Logs progress the way user code does (to a StringIO, not stdout)."""
+    assert len(x) == len(w)
+    assert np.all(np.isfinite(x)), "bad input"
+    s = 0.0
+    for i in range(len(x)):
+        s = s + w[i] * np.sin(x[i])
+        if i == 0:
+            print("first term", s, file=_LOG)
+    print("done:", s, file=_LOG)
+    return s
+
+
+register(print_and_assert, (Normal(3), Normal(3)), tags=("assert_print", "loop"))
+
+
+def assert_on_active(x):
+    y = np.exp(x)
+    assert np.min(y) > 0.0
+    assert y.shape == x.shape, "shape changed"
+    n: int = len(x)
+    return np.sum(y) / n
+
+
+register(assert_on_active, (Normal(4),), tags=("assert_print",))
+
+
+# ==========================================================================
+# O. methods of user classes (differentiated through bound methods)
+# ==========================================================================
+
+class LinearRegressor:
+    """A model object holding its parameters (constants for grad w.r.t. x)."""
+
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+
+    def forward(self, x):
+        return self.W @ x + self.b
+
+    def loss(self, x, y):
+        r = self.forward(x) - y
+        return np.sum(r ** 2)
+
+
+def _make_linear_regressor(rng):
+    return LinearRegressor(rng.standard_normal((2, 3)), rng.standard_normal(2))
+
+
+register(LinearRegressor.loss, (Normal(3), Normal(2)), name="method_linear_loss",
+         receiver=_make_linear_regressor, tags=("class", "call"))
+register(LinearRegressor.forward, (Normal(3),), name="method_linear_forward",
+         out="array", receiver=_make_linear_regressor, tags=("class",))
+
+
+class TinyMLP:
+    """A two-layer network; ``loss`` calls ``forward`` calls ``hidden``."""
+
+    def __init__(self, W1, b1, W2, activation="tanh"):
+        self.W1 = W1
+        self.b1 = b1
+        self.W2 = W2
+        self.activation = activation
+        self.scale = 0.5
+
+    def hidden(self, x):
+        z = self.W1 @ x + self.b1
+        if self.activation == "tanh":
+            return np.tanh(z)
+        return np.log1p(np.exp(z))
+
+    def forward(self, x):
+        return self.W2 @ self.hidden(x)
+
+    def loss(self, x, y):
+        return self.scale * np.sum((self.forward(x) - y) ** 2)
+
+    def apply(self, params, x):
+        h = np.tanh(params["W1"] @ x + params["b1"])
+        return params["W2"] @ h
+
+    def loss_params(self, params, x, y):
+        return self.scale * np.sum((self.apply(params, x) - y) ** 2)
+
+    def loss_and_pred(self, x, y):
+        pred = self.forward(x)
+        return np.mean((pred - y) ** 2), pred
+
+
+def _make_tiny_mlp(rng):
+    return TinyMLP(0.7 * rng.standard_normal((4, 3)), rng.standard_normal(4),
+                   0.7 * rng.standard_normal((2, 4)))
+
+
+def _make_tiny_mlp_softplus(rng):
+    return TinyMLP(0.7 * rng.standard_normal((4, 3)), rng.standard_normal(4),
+                   0.7 * rng.standard_normal((2, 4)), activation="softplus")
+
+
+register(TinyMLP.loss, (Normal(3), Normal(2)), name="method_mlp_loss",
+         receiver=_make_tiny_mlp, tags=("class", "call"))
+register(TinyMLP.loss, (Normal(3), Normal(2)), name="method_mlp_loss_softplus",
+         receiver=_make_tiny_mlp_softplus, tags=("class", "call", "control"))
+register(TinyMLP.forward, (Normal(3),), name="method_mlp_forward", out="array",
+         receiver=_make_tiny_mlp, tags=("class", "call"))
+register(TinyMLP.loss_params,
+         ({"W1": Normal((4, 3), 0.7), "b1": Normal(4), "W2": Normal((2, 4), 0.7)},
+          Normal(3), Normal(2)),
+         name="method_mlp_loss_params", receiver=_make_tiny_mlp,
+         tags=("class", "pytree", "call"))
+register(TinyMLP.loss_and_pred, (Normal(3), Normal(2)), name="method_mlp_loss_aux",
+         receiver=_make_tiny_mlp, has_aux=True, tags=("class", "aux"))
+
+# a bound method of a module-level object
+MODULE_MODEL = TinyMLP(_np.array([[0.3, -0.8, 0.5], [0.9, 0.1, -0.4]]),
+                       _np.array([0.2, -0.1]), _np.array([[1.0, -0.5]]))
+register(MODULE_MODEL.loss, (Normal(3), Normal(1)), name="bound_module_model_loss",
+         tags=("class", "call"))
+
+
+class QuadraticEnergy:
+    def __init__(self, A, c):
+        self.A = A
+        self.c = c
+
+    def energy(self, x, scale=1.0):
+        return scale * 0.5 * (x @ self.A @ x) + self.c * np.sum(x)
+
+    def penalized(self, x, lam):
+        return self.energy(x, scale=2.0) + lam * square_sum(x)
+
+
+def _make_quadratic_energy(rng):
+    B = rng.standard_normal((3, 3))
+    return QuadraticEnergy(B @ B.T + _np.eye(3), 0.3)
+
+
+register(QuadraticEnergy.penalized, (Normal(3), PyFloat()), name="method_quadratic_penalized",
+         receiver=_make_quadratic_energy, tags=("class", "call", "pyfloat"))
+
+
+# ==========================================================================
+# P. has_aux and stop_gradient
+# ==========================================================================
+
+def aux_loss_pred(w, X, y):
+    pred = X @ w
+    loss = np.mean((pred - y) ** 2)
+    return loss, pred
+
+
+register(aux_loss_pred, (Normal(3), Normal((5, 3)), Normal(5)), has_aux=True,
+         tags=("aux", "realistic"))
+
+
+def aux_dict_stats(x):
+    loss = np.sum(np.tanh(x) ** 2)
+    return loss, {"norm": np.linalg.norm(x), "n_pos": int(np.sum(x > 0))}
+
+
+register(aux_dict_stats, (AwayFrom(5),), has_aux=True, tags=("aux", "container"))
+
+
+def aux_params_dict(params, x):
+    h = np.tanh(params["W"] @ x + params["b"])
+    return np.sum(h ** 2), (h, np.max(h))
+
+
+register(aux_params_dict, ({"W": Normal((3, 2)), "b": Normal(3)}, Normal(2)),
+         has_aux=True, tags=("aux", "pytree"))
+
+
+def sg_target_regression(w, X, y):
+    """Semi-gradient regression: the bootstrapped target is held fixed."""
+    target = y + 0.9 * stop_gradient(X @ w)
+    return np.mean((X @ w - target) ** 2)
+
+
+def _frozen_sg_target_regression(w0, X0, y0):
+    t0 = 0.9 * (X0 @ w0)
+
+    def f(w, X, y):
+        return np.mean((X @ w - (y + t0)) ** 2)
+    return f
+
+
+register(sg_target_regression, (Normal(3), Normal((4, 3)), Normal(4)),
+         frozen=_frozen_sg_target_regression, tags=("stop_gradient", "realistic"))
+
+
+def sg_normalize(x):
+    return x / stop_gradient(np.linalg.norm(x))
+
+
+def _frozen_sg_normalize(x0):
+    n0 = np.linalg.norm(x0)
+    return lambda x: x / n0
+
+
+register(sg_normalize, (Normal(4),), out="array", frozen=_frozen_sg_normalize,
+         tags=("stop_gradient",))
+
+
+def sg_straight_through(x):
+    q = x + stop_gradient(np.round(x) - x)
+    return np.sum(q ** 2 * np.arange(1.0, 5.0))
+
+
+def _frozen_sg_straight_through(x0):
+    d0 = np.round(x0) - x0
+    return lambda x: np.sum((x + d0) ** 2 * np.arange(1.0, 5.0))
+
+
+register(sg_straight_through, (Normal(4, 2.0),), frozen=_frozen_sg_straight_through,
+         tags=("stop_gradient", "nondiff"))
+
+
+def sg_baseline_aux(x, w):
+    pred = np.tanh(x * w)
+    baseline = stop_gradient(np.mean(pred))
+    return np.sum((pred - baseline) ** 2), baseline
+
+
+def _frozen_sg_baseline_aux(x0, w0):
+    b0 = np.mean(np.tanh(x0 * w0))
+
+    def f(x, w):
+        pred = np.tanh(x * w)
+        return np.sum((pred - b0) ** 2), b0
+    return f
+
+
+register(sg_baseline_aux, (Normal(4), Normal(4)), has_aux=True,
+         frozen=_frozen_sg_baseline_aux, tags=("stop_gradient", "aux"))

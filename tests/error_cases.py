@@ -175,6 +175,23 @@ def for_else_energy(x):
     return total
 
 
+def _scale_rows_inplace(A, s):
+    for i in range(A.shape[0]):
+        A[i] *= s[i]
+    return A
+
+
+def helper_mutates_argument(A, s):
+    B = A * 1.0
+    _scale_rows_inplace(B, s)  # ERROR: argument_mutation
+    return np.sum(B ** 2) + np.sum(A * B)
+
+
+def helper_mutates_input(A, s):
+    C = _scale_rows_inplace(A, s)  # ERROR: argument_mutation_input
+    return np.sum(C * np.cos(A))
+
+
 # --------------------------------------------------------------------------
 # Constructs that may become supported; refusing them is also acceptable.
 # --------------------------------------------------------------------------
@@ -214,6 +231,8 @@ STRICT_CASES = [
     Case("match", match_penalty, (X3,)),
     Case("walrus", walrus_norm, (X4,)),
     Case("for_else", for_else_energy, (X3,)),
+    Case("argument_mutation", helper_mutates_argument, (np.ones((3, 2)), X3), wrt=1),
+    Case("argument_mutation_input", helper_mutates_input, (np.ones((3, 2)), X3)),
 ]
 
 MAYBE_SUPPORTED = [

@@ -55,6 +55,9 @@ def analyze(fn, wrt, resolve, info):
             outputs += ops.operand_names(stmt.value)
         elif isinstance(stmt, gast.Expr):
             op = ops_by_stmt[id(stmt)] = ops.classify(stmt.value, resolve)
+            if op.kind == "user":
+                from transforms.normalize import check_no_argument_mutation
+                check_no_argument_mutation(info, stmt, op, resolve.locals)
             from ad_compiler import runtime
             if op.fn in (runtime.add_at, runtime.zero_at) and isinstance(op.args[0], gast.Name):
                 # in-place updates in reverse-mode code: buf <- buf, g

@@ -150,8 +150,8 @@ class ForwardPass:
         return nodes.located(nodes.assign(self.tangent(v), self.zeros_like(nodes.name(v))), where)
 
     def zeros_like(self, node):
-        np_name = self.ctx.global_name("np", self.ctx.numpy)
-        return nodes.call(nodes.attr(nodes.name(np_name), "zeros_like"), [copy.deepcopy(node)])
+        ad = self.ctx.global_name("ad", self.ctx.runtime)
+        return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [copy.deepcopy(node)])
 
     def tangent_expr(self, atom, state, for_output=False):
         """The tangent of an operand, zeros if it has none."""

@@ -57,6 +57,11 @@ from transforms import nodes
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
               gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
               gast.LShift, gast.RShift)
+_ALLOCATORS = {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like",
+               "full_like", "array", "copy", "arange", "linspace", "eye", "identity",
+               "concatenate", "stack", "vstack", "hstack", "tile", "repeat", "outer"}
+_INPLACE_METHODS = {"sort", "fill", "partition", "resize", "put", "itemset", "byteswap",
+                    "setfield"}
 _OPAQUE = (gast.Lambda, gast.SetComp, gast.DictComp, gast.JoinedStr, gast.Set)
 
 
@@ -91,6 +96,55 @@ def _contains(nodes_, types, stop=()):
     return False
 
 
+def written_parameters(fn, body=None):
+    """[(parameter, node)] of the parameters the function writes into in place
+    (``p[i] = v``, ``p[i] += v``, ``p.attr[i] = v``), first write first."""
+    params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
+    out = []
+    seen = set()
+    for node in gast.walk(gast.Module(body=fn.body if body is None else body, type_ignores=[])):
+        target = None
+        if isinstance(node, gast.Assign):
+            for t in node.targets:
+                if isinstance(t, gast.Subscript):
+                    target = t
+        elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Subscript):
+            target = node.target
+        if target is not None:
+            base = target.value
+            while isinstance(base, (gast.Subscript, gast.Attribute)):
+                base = base.value
+            if isinstance(base, gast.Name) and base.id in params and base.id not in seen:
+                seen.add(base.id)
+                out.append((base.id, node))
+    return out
+
+
+def check_no_argument_mutation(info, stmt, op, bound_names):
+    """Refuse a call of a user function that writes into one of its arguments:
+    the change would be invisible to the derivative code."""
+    import inspect
+    from transforms.parse import parse_function
+    fn = op.fn
+    try:
+        callee = parse_function(fn)
+    except Exception:
+        return
+    try:
+        bound = inspect.signature(fn).bind(*op.args, **dict(op.keywords)).arguments
+    except TypeError:
+        return
+    for param, where in written_parameters(callee.node):
+        actual = bound.get(param)
+        if actual is not None and any(n in bound_names for n in nodes.names_in(actual)):
+            raise info.error(
+                stmt, f"{op.label} writes into its argument '{param}' in place (at "
+                f"{callee.filename}:{where.lineno}); ad_compiler does not follow changes "
+                f"to arguments across calls",
+                hint=f"return the new array from {fn.__name__} and assign it here",
+                construct="argument mutation")
+
+
 class _LoopCtx:
     def __init__(self, go, brk):
         self.go = go
@@ -106,6 +160,16 @@ class Normalizer:
         self.locals = local_names(info.node)
         self.local_fns = {}
         self.retval = self.ret_go = None
+
+    def _temp(self, prefix="t"):
+        name = self.namer.temp(prefix)
+        self.locals.add(name)
+        return name
+
+    def _fresh(self, base):
+        name = self.namer.fresh(base)
+        self.locals.add(name)
+        return name
 
     # -- public -----------------------------------------------------------
 
@@ -135,8 +199,8 @@ class Normalizer:
         needs_ret = self._has_early_return(body)
         self.retval = self.ret_go = None
         if needs_ret:
-            self.retval = self.namer.fresh("retval")
-            self.ret_go = self.namer.fresh("go")
+            self.retval = self._fresh("retval")
+            self.ret_go = self._fresh("go")
         loops = []
         out, _ = self._lower_block(body, self.ret_go, loops)
         if needs_ret:
@@ -203,7 +267,7 @@ class Normalizer:
                 stmt.body, gast.Return, stop=(gast.FunctionDef, gast.Lambda))
             if not (jumps or returns):
                 return [stmt], False
-            lp = _LoopCtx(self.namer.fresh("go"), self.namer.fresh("brk"))
+            lp = _LoopCtx(self._fresh("go"), self._fresh("brk"))
             body, _ = self._lower_block(stmt.body, lp.go, loops + [lp])
             stmt.body = ([loc(nodes.assign(lp.go, nodes.const(True)))] + body +
                          [loc(nodes.if_(nodes.name(lp.brk), [gast.Break()]))])
@@ -248,6 +312,10 @@ class Normalizer:
                 # the adjoint sweep can restore the old one
                 lst = v.func.value.id
                 return self._append(lst, v.args[0])
+            if (isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
+                    and isinstance(v.func.value, gast.Name) and v.func.value.id in self.locals
+                    and v.func.attr in _INPLACE_METHODS):
+                return self._inplace_method(v)
             pre, op = self._simplify(stmt.value)
             return pre + [gast.Expr(value=op)]
         if isinstance(stmt, gast.If):
@@ -281,7 +349,7 @@ class Normalizer:
             if not test.value:
                 return pre
             return pre + [gast.While(test=test, body=body, orelse=[])]
-        cond = self.namer.temp("c")
+        cond = self._temp("c")
         pre = pre + [nodes.assign(cond, test)]
         again, test2 = self._atomize(copy.deepcopy(stmt.test))
         again = [nodes.located(s, stmt) for s in again + [nodes.assign(cond, test2)]]
@@ -301,54 +369,49 @@ class Normalizer:
         if isinstance(it, gast.Call) and self._is_builtin(it.func, "range") and not it.keywords:
             p, args = self._atoms(it.args)
             pre += p
-            rng = self.namer.temp("r")
+            rng = self._temp("r")
             pre.append(nodes.assign(rng, nodes.call(nodes.name("range"), args)))
             if isinstance(target, gast.Name):
                 index = target.id
             else:
-                index = self.namer.temp("i")
+                index = self._temp("i")
                 unpack = self._assign([target], nodes.name(index))
         else:
-            seqs = None
+            inner_it, inner_target = it, target
             if isinstance(it, gast.Call) and self._is_builtin(it.func, "enumerate") \
                     and len(it.args) == 1 and not it.keywords \
                     and isinstance(target, gast.Tuple) and len(target.elts) == 2:
-                p, seq = self._atomize(it.args[0])
-                pre += p
-                seqs = [seq]
+                inner_it, inner_target = it.args[0], target.elts[1]
                 if isinstance(target.elts[0], gast.Name):
                     index = target.elts[0].id
                 else:
-                    index = self.namer.temp("i")
+                    index = self._temp("i")
                     unpack += self._assign([target.elts[0]], nodes.name(index))
-                elem_targets = [target.elts[1]]
-            elif isinstance(it, gast.Call) and self._is_builtin(it.func, "zip") \
-                    and not it.keywords and isinstance(target, gast.Tuple) \
-                    and len(target.elts) == len(it.args):
-                p, seqs = self._atoms(it.args)
-                pre += p
-                index = self.namer.temp("i")
-                elem_targets = list(target.elts)
             else:
-                p, seq = self._atomize(it)
+                index = self._temp("i")
+            if isinstance(inner_it, gast.Call) and self._is_builtin(inner_it.func, "zip") \
+                    and not inner_it.keywords and isinstance(inner_target, gast.Tuple) \
+                    and len(inner_target.elts) == len(inner_it.args):
+                parts = list(inner_it.args)
+                elem_targets = list(inner_target.elts)
+            else:
+                parts = [inner_it]
+                elem_targets = [inner_target]
+            seqs = []
+            for part in parts:
+                p, seq = self._sequence(part)
                 pre += p
-                if isinstance(it, gast.Call) and not (isinstance(it.func, gast.Name) and it.func.id in self.locals):
-                    lst = self.namer.temp("seq")
-                    pre.append(nodes.assign(lst, nodes.call(nodes.name("list"), [seq])))
-                    seq = nodes.name(lst)
-                seqs = [seq]
-                index = self.namer.temp("i")
-                elem_targets = [target]
+                seqs.append(seq)
             lens = []
             for s in seqs:
-                n = self.namer.temp("n")
+                n = self._temp("n")
                 pre.append(nodes.assign(n, nodes.call(nodes.name("len"), [copy.deepcopy(s)])))
                 lens.append(nodes.name(n))
             if len(lens) > 1:
-                n = self.namer.temp("n")
+                n = self._temp("n")
                 pre.append(nodes.assign(n, nodes.call(nodes.name("min"), lens)))
                 lens = [nodes.name(n)]
-            rng = self.namer.temp("r")
+            rng = self._temp("r")
             pre.append(nodes.assign(rng, nodes.call(nodes.name("range"), lens)))
             for s, t in zip(seqs, elem_targets):
                 elem = gast.Subscript(value=copy.deepcopy(s), slice=nodes.name(index),
@@ -358,6 +421,17 @@ class Normalizer:
         loop = gast.For(target=nodes.name(index, store=True), iter=nodes.name(rng),
                         body=body, orelse=[], type_comment=None)
         return [nodes.located(s, stmt) for s in pre] + [loop]
+
+    def _sequence(self, expr):
+        """An indexable sequence with the elements ``for`` would iterate:
+        arrays, lists and tuples as they are; dicts give their keys,
+        ``d.items()`` its pairs, anything else (zip, generators) a list."""
+        from ad_compiler import runtime
+        pre, atom = self._atomize(expr)
+        ad = self.inject("ad", runtime)
+        seq = self._temp("seq")
+        call = nodes.call(nodes.attr(nodes.name(ad), "as_sequence"), [atom])
+        return pre + [nodes.assign(seq, call)], nodes.name(seq)
 
     def _assign(self, targets, value):
         if len(targets) > 1:
@@ -370,7 +444,7 @@ class Normalizer:
         if isinstance(target, gast.Name):
             pre, op = self._simplify(value)
             if not self._is_atom(op) and target.id in nodes.loaded_names(op):
-                tmp = self.namer.temp()
+                tmp = self._temp()
                 return pre + [nodes.assign(tmp, op),
                               nodes.assign(target.id, nodes.name(tmp))]
             return pre + [nodes.assign(target.id, op)]
@@ -383,7 +457,7 @@ class Normalizer:
                     p, a = self._atomize(v)
                     pre += p
                     if isinstance(a, gast.Name):
-                        tmp = self.namer.temp()
+                        tmp = self._temp()
                         pre.append(nodes.assign(tmp, a))
                         a = nodes.name(tmp)
                     atoms.append(a)
@@ -393,7 +467,7 @@ class Normalizer:
                 return out
             pre, atom = self._atomize(value)
             if not isinstance(atom, gast.Name):
-                tmp = self.namer.temp()
+                tmp = self._temp()
                 pre.append(nodes.assign(tmp, atom))
                 atom = nodes.name(tmp)
             out = pre
@@ -426,8 +500,8 @@ class Normalizer:
             p2, index = self._index(target.slice)
             read = gast.Subscript(value=copy.deepcopy(base), slice=copy.deepcopy(index),
                                   ctx=gast.Load())
-            old = self.namer.temp()
-            new = self.namer.temp()
+            old = self._temp()
+            new = self._temp()
             p3, val = self._atomize(stmt.value)
             store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
             return (pre + p2 + p3 + [nodes.assign(old, read),
@@ -436,8 +510,8 @@ class Normalizer:
         if isinstance(target, gast.Attribute):
             pre, base = self._atomize(target.value)
             read = gast.Attribute(value=copy.deepcopy(base), attr=target.attr, ctx=gast.Load())
-            old = self.namer.temp()
-            new = self.namer.temp()
+            old = self._temp()
+            new = self._temp()
             p3, val = self._atomize(stmt.value)
             store = gast.Attribute(value=base, attr=target.attr, ctx=gast.Store())
             return (pre + p3 + [nodes.assign(old, read),
@@ -488,7 +562,7 @@ class Normalizer:
         pre, op = self._simplify(expr)
         if self._is_atom(op):
             return pre, op
-        tmp = self.namer.temp()
+        tmp = self._temp()
         return pre + [nodes.assign(tmp, op)], nodes.name(tmp)
 
     def _index(self, index):
@@ -545,10 +619,10 @@ class Normalizer:
             p, op = self._simplify(gast.BoolOp(op=gast.And(), values=parts))
             return pre + p, op
         if isinstance(expr, gast.BoolOp):
-            result = self.namer.temp()
+            result = self._temp()
             return self._boolop(expr.op, expr.values, result), nodes.name(result)
         if isinstance(expr, gast.IfExp):
-            result = self.namer.temp()
+            result = self._temp()
             pre, test = self._atomize(expr.test)
             b1, v1 = self._simplify(expr.body)
             b2, v2 = self._simplify(expr.orelse)
@@ -626,21 +700,8 @@ class Normalizer:
         """``x[i] = v`` on a parameter writes into the caller's array: work on
         a private copy instead (``x = ad.copy_input(x)`` first)."""
         params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
-        written = []
-        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
-            target = None
-            if isinstance(node, gast.Assign):
-                for t in node.targets:
-                    if isinstance(t, gast.Subscript):
-                        target = t
-            elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Subscript):
-                target = node.target
-            if target is not None:
-                base = target.value
-                while isinstance(base, gast.Subscript):
-                    base = base.value
-                if isinstance(base, gast.Name) and base.id in params and base.id not in written:
-                    written.append(base.id)
+        written = [p for p, _ in written_parameters(fn, body)]
+        body = self._copy_aliased_writes(body)
         if not written:
             return body
         from ad_compiler import runtime
@@ -650,6 +711,61 @@ class Normalizer:
                                                         [nodes.name(p)])), first)
                for p in params if p in written]
         return pre + body
+
+    def _copy_aliased_writes(self, body):
+        """A name written in place (``W[0] = v``) that was bound to a value the
+        function did not allocate (``W = params["W"]``, ``W = other``) could
+        share memory with the caller's data or another name: give it a
+        private copy right after such a binding."""
+        written = set()
+        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+            targets = node.targets if isinstance(node, gast.Assign) else (
+                [node.target] if isinstance(node, gast.AugAssign) else [])
+            for t in targets:
+                if isinstance(t, gast.Subscript):
+                    base = t.value
+                    while isinstance(base, (gast.Subscript, gast.Attribute)):
+                        base = base.value
+                    if isinstance(base, gast.Name):
+                        written.add(base.id)
+        if not written:
+            return body
+        from ad_compiler import runtime
+
+        def allocates(value):
+            if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.List, gast.Dict, gast.ListComp,
+                                  gast.DictComp, gast.Constant, gast.Tuple)):
+                return True
+            if isinstance(value, gast.Call):
+                f = value.func
+                if isinstance(f, gast.Attribute) and f.attr in ("copy", "astype", "flatten"):
+                    return True
+                obj = self.resolve(f) if not (isinstance(f, gast.Attribute)
+                                              and isinstance(f.value, gast.Name)
+                                              and f.value.id in self.locals) else None
+                mod = getattr(obj, "__module__", "") or ""
+                name = getattr(obj, "__name__", "")
+                if mod.startswith("numpy") and name in _ALLOCATORS:
+                    return True
+            return False
+
+        def block(stmts):
+            out = []
+            for s in stmts:
+                for field in ("body", "orelse"):
+                    if getattr(s, field, None):
+                        setattr(s, field, block(getattr(s, field)))
+                out.append(s)
+                if (isinstance(s, gast.Assign) and len(s.targets) == 1
+                        and isinstance(s.targets[0], gast.Name) and s.targets[0].id in written
+                        and not allocates(s.value)):
+                    w = s.targets[0].id
+                    ad = self.inject("ad", runtime)
+                    out.append(nodes.located(nodes.assign(w, nodes.call(
+                        nodes.attr(nodes.name(ad), "copy_input"), [nodes.name(w)])), s))
+            return out
+
+        return block(body)
 
     def _lambda_def(self, lam, name):
         fdef = gast.FunctionDef(name=name, args=lam.args,
@@ -687,7 +803,7 @@ class Normalizer:
         """Inline a call of a local function: its body, renamed, in ANF."""
         inner = local_names(fdef)
         params = [a.id for a in fdef.args.args]
-        rename = {n: self.namer.fresh(f"{fdef.name}_{n}" if fdef.name != "lambda" else n)
+        rename = {n: self._fresh(f"{fdef.name}_{n}" if fdef.name != "lambda" else n)
                   for n in sorted(inner)}
         self.locals |= set(rename.values())
 
@@ -725,7 +841,7 @@ class Normalizer:
             lowered = self._lower_returns(body)
         finally:
             self.retval, self.ret_go = saved
-        result = self.namer.fresh(f"{fdef.name}_out" if fdef.name != "lambda" else "lambda_out")
+        result = self._fresh(f"{fdef.name}_out" if fdef.name != "lambda" else "lambda_out")
         self.locals.add(result)
         if lowered and isinstance(lowered[-1], gast.Return):
             last = lowered.pop()
@@ -735,6 +851,22 @@ class Normalizer:
             lowered.append(nodes.assign(result, nodes.const(None)))
         pre += self._block(lowered)
         return pre, nodes.name(result)
+
+    def _inplace_method(self, call):
+        """``y.sort(axis)`` sorts in place: rewritten ``y = np.sort(y, axis)``;
+        other in-place array methods are refused."""
+        import numpy
+        name = call.func.value.id
+        meth = call.func.attr
+        if meth not in ("sort",):
+            raise self.info.error(call, f"cannot differentiate the in-place method .{meth}()",
+                                  hint=f"assign a new array instead (e.g. {name} = "
+                                       f"np.full_like({name}, v) for .fill(v))",
+                                  construct=f".{meth}()")
+        np_name = self.inject("np", numpy)
+        new = gast.Call(func=nodes.attr(nodes.name(np_name), meth),
+                        args=[nodes.name(name)] + list(call.args), keywords=call.keywords)
+        return self._assign([nodes.name(name, store=True)], new)
 
     def _append(self, lst, value):
         from ad_compiler import runtime
@@ -749,7 +881,7 @@ class Normalizer:
         for gen in expr.generators:
             for n in gast.walk(gen.target):
                 if isinstance(n, gast.Name):
-                    rename.setdefault(n.id, self.namer.fresh(n.id))
+                    rename.setdefault(n.id, self._fresh(n.id))
         self.locals |= set(rename.values())
 
         class Renamer(gast.NodeTransformer):
@@ -764,7 +896,7 @@ class Normalizer:
         expr = Renamer().visit(expr)
         gens = expr.generators
         gens[0].iter = first_iter
-        result = self.namer.temp("items")
+        result = self._temp("items")
         self.locals.add(result)
         from ad_compiler import runtime
         ad = self.inject("ad", runtime)

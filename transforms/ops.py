@@ -29,8 +29,9 @@ NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes",
 DIFF_ATTRS = {"T": "transpose", "mT": "matrix_transpose", "real": "real",
               "imag": "imag"}
 NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all",
-                   "tolist", "searchsorted", "__len__", "count", "index",
-                   "keys", "items", "values", "get"}
+                   "tolist", "searchsorted", "__len__", "count", "index", "keys"}
+# dict methods whose results carry the values' derivatives
+DICT_METHODS = {"items": "dict_items", "values": "dict_values"}
 # method name -> numpy function name, where they differ
 METHOD_ALIASES = {"flatten": "ravel", "conjugate": "conj", "copy": "copy",
                   "astype": "asarray"}
@@ -229,6 +230,15 @@ def _classify_call(op, resolve):
                 return o
         if meth in NONDIFF_METHODS:
             return Op("nondiff", op, label=f"method .{meth}()")
+        if meth in DICT_METHODS and not args and not keywords:
+            from ad_compiler import runtime
+            fn = getattr(runtime, DICT_METHODS[meth])
+            return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[recv],
+                      diff=all_names, label=f"method .{meth}()")
+        if meth == "get" and args:
+            fn = operator.getitem
+            return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[recv, args[0]],
+                      diff=operand_names(recv), label="method .get()")
         np_name = METHOD_ALIASES.get(meth, meth)
         fn = getattr(np, np_name, None)
         if meth == "item":
@@ -249,6 +259,8 @@ def _classify_call(op, resolve):
         return o
     obj = resolve(func)
     label = describe(func)
+    if hasattr(obj, "__ad_trampoline__"):
+        obj = obj.__ad_trampoline__()
     from ad_compiler import runtime
     if obj is runtime.pop:
         return Op("pop", op, fn=obj, args=args, label="ad.pop()")

@@ -391,11 +391,8 @@ class ReversePass:
         return [], state
 
     def zero_init(self, v):
-        if v in self.containers:
-            value = nodes.call(self.ad("zeros_like"), [nodes.name(v)])
-        else:
-            value = nodes.call(self.np("zeros_like"), [nodes.name(v)])
-        return nodes.assign(self.adj(v), value)
+        # ad.zeros_like: arrays, scalars and containers (lists of pairs...)
+        return nodes.assign(self.adj(v), nodes.call(self.ad("zeros_like"), [nodes.name(v)]))
 
     def contribute(self, name, expr, state, stmt, fresh=False):
         """Accumulate ``expr`` into the adjoint of ``name``.
@@ -443,18 +440,7 @@ class ReversePass:
         if op.kind == "copy":
             out += self.contribute(op.node.id, bt, state, stmt)
         elif op.kind == "container":
-            if isinstance(op.node, gast.Dict):
-                for k, v in zip(op.node.keys, op.node.values):
-                    if isinstance(v, gast.Name):
-                        item = gast.Subscript(value=copy.deepcopy(bt), slice=copy.deepcopy(k),
-                                              ctx=gast.Load())
-                        out += self.contribute(v.id, item, state, stmt)
-            else:
-                for i, e in enumerate(op.node.elts):
-                    if isinstance(e, gast.Name):
-                        item = gast.Subscript(value=copy.deepcopy(bt), slice=nodes.const(i),
-                                              ctx=gast.Load())
-                        out += self.contribute(e.id, item, state, stmt)
+            out += self.unpack_adjoint(op.node, bt, state, stmt)
         elif op.kind == "prim":
             out += self.prim_adjoint(stmt, op, target, bt, state)
         elif op.kind == "user":
@@ -471,6 +457,26 @@ class ReversePass:
                     actual = callee.bound[param]
                     out += self.contribute(actual.id, nodes.name(gname), state, stmt)
         return out, state
+
+    def unpack_adjoint(self, node, bnode, state, stmt):
+        """Adjoint of a tuple/list/dict display: each element gets its part of
+        the display's adjoint (nested displays recursively)."""
+        out = []
+        if isinstance(node, gast.Name):
+            return self.contribute(node.id, bnode, state, stmt)
+        if isinstance(node, gast.Dict):
+            pairs = list(zip(node.keys, node.values))
+        elif isinstance(node, (gast.Tuple, gast.List)):
+            pairs = [(nodes.const(i), e) for i, e in enumerate(node.elts)]
+        else:
+            return out
+        for key, value in pairs:
+            if not any(self.act.is_active(n) for n in nodes.names_in(value)):
+                continue
+            item = gast.Subscript(value=copy.deepcopy(bnode), slice=copy.deepcopy(key),
+                                  ctx=gast.Load())
+            out += self.unpack_adjoint(value, item, state, stmt)
+        return out
 
     def prim_adjoint(self, stmt, op, target, bt, state):
         if op.prim.reverse is None:
@@ -622,8 +628,11 @@ class ReversePass:
             adj, state = self.adjoint(body[:-1], state)
             adjoint += adj
         grads = []
+        complex_ = self._uses_complex()
         for p in wrt:
-            if p in state.live and p in self.containers:
+            if p in state.live and complex_ and p not in self.containers:
+                grads.append(nodes.call(self.ad("project"), [nodes.name(self.adj(p)), nodes.name(p)]))
+            elif p in state.live and p in self.containers:
                 grads.append(nodes.call(self.ad("complete"), [nodes.name(self.adj(p)), nodes.name(p)]))
             elif p in state.live:
                 grads.append(nodes.name(self.adj(p)))
@@ -631,6 +640,23 @@ class ReversePass:
                 grads.append(nodes.call(self.ad("zeros_like"), [nodes.name(p)]))
         primal, adjoint = self._resolve_markers(primal, adjoint)
         return primal, out, adjoint, grads
+
+    def _uses_complex(self):
+        """Does the function compute with complex values (fft, complex
+        constants, real/imag/conj/angle)?  Then gradients of real inputs are
+        projected on the reals."""
+        import numpy
+        for stmt in _walk(self.fn.body):
+            for n in gast.walk(stmt):
+                if isinstance(n, gast.Constant) and isinstance(n.value, complex):
+                    return True
+            op = self.act.ops.get(id(stmt))
+            fn = getattr(op, "fn", None)
+            mod = getattr(fn, "__module__", "") or ""
+            if mod.startswith("numpy.fft") or mod.startswith("scipy.fft") or fn in (
+                    numpy.real, numpy.imag, numpy.conj, numpy.conjugate, numpy.angle):
+                return True
+        return False
 
     def _resolve_markers(self, primal, adjoint):
         needed = set()
@@ -717,6 +743,26 @@ class ReversePass:
         fn.body = primal + adjoint + [gast.Return(value=result)]
         return fn
 
+    def _record_restores(self, stmts, redo):
+        """``x[i] = old`` -> ``ad.restore(redo, x, i, old)`` (records x[i])."""
+        out = []
+        for st in stmts:
+            if (isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Subscript)
+                    and isinstance(st.targets[0].value, gast.Name)):
+                t = st.targets[0]
+                call = nodes.call(self.ad("restore"), [nodes.name(redo), nodes.name(t.value.id),
+                                                       templates.index_as_value(t.slice), st.value])
+                new = nodes.located(nodes.expr_stmt(call), st)
+                new._ad_adjoint = True
+                out.append(new)
+                continue
+            for field in ("body", "orelse"):
+                sub = getattr(st, field, None)
+                if sub:
+                    setattr(st, field, self._record_restores(sub, redo))
+            out.append(st)
+        return out
+
     def run_split(self, wrt, base):
         primal, out, adjoint, grads = self._sweeps(wrt, lambda out, bout: None)
         loaded = set()
@@ -753,16 +799,28 @@ class ReversePass:
             if self.stack:
                 unpack.append(nodes.assign(self.stack, nodes.call(nodes.name("list"),
                                                                   [nodes.name(self.stack)])))
+        # The sweep restores overwritten elements in place; the pullback may be
+        # called again, so it records what it undoes and redoes it at the end
+        # (views of the arrays stay consistent, unlike with copies).
+        redo = None
+        restores = [st for st in gast.walk(gast.Module(body=adjoint, type_ignores=[]))
+                    if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Subscript)
+                    and isinstance(st.targets[0].value, gast.Name)]
+        if restores:
+            redo = self.ctx.namer.fresh("redo")
+            adjoint = self._record_restores(adjoint, redo)
+            unpack.append(nodes.assign(redo, gast.List(elts=[], ctx=gast.Load())))
         args = gast.arguments(args=[nodes.name(saved_name), nodes.name(bout_name)],
                               posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
                               kwarg=None, defaults=[])
         for a in args.args:
             a.ctx = gast.Param()
+        tail = [nodes.expr_stmt(nodes.call(self.ad("redo"), [nodes.name(redo)]))] if redo else []
         bwd = gast.FunctionDef(name=self.ctx.namer.fresh(f"{base}_bwd"), args=args,
-                               body=unpack + adjoint + [gast.Return(value=nodes.tuple_(grads))],
+                               body=unpack + adjoint + tail + [gast.Return(value=nodes.tuple_(grads))],
                                decorator_list=[], returns=None, type_comment=None,
                                type_params=[]) if "type_params" in gast.FunctionDef._fields else \
             gast.FunctionDef(name=self.ctx.namer.fresh(f"{base}_bwd"), args=args,
-                             body=unpack + adjoint + [gast.Return(value=nodes.tuple_(grads))],
+                             body=unpack + adjoint + tail + [gast.Return(value=nodes.tuple_(grads))],
                              decorator_list=[], returns=None, type_comment=None)
         return fwd, bwd

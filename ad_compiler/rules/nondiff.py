@@ -53,3 +53,41 @@ for _name in ("floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
 nondifferentiable(ad.scalar_seed, ad.zeros_like, ad.reduced_count,
                   ad.extremum_mask, ad.clip_mask, ad.zeros_of, ad.where_true)
 nondifferentiable(ad.read_at)
+
+# More NumPy functions whose results carry no derivative: indices, masks,
+# integer/bitwise arithmetic, set operations, sizes and dtype queries,
+# frequency grids.
+_NUMPY_MORE = [
+    "argpartition", "lexsort", "nanargmax", "nanargmin", "isneginf", "isposinf",
+    "isnat", "array_equiv", "ravel_multi_index", "unravel_index", "diag_indices_from",
+    "tril_indices_from", "triu_indices_from", "isin", "intersect1d", "union1d",
+    "setdiff1d", "setxor1d", "unique_values", "unique_counts", "unique_inverse",
+    "unique_all", "histogram2d", "histogramdd", "histogram_bin_edges", "bitwise_and",
+    "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_count", "invert", "left_shift",
+    "right_shift", "gcd", "lcm", "spacing", "can_cast", "promote_types", "min_scalar_type",
+    "common_type", "finfo", "iinfo", "isfortran", "iterable", "isdtype", "ndindex",
+    "ones", "empty", "geomspace", "rint", "fix", "signbit", "packbits", "unpackbits",
+    "argsort",
+]
+for _name in _NUMPY_MORE:
+    _fn = getattr(np, _name, None)
+    if _fn is not None:
+        nondifferentiable(_fn, name=f"numpy.{_name}")
+
+for _name in ("fftfreq", "rfftfreq"):
+    nondifferentiable(getattr(np.fft, _name), name=f"numpy.fft.{_name}")
+
+nondifferentiable(np.linalg.matrix_rank, name="numpy.linalg.matrix_rank")
+
+for _name in ("exponential", "gamma", "poisson", "beta", "binomial", "standard_normal",
+              "standard_exponential", "standard_gamma", "multivariate_normal", "lognormal",
+              "laplace", "logistic", "dirichlet", "multinomial", "random_sample", "ranf",
+              "sample", "bytes", "chisquare", "geometric", "gumbel", "vonmises", "wald",
+              "weibull", "zipf", "pareto", "power", "rayleigh", "triangular",
+              "standard_cauchy", "standard_t", "negative_binomial", "hypergeometric",
+              "logseries", "get_state", "set_state", "f", "noncentral_chisquare",
+              "noncentral_f"):
+    _fn = getattr(np.random, _name, None)
+    if _fn is not None:
+        nondifferentiable(_fn, name=f"numpy.random.{_name}")
+nondifferentiable(ad.restore, ad.redo)

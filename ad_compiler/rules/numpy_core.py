@@ -2,6 +2,7 @@
 import numpy as np
 
 from ad_compiler import runtime as ad
+from ad_compiler import runtime_numpy as adn
 from ad_compiler.registry import forward, reverse
 
 d = None  # the d[x] notation of templates; never evaluated
@@ -171,12 +172,12 @@ def arctan(z, x):
 
 @reverse(np.abs, np.absolute, abs)
 def absolute(z, x):
-    d[x] = d[z] * np.sign(x)
+    d[x] = d[z] * adn.abs_dir(x)
 
 
 @forward(np.abs, np.absolute, abs)
 def absolute(z, x):
-    d[z] = d[x] * np.sign(x)
+    d[z] = np.real(d[x] * adn.abs_dir(x))
 
 
 # --- elementwise, two arguments ------------------------------------------
@@ -315,30 +316,30 @@ def prod(z, a, axis=None, dtype=None, out=None, keepdims=False):
 
 @reverse(np.max, np.amax)
 def max(z, a, axis=None, out=None, keepdims=False):
-    d[a] = ad.expand(d[z], a, axis, keepdims) * ad.extremum_mask(a, z, axis, keepdims)
+    d[a] = ad.expand(d[z], a, axis, keepdims) * adn.extremum_mask(a, z, axis, keepdims)
 
 
 @forward(np.max, np.amax)
 def max(z, a, axis=None, out=None, keepdims=False):
-    d[z] = np.sum(d[a] * ad.extremum_mask(a, z, axis, keepdims), axis=axis, keepdims=keepdims)
+    d[z] = np.sum(d[a] * adn.extremum_mask(a, z, axis, keepdims), axis=axis, keepdims=keepdims)
 
 
 @reverse(np.min, np.amin)
 def min(z, a, axis=None, out=None, keepdims=False):
-    d[a] = ad.expand(d[z], a, axis, keepdims) * ad.extremum_mask(a, z, axis, keepdims)
+    d[a] = ad.expand(d[z], a, axis, keepdims) * adn.extremum_mask(a, z, axis, keepdims)
 
 
 @forward(np.min, np.amin)
 def min(z, a, axis=None, out=None, keepdims=False):
-    d[z] = np.sum(d[a] * ad.extremum_mask(a, z, axis, keepdims), axis=axis, keepdims=keepdims)
+    d[z] = np.sum(d[a] * adn.extremum_mask(a, z, axis, keepdims), axis=axis, keepdims=keepdims)
 
 
 # --- linear algebra ------------------------------------------------------
 
 @reverse(np.dot)
 def dot(z, a, b):
-    d[a] = ad.dot_grad_left(d[z], a, b)
-    d[b] = ad.dot_grad_right(d[z], a, b)
+    d[a] = adn.dot_vjp_a(d[z], a, b)
+    d[b] = adn.dot_vjp_b(d[z], a, b)
 
 
 @forward(np.dot)
@@ -370,12 +371,13 @@ def outer(z, a, b):
 
 @reverse(np.linalg.norm)
 def norm(z, x, ord=None, axis=None, keepdims=False):
-    d[x] = ad.norm_grad(d[z], x, z, ord, axis, keepdims)
+    # conj(x): the complex case (autograd's convention); a no-op for real x
+    d[x] = ad.norm_grad(d[z], np.conj(x), z, ord, axis, keepdims)
 
 
 @forward(np.linalg.norm)
 def norm(z, x, ord=None, axis=None, keepdims=False):
-    d[z] = ad.norm_tangent(d[x], x, z, ord, axis, keepdims)
+    d[z] = np.real(ad.norm_tangent(d[x], np.conj(x), z, ord, axis, keepdims))
 
 
 # --- shapes --------------------------------------------------------------

@@ -129,3 +129,53 @@ def copy_input(z, x):
 @forward(ad.mean_grad)
 def mean_grad(z, g, x, axis=None, keepdims=False):
     d[z] = ad.mean_grad(d[g], x, axis, keepdims)
+
+
+@reverse(ad.as_sequence)
+def as_sequence(z, x):
+    d[x] = ad.as_sequence_grad(d[z], x)
+
+
+@forward(ad.as_sequence)
+def as_sequence(z, x):
+    d[z] = ad.as_sequence_tangent(d[x], x)
+
+
+@reverse(ad.dict_items)
+def dict_items(z, d_):
+    d[d_] = ad.items_grad(d[z], d_)
+
+
+@forward(ad.dict_items)
+def dict_items(z, d_):
+    d[z] = ad.items_tangent(d[d_], d_)
+
+
+@reverse(ad.dict_values)
+def dict_values(z, d_):
+    d[d_] = ad.values_grad(d[z], d_)
+
+
+@forward(ad.dict_values)
+def dict_values(z, d_):
+    d[z] = ad.values_tangent(d[d_], d_)
+
+
+@forward(ad.as_sequence_grad)
+def as_sequence_grad(z, g, x):
+    d[z] = ad.as_sequence_grad(d[g], x)
+
+
+@forward(ad.items_grad)
+def items_grad(z, g, d_):
+    d[z] = ad.items_grad(d[g], d_)
+
+
+@forward(ad.values_grad)
+def values_grad(z, g, d_):
+    d[z] = ad.values_grad(d[g], d_)
+
+
+@forward(ad.project)
+def project(z, g, x):
+    d[z] = ad.project(d[g], x)
