@@ -334,8 +334,8 @@ class Normalizer:
                 return [gast.Return(value=nodes.const(None))]
             pre, atom = self._atomize(stmt.value)
             return pre + [gast.Return(value=atom)]
-        if isinstance(stmt, (gast.Pass,)):
-            return []
+        if isinstance(stmt, (gast.Pass, gast.Delete)):
+            return []   # (del only passes the fence in generated code)
         if isinstance(stmt, (gast.Break, gast.Continue, gast.Assert, gast.Raise)):
             return [stmt]
         raise self.info.error(stmt, f"cannot differentiate a "

@@ -2,6 +2,7 @@
 
 * ``copy_propagation``: after ``bt2 = bt3``, later reads of ``bt2`` in the
   same block read ``bt3`` (when both are assigned once);
+* ``free_dead_values``: ``del`` large temporaries after their last use;
 * ``dead_code``: an assignment whose target is never read anywhere in the
   function is dropped when its value has no side effects (names, constants,
   operators, subscripts, and calls of functions known to be pure: NumPy's
@@ -128,9 +129,50 @@ def copy_propagation(fn):
     return changed[0]
 
 
+def free_dead_values(fn, keep=()):
+    """``del a, b`` after the block of statements (one user line) that last
+    reads them, so that large temporaries do not all live until the function
+    returns (the peak memory of a gradient call).  Only names assigned by a
+    top-level statement (so certainly bound) and never read again."""
+    body = fn.body
+    params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
+    last_use = {}
+    for i, stmt in enumerate(body):
+        for n in gast.walk(stmt):
+            if isinstance(n, gast.Name):
+                last_use[n.id] = i
+
+    def group(stmt):
+        return (getattr(stmt, "lineno", None), getattr(stmt, "_ad_adjoint", False))
+
+    bound = set()
+    out = []
+    for i, stmt in enumerate(body):
+        out.append(stmt)
+        if isinstance(stmt, gast.Assign):
+            for t in stmt.targets:
+                if isinstance(t, gast.Name):
+                    bound.add(t.id)
+        nxt = body[i + 1] if i + 1 < len(body) else None
+        if nxt is None or isinstance(nxt, gast.Return) or group(nxt) == group(stmt):
+            if nxt is not None and not isinstance(nxt, gast.Return):
+                continue
+            if nxt is None or isinstance(nxt, gast.Return):
+                continue
+        dead = sorted(n for n in bound if last_use.get(n, -1) <= i and n not in params
+                      and n not in keep)
+        if dead:
+            out.append(gast.Delete(targets=[nodes.name(n) for n in dead]))
+            for d in out[-1].targets:
+                d.ctx = gast.Del()
+            bound -= set(dead)
+    fn.body = out
+    return fn
+
+
 def optimize(fn, pure_roots=()):
-    """Run the clean-up passes to a fixed point."""
+    """Run the clean-up passes to a fixed point, then free dead values."""
     pure = set(pure_roots)
     while copy_propagation(fn) | dead_code(fn, pure):
         pass
-    return fn
+    return free_dead_values(fn)

@@ -87,6 +87,7 @@ class ReversePass:
         self._key = 0
         self._prepare()
         self.shapes = shapes.analyze(fn, activity)
+        self.complex_ = self._uses_complex()
 
     # -- names ---------------------------------------------------------------
 
@@ -401,6 +402,11 @@ class ReversePass:
         if not self.act.is_active(name):
             return []
         b = self.adj(name)
+        if name in state.live and name in state.owned and name not in self.containers \
+                and not self.complex_:
+            # an array we own: accumulate in place (no new array per step)
+            aug = gast.AugAssign(target=nodes.name(b, store=True), op=gast.Add(), value=expr)
+            return [self.loc(aug, stmt)]
         if name in state.live:
             if name in self.containers:
                 value = nodes.call(self.ad("add"), [nodes.name(b), expr])
@@ -628,9 +634,8 @@ class ReversePass:
             adj, state = self.adjoint(body[:-1], state)
             adjoint += adj
         grads = []
-        complex_ = self._uses_complex()
         for p in wrt:
-            if p in state.live and complex_ and p not in self.containers:
+            if p in state.live and self.complex_ and p not in self.containers:
                 grads.append(nodes.call(self.ad("project"), [nodes.name(self.adj(p)), nodes.name(p)]))
             elif p in state.live and p in self.containers:
                 grads.append(nodes.call(self.ad("complete"), [nodes.name(self.adj(p)), nodes.name(p)]))

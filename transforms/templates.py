@@ -272,6 +272,23 @@ def _fold_static(node):
                 return nodes.const(res)
             return n
 
+        def visit_BinOp(self, n):
+            self.generic_visit(n)
+            num = (int, float)
+            l, r = n.left, n.right
+            lc = isinstance(l, gast.Constant) and isinstance(l.value, num) and not isinstance(l.value, bool)
+            rc = isinstance(r, gast.Constant) and isinstance(r.value, num) and not isinstance(r.value, bool)
+            if lc and rc and isinstance(n.op, (gast.Add, gast.Sub, gast.Mult)):
+                import operator
+                f = {gast.Add: operator.add, gast.Sub: operator.sub,
+                     gast.Mult: operator.mul}[type(n.op)]
+                return nodes.const(f(l.value, r.value))
+            if rc and r.value == 1 and isinstance(n.op, (gast.Pow, gast.Mult, gast.Div)):
+                return l          # x ** 1, x * 1, x / 1
+            if lc and l.value == 1 and isinstance(n.op, gast.Mult):
+                return r
+            return n
+
         def visit_IfExp(self, n):
             self.generic_visit(n)
             if isinstance(n.test, gast.Constant):
