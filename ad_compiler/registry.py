@@ -80,18 +80,26 @@ def _register(fn, template, kind, name=None):
     return template
 
 
-def reverse(*fns, name=None):
-    """Register the decorated template as the reverse rule of ``fns``."""
+def reverse(*fns, name=None, static=None):
+    """Register the decorated template as the reverse rule of ``fns``.
+
+    ``static``: {parameter: value} the rule requires (a call passing anything
+    else is refused with a CompileError naming the argument)."""
     def deco(template):
+        if static:
+            template.__ad_static__ = dict(static)
         for fn in fns:
             _register(fn, template, "reverse", name)
         return template
     return deco
 
 
-def forward(*fns, name=None):
-    """Register the decorated template as the forward rule of ``fns``."""
+def forward(*fns, name=None, static=None):
+    """Register the decorated template as the forward rule of ``fns``
+    (``static`` as for ``reverse``)."""
     def deco(template):
+        if static:
+            template.__ad_static__ = dict(static)
         for fn in fns:
             _register(fn, template, "forward", name)
         return template

@@ -83,6 +83,12 @@ def bind(template, args, keywords):
         bound = template.signature.bind_partial(*args, **kw)
     except TypeError as exc:
         raise BindError(str(exc)) from None
+    for p, required in getattr(template.fn, "__ad_static__", {}).items():
+        if p in bound.arguments:
+            node = bound.arguments[p]
+            if not (isinstance(node, gast.Constant) and node.value == required
+                    and type(node.value) is type(required)):
+                raise BindError(f"only {p}={required!r} is supported")
     out = {}
     for p in template.params:
         if p in bound.arguments:

@@ -109,7 +109,7 @@ def logit(z, x):
     d[z] = d[x] / (x * (1.0 - x))
 
 
-@reverse(sp.logsumexp, name="scipy.special.logsumexp")
+@reverse(sp.logsumexp, name="scipy.special.logsumexp", static={"return_sign": False})
 def logsumexp(z, a, axis=None, b=None, keepdims=False, return_sign=False):
     w = np.exp(a - ad.expand(z, a, axis, keepdims))
     g = ad.expand(d[z], a, axis, keepdims)
@@ -117,7 +117,7 @@ def logsumexp(z, a, axis=None, b=None, keepdims=False, return_sign=False):
     d[b] = ad.unbroadcast(g * w, b)
 
 
-@forward(sp.logsumexp, name="scipy.special.logsumexp")
+@forward(sp.logsumexp, name="scipy.special.logsumexp", static={"return_sign": False})
 def logsumexp(z, a, axis=None, b=None, keepdims=False, return_sign=False):
     w = np.exp(a - ad.expand(z, a, axis, keepdims))
     d[z] = np.sum(w * (d[a] * (1.0 if b is None else b) + d[b]), axis=axis, keepdims=keepdims)
