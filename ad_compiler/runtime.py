@@ -20,6 +20,11 @@ def _float_dtype(x, g):
 
 def unbroadcast(g, x):
     """Sum ``g`` down to the shape of ``x`` (the adjoint of broadcasting)."""
+    try:                                   # the common case, cheaply
+        if g.shape == x.shape:
+            return g
+    except AttributeError:
+        pass
     shape = np.shape(x)
     gshape = np.shape(g)
     if gshape == shape:
@@ -286,13 +291,20 @@ def prod_grad(g, x, z, axis=None, keepdims=False):
     return gz * left * right
 
 
+def _ndim(a):
+    try:
+        return a.ndim
+    except AttributeError:
+        return np.ndim(a)
+
+
 def matmul_grad_left(g, x, y):
     """Adjoint of ``x @ y`` with respect to x (vectors and stacks handled)."""
-    xd, yd = np.ndim(x), np.ndim(y)
+    xd, yd = _ndim(x), _ndim(y)
     if xd == 2 and yd == 2:
         return g @ y.T
     if xd == 2 and yd == 1:
-        return np.outer(g, y)
+        return np.multiply.outer(g, y)
     x = np.asarray(x); y = np.asarray(y); g = np.asarray(g)
     if yd == 1:
         if xd == 1:
@@ -307,7 +319,7 @@ def matmul_grad_left(g, x, y):
 
 def matmul_grad_right(g, x, y):
     """Adjoint of ``x @ y`` with respect to y."""
-    xd, yd = np.ndim(x), np.ndim(y)
+    xd, yd = _ndim(x), _ndim(y)
     if xd == 2 and yd == 2:
         return x.T @ g
     if xd == 2 and yd == 1:
@@ -323,6 +335,8 @@ def matmul_grad_right(g, x, y):
 
 
 def dot_grad_left(g, x, y):
+    if _ndim(x) == 1 and _ndim(y) == 1:
+        return g * y
     x = np.asarray(x); y = np.asarray(y)
     if x.ndim == 0 or y.ndim == 0:
         return unbroadcast(g * y, x)
@@ -336,6 +350,8 @@ def dot_grad_left(g, x, y):
 
 
 def dot_grad_right(g, x, y):
+    if _ndim(x) == 1 and _ndim(y) == 1:
+        return g * x
     x = np.asarray(x); y = np.asarray(y)
     if x.ndim == 0 or y.ndim == 0:
         return unbroadcast(g * x, y)

@@ -14,6 +14,8 @@ NumPy is the only dependency.  Conventions:
 """
 import numpy as np
 
+from ad_compiler import runtime as _rt
+
 # --------------------------------------------------------------------------
 # small utilities
 # --------------------------------------------------------------------------
@@ -744,17 +746,15 @@ def tensordot_vjp_b(g, a, b, axes=2):
 
 def dot_vjp_a(g, a, b):
     """Adjoint of ``np.dot(a, b)`` w.r.t. ``a`` (any ndim)."""
-    if np.ndim(a) <= 2 and np.ndim(b) <= 2:
-        from ad_compiler import runtime as ad
-        return ad.dot_grad_left(g, a, b)
+    if _rt._ndim(a) <= 2 and _rt._ndim(b) <= 2:
+        return _rt.dot_grad_left(g, a, b)
     return tensordot_vjp_a(g, a, b, dot_axes(a, b))
 
 
 def dot_vjp_b(g, a, b):
     """Adjoint of ``np.dot(a, b)`` w.r.t. ``b`` (any ndim)."""
-    if np.ndim(a) <= 2 and np.ndim(b) <= 2:
-        from ad_compiler import runtime as ad
-        return ad.dot_grad_right(g, a, b)
+    if _rt._ndim(a) <= 2 and _rt._ndim(b) <= 2:
+        return _rt.dot_grad_right(g, a, b)
     return tensordot_vjp_b(g, a, b, dot_axes(a, b))
 
 
