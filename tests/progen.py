@@ -1,0 +1,2089 @@
+"""Random Python + NumPy programs for differential testing of ad_compiler.
+
+Two generators share one grammar engine (``_Gen``):
+
+* ``programs(cfg)`` -- a hypothesis strategy of programs written in the
+  *supported subset*: straight-line NumPy with broadcasting over the shapes
+  ``(), (2,), (3,), (2, 3), (3, 2), (1, 3), (2, 1)``, smooth elementwise
+  functions on safe domains, reductions (axis / keepdims), ``@`` / ``dot`` /
+  ``outer`` / ``stack`` / ``concatenate``, indexing, slicing, fancy indexing,
+  ``None`` / ``...``, methods (``.sum()``, ``.T``, ``.reshape``, ...),
+  ``if``/``elif``/``else`` and conditional expressions on data,
+  ``for i in range(k)``, ``for row in X``, ``enumerate``, ``zip``, capped
+  ``while`` loops with a data-dependent exit, ``break``, ``continue``,
+  early ``return``, augmented assignment (also into items), tuple unpacking
+  and calls of module-level helpers (two levels, keyword arguments, an
+  active keyword argument).  Values stay bounded (tanh / sin / cos around
+  loop-carried updates, divisions by ``1 + e**2``, ``exp`` of bounded
+  arguments) and the generator never aliases an array it later updates in
+  place (so plain Python semantics is the reference).
+* ``fence_programs(cfg)`` -- the same programs with "foreign" statements and
+  expressions mixed in (``EXOTIC_STMTS`` / ``EXOTIC_EXPRS``: try, with,
+  yield, global, nonlocal, lambda, comprehensions, del, class, match,
+  walrus, nested async def, starred targets and displays, f-strings,
+  dict/set displays, nested defs, exec/eval, chained comparisons, ellipsis,
+  assert/raise, item assignment, aliasing + in-place update, list
+  mutation, annotated assignment, while-else, ``out=``, in-place methods,
+  unregistered NumPy functions, ...).
+
+``Config.avoid`` leaves out constructs by feature name; ``KNOWN_BUG_AVOID``
+(and ``KNOWN_BUG_AVOID_FENCE``) name the constructs behind the known bugs
+so that tests and long runs can look for new ones.
+
+A generated ``Program`` is a whole module's source text.  ``load()`` writes
+it into a real ``.py`` file (the compiler reads source with ``inspect``) and
+imports it.
+
+The oracle (``check_program`` / ``check_fence_program``) compares every
+derivative the API computes with central finite differences in float64, and
+the primal values it returns with the plain run.  Points near a branch
+switch (finite differences with two step sizes disagree, or the stencil
+midpoint disagrees with the value) are rejected (``Discard``) and another
+point is tried.  ``minimize()`` reduces a failing program (AST-level
+deletion / replacement while the same failure signature persists).
+
+Every choice goes through a chooser: ``HypothesisChooser`` (every choice a
+hypothesis draw, shrinkable) or ``RandomChooser`` (a seeded
+``random.Random``; ``programs()`` draws the seed from hypothesis, and
+``tests/fuzz_long.py`` uses it directly).
+"""
+import dataclasses
+import importlib.util
+import itertools
+import os
+import random
+import sys
+import tempfile
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# --------------------------------------------------------------------------
+# choosers
+# --------------------------------------------------------------------------
+
+
+class RandomChooser:
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+
+    def integer(self, lo, hi):
+        return self.rng.randint(lo, hi)
+
+
+class HypothesisChooser:
+    def __init__(self, draw):
+        from hypothesis import strategies as st
+        self._st = st
+        self.draw = draw
+
+    def integer(self, lo, hi):
+        return self.draw(self._st.integers(lo, hi))
+
+
+# --------------------------------------------------------------------------
+# shapes and templates
+# --------------------------------------------------------------------------
+
+SHAPES = [(), (3,), (2, 3), (2,), (1, 3), (2, 1), (3, 2)]
+ARRAY_SHAPES = [s for s in SHAPES if s]
+
+
+def _bcast(a, b):
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        return None
+
+
+BCAST_PAIRS = {S: [(a, b) for a in SHAPES for b in SHAPES if _bcast(a, b) == S]
+               for S in SHAPES}
+
+# (from, to, template, feature) -- unary shape transforms of an expression
+_IDX = {"r2": ["0", "1", "-1"], "c3": ["0", "1", "2", "-1"], "c2": ["0", "1", "-1"],
+        "r3": ["0", "1", "2", "-1"]}
+TRANSFORMS = [
+    # views, indexing, slicing, methods
+    ((2, 3), (3, 2), "{e}.T", "attr_T"),
+    ((3, 2), (2, 3), "{e}.T", "attr_T"),
+    ((2, 3), (3, 2), "np.transpose({e})", "transpose"),
+    ((3, 2), (2, 3), "{e}.reshape(2, 3)", "method_reshape"),
+    ((2, 3), (3, 2), "np.reshape({e}, (3, 2))", "reshape"),
+    ((3, 2), (2, 3), "{e}.reshape((2, 3))", "method_reshape"),
+    ((2, 3), (3,), "{e}[{r2}]", "index"),
+    ((2, 3), (2,), "{e}[:, {c3}]", "index"),
+    ((2, 3), (2, 3), "{e}[::-1]", "slice"),
+    ((2, 3), (1, 3), "{e}[1:]", "slice"),
+    ((2, 3), (2, 1), "{e}[:, 1:2]", "slice"),
+    ((2, 3), (), "{e}[{r2}, {c3}]", "index"),
+    ((2, 3), (2,), "{e}[:, ::2][:, 1]", "slice"),
+    ((3, 2), (3,), "{e}[:, {c2}]", "index"),
+    ((3, 2), (2,), "{e}[{r3}]", "index"),
+    ((3, 2), (2, 2 + 0), "{e}[1:]", "slice"),
+    ((3,), (), "{e}[{r3}]", "index"),
+    ((3,), (2,), "{e}[1:]", "slice"),
+    ((3,), (2,), "{e}[:-1]", "slice"),
+    ((3,), (2,), "{e}[::2]", "slice"),
+    ((3,), (3,), "{e}[::-1]", "slice"),
+    ((3,), (1, 3), "{e}.reshape(1, 3)", "method_reshape"),
+    ((3,), (1, 3), "{e}[None, :]", "newaxis"),
+    ((3,), (1, 3), "np.expand_dims({e}, 0)", "expand_dims"),
+    ((2,), (), "{e}[{r2}]", "index"),
+    ((2,), (2, 1), "{e}.reshape(2, 1)", "method_reshape"),
+    ((2,), (2, 1), "{e}[:, None]", "newaxis"),
+    ((2,), (2, 1), "np.expand_dims({e}, 1)", "expand_dims"),
+    ((2,), (2,), "{e}[::-1]", "slice"),
+    ((1, 3), (3,), "{e}[0]", "index"),
+    ((1, 3), (3,), "{e}.reshape(3)", "method_reshape"),
+    ((1, 3), (3,), "np.squeeze({e})", "squeeze"),
+    ((1, 3), (3,), "{e}.ravel()", "method_ravel"),
+    ((1, 3), (), "{e}[0, {c3}]", "index"),
+    ((2, 1), (2,), "{e}[:, 0]", "index"),
+    ((2, 1), (2,), "{e}.ravel()", "method_ravel"),
+    ((2, 1), (2,), "np.ravel({e})", "ravel"),
+    ((2, 1), (), "{e}[{r2}, 0]", "index"),
+    # reductions
+    ((2, 3), (3,), "np.sum({e}, axis=0)", "sum_axis"),
+    ((2, 3), (3,), "np.mean({e}, axis=0)", "mean_axis"),
+    ((2, 3), (3,), "{e}.sum(axis=0)", "method_sum"),
+    ((2, 3), (3,), "np.max({e}, axis=0)", "max_axis"),
+    ((2, 3), (2,), "np.sum({e}, axis=1)", "sum_axis"),
+    ((2, 3), (2,), "np.mean({e}, axis=-1)", "mean_axis"),
+    ((2, 3), (2,), "{e}.max(axis=1)", "method_max"),
+    ((2, 3), (2,), "np.min({e}, axis=1)", "min_axis"),
+    ((2, 3), (1, 3), "np.sum({e}, axis=0, keepdims=True)", "keepdims"),
+    ((2, 3), (1, 3), "np.max({e}, axis=0, keepdims=True)", "keepdims"),
+    ((2, 3), (1, 3), "{e}.mean(axis=0, keepdims=True)", "keepdims"),
+    ((2, 3), (2, 1), "np.sum({e}, axis=1, keepdims=True)", "keepdims"),
+    ((2, 3), (2, 1), "np.mean({e}, axis=1, keepdims=True)", "keepdims"),
+    ((2, 3), (2, 1), "np.max({e}, axis=-1, keepdims=True)", "keepdims"),
+    ((3, 2), (2,), "np.sum({e}, axis=0)", "sum_axis"),
+    ((3, 2), (3,), "np.mean({e}, axis=1)", "mean_axis"),
+    ((1, 3), (3,), "np.sum({e}, axis=0)", "sum_axis"),
+    ((2, 1), (2,), "np.mean({e}, axis=1)", "mean_axis"),
+    ((1, 3), (3,), "{e}.flatten()", "method_flatten"),
+    ((2, 1), (2,), "{e}.squeeze()", "method_squeeze"),
+    ((3,), (1, 3), "{e}[np.newaxis, :]", "newaxis"),
+    ((2,), (2, 1), "{e}[..., None]", "ellipsis_index"),
+    ((2, 3), (2,), "{e}.min(axis=1)", "method_min"),
+    ((3, 2), (3,), "{e}.prod(axis=1)", "method_prod"),
+    ((2, 3), (2, 3), "{e}.copy()", "method_copy"),
+    ((3,), (3,), "{e}.astype(float)", "method_astype"),
+    ((3, 2), (3, 2), "{e}.clip(-1.0, 1.0)", "method_clip"),
+    ((2, 3), (3,), "{e}[-1, :]", "index"),
+    ((2, 3), (2, 2), "{e}[:, 1:]", "slice"),
+    ((2, 3), (2,), "{e}[[0, 1], [2, 0]]", "fancy_index"),
+    ((3,), (2,), "{e}[np.array([2, 0])]", "fancy_index"),
+]
+TRANSFORMS = [t for t in TRANSFORMS if t[1] in SHAPES]
+REDUCE_ALL = [
+    ("{e}.min()", "method_min"), ("{e}.prod()", "method_prod"),
+    ("np.sum({e})", "sum"), ("np.mean({e})", "mean"), ("{e}.sum()", "method_sum"),
+    ("{e}.mean()", "method_mean"), ("np.max({e})", "max"), ("{e}.max()", "method_max"),
+    ("np.min({e})", "min"), ("np.prod({e})", "prod"), ("np.linalg.norm({e})", "norm"),
+]
+# (a, b, out, template, feature)
+MATMUL = [
+    ((3,), (3,), (), "{a} @ {b}", "matmul"),
+    ((3,), (3,), (), "np.dot({a}, {b})", "dot"),
+    ((3,), (3,), (), "{a}.dot({b})", "method_dot"),
+    ((2,), (2,), (), "{a} @ {b}", "matmul"),
+    ((2, 3), (3,), (2,), "{a} @ {b}", "matmul"),
+    ((2, 3), (3,), (2,), "np.dot({a}, {b})", "dot"),
+    ((2, 3), (3,), (2,), "{a}.dot({b})", "method_dot"),
+    ((2,), (2, 3), (3,), "{a} @ {b}", "matmul"),
+    ((3, 2), (2,), (3,), "{a} @ {b}", "matmul"),
+    ((2, 1), (1, 3), (2, 3), "{a} @ {b}", "matmul"),
+    ((2,), (3,), (2, 3), "np.outer({a}, {b})", "outer"),
+    ((3,), (2,), (3, 2), "np.outer({a}, {b})", "outer"),
+    ((2, 3), (3, 2), (2, 2 + 0), "{a} @ {b}", "matmul"),
+    ((3,), (3,), (2, 3), "np.stack(({a}, {b}))", "stack"),
+    ((3,), (3,), (3, 2), "np.stack(({a}, {b}), axis=1)", "stack"),
+    ((1, 3), (1, 3), (2, 3), "np.concatenate(({a}, {b}))", "concatenate"),
+    ((2,), (2,), (2,), "np.concatenate(({a}, {b}))[1:3]", "concatenate"),
+]
+MATMUL = [m for m in MATMUL if m[2] in SHAPES]
+# elementwise, shape preserving; all bounded for bounded inputs
+UNARY = [
+    ("np.sin({e})", "sin"), ("np.cos({e})", "cos"), ("np.tanh({e})", "tanh"),
+    ("np.exp(np.tanh({e}))", "exp"), ("np.exp(-np.square({e}))", "exp"),
+    ("np.log(1.0 + np.square({e}))", "log"), ("np.log1p(({e}) * ({e}))", "log1p"),
+    ("np.sqrt(1.0 + ({e}) ** 2)", "sqrt"), ("np.square({e})", "square"),
+    ("({e}) ** 2", "pow"), ("np.arctan({e})", "arctan"),
+    ("1.0 / (1.0 + np.square({e}))", "div"), ("-({e})", "neg"),
+    ("0.5 * ({e})", "scale"), ("np.sinh(np.sin({e}))", "sinh"),
+    ("np.cosh(np.tanh({e}))", "cosh"), ("({e}) ** 3", "pow"),
+    ("np.expm1(np.tanh({e}))", "expm1"), ("np.power({e}, 2)", "power"),
+    ("np.abs({e})", "abs"), ("np.maximum({e}, 0.0)", "relu"),
+    ("np.clip({e}, -0.5, 0.5)", "clip"),
+]
+# binary elementwise: a and b of shapes broadcasting to the target
+BINARY = [
+    ("{a} + {b}", "add"), ("{a} - {b}", "sub"), ("{a} * {b}", "mul"),
+    ("{a} / (1.0 + np.square({b}))", "div"), ("np.add({a}, {b})", "np_add"),
+    ("np.multiply({a}, {b})", "np_mul"), ("np.subtract({a}, {b})", "np_sub"),
+    ("np.maximum({a}, {b})", "maximum"), ("np.minimum({a}, {b})", "minimum"),
+]
+CONSTS = ["0.0", "0.25", "-0.5", "0.5", "1.0", "-0.25"]
+COEFS = ["0.5", "0.3", "0.9", "1.5", "0.1", "2.0"]
+
+
+def shape_src(S):
+    return repr(tuple(S))
+
+
+def const_array(S, k):
+    n = int(np.prod(S))
+    sh = str(S[0]) if len(S) == 1 else shape_src(S)
+    forms = [f"np.ones({sh})", f"np.full({shape_src(S)}, 0.75)",
+             f"np.linspace(-1.0, 1.0, {n})" if len(S) == 1 else
+             f"np.linspace(-1.0, 1.0, {n}).reshape({sh})",
+             f"np.arange({n})" if len(S) == 1 else f"np.arange({n}).reshape({sh})"]
+    return forms[k % len(forms)]
+
+
+# --------------------------------------------------------------------------
+# programs
+# --------------------------------------------------------------------------
+
+@dataclass
+class Param:
+    name: str
+    kind: str        # "float" | "int"
+    shape: tuple = ()
+    value: int = 0   # for ints
+
+
+@dataclass
+class Program:
+    source: str
+    name: str
+    params: list
+    out: str                     # "scalar" | "array" | "any"
+    features: set = field(default_factory=set)
+    seed: int = 0                # seed of the input values
+    first_line: int = 1          # line range of the entry function in the file
+    last_line: int = 1
+    args: tuple = None           # fixed inputs (hand-written repros)
+
+    def make_args(self, seed=None):
+        if self.args is not None:
+            return _copy(self.args)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        args = []
+        for p in self.params:
+            if p.kind == "int":
+                args.append(p.value)
+            elif p.shape == ():
+                args.append(float(rng.uniform(-1.5, 1.5)))
+            else:
+                args.append(rng.uniform(-1.5, 1.5, p.shape))
+        return tuple(args)
+
+    @property
+    def float_positions(self):
+        return [i for i, p in enumerate(self.params) if p.kind == "float"]
+
+    def __str__(self):
+        return self.source
+
+    def __repr__(self):
+        sig = ", ".join(f"{p.name}: {p.kind}{list(p.shape) if p.kind == 'float' else '=' + str(p.value)}"
+                        for p in self.params)
+        return f"<Program {self.name}({sig}) seed={self.seed}>\n{self.source}"
+
+
+def program_from_source(source, args, name="f", out="any"):
+    """A ``Program`` for hand-written source with fixed arguments."""
+    params = []
+    names = _param_names(source, name)
+    for pname, a in zip(names, args):
+        if isinstance(a, (bool, int, np.integer)):
+            params.append(Param(pname, "int", (), int(a)))
+        else:
+            params.append(Param(pname, "float", np.shape(a)))
+    first, last = _entry_range(source, name)
+    return Program(source, name, params, out, set(), 0, first, last, tuple(args))
+
+
+def _param_names(source, name):
+    import ast
+    for n in ast.parse(source).body:
+        if isinstance(n, ast.FunctionDef) and n.name == name:
+            return [a.arg for a in n.args.args]
+    raise ValueError(f"no function {name!r} in source")
+
+
+@dataclass
+class Config:
+    control: bool = True       # if / elif / else, conditional expressions
+    loops: bool = True         # for loops, break / continue
+    whiles: bool = True
+    helpers: bool = True
+    early_return: bool = True
+    out: str = "scalar"        # "scalar" | "array"
+    max_stmts: int = 5
+    exotic: float = 0.0        # probability weight of foreign constructs
+    max_depth: int = 2
+    # features never generated (exploration around known bugs): template
+    # features (e.g. "attr_T") and "for_iter_rebind", "while_and_break",
+    # "param_rebind"
+    avoid: frozenset = frozenset()
+
+
+class _Scope:
+    def __init__(self, vars=None, ints=None):
+        self.vars = dict(vars or {})   # name -> shape (float values)
+        self.ints = list(ints or [])   # names of int values
+
+    def copy(self):
+        return _Scope(self.vars, self.ints)
+
+
+class _Helper:
+    def __init__(self, name, params, kw, ret):
+        self.name = name
+        self.params = params          # [(name, shape)]
+        self.kw = kw                  # (name, default) or None: a float keyword
+        self.ret = ret                # shape, or tuple of two shapes
+
+
+class _Gen:
+    def __init__(self, chooser, cfg):
+        self.c = chooser
+        self.cfg = cfg
+        self.counter = itertools.count()
+        self.features = set()
+        self.nonfresh = set()         # names that may alias another value
+        self.helpers = []             # helpers callable from the function being built
+        self.params = set()
+        self.in_helper = False
+        self.module_lines = []        # extra module-level lines (exotic)
+        self.module_globals = set()
+        self.n_lines = 0
+        self.frozen = set()           # names that must not be rebound (avoid)
+
+    # ---------------------------------------------------------------- choices
+    def integer(self, lo, hi):
+        return self.c.integer(lo, hi)
+
+    def choice(self, seq):
+        seq = list(seq)
+        return seq[self.integer(0, len(seq) - 1)]
+
+    def coin(self, p):
+        """True with probability ``p``; shrinks towards False."""
+        return self.integer(0, 999) >= int(round((1.0 - p) * 1000))
+
+    def fresh(self, prefix):
+        return f"{prefix}{next(self.counter)}"
+
+    def feat(self, name):
+        self.features.add(name)
+
+    # ------------------------------------------------------------ expressions
+    # An expression is (src, views): ``views`` names the variables whose
+    # memory the value may share (empty when the value is a fresh array).
+
+    def shape(self, scope):
+        """A shape for a new value: mostly one already in scope."""
+        have = sorted(set(scope.vars.values()))
+        if have and self.coin(0.7):
+            return self.choice(have)
+        return self.choice(SHAPES)
+
+    def fill(self, tpl, **kw):
+        idx = {k: self.choice(v) for k, v in _IDX.items() if "{" + k + "}" in tpl}
+        return tpl.format(**kw, **idx)
+
+    def leaf(self, S, scope):
+        same = [n for n, s in scope.vars.items() if s == S]
+        if same and (self.coin(0.75) or len(scope.vars) == len(same)):
+            n = self.choice(same)
+            return n, {n}
+        others = list(scope.vars.items())
+        if not others:
+            if S == ():
+                return self.choice(CONSTS), set()
+            return const_array(S, self.integer(0, 3)), set()
+        n, F = self.choice(others)
+        return self.adapt((n, {n}), F, S, scope)
+
+    def adapt(self, e, F, S, scope):
+        """An expression of shape S built from expression e of shape F."""
+        src, views = e
+        if F == S:
+            return e
+        direct = [t for t in TRANSFORMS if t[0] == F and t[1] == S and t[3] not in self.cfg.avoid]
+        if direct and self.coin(0.7):
+            t = self.choice(direct)
+            self.feat(t[3])
+            return self.fill(t[2], e=_par(src)), (views if t[3] in VIEW_FEATURES else set())
+        if S == ():
+            tpl, f = self.choice(REDUCE_ALL)
+            self.feat(f)
+            return self.fill(tpl, e=_par(src)), set()
+        if F == () or _bcast(F, S) == S:
+            self.feat("broadcast_const")
+            return f"({src} * {const_array(S, self.integer(0, 3))})", set()
+        # via a scalar
+        tpl, f = self.choice(REDUCE_ALL[:4])
+        self.feat(f)
+        return self.adapt((self.fill(tpl, e=_par(src)), set()), (), S, scope)
+
+    def expr(self, S, scope, d):
+        if d <= 0 or self.coin(0.35):
+            return self.leaf(S, scope)
+        kinds = ["unary", "binary", "binary", "transform", "matmul"]
+        if self.cfg.control:
+            kinds += ["ifexp", "where"]
+        if scope.ints:
+            kinds.append("int")
+        if S == ():
+            kinds.append("reduce")
+        helpers = [h for h in self.helpers if not isinstance(h.ret, list) and h.ret == S]
+        if helpers:
+            kinds += ["call", "call"]
+        if self.cfg.exotic and self.coin(self.cfg.exotic):
+            r = self.exotic_expr(S, scope, d)
+            if r is not None:
+                return r
+        k = self.choice(kinds)
+        if k == "unary":
+            tpl, f = self.choice([u for u in UNARY if u[1] not in self.cfg.avoid])
+            self.feat(f)
+            a, _ = self.expr(S, scope, d - 1)
+            return self.fill(tpl, e=a), set()
+        if k == "binary":
+            A, B = (S, S) if self.coin(0.5) else self.choice(BCAST_PAIRS[S])
+            tpl, f = self.choice([b for b in BINARY if b[1] not in self.cfg.avoid])
+            self.feat(f)
+            if A != S or B != S:
+                self.feat("broadcasting")
+            a, _ = self.expr(A, scope, d - 1)
+            b, _ = self.expr(B, scope, d - 1)
+            return "(" + self.fill(tpl, a=_par(a), b=_par(b)) + ")", set()
+        if k == "transform":
+            cands = [t for t in TRANSFORMS if t[1] == S and t[3] not in self.cfg.avoid]
+            if not cands:
+                return self.leaf(S, scope)
+            t = self.choice(cands)
+            self.feat(t[3])
+            a, views = self.expr(t[0], scope, d - 1)
+            return self.fill(t[2], e=_par(a)), (views if t[3] in VIEW_FEATURES else set())
+        if k == "reduce":
+            F = self.choice(ARRAY_SHAPES)
+            tpl, f = self.choice(REDUCE_ALL)
+            self.feat(f)
+            a, _ = self.expr(F, scope, d - 1)
+            a = a if _is_atom(a) else f"({a})"
+            return self.fill(tpl, e=a), set()
+        if k == "matmul":
+            cands = [m for m in MATMUL if m[2] == S and m[4] not in self.cfg.avoid]
+            if not cands:
+                return self.expr(S, scope, d - 1)
+            A, B, _, tpl, f = self.choice(cands)
+            self.feat(f)
+            a, _ = self.expr(A, scope, d - 1)
+            b, _ = self.expr(B, scope, d - 1)
+            a = a if _is_atom(a) else f"({a})"
+            b = b if _is_atom(b) else f"({b})"
+            return "(" + tpl.format(a=a, b=b) + ")", set()
+        if k == "ifexp":
+            self.feat("ifexp")
+            c = self.cond(scope, d - 1)
+            a, va = self.expr(S, scope, d - 1)
+            b, vb = self.expr(S, scope, d - 1)
+            return f"({a} if {c} else {b})", va | vb
+        if k == "where":
+            self.feat("where")
+            C = self.choice([s for s in SHAPES if _bcast(s, S) == S])
+            c, _ = self.expr(C, scope, d - 1)
+            a, _ = self.expr(S, scope, d - 1)
+            B = S if "where_broadcast" in self.cfg.avoid else \
+                self.choice([s for s in SHAPES if _bcast(s, S) == S])    # BUG-17
+            b, _ = self.expr(B, scope, d - 1)
+            return f"np.where({c} > {self.choice(CONSTS)}, {a}, {b})", set()
+        if k == "int":
+            self.feat("int_arith")
+            i = self.choice(scope.ints)
+            a, _ = self.expr(S, scope, d - 1)
+            form = self.integer(0, 6)
+            if form == 5:
+                self.feat("int_power")
+                return f"np.tanh({a}) ** ({i} + 1)", set()
+            if form == 6:
+                arrays = [n for n, s in scope.vars.items() if s != ()]
+                if arrays:
+                    self.feat("shape_arith")
+                    n = self.choice(arrays)
+                    return f"({a}) * ({n}.shape[0] + len({n}) - {n}.ndim)", set()
+            if form == 0:
+                return f"({a}) * ({i} + 1)", set()
+            if form == 1:
+                return f"({a}) / ({i} + 2.0)", set()
+            if form == 2:
+                return f"np.sin(({a}) * {i})", set()
+            if form == 3 and S == ():
+                x3 = [n for n, s in scope.vars.items() if s == (3,)]
+                if x3:
+                    self.feat("int_index")
+                    return f"{self.choice(x3)}[{i} % 3]", set()
+            return f"({a}) * float({i})", set()
+        if k == "call":
+            h = self.choice(helpers)
+            return self.call(h, scope, d), set(scope.vars)
+        raise AssertionError(k)
+
+    def call(self, h, scope, d):
+        args = [self.expr(s, scope, max(d - 1, 0))[0] for _, s in h.params]
+        style = self.integer(0, 2)
+        parts = []
+        if style == 0:
+            parts = list(args)
+        elif style == 1:
+            self.feat("kwargs")
+            parts = args[:1] + [f"{n}={a}" for (n, _), a in zip(h.params[1:], args[1:])]
+        else:
+            self.feat("kwargs_reordered")
+            kws = [f"{n}={a}" for (n, _), a in zip(h.params, args)]
+            parts = kws[::-1]
+        if h.kw is not None and self.coin(0.6):
+            self.feat("kw_default_override")
+            if self.coin(0.5) and "active_kwarg" not in self.cfg.avoid:    # BUG-18
+                self.feat("active_kwarg")
+                val = f"np.tanh({self.expr((), scope, 1)[0]})"
+            else:
+                val = self.choice(COEFS)
+            parts.append(f"{h.kw[0]}={val}")
+        self.feat("helper_call")
+        return f"{h.name}({', '.join(parts)})"
+
+    def cond(self, scope, d):
+        form = self.integer(0, 7)
+        c = self.choice(CONSTS)
+        if form == 0 or form == 1:
+            a, _ = self.expr((), scope, max(d, 0))
+            return f"{a} > {c}" if form == 0 else f"{a} < {c}"
+        if form in (2, 3):
+            arrays = [n for n, s in scope.vars.items() if s != ()]
+            a = self.choice(arrays) if arrays else self.leaf(self.choice(ARRAY_SHAPES), scope)[0]
+            if form == 2:
+                return f"np.sum({a}) > {c}"
+            return f"np.max({a}) < {self.choice(['0.5', '1.0', '1.2'])}"
+        if form == 4:
+            self.feat("boolop")
+            return f"({self.cond(scope, d - 1)}) {self.choice(['and', 'or'])} ({self.cond(scope, d - 1)})"
+        if form == 5:
+            self.feat("not")
+            return f"not ({self.cond(scope, d - 1)})"
+        if form == 6 and scope.ints:
+            i = self.choice(scope.ints)
+            return self.choice([f"{i} % 2 == 0", f"{i} > 0", f"{i} == 1"])
+        a, _ = self.expr((), scope, max(d - 1, 0))
+        b, _ = self.expr((), scope, max(d - 1, 0))
+        return f"{a} > {b}"
+
+    # -------------------------------------------------------------- statements
+    # A block is a list of (indent, text) lines; ``ctx`` holds:
+    # loop (inside a loop), depth (nesting), ret (shape of the function's
+    # return value, or None when early returns are not allowed)
+
+    def block(self, scope, ctx, n):
+        lines = []
+        for _ in range(n):
+            if self.budget <= 0 and lines:
+                break
+            lines += self.stmt(scope, ctx)
+            if lines and lines[-1][0] == 0 and lines[-1][1].split(" ")[0] in ("return", "break", "continue"):
+                break
+        if not lines:
+            if "pass_body" in self.cfg.avoid:
+                lines = [(0, f"{self.fresh('k')} = 0")]
+            else:
+                self.feat("pass_body")
+                lines = [(0, "pass")]
+        return lines
+
+    def bounded(self, name, S, scope, d):
+        """RHS for a loop-carried reassignment of ``name``."""
+        e, _ = self.expr(S, scope, d)
+        form = self.integer(0, 3)
+        if form == 0:
+            return f"np.tanh({e})"
+        if form == 1:
+            return f"0.5 * {name} + 0.5 * np.sin({e})"
+        if form == 2:
+            return f"{name} * {self.choice(['0.9', '0.5', '0.7'])} + 0.1 * np.tanh({e})"
+        return f"np.cos({e}) * 0.5"
+
+    def assign(self, name, S, src, views, scope, ctx):
+        scope.vars[name] = S
+        if views or name in self.params:
+            self.nonfresh.add(name)
+            self.nonfresh.update(views)
+        elif ctx["depth"] == 0:
+            self.nonfresh.discard(name)
+
+    def stmt(self, scope, ctx):
+        cfg = self.cfg
+        kinds = ["new", "new", "new", "reassign", "aug", "tuple", "setitem"]
+        if cfg.control and ctx["depth"] < 2:
+            kinds += ["if", "if"] if ctx["depth"] == 0 else ["if"]
+        if cfg.loops and ctx["depth"] < 2:
+            kinds += ["for", "for_iter"] if ctx["depth"] == 0 else ["for"]
+        if cfg.whiles and ctx["depth"] < 2 and not ctx["loop"]:
+            kinds += ["while"]
+        if self.helpers:
+            kinds += ["call_stmt"]
+        if ctx["loop"] and cfg.control and not ctx.get("no_break") and not (
+                ctx.get("loops", 1) >= 2 and "nested_loop_break" in cfg.avoid):
+            kinds += ["brk"]
+        if ctx["ret"] is not None and cfg.early_return and cfg.control and ctx["depth"] < 2 and \
+                not (ctx["depth"] > 0 and "nested_early_return" in cfg.avoid):
+            kinds += ["early_ret"]
+        if cfg.exotic and self.coin(cfg.exotic):
+            r = self.exotic_stmt(scope, ctx)
+            if r is not None:
+                return r
+        if self.budget < 6:
+            kinds = [k for k in kinds if k not in ("if", "for", "for_iter", "while")]
+        k = self.choice(kinds)
+        self.budget -= {"if": 2, "while": 4, "brk": 2, "early_ret": 2}.get(k, 1)
+        d = self.cfg.max_depth
+        if k == "new" or (k in ("reassign", "aug") and not scope.vars):
+            S = self.shape(scope)
+            name = self.fresh("v")
+            src, views = self.expr(S, scope, d)
+            self.assign(name, S, src, views, scope, ctx)
+            return [(0, f"{name} = {src}")]
+        if k == "reassign":
+            targets = [(n, s) for n, s in scope.vars.items() if n not in self.frozen
+                       and not (n in self.params and "param_rebind" in cfg.avoid)]
+            if not targets:
+                return []
+            name, S = self.choice(targets)
+            self.feat("reassign")
+            if ctx["loop"]:
+                src, views = self.bounded(name, S, scope, d - 1), set()
+            else:
+                src, views = self.expr(S, scope, d)
+            self.assign(name, S, src, views, scope, ctx)
+            return [(0, f"{name} = {src}")]
+        if k == "aug":
+            ok = [(n, s) for n, s in scope.vars.items()
+                  if (n not in self.nonfresh or (n in self.params and s == ())) and n not in self.frozen]
+            if not ok:
+                return self.stmt(scope, ctx) if self.coin(0.5) else []
+            name, S = self.choice(ok)
+            B = self.choice([b for b in SHAPES if _bcast(b, S) == S])
+            op = self.choice(["+=", "-=", "*=", "/="])
+            self.feat("aug" + op)
+            e, _ = self.expr(B, scope, d - 1)
+            if op == "/=":
+                e = f"(1.0 + np.square({e}))"
+            elif op == "*=":
+                e = f"np.cos({e})"
+            elif ctx["loop"]:
+                e = f"0.2 * np.tanh({e})"
+            return [(0, f"{name} {op} {e}")]
+        if k == "setitem":
+            ok = [(n, s) for n, s in scope.vars.items() if s != () and n not in self.nonfresh
+                  and n not in self.frozen]
+            if not ok or "setitem" in cfg.avoid:
+                return []
+            name, S = self.choice(ok)
+            self.feat("setitem")
+            forms = {(3,): [("[{r3}]", ()), ("[1:]", (2,)), ("[::2]", (2,))],
+                     (2,): [("[{r2}]", ()), ("[:1]", ())],
+                     (2, 3): [("[{r2}]", (3,)), ("[:, {c3}]", (2,)), ("[{r2}, {c3}]", ()),
+                              ("[:, 1:]", (2, 1))],
+                     (3, 2): [("[{r3}]", (2,)), ("[1:, 0]", (2,))],
+                     (1, 3): [("[0]", (3,)), ("[0, 1:]", (2,))],
+                     (2, 1): [("[:, 0]", (2,)), ("[1]", ())]}[S]
+            idx, T = self.choice(forms)
+            idx = self.fill(idx)
+            rhs_scope = scope
+            if "setitem_self" in cfg.avoid:     # (BUG-16, fixed) v[i] op= f(v) in vjp
+                op = "="
+                rhs_scope = scope.copy()
+                del rhs_scope.vars[name]
+            else:
+                op = self.choice(["=", "+=", "*="])
+            e, _ = self.expr(T, rhs_scope, d - 1)
+            if op == "*=":
+                e = f"np.cos({e})"
+            elif ctx["loop"]:
+                e = f"np.tanh({e})"
+            return [(0, f"{name}{idx} {op} {e}")]
+        if k == "tuple":
+            self.feat("tuple_unpack")
+            same = {}
+            for n, s in scope.vars.items():
+                same.setdefault(s, []).append(n)
+            pairs = [[n for n in v if n not in self.frozen] for v in same.values()]
+            pairs = [v for v in pairs if len(v) >= 2]
+            if pairs and self.coin(0.4):
+                a, b = self.choice(pairs)[:2]
+                S = scope.vars[a]
+                self.feat("swap")
+                e, _ = (self.bounded(b, S, scope, 1), None) if ctx["loop"] else self.expr(S, scope, 1)
+                self.nonfresh.update((a, b))
+                return [(0, f"{a}, {b} = {b}, {e}")]
+            S1, S2 = self.shape(scope), self.shape(scope)
+            e1, v1 = self.expr(S1, scope, d - 1)
+            e2, v2 = self.expr(S2, scope, d - 1)
+            n1, n2 = self.fresh("v"), self.fresh("v")
+            self.assign(n1, S1, e1, v1, scope, ctx)
+            self.assign(n2, S2, e2, v2, scope, ctx)
+            return [(0, f"{n1}, {n2} = {e1}, {e2}")]
+        if k == "call_stmt":
+            h = self.choice(self.helpers)
+            src = self.call(h, scope, d)
+            if isinstance(h.ret, list):
+                self.feat("tuple_return")
+                n1, n2 = self.fresh("v"), self.fresh("v")
+                for n, s in zip((n1, n2), h.ret):
+                    self.assign(n, s, src, set(scope.vars) | {n}, scope, ctx)
+                return [(0, f"{n1}, {n2} = {src}")]
+            n = self.fresh("v")
+            self.assign(n, h.ret, src, set(scope.vars) | {n}, scope, ctx)
+            return [(0, f"{n} = {src}")]
+        if k == "brk":
+            self.feat("break_continue")
+            word = self.choice(["break", "continue"] if ctx.get("cont_ok", True) else ["break"])
+            self.feat(word)
+            c = self.cond(scope, 1)
+            body = []
+            if self.coin(0.5):
+                body = self.stmt(scope.copy(), dict(ctx, depth=ctx["depth"] + 1))
+            return [(0, f"if {c}:")] + _indent(body + [(0, word)])
+        if k == "early_ret":
+            self.feat("early_return")
+            c = self.cond(scope, 1)
+            e, _ = self.expr(ctx["ret"], scope, d - 1)
+            return [(0, f"if {c}:"), (1, f"return {e}")]
+        if k == "if":
+            return self.if_stmt(scope, ctx)
+        if k in ("for", "for_iter"):
+            return self.for_stmt(scope, ctx, k)
+        if k == "while":
+            return self.while_stmt(scope, ctx)
+        raise AssertionError(k)
+
+    def branch_body(self, scope, ctx, outs):
+        sub = scope.copy()
+        c2 = dict(ctx, depth=ctx["depth"] + 1)
+        body = self.block(sub, c2, self.integer(1, 2))
+        last = body[-1][1].split(" ")[0] if body and body[-1][0] == 0 else ""
+        if last not in ("return", "break", "continue"):
+            if ctx["ret"] is not None and self.cfg.early_return and self.coin(0.15) and \
+                    "nested_early_return" not in self.cfg.avoid:
+                self.feat("early_return")
+                e, _ = self.expr(ctx["ret"], sub, 2)
+                body.append((0, f"return {e}"))
+            else:
+                for name, S in outs:
+                    self.budget -= 1
+                    e, views = self.expr(S, sub, 2)
+                    body.append((0, f"{name} = {e}"))
+                    self.nonfresh.update(views)
+                    if views:
+                        self.nonfresh.add(name)
+        return body
+
+    def if_stmt(self, scope, ctx):
+        self.feat("if")
+        outs = [(self.fresh("v"), self.shape(scope)) for _ in range(self.integer(0, 2))]
+        n_elif = self.integer(0, 2) if self.coin(0.4) else 0
+        has_else = bool(outs) or self.coin(0.5)
+        if n_elif:
+            self.feat("elif")
+        if has_else:
+            self.feat("else")
+        lines = [(0, f"if {self.cond(scope, 1)}:")] + _indent(self.branch_body(scope, ctx, outs))
+        for _ in range(n_elif):
+            lines += [(0, f"elif {self.cond(scope, 1)}:")] + _indent(self.branch_body(scope, ctx, outs))
+        if has_else:
+            lines += [(0, "else:")] + _indent(self.branch_body(scope, ctx, outs))
+        for name, S in outs:
+            scope.vars[name] = S
+            if ctx["depth"] > 0:
+                self.nonfresh.add(name)
+        return lines
+
+    def loop_body(self, scope, ctx, n=None, cont_ok=True):
+        sub = scope.copy()
+        c2 = dict(ctx, depth=ctx["depth"] + 1, loop=True, cont_ok=cont_ok,
+                  loops=ctx.get("loops", 0) + 1)
+        n = n or self.integer(1, 2)
+        return self.block(sub, c2, n)
+
+    def for_stmt(self, scope, ctx, kind):
+        sub = scope.copy()
+        if kind == "for_iter":
+            arrays = [(n, s) for n, s in scope.vars.items() if s != () and s[1:] in SHAPES]
+            if arrays:
+                n, S = self.choice(arrays)
+                row = self.fresh("r")
+                self.nonfresh.update((n, row))
+                sub.vars[row] = S[1:]
+                if "for_iter_rebind" in self.cfg.avoid:
+                    was_frozen = n in self.frozen
+                    self.frozen.add(n)
+                    try:
+                        return self._for_iter(sub, ctx, n, S, row)
+                    finally:
+                        if not was_frozen:
+                            self.frozen.discard(n)
+                return self._for_iter(sub, ctx, n, S, row)
+        return self._for_range(scope, sub, ctx)
+
+    def _for_iter(self, sub, ctx, n, S, row):
+        form = self.integer(0, 5)
+        others = [m for m, t in sub.vars.items() if t == S and m != n]
+        if form == 4 and others and "for_zip" not in self.cfg.avoid:
+            self.feat("for_zip")
+            m = self.choice(others)
+            row2 = self.fresh("r")
+            sub.vars[row2] = S[1:]
+            self.nonfresh.update((m, row2))
+            if "for_iter_rebind" in self.cfg.avoid:
+                self.frozen.add(m)
+            head = f"for {row}, {row2} in zip({n}, {m}):"
+        elif form == 3 and len(S) == 1:
+            self.feat("for_enumerate")
+            i = self.fresh("i")
+            sub.ints.append(i)
+            head = f"for {i}, {row} in enumerate({n}):"
+        else:
+            self.feat("for_iter")
+            head = f"for {row} in {n}:"
+        return [(0, head)] + _indent(self.loop_body(sub, ctx))
+
+    def _for_range(self, scope, sub, ctx):
+        self.feat("for_range")
+        i = self.fresh("i")
+        ints = [x for x in scope.ints if x == "n"]
+        form = self.integer(0, 4)
+        if form == 1 and ints:
+            self.feat("range_n")
+            rng = "range(n)"
+        elif form == 2:
+            vecs = [nm for nm, s in scope.vars.items() if len(s) == 1]
+            rng = f"range(len({self.choice(vecs)}))" if vecs else "range(2)"
+        elif form == 3:
+            rng = f"range(1, {self.integer(2, 4)})"
+        else:
+            rng = f"range({self.integer(1, 4)})"
+        sub.ints.append(i)
+        return [(0, f"for {i} in {rng}:")] + _indent(self.loop_body(sub, ctx))
+
+    def while_stmt(self, scope, ctx):
+        self.feat("while")
+        it = self.fresh("it")
+        cap = self.integer(1, 5)
+        sub = scope.copy()
+        sub.ints.append(it)
+        form = self.integer(0, 2)
+        if form == 0:
+            c = self.cond(scope, 1)
+            body = self.loop_body(sub, dict(ctx, no_break="while_and_break" in self.cfg.avoid),
+                                  self.integer(1, 2), cont_ok=False)
+            return [(0, f"{it} = 0"), (0, f"while ({c}) and {it} < {cap}:")] + \
+                _indent(body + [(0, f"{it} += 1")])
+        if form == 1:
+            self.feat("while_true")
+            body = self.loop_body(sub, ctx, self.integer(1, 2), cont_ok=False)
+            c = self.cond(sub, 1)
+            return [(0, f"{it} = 0"), (0, "while True:")] + _indent(
+                body + [(0, f"{it} += 1"), (0, f"if ({c}) or {it} >= {cap}:"), (1, "break")])
+        body = self.loop_body(sub, ctx, self.integer(1, 2))
+        c = self.cond(sub, 1)
+        return [(0, f"{it} = 0"), (0, f"while {it} < {cap}:"), (1, f"{it} += 1")] + \
+            _indent(body) + [(1, f"if {c}:"), (2, "break")]
+
+    # --------------------------------------------------------------- functions
+    def function(self, name, params, ret, n_stmts, kw=None, budget=17):
+        """Lines of a function; params: [(name, shape or 'int')]."""
+        self.budget = budget
+        scope = _Scope()
+        self.nonfresh = set()
+        self.params = set()
+        for p, s in params:
+            if s == "int":
+                scope.ints.append(p)
+            else:
+                scope.vars[p] = s
+                self.params.add(p)
+                self.nonfresh.add(p)
+        sig = [p for p, _ in params]
+        if kw is not None:
+            scope.vars[kw[0]] = ()
+            self.params.add(kw[0])
+            sig.append(f"{kw[0]}={kw[1]}")
+        ctx = {"loop": False, "depth": 0, "ret": ret if not isinstance(ret, list) else None}
+        body = self.block(scope, ctx, n_stmts)
+        last = body[-1][1].split(" ")[0] if body[-1][0] == 0 else ""
+        if last != "return":
+            if isinstance(ret, list):
+                es = [self.expr(s, scope, 2)[0] for s in ret]
+                body.append((0, f"return {', '.join(es)}"))
+            else:
+                e, _ = self.expr(ret, scope, self.cfg.max_depth)
+                body.append((0, f"return {e}"))
+        return [(0, f"def {name}({', '.join(sig)}):")] + _indent(body)
+
+    def module(self):
+        cfg = self.cfg
+        lines = []
+        self.helpers = []
+        if cfg.helpers and self.coin(0.6):
+            # level 2 helper
+            h2 = self._make_helper("helper_b", [])
+            lines += h2[0] + [(0, "")]
+            if self.coin(0.6):
+                h1 = self._make_helper("helper_a", [h2[1]])
+                lines += h1[0] + [(0, "")]
+                self.helpers = [h1[1], h2[1]] if self.coin(0.5) else [h1[1]]
+            else:
+                self.helpers = [h2[1]]
+        # the entry point
+        nfloat = self.integer(1, 3)
+        params = []
+        for k in range(nfloat):
+            params.append(Param("xyz"[k], "float", self.choice(SHAPES)))
+        if self.coin(0.3):
+            params.append(Param("n", "int", (), self.integer(1, 3)))
+        if cfg.out == "scalar":
+            ret = ()
+        else:
+            ret = self.choice(ARRAY_SHAPES)
+        plist = [(p.name, "int" if p.kind == "int" else p.shape) for p in params]
+        saved_cfg = self.cfg
+        body = self.function("f", plist, ret, self.integer(1, cfg.max_stmts))
+        self.cfg = saved_cfg
+        head = ["import numpy as np", "import math", "import contextlib", ""]
+        head += [t for _, t in self.module_lines]
+        if self.module_lines:
+            head.append("")
+        text = head + [("    " * i) + t for i, t in lines] + [""]
+        first = len(text) + 1
+        text += [("    " * i) + t for i, t in body]
+        last = len(text)
+        return "\n".join(text) + "\n", params, first, last
+
+    def _make_helper(self, name, callees):
+        nparams = self.integer(1, 2)
+        params = [(f"{'uv'[k]}", self.choice(SHAPES)) for k in range(nparams)]
+        kw = ("scale", self.choice(["0.5", "1.0", "2.0"])) if self.coin(0.7) else None
+        if self.coin(0.25):
+            ret = [self.choice(SHAPES), self.choice(SHAPES)]
+        else:
+            ret = self.choice(SHAPES)
+        saved = self.helpers
+        self.helpers = callees
+        old = self.cfg
+        self.cfg = Config(**{**old.__dict__, "max_stmts": 3, "whiles": False,
+                             "max_depth": 2})
+        lines = self.function(name, params, ret, self.integer(0, 3), kw=kw, budget=7)
+        self.cfg = old
+        self.helpers = saved
+        return lines, _Helper(name, params, kw, ret)
+
+    # ---------------------------------------------------------------- exotics
+    def exotic_expr(self, S, scope, d):
+        return _exotic_expr(self, S, scope, d)
+
+    def exotic_stmt(self, scope, ctx):
+        return _exotic_stmt(self, scope, ctx)
+
+
+# transforms whose result may share memory with their operand
+VIEW_FEATURES = {"attr_T", "transpose", "method_reshape", "reshape", "index", "slice",
+                 "newaxis", "expand_dims", "squeeze", "method_ravel", "ravel",
+                 "method_squeeze", "ellipsis_index"}
+
+
+def _par(s):
+    return s if _is_atom(s) else f"({s})"
+
+
+def _is_atom(s):
+    return s.replace("_", "").isalnum() or (s.startswith("(") and s.endswith(")") and _balanced(s[1:-1]))
+
+
+def _balanced(s):
+    depth = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _indent(lines, k=1):
+    return [(i + k, t) for i, t in lines]
+
+
+# --------------------------------------------------------------------------
+# foreign constructs (fence fuzzing)
+# --------------------------------------------------------------------------
+
+EXOTIC_EXPRS = ['x_lambda_call', 'x_generator_expr', 'x_chained_compare', 'x_walrus', 'x_eval', 'x_starred_display', 'x_dict_display', 'x_ellipsis', 'x_math_module', 'x_builtin_minmax', 'x_builtin_abs_pow', 'x_fstring', 'x_set_display', 'x_unregistered_np', 'x_is_in', 'x_astype_copy', 'x_item', 'x_np_float64', 'x_dict_values']
+EXOTIC_STMTS = ['x_try', 'x_try_finally', 'x_with', 'x_yield', 'x_global', 'x_nonlocal', 'x_lambda', 'x_listcomp_stmt', 'x_dictcomp', 'x_del', 'x_class', 'x_match', 'x_walrus_if', 'x_async_def', 'x_starred_target', 'x_nested_def', 'x_exec', 'x_assert', 'x_raise', 'x_setitem', 'x_inplace_alias', 'x_list_mutation', 'x_annassign', 'x_while_else', 'x_np_out_kwarg', 'x_inplace_method', 'x_tuple_index', 'x_pass_print']
+
+
+def _pick_var(g, scope, shapes=None):
+    c = [(n, s) for n, s in scope.vars.items() if shapes is None or s in shapes]
+    return g.choice(c) if c else (None, None)
+
+
+def _exotic_expr(g, S, scope, d):
+    """A foreign expression of shape S (or None)."""
+    allowed = [i for i, n in enumerate(EXOTIC_EXPRS) if n not in g.cfg.avoid]
+    k = allowed[g.integer(0, len(allowed) - 1)]
+    a, _ = g.leaf(S, scope)
+    if k == 0:
+        g.feat("x_lambda_call")
+        return f"(lambda t: t * 2.0)({a})", set()
+    if k == 1:
+        n, F = _pick_var(g, scope, [(3,), (2,)])
+        if n is not None and S == ():
+            g.feat("x_generator_expr")
+            return f"sum(t * t for t in {n})", set()
+        if n is not None and S == F:
+            g.feat("x_listcomp")
+            return f"np.array([t * 2.0 for t in {n}])", set()
+        return None
+    if k == 2:
+        g.feat("x_chained_compare")
+        b, _ = g.leaf((), scope)
+        return f"({a} if -1.0 < {b} < 1.0 else -({a}))", set()
+    if k == 3:
+        g.feat("x_walrus")
+        w = g.fresh("w")
+        return f"(({w} := {a}) * {w})", set()
+    if k == 4:
+        g.feat("x_eval")
+        return f"({a} * eval('2.0'))", set()
+    if k == 5 and S != ():
+        g.feat("x_starred_display")
+        n, F = _pick_var(g, scope, [S])
+        if F is not None and len(S) == 1:
+            return f"np.array([*{n}])", {n}
+        return None
+    if k == 6:
+        g.feat("x_dict_display")
+        return f"{{'a': {a}, 'b': 1.0}}['a']", {a} if a.isidentifier() else set()
+    if k == 7:
+        g.feat("x_ellipsis")
+        if S == (2,) or S == (3,):
+            n, F = _pick_var(g, scope, [(2, 3)])
+            if n is not None:
+                return (f"{n}[..., 0]" if S == (2,) else f"{n}[0, ...]"), {n}
+        if S == ():
+            return None
+        return f"{_par(a)}[...]", {a} if a.isidentifier() else set()
+    if k == 8 and S == ():
+        g.feat("x_math_module")
+        return f"math.sin({a})", set()
+    if k == 9 and S == ():
+        g.feat("x_builtin_minmax")
+        b, _ = g.leaf((), scope)
+        return f"{g.choice(['max', 'min'])}({a}, {b})", set()
+    if k == 10 and S == ():
+        g.feat("x_builtin_abs_pow")
+        return g.choice([f"abs({a})", f"pow({a}, 2)", f"float({a})"]), set()
+    if k == 11:
+        g.feat("x_fstring")
+        return f"({a} * len(f'{{{a}}}') / len(f'{{{a}}}'))", set()
+    if k == 12:
+        g.feat("x_set_display")
+        return f"({a} * len({{1, 2, 2}}))", set()
+    if k == 13 and S == ():
+        g.feat("x_unregistered_np")
+        n, F = _pick_var(g, scope, ARRAY_SHAPES)
+        if n is not None:
+            return g.choice([f"np.cumsum({n})[-1]", f"np.sum(np.arctan2({n}, 2.0))", f"np.trace(np.atleast_2d({n}))",
+                             f"np.sort({n}.ravel())[0]", f"np.var({n})", f"np.std({n})",
+                             f"np.einsum('...->', {n})", f"np.average({n})"]), set()
+        return None
+    if k == 14:
+        g.feat("x_is_in")
+        return f"({a} if {g.choice(['1 in (1, 2)', 'None is None', 'a is not None'])} else 0.0 * {a})" \
+            .replace("a is not None", f"{a} is not None"), set()
+    if k == 15:
+        g.feat("x_astype_copy")
+        if S == ():
+            return f"float({a})", set()
+        return g.choice([f"{a}.astype(float)", f"{a}.copy()", f"np.asarray({a})",
+                         f"np.array({a})"]), set()
+    if k == 17 and S == ():
+        g.feat("x_np_float64")
+        return f"np.float64({a})", set()
+    if k == 18 and S == ():
+        g.feat("x_dict_values")
+        b, _ = g.leaf((), scope)
+        return f"sum({{'p': {a}, 'q': {b}}}.values())", set()
+    if k == 16 and S == ():
+        g.feat("x_item")
+        if a.isidentifier() and scope.vars.get(a) == ():
+            return f"{a}.item()", set()
+        return None
+    return None
+
+
+def _exotic_stmt(g, scope, ctx):
+    """Foreign statements; returns lines or None."""
+    allowed = [i for i, n in enumerate(EXOTIC_STMTS) if n not in g.cfg.avoid]
+    k = allowed[g.integer(0, len(allowed) - 1)]
+    S = g.choice(SHAPES)
+    e, _ = g.expr(S, scope, 2)
+    name = g.fresh("v")
+    out = None
+    if k == 0:
+        g.feat("x_try")
+        exc = g.choice(["Exception", "ZeroDivisionError", "(ValueError, TypeError)"])
+        out = [(0, "try:"), (1, f"{name} = {e}"), (0, f"except {exc}:"), (1, f"{name} = {e}")]
+    elif k == 1:
+        g.feat("x_try_finally")
+        out = [(0, "try:"), (1, f"{name} = {e}"), (0, "finally:"), (1, "pass")]
+    elif k == 2:
+        g.feat("x_with")
+        cm = g.choice(["contextlib.nullcontext()", "np.errstate(all='ignore')"])
+        out = [(0, f"with {cm}:"), (1, f"{name} = {e}")]
+    elif k == 3:
+        g.feat("x_yield")
+        out = [(0, f"{name} = {e}"), (0, f"yield {name}")]
+    elif k == 4:
+        g.feat("x_global")
+        gname = "G_STATE"
+        if "G_STATE" not in g.module_globals:
+            g.module_globals.add(gname)
+            g.module_lines.append((0, "G_STATE = 0.5"))
+        if g.coin(0.5):
+            out = [(0, f"global {gname}"), (0, f"{gname} = {gname} * 1.0"),
+                   (0, f"{name} = {e}")]
+        else:
+            scope.vars[name] = ()
+            return [(0, f"{name} = G_STATE * 2.0")]
+    elif k == 5:
+        g.feat("x_nonlocal")
+        inner = g.fresh("inner")
+        acc = g.fresh("acc")
+        n, F = _pick_var(g, scope, [()])
+        if n is None:
+            return None
+        scope.vars[acc] = ()
+        return [(0, f"{acc} = 0.0"), (0, f"def {inner}():"), (1, f"nonlocal {acc}"),
+                (1, f"{acc} = {acc} + {n}"), (0, f"{inner}()")]
+    elif k == 6:
+        g.feat("x_lambda")
+        lam = g.fresh("lam")
+        out = [(0, f"{lam} = lambda t, s=2.0: t * s + 1.0"), (0, f"{name} = {lam}({e})")]
+    elif k == 7:
+        g.feat("x_listcomp_stmt")
+        n, F = _pick_var(g, scope, [(2, 3), (3,), (2,), (3, 2)])
+        if n is None:
+            return None
+        if len(F) == 1:
+            scope.vars[name] = F
+            g.nonfresh.add(name)
+            return [(0, f"{name} = np.array([np.sin(t) for t in {n} if t > -10.0])")]
+        scope.vars[name] = ()
+        return [(0, f"{name} = sum([np.sum(r * r) for r in {n}])")]
+    elif k == 8:
+        g.feat("x_dictcomp")
+        n, F = _pick_var(g, scope, [(3,), (2,)])
+        if n is None:
+            return None
+        scope.vars[name] = ()
+        return [(0, f"{name} = sum({{k: t for k, t in enumerate({n})}}.values())")]
+    elif k == 9:
+        g.feat("x_del")
+        tmp = g.fresh("tmp")
+        out = [(0, f"{tmp} = {e}"), (0, f"{name} = {tmp} * 1.0"), (0, f"del {tmp}")]
+    elif k == 10:
+        g.feat("x_class")
+        cls = g.fresh("C")
+        out = [(0, f"class {cls}:"), (1, "k = 2.0"), (0, f"{name} = {e} * {cls}.k")]
+    elif k == 11 and sys.version_info >= (3, 10):
+        g.feat("x_match")
+        i = scope.ints[0] if scope.ints else "2"
+        out = [(0, f"match {i}:"), (1, "case 1:"), (2, f"{name} = {e}"), (1, "case _:"),
+               (2, f"{name} = -({e})")]
+    elif k == 12:
+        g.feat("x_walrus_if")
+        w = g.fresh("w")
+        s, _ = g.expr((), scope, 1)
+        out = [(0, f"if ({w} := {s}) > 0.0:"), (1, f"{name} = {e} * {w}"), (0, "else:"),
+               (1, f"{name} = {e}")]
+    elif k == 13:
+        g.feat("x_async_def")
+        inner = g.fresh("coro")
+        out = [(0, f"async def {inner}():"), (1, "return 1.0"), (0, f"{name} = {e}")]
+    elif k == 14:
+        g.feat("x_starred_target")
+        n, F = _pick_var(g, scope, [(3,), (2,), (2, 3)])
+        if n is None:
+            return None
+        a, b = g.fresh("v"), g.fresh("v")
+        scope.vars[a] = F[1:]
+        g.nonfresh.update((a, n))
+        return [(0, f"{a}, *{b} = {n}")]
+    elif k == 15:
+        g.feat("x_nested_def")
+        inner = g.fresh("inner")
+        out = [(0, f"def {inner}(t, c=1.5):"), (1, "return np.sin(t) * c"),
+               (0, f"{name} = {inner}({e})")]
+    elif k == 16:
+        g.feat("x_exec")
+        out = [(0, "exec('pass')"), (0, f"{name} = {e}")]
+    elif k == 17:
+        g.feat("x_assert")
+        out = [(0, f"{name} = {e}"), (0, f"assert np.all(np.isfinite({name})), 'bad'")]
+    elif k == 18:
+        g.feat("x_raise")
+        out = [(0, f"{name} = {e}"), (0, f"if np.any(np.abs({name}) > 1e9):"),
+               (1, "raise ValueError('too big')")]
+    elif k == 19:
+        g.feat("x_setitem")
+        n, F = _pick_var(g, scope, [(3,), (2,), (2, 3), (3, 2)])
+        if n is None:
+            return None
+        scope.vars[name] = F
+        g.nonfresh.add(name)
+        idx = "0" if len(F) == 1 else "0, 1"
+        src = "1" if len(F) == 1 else "1, 0"
+        op = g.choice(["=", "+=", "*="])
+        return [(0, f"{name} = {n} * 1.0"), (0, f"{name}[{idx}] {op} np.sin({name}[{src}])")]
+    elif k == 20:
+        g.feat("x_inplace_alias")
+        n, F = _pick_var(g, scope, ARRAY_SHAPES)
+        if n is None or n in g.params:
+            return None
+        al = g.fresh("al")
+        g.nonfresh.update((n, al))
+        scope.vars[al] = F
+        return [(0, f"{al} = {n}"), (0, f"{al} += 0.5")]
+    elif k == 21:
+        g.feat("x_list_mutation")
+        lst = g.fresh("lst")
+        out = [(0, f"{lst} = []"), (0, f"{lst}.append({e})"), (0, f"{lst}.append({e})"),
+               (0, f"{name} = {lst}[0] + {lst}[-1]")]
+    elif k == 22:
+        g.feat("x_annassign")
+        out = [(0, f"{name}: float = {e}")]
+    elif k == 23:
+        g.feat("x_while_else")
+        it = g.fresh("it")
+        out = [(0, f"{name} = {e}"), (0, f"{it} = 0"), (0, f"while {it} < 2:"),
+               (1, f"{name} = np.sin({name})"), (1, f"{it} += 1"), (0, "else:"),
+               (1, f"{name} = {name} * 1.0")]
+    elif k == 24:
+        g.feat("x_np_out_kwarg")
+        if S == ():
+            return None
+        out = [(0, f"{name} = np.zeros({shape_src(S)})"), (0, f"np.add({e}, 1.0, out={name})")]
+    elif k == 25:
+        g.feat("x_inplace_method")
+        if S == ():
+            return None
+        out = [(0, f"{name} = {e} * 1.0"), (0, f"{name}.sort(axis=-1)")]
+    elif k == 26:
+        g.feat("x_tuple_index")
+        tup = g.fresh("tup")
+        out = [(0, f"{tup} = ({e}, 2.0)"), (0, f"{name} = {tup}[0] * {tup}[1]")]
+    elif k == 27:
+        g.feat("x_pass_print")
+        out = [(0, "pass"), (0, f"{name} = {e}")]
+    if out is None:
+        return None
+    scope.vars[name] = S
+    g.nonfresh.add(name)
+    return out
+
+
+# --------------------------------------------------------------------------
+# generation entry points
+# --------------------------------------------------------------------------
+
+def generate(chooser, cfg=None):
+    cfg = cfg or Config()
+    g = _Gen(chooser, cfg)
+    src, params, first, last = g.module()
+    seed = chooser.integer(0, 2 ** 31 - 1)
+    return Program(src, "f", params, cfg.out, g.features, seed, first, last)
+
+
+def programs(cfg=None, structural=True, seeded=True):
+    """Hypothesis strategy of ``Program`` in the supported subset.
+
+    Two generators behind one strategy: ``structural`` draws every choice
+    from hypothesis (shrinks to small programs, but hypothesis' draws favour
+    small values, so programs are simple); ``seeded`` draws one seed and runs
+    the grammar with ``random.Random`` (the distribution of
+    ``tests/fuzz_long.py``: bigger programs; reduce failures with
+    ``minimize``)."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def _structural(draw):
+        return generate(HypothesisChooser(draw), cfg)
+
+    def _seeded(seed):
+        return generate(RandomChooser(seed), cfg)
+
+    parts = []
+    # seeded first: hypothesis favours the first alternative, and the richer
+    # seeded programs find more bugs
+    if seeded:
+        parts.append(st.integers(0, 2 ** 32 - 1).map(_seeded))
+    if structural:
+        parts.append(_structural())
+    return st.one_of(*parts)
+
+
+FENCE_CFG = Config(exotic=0.1, max_stmts=5)
+
+
+def fence_programs(cfg=FENCE_CFG, structural=True, seeded=True):
+    """Hypothesis strategy of programs with foreign constructs mixed in.
+
+    The structural half uses a higher rate of foreign constructs: its
+    programs are smaller (hypothesis favours small draws)."""
+    from hypothesis import strategies as st
+    parts = []
+    if seeded:
+        parts.append(programs(cfg, structural=False))
+    if structural:
+        parts.append(programs(dataclasses.replace(cfg, exotic=max(cfg.exotic, 0.3)),
+                              seeded=False))
+    return st.one_of(*parts)
+
+
+# Constructs behind the bugs already found (see tests/test_random_programs.py,
+# KNOWN_BUGS); exploration runs avoid them to find new ones.
+KNOWN_BUG_AVOID = frozenset({
+    "param_rebind",            # BUG-2
+    "nested_early_return",     # BUG-3 (early return in a nested block)
+    "pass_body",               # BUG-4
+    "while_and_break",         # BUG-6
+    "nested_loop_break",       # BUG-12
+    "where_broadcast",         # BUG-17
+    "active_kwarg",            # BUG-18
+})
+# fixed since: "attr_T" (BUG-1), "for_iter_rebind" (BUG-5), "setitem_self" (BUG-16)
+EXPLORE_CFG = Config(avoid=KNOWN_BUG_AVOID)
+
+# foreign constructs behind known bugs (fence fuzzing)
+KNOWN_BUG_AVOID_FENCE = KNOWN_BUG_AVOID | {
+    "x_np_float64",            # BUG-7
+    "x_starred_display",       # BUG-9
+    "x_np_out_kwarg",          # BUG-14
+    "x_inplace_alias",         # BUG-15
+}
+# fixed since: "x_dict_values" (BUG-8), "x_inplace_method" (BUG-13)
+FENCE_EXPLORE_CFG = Config(exotic=0.1, max_stmts=5, avoid=KNOWN_BUG_AVOID_FENCE)
+
+CATEGORY_CONFIGS = {
+    "straight_line": Config(control=False, loops=False, whiles=False, helpers=False),
+    "branches": Config(loops=False, whiles=False, helpers=False),
+    "for_loops": Config(whiles=False, helpers=False),
+    "while_loops": Config(loops=False, helpers=False, max_stmts=4),
+    "helpers": Config(control=False, loops=False, whiles=False),
+    "mixed": Config(),
+    "array_out": Config(out="array"),
+}
+
+
+# --------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------
+
+_TMPDIR = None
+_COUNT = itertools.count()
+
+
+def tmpdir():
+    """The directory of the generated modules; removed at exit unless
+    PROGEN_KEEP=1 (failure messages carry the whole source anyway)."""
+    global _TMPDIR
+    if _TMPDIR is None:
+        _TMPDIR = tempfile.mkdtemp(prefix="ad_progen_")
+        if os.environ.get("PROGEN_KEEP") != "1":
+            import atexit
+            import shutil
+            atexit.register(shutil.rmtree, _TMPDIR, True)
+    return _TMPDIR
+
+
+def load(prog, directory=None):
+    """Write ``prog`` into a fresh .py file, import it, return (fn, path)."""
+    directory = directory or tmpdir()
+    modname = f"prog_{os.getpid()}_{next(_COUNT)}"
+    path = os.path.join(directory, modname + ".py")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(prog.source)
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        spec.loader.exec_module(mod)
+    return getattr(mod, prog.name), path
+
+
+def unload(path):
+    modname = os.path.splitext(os.path.basename(path))[0]
+    sys.modules.pop(modname, None)
+
+
+# --------------------------------------------------------------------------
+# the oracle
+# --------------------------------------------------------------------------
+
+def _exc_kind(exc):
+    name = type(exc).__name__
+    if exc.__cause__ is not None and name == "InternalError":
+        name += f"({type(exc.__cause__).__name__})"
+    return name
+
+
+def _exc_text(exc):
+    """The exception's message, normalised (numbers, names of temporaries
+    and temp files dropped), to tell failures apart."""
+    import re
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if type(exc).__name__ == "InternalError" and exc.__cause__ is not None:
+        text = str(exc.__cause__).splitlines()[0] if str(exc.__cause__) else ""
+    text = re.sub(r"\S+\.py\S*", "<file>", text)
+    text = re.sub(r"<ad_compiler-\d+:\w+>", "<generated>", text)
+    text = re.sub(r"\d+", "N", text)
+    text = re.sub(r"'(b|d|t|v|r|i)\w*N'", "'<name>'", text)
+    return text[:80]
+
+
+def _is_refusal(exc):
+    """A CompileError that is a refusal -- not an InternalError (a compiler
+    bug wrapped as a CompileError subclass)."""
+    import ad_compiler
+    internal = getattr(ad_compiler, "InternalError", None)
+    return isinstance(exc, ad_compiler.CompileError) and not (
+        internal is not None and isinstance(exc, internal))
+
+
+class Timeout(Exception):
+    pass
+
+
+class time_limit:
+    """Raise ``Timeout`` in the block after ``seconds`` (main thread only)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            def handler(signum, frame):
+                raise Timeout(f"timed out after {self.seconds}s")
+            self.old = signal.signal(signal.SIGALRM, handler)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            import signal
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False
+
+
+PLAIN_TIMEOUT = 2.0
+CHECK_TIMEOUT = 20.0
+
+
+class Discard(Exception):
+    """The program / point cannot be checked (plain run fails, branch switch
+    too close, ...).  Not a bug."""
+
+
+class Mismatch(AssertionError):
+    """A wrong derivative or value, or an unexpected exception.
+
+    ``sig`` is a short signature (mode, kind) used to tell distinct failures
+    apart and by the reducer to keep a failure while shrinking a program."""
+
+    def __init__(self, msg, sig=("?", "?")):
+        super().__init__(msg)
+        self.sig = sig
+
+
+class Refused(Exception):
+    """The compiler raised CompileError."""
+
+    def __init__(self, err, mode):
+        super().__init__(f"{mode}: {err}")
+        self.err = err
+        self.mode = mode
+
+
+H1, H2 = 1e-4, 1e-5
+ERRSTATE = dict(divide="raise", over="raise", invalid="raise", under="ignore")
+RTOL = 1e-5
+FD_AGREE = 1e-6
+
+
+def _copy(args):
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+def _as_out(v):
+    return np.asarray(v, dtype=np.float64)
+
+
+def _shift(args, p, k, delta):
+    x = args[p]
+    if isinstance(x, np.ndarray):
+        x = x.copy()
+        x.reshape(-1)[k] += delta
+    else:
+        x = float(x) + delta
+    return args[:p] + (x,) + args[p + 1:]
+
+
+def fd_jacobian(fn, args, positions, h, center=None):
+    """{p: J of shape out.shape + arg.shape} by central differences.
+
+    With ``center`` (the value at ``args``), also checks that the midpoint
+    of each stencil agrees with it: a branch that switches exactly at the
+    point (e.g. a condition decided by rounding noise) shows up there."""
+    out = {}
+    for p in positions:
+        x = np.asarray(args[p], dtype=np.float64)
+        cols = []
+        for k in range(max(x.size, 1)):
+            fp = _as_out(fn(*_shift(args, p, k, h)))
+            fm = _as_out(fn(*_shift(args, p, k, -h)))
+            if fp.shape != fm.shape:
+                raise Discard("output shape changes near the point")
+            if center is not None:
+                if fp.shape != center.shape:
+                    raise Discard("output shape changes near the point")
+                mid = 0.5 * (fp + fm)
+                if not np.all(np.abs(mid - center) <= 1e-7 * (1.0 + np.abs(center))):
+                    raise Discard("the point sits on a branch switch (midpoint test)")
+            cols.append((fp - fm) / (2 * h))
+        J = np.stack(cols, axis=-1)
+        out[p] = J.reshape(J.shape[:-1] + x.shape)
+    return out
+
+
+def _close(a, b, scale):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    if not np.all(np.isfinite(a)):
+        return False
+    return bool(np.all(np.abs(a - b) <= RTOL * np.abs(b) + 1e-6 * scale))
+
+
+def _fmt_args(args):
+    with np.printoptions(precision=17):
+        return "(" + ", ".join(repr(a) for a in args) + ",)"
+
+
+def reference(fn, args, positions):
+    """Plain value and FD Jacobians at a point, or raise Discard."""
+    try:
+        with np.errstate(**ERRSTATE), time_limit(PLAIN_TIMEOUT):
+            val = fn(*_copy(args))
+            v = _as_out(val)
+    except Exception as exc:      # the program itself fails: not our business
+        raise Discard(f"plain run raised {type(exc).__name__}: {exc}")
+    if v.dtype.kind not in "fiub" or not np.all(np.isfinite(v)) or np.max(np.abs(v), initial=0) > 1e6:
+        raise Discard("value not finite / too large")
+    try:
+        with np.errstate(**ERRSTATE):
+            J1 = fd_jacobian(fn, args, positions, H1, center=v)
+            J2 = fd_jacobian(fn, args, positions, H2, center=v)
+    except Discard:
+        raise
+    except Exception as exc:
+        raise Discard(f"FD run raised {type(exc).__name__}")
+    for p in positions:
+        if not np.all(np.isfinite(J1[p])) or not np.all(np.isfinite(J2[p])):
+            raise Discard("FD not finite")
+        scale = 1.0 + np.max(np.abs(J2[p]), initial=0.0)
+        if not np.all(np.abs(J1[p] - J2[p]) <= FD_AGREE * scale + 1e-4 * np.abs(J2[p])):
+            raise Discard("near a branch switch (FD steps disagree)")
+    return val, J2
+
+
+def _grads_to_tuple(g):
+    return g if isinstance(g, tuple) else (g,)
+
+
+class Checker:
+    """Runs the API on one program and raises Mismatch / Refused / Discard."""
+
+    def __init__(self, prog, fn, path, modes):
+        self.prog = prog
+        self.fn = fn
+        self.path = path
+        self.modes = modes
+
+    def fail(self, what, args, extra="", sig=None):
+        raise Mismatch(f"{what}\n{extra}\n--- program ({self.path}) ---\n"
+                       f"{self.prog.source}--- args ---\n{_fmt_args(args)}\n",
+                       sig or (what.split(" ")[0].rstrip(":"), "wrong derivative"))
+
+    def point(self, tries=4):
+        prog = self.prog
+        pos = prog.float_positions
+        last = None
+        for t in range(tries):
+            args = prog.make_args(prog.seed + 7919 * t)
+            try:
+                val, J = reference(self.fn, args, pos)
+                return args, val, J
+            except Discard as d:
+                last = d
+                if "plain run raised" in str(d) and t == 0:
+                    raise
+        raise last
+
+    def run(self):
+        args, val, J = self.point()
+        v = _as_out(val)
+        scale = 1.0 + max(np.max(np.abs(v), initial=0.0),
+                          max((np.max(np.abs(j), initial=0.0) for j in J.values()), default=0.0))
+        for mode in self.modes:
+            snap = _copy(args)
+            try:
+                with time_limit(CHECK_TIMEOUT):
+                    getattr(self, "check_" + mode)(args, v, J, scale)
+            except (Mismatch, Discard):
+                raise
+            except Exception as exc:
+                if _is_refusal(exc):
+                    raise Refused(exc, mode) from None
+                tb = traceback.format_exc()
+                self.fail(f"{mode}: unexpected {type(exc).__name__}: {exc}", args, tb,
+                          sig=(mode, _exc_kind(exc) + ": " + _exc_text(exc)))
+            for a, b in zip(args, snap):
+                if not np.array_equal(np.asarray(a), np.asarray(b)):
+                    self.fail(f"{mode}: the derivative function mutated its inputs", snap,
+                              sig=(mode, "mutated inputs"))
+
+    def _value(self, mode, got, v, args):
+        g = _as_out(got)
+        if g.shape != v.shape or not np.allclose(g, v, rtol=1e-9, atol=1e-12):
+            self.fail(f"{mode}: primal value {g!r} != plain value {v!r}", args,
+                      sig=(mode, "wrong value"))
+
+    def check_grad(self, args, v, J, scale):
+        from ad_compiler import grad
+        if v.shape != ():
+            return
+        pos = self.prog.float_positions
+        names = tuple(self.prog.params[p].name for p in pos)
+        g = grad(self.fn, wrt=names)(*_copy(args))
+        g = _grads_to_tuple(g)
+        if len(g) != len(pos):
+            self.fail(f"grad: returned {len(g)} gradients for wrt={names}", args)
+        for p, gp in zip(pos, g):
+            ref = J[p]
+            if np.shape(gp) != ref.shape or not _close(gp, ref, scale):
+                self.fail(f"grad wrt {self.prog.params[p].name}: got\n{gp!r}\nexpected (FD)\n{ref!r}",
+                          args)
+
+    def check_value_and_grad(self, args, v, J, scale):
+        from ad_compiler import value_and_grad
+        if v.shape != ():
+            return
+        pos = self.prog.float_positions
+        p = pos[-1]
+        val, g = value_and_grad(self.fn, wrt=p)(*_copy(args))
+        self._value("value_and_grad", val, v, args)
+        if np.shape(g) != J[p].shape or not _close(g, J[p], scale):
+            self.fail(f"value_and_grad wrt {self.prog.params[p].name}: got\n{g!r}\n"
+                      f"expected (FD)\n{J[p]!r}", args)
+
+    def check_vjp(self, args, v, J, scale):
+        from ad_compiler import vjp
+        out, pull = vjp(self.fn, *_copy(args))
+        self._value("vjp", out, v, args)
+        rng = np.random.default_rng(self.prog.seed + 1)
+        ct = rng.standard_normal(v.shape) if v.shape else 1.0
+        if v.shape == () and isinstance(out, np.ndarray):
+            ct = np.ones(())
+        cts = pull(ct)
+        if len(cts) != len(args):
+            self.fail(f"vjp: pullback returned {len(cts)} cotangents for {len(args)} primals",
+                      args)
+        for p, prm in enumerate(self.prog.params):
+            if prm.kind != "float":
+                if cts[p] is not None:
+                    self.fail(f"vjp: cotangent of int argument {prm.name} is {cts[p]!r}", args)
+                continue
+            ref = np.tensordot(np.asarray(ct, dtype=float), J[p], axes=v.ndim)
+            got = cts[p]
+            if got is None or np.shape(got) != ref.shape or not _close(got, ref, scale):
+                self.fail(f"vjp wrt {prm.name} (ct={ct!r}): got\n{got!r}\nexpected (FD)\n{ref!r}",
+                          args)
+
+    def check_jvp(self, args, v, J, scale):
+        from ad_compiler import jvp
+        rng = np.random.default_rng(self.prog.seed + 2)
+        tangents = []
+        ref = np.zeros(v.shape)
+        for p, prm in enumerate(self.prog.params):
+            if prm.kind != "float":
+                tangents.append(None)
+                continue
+            if prm.shape == ():
+                t = float(rng.standard_normal())
+            else:
+                t = rng.standard_normal(prm.shape)
+            tangents.append(t)
+            ref = ref + np.tensordot(J[p], np.asarray(t), axes=len(prm.shape))
+        out, tan = jvp(self.fn, _copy(args), tuple(tangents))
+        self._value("jvp", out, v, args)
+        if np.shape(tan) != ref.shape or not _close(tan, ref, scale * 3):
+            self.fail(f"jvp: got tangent\n{tan!r}\nexpected (FD)\n{ref!r}\n"
+                      f"tangents={tangents!r}", args)
+
+
+# Compile errors on constructs of the supported subset that are accepted for
+# now, as (feature, substring of the message).  Keep this list short and
+# report it.
+ALLOWED_REFUSALS = []
+
+
+def refusal_allowed(prog, err):
+    msg = str(err)
+    return any(f in prog.features and s in msg for f, s in ALLOWED_REFUSALS)
+
+
+SUPPORTED_MODES = ("grad", "value_and_grad", "vjp", "jvp")
+
+
+def check_program(prog, modes=SUPPORTED_MODES, directory=None):
+    """Oracle for programs of the supported subset.
+
+    Returns "ok" or "allowed-refusal: ..."; raises Discard for points that
+    cannot be checked and Mismatch for bugs (with the program's source).
+    """
+    fn, path = load(prog, directory)
+    try:
+        checker = Checker(prog, fn, path, modes)
+        try:
+            checker.run()
+        except Refused as r:
+            if refusal_allowed(prog, r.err):
+                return f"allowed-refusal: {r}"
+            raise Mismatch(f"CompileError on a construct of the supported subset:\n{r}\n"
+                           f"--- program ({path}) ---\n{prog.source}",
+                           sig=(r.mode, "CompileError")) from None
+        return "ok"
+    finally:
+        unload(path)
+
+
+def check_fence_program(prog, modes=("grad",), directory=None):
+    """Oracle for programs with foreign constructs.
+
+    Returns "ok" (correct derivative) or "refused" (a well-located
+    CompileError); raises Discard when the program itself fails when run
+    plainly, and Mismatch for anything else.
+    """
+    from ad_compiler import CompileError, grad
+    try:
+        fn, path = load(prog, directory)
+    except Exception as exc:
+        raise Discard(f"module does not load: {exc}")
+    try:
+        args = prog.make_args()
+        try:
+            with np.errstate(**ERRSTATE), time_limit(PLAIN_TIMEOUT):
+                plain = fn(*_copy(args))
+        except Exception as exc:
+            raise Discard(f"plain run raised {type(exc).__name__}")
+        numeric = isinstance(plain, (float, int, np.floating, np.ndarray)) and \
+            not isinstance(plain, bool)
+        if not numeric or np.asarray(plain).dtype.kind not in "fi":
+            # e.g. a generator: the only acceptable outcome is a refusal
+            try:
+                pos = prog.float_positions
+                names = tuple(prog.params[p].name for p in pos)
+                with time_limit(CHECK_TIMEOUT):
+                    grad(fn, wrt=names)(*_copy(args))
+            except CompileError as err:
+                if not _is_refusal(err):
+                    raise Mismatch(f"non-numeric program: grad raised an internal error: {err}\n"
+                                   f"--- program ({path}) ---\n{prog.source}",
+                                   sig=("grad", "InternalError")) from None
+                _check_error_location(prog, err, path)
+                return "refused"
+            except TypeError as exc:
+                if "requires the function to return a scalar" in str(exc):
+                    return "refused"      # the API's own error for a non-scalar result
+                raise Mismatch(f"non-numeric program ({type(plain).__name__}): grad raised "
+                               f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}\n"
+                               f"--- program ({path}) ---\n{prog.source}",
+                               sig=("grad", "TypeError: " + _exc_text(exc))) from None
+            except Exception as exc:
+                raise Mismatch(f"non-numeric program ({type(plain).__name__}): grad raised "
+                               f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}\n"
+                               f"--- program ({path}) ---\n{prog.source}",
+                               sig=("grad", _exc_kind(exc) + ": " + _exc_text(exc))) from None
+            raise Mismatch(f"non-numeric program ({type(plain).__name__}) differentiated "
+                           f"without error\n--- program ({path}) ---\n{prog.source}",
+                           sig=("grad", "non-numeric accepted"))
+        checker = Checker(prog, fn, path, modes)
+        try:
+            checker.run()
+        except Refused as r:
+            _check_error_location(prog, r.err, path)
+            return "refused"
+        return "ok"
+    finally:
+        unload(path)
+
+
+def _function_ranges(source):
+    import ast
+    tree = ast.parse(source)
+    return [(n.lineno, n.end_lineno) for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _check_error_location(prog, err, path):
+    ranges = _function_ranges(prog.source)
+    ok_line = isinstance(err.lineno, int) and any(a <= err.lineno <= b for a, b in ranges)
+    ok_file = os.path.basename(path) in str(err)
+    if not (ok_line and ok_file):
+        raise Mismatch(f"badly located CompileError (lineno={err.lineno!r}, "
+                       f"filename={err.filename!r}; functions span {ranges}):\n{err}\n"
+                       f"--- program ({path}) ---\n{prog.source}",
+                       sig=("grad", "badly located CompileError"))
+
+
+def show(prog):
+    """The program's source with line numbers (for reports)."""
+    return "\n".join(f"{i + 1:3d}  {l}" for i, l in enumerate(prog.source.splitlines()))
+
+
+# --------------------------------------------------------------------------
+# reducing a failing program (for reports and tests/fuzz_long.py)
+# --------------------------------------------------------------------------
+
+def _entry_range(source, name):
+    import ast
+    for n in ast.parse(source).body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name:
+            return n.lineno, n.end_lineno
+    return 1, 1
+
+
+def with_source(prog, source):
+    first, last = _entry_range(source, prog.name)
+    return Program(source, prog.name, prog.params, prog.out, set(prog.features), prog.seed,
+                   first, last, prog.args)
+
+
+def _stmt_lists(tree):
+    import ast
+    for node in ast.walk(tree):
+        for fld in ("body", "orelse", "finalbody"):
+            lst = getattr(node, fld, None)
+            if isinstance(lst, list) and lst and isinstance(lst[0], ast.stmt):
+                yield node, fld
+        if isinstance(node, ast.Try):
+            for h in node.handlers:
+                yield h, "body"
+        if hasattr(ast, "Match") and isinstance(node, ast.Match):
+            for c in node.cases:
+                yield c, "body"
+
+
+def _candidates(source, entry):
+    """Smaller variants of ``source``, biggest cuts first (lazily)."""
+    import ast
+
+    def variants(edit):
+        tree = ast.parse(source)
+        try:
+            if edit(tree) is False:
+                return None
+            ast.fix_missing_locations(tree)
+            out = ast.unparse(tree) + "\n"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                compile(out, "<candidate>", "exec")
+        except Exception:
+            return None
+        return out if out != source else None
+
+    tree0 = ast.parse(source)
+    # 1. drop module-level functions other than the entry
+    for i, n in enumerate(tree0.body):
+        if isinstance(n, ast.FunctionDef) and n.name != entry:
+            def edit(t, i=i):
+                del t.body[i]
+            v = variants(edit)
+            if v:
+                yield v
+    # 2. statements: delete, or replace a compound statement by one of its bodies
+    lists = list(_stmt_lists(tree0))
+    for li in range(len(lists)):
+        node0, fld = lists[li]
+        if isinstance(node0, ast.Module):
+            continue
+        for si in range(len(getattr(node0, fld))):
+            def delete(t, li=li, si=si):
+                node, f = list(_stmt_lists(t))[li]
+                lst = getattr(node, f)
+                del lst[si]
+                if not lst:
+                    if f in ("orelse", "finalbody"):
+                        return None
+                    lst.append(ast.Pass())
+            v = variants(delete)
+            if v:
+                yield v
+            st0 = getattr(node0, fld)[si]
+            for sub in ("body", "orelse", "finalbody"):
+                if isinstance(st0, (ast.If, ast.For, ast.While, ast.With, ast.Try)) and \
+                        getattr(st0, sub, None):
+                    def inline(t, li=li, si=si, sub=sub):
+                        node, f = list(_stmt_lists(t))[li]
+                        lst = getattr(node, f)
+                        lst[si:si + 1] = getattr(lst[si], sub)
+                    v = variants(inline)
+                    if v:
+                        yield v
+            if isinstance(st0, (ast.If, ast.For, ast.While)) and st0.orelse:
+                def drop_else(t, li=li, si=si):
+                    node, f = list(_stmt_lists(t))[li]
+                    getattr(node, f)[si].orelse = []
+                v = variants(drop_else)
+                if v:
+                    yield v
+    # 3. expressions: replace by a child expression, a constant or a parameter
+    def _exprs(t):
+        funcs = {id(n.func) for n in ast.walk(t) if isinstance(n, ast.Call)}
+        return [n for n in ast.walk(t) if isinstance(n, ast.expr) and id(n) not in funcs
+                and not isinstance(n, ast.Slice)
+                and not isinstance(getattr(n, "ctx", None), (ast.Store, ast.Del))]
+    exprs = _exprs(tree0)
+    for ei in range(len(exprs)):
+        e0 = exprs[ei]
+        kids = [c for c in ast.iter_child_nodes(e0) if isinstance(c, ast.expr)]
+        if isinstance(e0, ast.Call):
+            kids = list(e0.args) + [k.value for k in e0.keywords]
+        options = [("kid", j) for j in range(len(kids))]
+        if not isinstance(e0, ast.Constant):
+            options.append(("const", 0.5))
+        if isinstance(e0, ast.Call):
+            for j in range(len(e0.keywords)):
+                options.append(("dropkw", j))
+        for opt in options:
+            def repl(t, ei=ei, opt=opt):
+                e = _exprs(t)[ei]
+                if opt[0] == "dropkw":
+                    del e.keywords[opt[1]]
+                    return
+                if opt[0] == "const":
+                    new = ast.Constant(opt[1])
+                else:
+                    ks = [c for c in ast.iter_child_nodes(e) if isinstance(c, ast.expr)]
+                    if isinstance(e, ast.Call):
+                        ks = list(e.args) + [k.value for k in e.keywords]
+                    new = ks[opt[1]]
+                for parent in ast.walk(t):
+                    for fld, val in ast.iter_fields(parent):
+                        if val is e:
+                            setattr(parent, fld, new)
+                            return
+                        if isinstance(val, list):
+                            for k, item in enumerate(val):
+                                if item is e:
+                                    val[k] = new
+                                    return
+                return False
+            v = variants(repl)
+            if v:
+                yield v
+
+
+def reduce_program(prog, still_fails, max_checks=1500):
+    """Greedy reduction: the smallest variant of ``prog`` for which
+    ``still_fails(variant)`` holds."""
+    cur = prog
+    checks = 0
+    seen = set()
+    progress = True
+    while progress and checks < max_checks:
+        progress = False
+        for src in _candidates(cur.source, cur.name):
+            if src in seen:
+                continue
+            seen.add(src)
+            checks += 1
+            cand = with_source(cur, src)
+            try:
+                ok = still_fails(cand)
+            except Exception:
+                ok = False
+            if ok:
+                cur = cand
+                progress = True
+                break
+            if checks >= max_checks:
+                break
+    return cur
+
+
+def same_failure(sig, modes=SUPPORTED_MODES, fence=False):
+    """A ``still_fails`` predicate: the variant fails with signature ``sig``."""
+    def pred(p):
+        try:
+            if fence:
+                check_fence_program(p, modes=modes)
+            else:
+                check_program(p, modes=modes)
+        except Mismatch as m:
+            return m.sig == sig
+        except Discard:
+            return False
+        return False
+    return pred
+
+
+def minimize(prog, fence=False, modes=None, max_checks=1500):
+    """(reduced program, signature) for a failing program, or None."""
+    modes = modes or (("grad",) if fence else SUPPORTED_MODES)
+    try:
+        if fence:
+            check_fence_program(prog, modes=modes)
+        else:
+            check_program(prog, modes=modes)
+        return None
+    except Mismatch as m:
+        sig = m.sig
+    except Discard:
+        return None
+    mode_only = (sig[0],) if sig[0] in SUPPORTED_MODES else modes
+    return reduce_program(prog, same_failure(sig, mode_only, fence), max_checks), sig
