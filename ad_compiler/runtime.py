@@ -635,3 +635,9 @@ def redo(records):
     that a pullback leaves the saved arrays as it found them."""
     for x, idx, value in reversed(records):
         x[idx] = value
+
+
+def check_unshared(a, b, message):
+    """Refuse an in-place update of an array that another name shares."""
+    if a is b and isinstance(a, np.ndarray):
+        raise ValueError(message)

@@ -365,6 +365,8 @@ add([
     S("numpy.concatenate", "np.concatenate([x, y], axis=1)", U(2, 3), U(2, 1)),
     S("numpy.concatenate", "np.concatenate([x, y], axis=None)", U(2, 3), U(2)),
     S("numpy.copy", "np.copy(x)", U(3, 4)),
+    S("numpy.float64", "np.float64(np.sum(x * x)) * np.ones(3)", U(3, 4)),
+    S("numpy.float32", "np.float32(np.sum(x)) * 2.0", U(3, 4), eps=1e-2, rtol=1e-3, atol=1e-3),
     S("numpy.array", "np.array(x)", U(3, 4)),
     S("numpy.array", "np.array([x, y])", U(), U()),
     S("numpy.asarray", "np.asarray(x)", U(3, 4)),

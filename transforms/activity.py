@@ -58,6 +58,12 @@ def analyze(fn, wrt, resolve, info):
             if op.kind == "user":
                 from transforms.normalize import check_no_argument_mutation
                 check_no_argument_mutation(info, stmt, op, resolve.locals)
+            call = stmt.value
+            if isinstance(call, gast.Call) and any(k.arg == "out" for k in call.keywords):
+                raise info.error(stmt, "cannot differentiate a call that writes its result "
+                                 "into an 'out=' argument",
+                                 hint="assign the result instead: buf = np.add(x, 1.0)",
+                                 construct="out=")
             from ad_compiler import runtime
             if op.fn in (runtime.add_at, runtime.zero_at) and isinstance(op.args[0], gast.Name):
                 # in-place updates in reverse-mode code: buf <- buf, g

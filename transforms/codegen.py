@@ -36,6 +36,9 @@ def to_source(tree, comments=None):
     """Unparse a gast tree (or a list of statements) to Python source."""
     if isinstance(tree, list):
         tree = gast.Module(body=tree, type_ignores=[])
+    for node in gast.walk(tree):       # a block left empty by a pass: 'pass'
+        if isinstance(node, (gast.For, gast.While, gast.If, gast.FunctionDef)) and not node.body:
+            node.body = [gast.Pass()]
     py = gast.gast_to_ast(tree)
     ast.fix_missing_locations(py)
     text = ast.unparse(py)

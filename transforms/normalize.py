@@ -57,6 +57,7 @@ from transforms import nodes
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
               gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
               gast.LShift, gast.RShift)
+_OPSYMS = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**"}
 _ALLOCATORS = {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like",
                "full_like", "array", "copy", "arange", "linspace", "eye", "identity",
                "concatenate", "stack", "vstack", "hstack", "tile", "repeat", "outer"}
@@ -353,6 +354,15 @@ class Normalizer:
         pre = pre + [nodes.assign(cond, test)]
         again, test2 = self._atomize(copy.deepcopy(stmt.test))
         again = [nodes.located(s, stmt) for s in again + [nodes.assign(cond, test2)]]
+        last = body[-1] if body else None
+        if (isinstance(last, gast.If) and len(last.body) == 1
+                and isinstance(last.body[0], gast.Break) and isinstance(last.test, gast.Name)):
+            # the loop can break: re-evaluate the condition only when it does
+            # not, and keep 'if brk: break' last (a structured body for the
+            # reverse sweep)
+            guarded = nodes.located(nodes.if_(nodes.name(last.test.id), [gast.Pass()], again), stmt)
+            return pre + [gast.While(test=nodes.name(cond), body=body[:-1] + [guarded, last],
+                                     orelse=[])]
         return pre + [gast.While(test=nodes.name(cond), body=body + again, orelse=[])]
 
     def _is_builtin(self, node, name):
@@ -494,7 +504,24 @@ class Normalizer:
         target = stmt.target
         if isinstance(target, gast.Name):
             value = gast.BinOp(left=nodes.name(target.id), op=stmt.op, right=stmt.value)
-            return self._assign([nodes.name(target.id, store=True)], value)
+            guard = []
+            other = getattr(self, "_aliases", {}).get(target.id)
+            generated = self.info.filename.startswith("<ad_compiler")
+            if other is not None and not generated and other[1].lineno < stmt.lineno \
+                    and other[0] in self._definitely_before(stmt):
+                # y += v updates an array in place: if y is the same array as
+                # another name, Python changes both; we would not: refuse at
+                # run time (floats are fine)
+                from ad_compiler import runtime
+                ad = self.inject("ad", runtime)
+                msg = (f"{self.info.filename}:{stmt.lineno}: in-place update of "
+                       f"'{target.id}', which is the same array as '{other[0]}' (bound "
+                       f"at line {other[1].lineno}); write {target.id} = {target.id} "
+                       f"{_OPSYMS.get(type(stmt.op), 'op')} ... or copy it first")
+                guard = [gast.Expr(value=nodes.call(nodes.attr(nodes.name(ad), "check_unshared"),
+                                                    [nodes.name(target.id), nodes.name(other[0]),
+                                                     nodes.const(msg)]))]
+            return guard + self._assign([nodes.name(target.id, store=True)], value)
         if isinstance(target, gast.Subscript):
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)
@@ -717,7 +744,7 @@ class Normalizer:
         function did not allocate (``W = params["W"]``, ``W = other``) could
         share memory with the caller's data or another name: give it a
         private copy right after such a binding."""
-        written = set()
+        written = {}
         for node in gast.walk(gast.Module(body=body, type_ignores=[])):
             targets = node.targets if isinstance(node, gast.Assign) else (
                 [node.target] if isinstance(node, gast.AugAssign) else [])
@@ -727,7 +754,8 @@ class Normalizer:
                     while isinstance(base, (gast.Subscript, gast.Attribute)):
                         base = base.value
                     if isinstance(base, gast.Name):
-                        written.add(base.id)
+                        written.setdefault(base.id, node)
+        self._refuse_alias_updates(body, written)
         if not written:
             return body
         from ad_compiler import runtime
@@ -766,6 +794,57 @@ class Normalizer:
             return out
 
         return block(body)
+
+    def _definitely_before(self, stmt):
+        """Names assigned by top-level statements before ``stmt``'s line (a
+        cheap, conservative 'certainly bound here')."""
+        out = {a.id for a in self.info.node.args.args + self.info.node.args.posonlyargs
+               + self.info.node.args.kwonlyargs}
+        for s in self.info.node.body:
+            if getattr(s, "lineno", 0) >= stmt.lineno:
+                break
+            if isinstance(s, gast.Assign):
+                for t in s.targets:
+                    if isinstance(t, gast.Name):
+                        out.add(t.id)
+        return out
+
+    def _refuse_alias_updates(self, body, written):
+        """An in-place update through one of two names for the same array
+        (``y = z; y += 1.0`` or ``v = y[1:]; v[0] = 2.0``) changes both in
+        Python; the derivative code would see only one: refused."""
+        params = {a.id for a in self.info.node.args.args + self.info.node.args.posonlyargs
+                  + self.info.node.args.kwonlyargs}
+        aliases = {}            # name -> (other name, binding statement)
+        views = {}
+        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+            if (isinstance(node, gast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], gast.Name)):
+                a = node.targets[0].id
+                v = node.value
+                if isinstance(v, gast.Name) and v.id in self.locals and v.id != a:
+                    aliases.setdefault(a, (v.id, node))
+                    aliases.setdefault(v.id, (a, node))
+                elif isinstance(v, gast.Subscript):
+                    base = v.value
+                    while isinstance(base, (gast.Subscript, gast.Attribute)):
+                        base = base.value
+                    if isinstance(base, gast.Name) and base.id in self.locals \
+                            and base.id not in params and base.id != a:
+                        views.setdefault(a, (base.id, node))
+        self._aliases = aliases
+        if self.info.filename.startswith("<ad_compiler"):
+            return   # generated code updates buffers it owns
+        for name, node in written.items():
+            if name in aliases or name in views:
+                other, where = aliases.get(name) or views.get(name)
+                if where.lineno >= node.lineno:
+                    continue    # bound after the write: no sharing yet
+                raise self.info.error(
+                    node, f"in-place write into '{name}', which may share memory with "
+                    f"'{other}' (line {where.lineno})",
+                    hint=f"make a copy first: {name} = ....copy()",
+                    construct="aliased in-place write")
 
     def _lambda_def(self, lam, name):
         fdef = gast.FunctionDef(name=name, args=lam.args,

@@ -177,6 +177,8 @@ def classify(op, resolve):
         return Op("unknown", op, diff=operand_names(base),
                   label=f"attribute .{op.attr}")
     if isinstance(op, (gast.Tuple, gast.List)):
+        if any(isinstance(e, gast.Starred) for e in op.elts):
+            return Op("opaque", op, diff=operand_names(op), label="a starred element in a display ([*x])")
         return Op("container", op, diff=operand_names(op), label="tuple")
     if isinstance(op, gast.Dict):
         names = []

@@ -83,6 +83,9 @@ def bind(template, args, keywords):
         bound = template.signature.bind_partial(*args, **kw)
     except TypeError as exc:
         raise BindError(str(exc)) from None
+    out_arg = bound.arguments.get("out")
+    if out_arg is not None and not (isinstance(out_arg, gast.Constant) and out_arg.value is None):
+        raise BindError("out= is not supported: assign the result instead")
     for p, required in getattr(template.fn, "__ad_static__", {}).items():
         if p in bound.arguments:
             node = bound.arguments[p]

@@ -24,7 +24,7 @@ _NUMPY = [
     "isscalar", "may_share_memory", "shares_memory", "indices", "tri",
     "diag_indices", "triu_indices", "tril_indices", "mask_indices", "ndindex",
     "meshgrid", "heaviside", "signbit", "isreal", "iscomplex", "isrealobj",
-    "issubdtype", "dtype", "float64", "float32", "int64", "int32", "bool_",
+    "issubdtype", "dtype", "int64", "int32", "bool_",
 ]
 for _name in _NUMPY:
     _fn = getattr(np, _name, None)
@@ -91,3 +91,4 @@ for _name in ("exponential", "gamma", "poisson", "beta", "binomial", "standard_n
     if _fn is not None:
         nondifferentiable(_fn, name=f"numpy.random.{_name}")
 nondifferentiable(ad.restore, ad.redo)
+nondifferentiable(ad.check_unshared)

@@ -267,7 +267,7 @@ def where(z, condition, x, y):
 
 @forward(np.where)
 def where(z, condition, x, y):
-    d[z] = np.where(condition, d[x], d[y])
+    d[z] = ad.like(np.where(condition, d[x], d[y]), z)
 
 
 @reverse(np.clip)
@@ -470,3 +470,13 @@ def float_(z, x=0.0):
 @forward(float)
 def float_(z, x=0.0):
     d[z] = float(d[x])
+
+
+@reverse(np.float64, np.float32)
+def float_scalar(z, x=0.0):
+    d[x] = ad.unbroadcast(d[z], x)
+
+
+@forward(np.float64, np.float32)
+def float_scalar(z, x=0.0):
+    d[z] = d[x] * np.ones_like(z)
