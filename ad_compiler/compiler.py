@@ -35,7 +35,10 @@ class Context:
         """The name under which generated code reads ``obj``."""
         for name, have in self.injected.items():
             if have is obj:
+                self.namer.reserve(name)   # (a dry run may have reset the namer)
                 return name
+        if ident in self.injected:          # taken by another object
+            ident = self.namer.fresh(ident)
         user = self.info.lookup(ident)
         if ident in self.namer.taken and not (user is obj and ident not in self.locals):
             ident = self.namer.fresh(ident)

@@ -300,12 +300,7 @@ def f(y):
 # test_known_bug say when a bug is gone.
 FULL_GRAMMAR_XFAIL = {
     # first failure with the deterministic examples, then other bugs the
-    # category reaches with other examples
-    "branches": "BUG-3 (conditionally defined variable / early return)",
-    "for_loops": "BUG-4 (loop body 'pass'), BUG-3, BUG-12",
-    "while_loops": "BUG-3, BUG-6",
-    "mixed": "BUG-4, BUG-3, BUG-12",
-    "array_out": "BUG-3",
+    # category reaches with other examples (BUG-9 and BUG-15 are now refusals)
 }
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
@@ -367,7 +362,7 @@ def test_random_programs_avoiding_known_bugs(category):
 
 # Bugs fixed since they were found (by HEAD 0cda694): their repros run
 # unmarked, as regression tests.
-FIXED_BUGS = {"BUG-1", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17"}
+FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17"}
 
 
 def _bug_params(bugs, fixed):

@@ -47,6 +47,8 @@ class ForwardPass:
         self.act = activity
         self.tangents = {}
         self.emit = True
+        self.seen = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
+        self.unbound_ok = set()   # primal names pre-bound to None
 
     def tangent(self, ident):
         if ident not in self.tangents:
@@ -67,7 +69,8 @@ class ForwardPass:
         for a in fn.args.kwonlyargs[-len(tparams):] if tparams else []:
             a.ctx = gast.Param()
         fn.args.kw_defaults = list(fn.args.kw_defaults) + [None] * len(tparams)
-        fn.body = body
+        # names whose zero tangent is set on a path where they may be unbound
+        fn.body = [nodes.assign(v, nodes.const(None)) for v in sorted(self.unbound_ok)] + body
         return fn, dict(zip(wrt, tparams))
 
     # -- statements --------------------------------------------------------
@@ -90,15 +93,20 @@ class ForwardPass:
                 return self.setitem(stmt, target, state)
             return [stmt], state
         if isinstance(stmt, gast.If):
+            maybe = set(self.seen)
             s1 = state.copy()
             s2 = state.copy()
             body, s1 = self.block(stmt.body, s1)
             orelse, s2 = self.block(stmt.orelse, s2)
             for v in sorted(s1.live - s2.live):
-                if v in state.defined or v in s2.defined:
+                if v in maybe or v in s2.defined:
+                    if v not in state.defined and v not in s2.defined:
+                        self.unbound_ok.add(v)
                     orelse.append(self.zero_init(v, stmt))
             for v in sorted(s2.live - s1.live):
-                if v in state.defined or v in s1.defined:
+                if v in maybe or v in s1.defined:
+                    if v not in state.defined and v not in s1.defined:
+                        self.unbound_ok.add(v)
                     body.append(self.zero_init(v, stmt))
             new = gast.If(test=stmt.test, body=body or [gast.Pass()], orelse=orelse)
             return [new], _State(s1.live | s2.live, s1.defined & s2.defined)
@@ -176,6 +184,7 @@ class ForwardPass:
         return nodes.name(templates.ZERO)
 
     def assign(self, stmt, target, state):
+        self.seen.add(target)
         op = self.act.ops[id(stmt)]
         state = state.copy()
         out = []
@@ -296,6 +305,7 @@ class ForwardPass:
         return [stmt, nodes.located(nodes.assign(self.tangent(base), upd), stmt)], state
 
     def loop(self, stmt, state):
+        maybe = set(self.seen)
         entry = state.copy()
         # Fixed point: which tangents are live at the top of the body.
         live = set(entry.live)
@@ -314,7 +324,9 @@ class ForwardPass:
         body, after = self.block(stmt.body, body_state)
         pre = []
         for v in sorted(live - entry.live):
-            if v in entry.defined:
+            if v in maybe:
+                if v not in entry.defined:
+                    self.unbound_ok.add(v)
                 pre.append(self.zero_init(v, stmt))
         for v in sorted(live - after.live):
             body.append(self.zero_init(v, stmt))

@@ -267,6 +267,8 @@ class Normalizer:
             returns = self.retval is not None and _contains(
                 stmt.body, gast.Return, stop=(gast.FunctionDef, gast.Lambda))
             if not (jumps or returns):
+                # nothing leaves this loop early; nested loops may still break
+                stmt.body, _ = self._lower_block(stmt.body, flag, loops + [None])
                 return [stmt], False
             lp = _LoopCtx(self._fresh("go"), self._fresh("brk"))
             body, _ = self._lower_block(stmt.body, lp.go, loops + [lp])

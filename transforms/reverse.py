@@ -84,6 +84,8 @@ class ReversePass:
         self.stack = None
         self.saves = {}     # key -> (var, in_loop)
         self.seen = set()   # names assigned so far, in program order
+        self.maybe_before = {}   # statement -> names possibly bound before it
+        self.unbound_ok = set()  # names pre-bound to None (zeros_like(None) is None)
         self._key = 0
         self._prepare()
         self.shapes = shapes.analyze(fn, activity)
@@ -190,6 +192,7 @@ class ReversePass:
                 stmt.test = nodes.name(cond)
                 stmt._ad_cond_copy = copy_stmt
             self.defined_before[id(stmt)] = set(defined)
+            self.maybe_before[id(stmt)] = set(self.seen) | set(self.params)
             d1 = set(defined)
             d2 = set(defined)
             body = self.primal(stmt.body, in_loop, d1)
@@ -279,6 +282,7 @@ class ReversePass:
 
     def for_primal(self, stmt, in_loop, defined):
         self.defined_before[id(stmt)] = set(defined)
+        self.maybe_before[id(stmt)] = set(self.seen) | set(self.params)
         pre = []
         var = stmt.target.id
         key_i = None
@@ -311,6 +315,7 @@ class ReversePass:
 
     def while_primal(self, stmt, in_loop, defined):
         self.defined_before[id(stmt)] = set(defined)
+        self.maybe_before[id(stmt)] = set(self.seen) | set(self.params)
         pre = []
         counter = self.ctx.namer.temp("n")
         self.defcount[counter] = 1
@@ -367,7 +372,8 @@ class ReversePass:
                 more, state = self.adjoint_stmt(copy_stmt, state)
                 stmt._ad_cond_copy = copy_stmt
                 return out + more, state
-            before = self.defined_before.get(id(stmt), set())
+            before = self.maybe_before.get(id(stmt), set())
+            self.unbound_ok |= before - self.defined_before.get(id(stmt), set())
             b1, s1 = self.adjoint(stmt.body, state.copy())
             b2, s2 = self.adjoint(stmt.orelse, state.copy())
             live = s1.live | s2.live
@@ -558,7 +564,8 @@ class ReversePass:
 
     def loop_adjoint(self, stmt, state):
         entry = state.copy()
-        before = self.defined_before.get(id(stmt), set())
+        before = self.maybe_before.get(id(stmt), set())
+        self.unbound_ok |= before - self.defined_before.get(id(stmt), set())
         live = set(entry.live)
         # zero-initialized before the loop or at the end of the body: owned
         owned = set(entry.owned)
@@ -641,6 +648,11 @@ class ReversePass:
                 grads.append(nodes.call(self.ad("complete"), [nodes.name(self.adj(p)), nodes.name(p)]))
             elif p in state.live:
                 grads.append(nodes.name(self.adj(p)))
+            elif p in self.defcount:
+                # the parameter was rebound: zeros shaped like the argument
+                orig = self.ctx.namer.fresh(f"{p}_arg")
+                primal.insert(0, nodes.assign(orig, nodes.name(p)))
+                grads.append(nodes.call(self.ad("zeros_like"), [nodes.name(orig)]))
             else:
                 grads.append(nodes.call(self.ad("zeros_like"), [nodes.name(p)]))
         primal, adjoint = self._resolve_markers(primal, adjoint)
@@ -669,8 +681,13 @@ class ReversePass:
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
                 needed.add(node.id)
         active_keys = {k for k, (var, _) in self.saves.items() if var in needed}
+        zero_inited = {n.value.args[0].id for n in gast.walk(gast.Module(body=adjoint, type_ignores=[]))
+                       if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call)
+                       and isinstance(n.value.func, gast.Attribute) and n.value.func.attr == "zeros_like"
+                       and n.value.args and isinstance(n.value.args[0], gast.Name)}
         pre_init = sorted({self.saves[k][0] for k in active_keys
-                           if self.saves[k][0] not in self.params})
+                           if self.saves[k][0] not in self.params}
+                          | ((self.unbound_ok & zero_inited) - set(self.params)))
         saved_names = {}
 
         def stack():

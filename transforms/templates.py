@@ -213,6 +213,9 @@ class _ZeroSimplifier(gast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
+        if (isinstance(node.func, gast.Attribute) and node.func.attr == "zero_or"
+                and nodes.is_name(node.func.value, self.runtime_name)):
+            return node           # materializes a zero: never itself zero
         if (isinstance(node.func, gast.Attribute) and node.func.attr == "like"
                 and nodes.is_name(node.func.value, self.runtime_name) and node.args and isinstance(node.args[0], gast.BinOp)
                 and isinstance(node.args[0].op, (gast.Add, gast.Sub))):
