@@ -57,6 +57,7 @@ from transforms import nodes
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
               gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
               gast.LShift, gast.RShift)
+_NO_COPY = {"asarray", "asanyarray", "ascontiguousarray", "asfortranarray"}
 _OPSYMS = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**"}
 _ALLOCATORS = {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like",
                "full_like", "array", "copy", "arange", "linspace", "eye", "identity",
@@ -819,14 +820,22 @@ class Normalizer:
                   + self.info.node.args.kwonlyargs}
         aliases = {}            # name -> (other name, binding statement)
         views = {}
+        bindings = {}           # name -> [binding statements]
         for node in gast.walk(gast.Module(body=body, type_ignores=[])):
             if (isinstance(node, gast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], gast.Name)):
                 a = node.targets[0].id
                 v = node.value
+                bindings.setdefault(a, []).append(node)
+                if (isinstance(v, gast.Call) and len(v.args) == 1 and not v.keywords
+                        and isinstance(v.args[0], gast.Name)
+                        and getattr(self.resolve(v.func), "__name__", None) in _NO_COPY
+                        and (getattr(self.resolve(v.func), "__module__", "") or "").startswith("numpy")):
+                    v = v.args[0]          # np.asarray(x) is x itself for an array
                 if isinstance(v, gast.Name) and v.id in self.locals and v.id != a:
                     aliases.setdefault(a, (v.id, node))
                     aliases.setdefault(v.id, (a, node))
+                    node._ad_alias = (a, v.id)
                 elif isinstance(v, gast.Subscript):
                     base = v.value
                     while isinstance(base, (gast.Subscript, gast.Attribute)):
@@ -834,14 +843,19 @@ class Normalizer:
                     if isinstance(base, gast.Name) and base.id in self.locals \
                             and base.id not in params and base.id != a:
                         views.setdefault(a, (base.id, node))
+                        node._ad_alias = (a, base.id)
+        self._bindings = bindings
         self._aliases = aliases
         if self.info.filename.startswith("<ad_compiler"):
             return   # generated code updates buffers it owns
         for name, node in written.items():
             if name in aliases or name in views:
                 other, where = aliases.get(name) or views.get(name)
-                if where.lineno >= node.lineno:
-                    continue    # bound after the write: no sharing yet
+                # the binding of name nearest before the write decides
+                before = [b for b in bindings.get(name, []) if b.lineno < node.lineno]
+                last = max(before, key=lambda b: b.lineno) if before else None
+                if last is None or not hasattr(last, "_ad_alias"):
+                    continue    # freshly allocated (or no sharing yet)
                 raise self.info.error(
                     node, f"in-place write into '{name}', which may share memory with "
                     f"'{other}' (line {where.lineno})",
