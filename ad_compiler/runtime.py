@@ -637,7 +637,11 @@ def redo(records):
         x[idx] = value
 
 
-def check_unshared(a, b, message):
+def check_unshared(a, b, message, filename=None, lineno=None):
     """Refuse an in-place update of an array that another name shares."""
     if a is b and isinstance(a, np.ndarray):
-        raise ValueError(message)
+        from ad_compiler.errors import CompileError
+        raise CompileError(message, filename, lineno, None,
+                           hint="ad_compiler follows y += v as y = y + v; with a shared "
+                                "array Python would change both names",
+                           construct="aliased in-place update")

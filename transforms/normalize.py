@@ -517,13 +517,13 @@ class Normalizer:
                 # run time (floats are fine)
                 from ad_compiler import runtime
                 ad = self.inject("ad", runtime)
-                msg = (f"{self.info.filename}:{stmt.lineno}: in-place update of "
-                       f"'{target.id}', which is the same array as '{other[0]}' (bound "
-                       f"at line {other[1].lineno}); write {target.id} = {target.id} "
-                       f"{_OPSYMS.get(type(stmt.op), 'op')} ... or copy it first")
+                msg = (f"in-place update of '{target.id}', which is the same array as "
+                       f"'{other[0]}' (bound at line {other[1].lineno}); write {target.id} = "
+                       f"{target.id} {_OPSYMS.get(type(stmt.op), 'op')} ... or copy it first")
                 guard = [gast.Expr(value=nodes.call(nodes.attr(nodes.name(ad), "check_unshared"),
                                                     [nodes.name(target.id), nodes.name(other[0]),
-                                                     nodes.const(msg)]))]
+                                                     nodes.const(msg), nodes.const(self.info.filename),
+                                                     nodes.const(stmt.lineno)]))]
             return guard + self._assign([nodes.name(target.id, store=True)], value)
         if isinstance(target, gast.Subscript):
             pre, base = self._atomize(target.value)
