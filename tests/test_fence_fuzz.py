@@ -163,7 +163,7 @@ def test_fence_fuzz_avoiding_known_bugs(record_property):
           "fence fuzz (avoiding known bugs)")
 
 
-FIXED_FENCE_BUGS = {"BUG-13", "BUG-14", "BUG-15b"}     # see test_random_programs.FIXED_BUGS
+FIXED_FENCE_BUGS = {"BUG-13", "BUG-14", "BUG-15", "BUG-15b"}     # see test_random_programs.FIXED_BUGS
 
 
 @pytest.mark.parametrize("bug", [
