@@ -15,6 +15,7 @@ values of every leaf).  Method cases differentiate a bound method
 the corpus/reference self-checks work while the package is incomplete.
 """
 import ast
+import contextlib
 import copy
 import inspect
 import os
@@ -107,6 +108,19 @@ def _assert_unchanged(args, snap):
     assert len(args) == len(snap)
     for i, (a, s) in enumerate(zip(args, snap)):
         _assert_same(a, s, f"argument {i}")
+
+
+@contextlib.contextmanager
+def _case(name):
+    """Set up one corpus case; afterwards check that neither the arguments
+    nor the receiver object were modified."""
+    c = CASES[name]
+    args = c.make_args()
+    snap = _snapshot(args)
+    t = _Target(c)
+    yield _ad(), c, args, t
+    _assert_unchanged(args, snap)
+    t.check_receiver()
 
 
 class _Target:
@@ -461,78 +475,54 @@ def _split_value_aux(value, c):
 
 @pytest.mark.parametrize("name", _params("grad"))
 def test_grad(name):
-    ad = _ad()
-    c = CASES[name]
-    args = c.make_args()
-    snap = _snapshot(args)
-    t = _Target(c)
-    for p in c.diff:
-        g = _split_aux(ad.grad(t.fn, wrt=p, has_aux=c.has_aux)(*args), c)
-        _check_shape_dtype(g, args[p], f"grad wrt {p}")
-        _compare(g, ref.gradients(name, p), c, f"grad wrt {p}")
-    _assert_unchanged(args, snap)
-    t.check_receiver()
+    with _case(name) as (ad, c, args, t):
+        for p in c.diff:
+            g = _split_aux(ad.grad(t.fn, wrt=p, has_aux=c.has_aux)(*args), c)
+            _check_shape_dtype(g, args[p], f"grad wrt {p}")
+            _compare(g, ref.gradients(name, p), c, f"grad wrt {p}")
 
 
 @pytest.mark.parametrize("name", _params("grad"))
 def test_grad_wrt_name(name):
-    ad = _ad()
-    c = CASES[name]
-    args = c.make_args()
-    snap = _snapshot(args)
-    t = _Target(c)
-    names = _param_names(t.fn)
-    p = c.diff[-1]
-    g = _split_aux(ad.grad(t.fn, wrt=names[p], has_aux=c.has_aux)(*args), c)
-    _check_shape_dtype(g, args[p], f"grad wrt {names[p]!r}")
-    _compare(g, ref.gradients(name, p), c, f"grad wrt {names[p]!r}")
-    _assert_unchanged(args, snap)
-    t.check_receiver()
+    with _case(name) as (ad, c, args, t):
+        names = _param_names(t.fn)
+        p = c.diff[-1]
+        g = _split_aux(ad.grad(t.fn, wrt=names[p], has_aux=c.has_aux)(*args), c)
+        _check_shape_dtype(g, args[p], f"grad wrt {names[p]!r}")
+        _compare(g, ref.gradients(name, p), c, f"grad wrt {names[p]!r}")
 
 
 @pytest.mark.parametrize("name", _params("grad", _multi_diff))
 def test_grad_wrt_tuple(name):
-    ad = _ad()
-    c = CASES[name]
-    args = c.make_args()
-    snap = _snapshot(args)
-    t = _Target(c)
-    names = _param_names(t.fn)
-    by_index = tuple(c.diff)
-    by_name_reversed = tuple(names[p] for p in reversed(c.diff))
-    for wrt in (by_index, by_name_reversed):
-        gs = _split_aux(ad.grad(t.fn, wrt=wrt, has_aux=c.has_aux)(*args), c)
-        assert isinstance(gs, tuple) and len(gs) == len(wrt), \
-            f"grad(wrt={wrt!r}) must return a tuple of {len(wrt)} gradients"
-        for w, g in zip(wrt, gs):
-            p = names.index(w) if isinstance(w, str) else w
-            _check_shape_dtype(g, args[p], f"grad wrt {wrt!r}[{w!r}]")
-            _compare(g, ref.gradients(name, p), c, f"grad wrt {wrt!r}[{w!r}]")
-    _assert_unchanged(args, snap)
-    t.check_receiver()
+    with _case(name) as (ad, c, args, t):
+        names = _param_names(t.fn)
+        by_index = tuple(c.diff)
+        by_name_reversed = tuple(names[p] for p in reversed(c.diff))
+        for wrt in (by_index, by_name_reversed):
+            gs = _split_aux(ad.grad(t.fn, wrt=wrt, has_aux=c.has_aux)(*args), c)
+            assert isinstance(gs, tuple) and len(gs) == len(wrt), \
+                f"grad(wrt={wrt!r}) must return a tuple of {len(wrt)} gradients"
+            for w, g in zip(wrt, gs):
+                p = names.index(w) if isinstance(w, str) else w
+                _check_shape_dtype(g, args[p], f"grad wrt {wrt!r}[{w!r}]")
+                _compare(g, ref.gradients(name, p), c, f"grad wrt {wrt!r}[{w!r}]")
 
 
 @pytest.mark.parametrize("name", _params("value_and_grad"))
 def test_value_and_grad(name):
-    ad = _ad()
-    c = CASES[name]
-    args = c.make_args()
-    snap = _snapshot(args)
-    t = _Target(c)
-    for p in c.diff:
-        v, g = ad.value_and_grad(t.fn, wrt=p, has_aux=c.has_aux)(*args)
-        _split_value_aux(v, c)
-        _check_shape_dtype(g, args[p], f"value_and_grad wrt {p}")
-        _compare(g, ref.gradients(name, p), c, f"value_and_grad wrt {p}")
-    if len(c.diff) >= 2:
-        v, gs = ad.value_and_grad(t.fn, wrt=tuple(c.diff), has_aux=c.has_aux)(*args)
-        _split_value_aux(v, c)
-        assert isinstance(gs, tuple) and len(gs) == len(c.diff)
-        for p, g in zip(c.diff, gs):
-            _check_shape_dtype(g, args[p], f"value_and_grad tuple wrt {p}")
-            _compare(g, ref.gradients(name, p), c, f"value_and_grad tuple wrt {p}")
-    _assert_unchanged(args, snap)
-    t.check_receiver()
+    with _case(name) as (ad, c, args, t):
+        for p in c.diff:
+            v, g = ad.value_and_grad(t.fn, wrt=p, has_aux=c.has_aux)(*args)
+            _split_value_aux(v, c)
+            _check_shape_dtype(g, args[p], f"value_and_grad wrt {p}")
+            _compare(g, ref.gradients(name, p), c, f"value_and_grad wrt {p}")
+        if len(c.diff) >= 2:
+            v, gs = ad.value_and_grad(t.fn, wrt=tuple(c.diff), has_aux=c.has_aux)(*args)
+            _split_value_aux(v, c)
+            assert isinstance(gs, tuple) and len(gs) == len(c.diff)
+            for p, g in zip(c.diff, gs):
+                _check_shape_dtype(g, args[p], f"value_and_grad tuple wrt {p}")
+                _compare(g, ref.gradients(name, p), c, f"value_and_grad tuple wrt {p}")
 
 
 def _run_jvp(name, const_tangent):
@@ -566,38 +556,32 @@ def test_jvp_zero_tangent_for_constants(name):
 
 @pytest.mark.parametrize("name", _params("vjp"))
 def test_vjp(name):
-    ad = _ad()
-    c = CASES[name]
-    args = c.make_args()
-    snap = _snapshot(args)
-    t = _Target(c)
-    out, pullback = ad.vjp(t.fn, *args)
-    _check_value(out, c)
-    rng = _rng(name, "vjp")
-    expected_out = ref.primal_out(name)
-    # call the pullback twice with different cotangents: it must be reusable
-    for k in range(2):
-        if isinstance(expected_out, (dict, list, tuple)):
-            ct = _random_like(expected_out, rng)
-        else:
-            ct = _random_leaf(np.asarray(expected_out), rng)
-            if np.ndim(expected_out) == 0:
-                ct = float(ct)
-        ctsnap = _snapshot((ct,))
-        cts = pullback(ct)
-        _assert_unchanged((ct,), ctsnap)
-        assert isinstance(cts, tuple) and len(cts) == len(args), \
-            "pullback must return one cotangent per primal"
-        expected = ref.expected_vjp(name, ct)
-        for p, a in enumerate(args):
-            if p in c.diff:
-                _check_shape_dtype(cts[p], a, f"vjp call {k} cotangent {p}")
-                _compare(cts[p], expected[p], c, f"vjp call {k} cotangent {p}")
+    with _case(name) as (ad, c, args, t):
+        out, pullback = ad.vjp(t.fn, *args)
+        _check_value(out, c)
+        rng = _rng(name, "vjp")
+        expected_out = ref.primal_out(name)
+        # call the pullback twice with different cotangents: it must be reusable
+        for k in range(2):
+            if isinstance(expected_out, (dict, list, tuple)):
+                ct = _random_like(expected_out, rng)
             else:
-                assert cts[p] is None or np.all(np.asarray(cts[p]) == 0), \
-                    f"cotangent of constant argument {p} must be None or zeros"
-    _assert_unchanged(args, snap)
-    t.check_receiver()
+                ct = _random_leaf(np.asarray(expected_out), rng)
+                if np.ndim(expected_out) == 0:
+                    ct = float(ct)
+            ctsnap = _snapshot((ct,))
+            cts = pullback(ct)
+            _assert_unchanged((ct,), ctsnap)
+            assert isinstance(cts, tuple) and len(cts) == len(args), \
+                "pullback must return one cotangent per primal"
+            expected = ref.expected_vjp(name, ct)
+            for p, a in enumerate(args):
+                if p in c.diff:
+                    _check_shape_dtype(cts[p], a, f"vjp call {k} cotangent {p}")
+                    _compare(cts[p], expected[p], c, f"vjp call {k} cotangent {p}")
+                else:
+                    assert cts[p] is None or np.all(np.asarray(cts[p]) == 0), \
+                        f"cotangent of constant argument {p} must be None or zeros"
 
 
 def _run_jacobian(name, mode):
@@ -630,20 +614,14 @@ def test_jacobian_fwd(name):
 
 @pytest.mark.parametrize("name", _params("hessian"))
 def test_hessian(name):
-    ad = _ad()
-    c = CASES[name]
-    args = c.make_args()
-    snap = _snapshot(args)
-    t = _Target(c)
-    for p in c.diff:
-        H = ad.hessian(t.fn, wrt=p)(*args)
-        expected_shape = np.shape(args[p]) * 2
-        assert np.shape(H) == expected_shape, \
-            f"hessian wrt {p}: shape {np.shape(H)} != {expected_shape}"
-        assert np.asarray(H).dtype == np.float64
-        _compare(H, ref.hessians(name, p), c, f"hessian wrt {p}", hessian=True)
-    _assert_unchanged(args, snap)
-    t.check_receiver()
+    with _case(name) as (ad, c, args, t):
+        for p in c.diff:
+            H = ad.hessian(t.fn, wrt=p)(*args)
+            expected_shape = np.shape(args[p]) * 2
+            assert np.shape(H) == expected_shape, \
+                f"hessian wrt {p}: shape {np.shape(H)} != {expected_shape}"
+            assert np.asarray(H).dtype == np.float64
+            _compare(H, ref.hessians(name, p), c, f"hessian wrt {p}", hessian=True)
 
 
 @pytest.mark.parametrize("name", _params("grad"))
