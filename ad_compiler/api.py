@@ -265,8 +265,6 @@ def _check_callable(f, api):
 
 
 def _active_positions(fn, sig, primals, tangents, api):
-    if sig.has_varargs:
-        pass
     if len(primals) > len(sig.positional):
         raise TypeError(f"{api}: '{fn.__name__}' takes {len(sig.positional)} positional "
                         f"argument(s) but {len(primals)} primals were given")

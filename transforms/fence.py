@@ -60,7 +60,6 @@ _REFUSED_CALLS = {
 def check(info, lookup):
     """Raise CompileError for the first unsupported construct in ``info``."""
     fn = info.node
-    _check_args(info, fn)
     for stmt in fn.body:
         if isinstance(stmt, gast.FunctionDef):
             # a local helper: inlined at its calls by normalize (which checks
@@ -69,10 +68,6 @@ def check(info, lookup):
                 _check(info, inner, lookup)
             continue
         _check(info, stmt, lookup)
-
-
-def _check_args(info, fn):
-    return None
 
 
 def _check(info, node, lookup):

@@ -46,7 +46,6 @@ class ForwardPass:
         self.fn = fn
         self.act = activity
         self.tangents = {}
-        self.emit = True
         self.seen = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
         self.unbound_ok = set()   # primal names pre-bound to None
 

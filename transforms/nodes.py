@@ -4,7 +4,6 @@ Everything else builds code from source templates (``parse_stmts``,
 ``parse_expr``) or with these small helpers, so a change of gast's node
 signatures touches this file only.
 """
-import ast
 import copy
 
 import gast
@@ -122,11 +121,11 @@ def loaded_names(node):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
 
-def to_python_ast(node):
-    return gast.gast_to_ast(node)
-
-
-def fix_locations(node):
-    tree = node
-    ast.fix_missing_locations(tree)
-    return tree
+def function_def(name, args, body):
+    """A FunctionDef with no decorators or annotations (type_params on the
+    Python versions whose gast has them)."""
+    fields = dict(name=name, args=args, body=body, decorator_list=[], returns=None,
+                  type_comment=None)
+    if "type_params" in gast.FunctionDef._fields:
+        fields["type_params"] = []
+    return gast.FunctionDef(**fields)

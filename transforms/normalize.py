@@ -80,8 +80,6 @@ def local_names(fn):
     for node in gast.walk(fn):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             out.add(node.id)
-        if isinstance(node, (gast.Lambda, gast.comprehension)):
-            pass
     return out
 
 
@@ -863,11 +861,8 @@ class Normalizer:
                     construct="aliased in-place write")
 
     def _lambda_def(self, lam, name):
-        fdef = gast.FunctionDef(name=name, args=lam.args,
-                                body=[nodes.located(gast.Return(value=lam.body), lam)],
-                                decorator_list=[], returns=None, type_comment=None)
-        if "type_params" in gast.FunctionDef._fields:
-            fdef.type_params = []
+        fdef = nodes.function_def(name, lam.args,
+                                  [nodes.located(gast.Return(value=lam.body), lam)])
         return nodes.located(fdef, lam)
 
     def _check_inlinable(self, fdef, where=None):

@@ -838,11 +838,6 @@ class ReversePass:
         for a in args.args:
             a.ctx = gast.Param()
         tail = [nodes.expr_stmt(nodes.call(self.ad("redo"), [nodes.name(redo)]))] if redo else []
-        bwd = gast.FunctionDef(name=self.ctx.namer.fresh(f"{base}_bwd"), args=args,
-                               body=unpack + adjoint + tail + [gast.Return(value=nodes.tuple_(grads))],
-                               decorator_list=[], returns=None, type_comment=None,
-                               type_params=[]) if "type_params" in gast.FunctionDef._fields else \
-            gast.FunctionDef(name=self.ctx.namer.fresh(f"{base}_bwd"), args=args,
-                             body=unpack + adjoint + tail + [gast.Return(value=nodes.tuple_(grads))],
-                             decorator_list=[], returns=None, type_comment=None)
+        bwd = nodes.function_def(self.ctx.namer.fresh(f"{base}_bwd"), args,
+                                 unpack + adjoint + tail + [gast.Return(value=nodes.tuple_(grads))])
         return fwd, bwd
