@@ -106,6 +106,18 @@ def forward(*fns, name=None, static=None):
     return deco
 
 
+def same_rules(fn, like, name=None):
+    """Register ``fn`` with the reverse and forward rules of ``like`` (e.g.
+    ``math.sin`` differentiates as ``np.sin``)."""
+    prim = lookup(like)
+    if prim is None:
+        raise KeyError(f"no rules registered for {like!r}")
+    for kind in ("reverse", "forward"):
+        template = getattr(prim, kind)
+        if template is not None:
+            _register(fn, template, kind, name)
+
+
 def nondifferentiable(*fns, name=None):
     """Declare callables whose results carry no derivative (floor, argmax...)."""
     for fn in fns:

@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from ad_compiler import runtime as ad
-from ad_compiler.registry import forward, nondifferentiable, reverse
+from ad_compiler.registry import forward, nondifferentiable, reverse, same_rules
+from ad_compiler.rules import numpy_core, numpy_more  # noqa: F401  (their rules first)
 
 d = None  # the d[x] notation of templates; never evaluated
 
@@ -18,55 +19,14 @@ def stop_gradient(x):
 
 nondifferentiable(stop_gradient, name="ad_compiler.stop_gradient")
 
-
-@reverse(math.sin)
-def sin(z, x):
-    d[x] = d[z] * math.cos(x)
-
-
-@forward(math.sin)
-def sin(z, x):
-    d[z] = d[x] * math.cos(x)
-
-
-@reverse(math.cos)
-def cos(z, x):
-    d[x] = -d[z] * math.sin(x)
-
-
-@forward(math.cos)
-def cos(z, x):
-    d[z] = -d[x] * math.sin(x)
-
-
-@reverse(math.tan)
-def tan(z, x):
-    d[x] = d[z] * (1.0 + z * z)
-
-
-@forward(math.tan)
-def tan(z, x):
-    d[z] = d[x] * (1.0 + z * z)
-
-
-@reverse(math.exp)
-def exp(z, x):
-    d[x] = d[z] * z
-
-
-@forward(math.exp)
-def exp(z, x):
-    d[z] = d[x] * z
-
-
-@reverse(math.expm1)
-def expm1(z, x):
-    d[x] = d[z] * (z + 1.0)
-
-
-@forward(math.expm1)
-def expm1(z, x):
-    d[z] = d[x] * (z + 1.0)
+# math functions of one float differentiate as their NumPy twins
+for _m, _np in ((math.sin, np.sin), (math.cos, np.cos), (math.tan, np.tan),
+                (math.exp, np.exp), (math.expm1, np.expm1), (math.log1p, np.log1p),
+                (math.log10, np.log10), (math.log2, np.log2), (math.sqrt, np.sqrt),
+                (math.tanh, np.tanh), (math.sinh, np.sinh), (math.cosh, np.cosh),
+                (math.asin, np.arcsin), (math.acos, np.arccos), (math.atan, np.arctan),
+                (math.fabs, np.abs)):
+    same_rules(_m, _np, name=f"math.{_m.__name__}")
 
 
 @reverse(math.log)
@@ -78,106 +38,6 @@ def log(z, x, base=math.e):
 @forward(math.log)
 def log(z, x, base=math.e):
     d[z] = d[x] / (x * math.log(base)) - d[base] * z / (base * math.log(base))
-
-
-@reverse(math.log1p)
-def log1p(z, x):
-    d[x] = d[z] / (1.0 + x)
-
-
-@forward(math.log1p)
-def log1p(z, x):
-    d[z] = d[x] / (1.0 + x)
-
-
-@reverse(math.log10)
-def log10(z, x):
-    d[x] = d[z] / (x * math.log(10.0))
-
-
-@forward(math.log10)
-def log10(z, x):
-    d[z] = d[x] / (x * math.log(10.0))
-
-
-@reverse(math.log2)
-def log2(z, x):
-    d[x] = d[z] / (x * math.log(2.0))
-
-
-@forward(math.log2)
-def log2(z, x):
-    d[z] = d[x] / (x * math.log(2.0))
-
-
-@reverse(math.sqrt)
-def sqrt(z, x):
-    d[x] = d[z] * 0.5 / z
-
-
-@forward(math.sqrt)
-def sqrt(z, x):
-    d[z] = d[x] * 0.5 / z
-
-
-@reverse(math.tanh)
-def tanh(z, x):
-    d[x] = d[z] * (1.0 - z * z)
-
-
-@forward(math.tanh)
-def tanh(z, x):
-    d[z] = d[x] * (1.0 - z * z)
-
-
-@reverse(math.sinh)
-def sinh(z, x):
-    d[x] = d[z] * math.cosh(x)
-
-
-@forward(math.sinh)
-def sinh(z, x):
-    d[z] = d[x] * math.cosh(x)
-
-
-@reverse(math.cosh)
-def cosh(z, x):
-    d[x] = d[z] * math.sinh(x)
-
-
-@forward(math.cosh)
-def cosh(z, x):
-    d[z] = d[x] * math.sinh(x)
-
-
-@reverse(math.asin)
-def asin(z, x):
-    d[x] = d[z] / math.sqrt(1.0 - x * x)
-
-
-@forward(math.asin)
-def asin(z, x):
-    d[z] = d[x] / math.sqrt(1.0 - x * x)
-
-
-@reverse(math.acos)
-def acos(z, x):
-    d[x] = -d[z] / math.sqrt(1.0 - x * x)
-
-
-@forward(math.acos)
-def acos(z, x):
-    d[z] = -d[x] / math.sqrt(1.0 - x * x)
-
-
-@reverse(math.atan)
-def atan(z, x):
-    d[x] = d[z] / (1.0 + x * x)
-
-
-@forward(math.atan)
-def atan(z, x):
-    d[z] = d[x] / (1.0 + x * x)
 
 
 @reverse(math.atan2)
@@ -200,16 +60,6 @@ def hypot(z, x, y):
 @forward(math.hypot)
 def hypot(z, x, y):
     d[z] = (d[x] * x + d[y] * y) / z
-
-
-@reverse(math.fabs)
-def fabs(z, x):
-    d[x] = d[z] * np.sign(x)
-
-
-@forward(math.fabs)
-def fabs(z, x):
-    d[z] = d[x] * np.sign(x)
 
 
 @reverse(math.erf)
