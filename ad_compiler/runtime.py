@@ -335,31 +335,24 @@ def matmul_grad_right(g, x, y):
 
 
 def dot_grad_left(g, x, y):
+    """Adjoint of ``np.dot(x, y)`` w.r.t. x for operands of at most 2 dims
+    (``runtime_numpy.dot_vjp_a`` handles N-d operands)."""
     if _ndim(x) == 1 and _ndim(y) == 1:
         return g * y
     x = np.asarray(x); y = np.asarray(y)
     if x.ndim == 0 or y.ndim == 0:
         return unbroadcast(g * y, x)
-    if x.ndim <= 2 and y.ndim <= 2:
-        return matmul_grad_left(g, x, y)
-    # general N-d dot: sum over last axis of x and second-to-last of y
-    g = np.asarray(g)
-    yaxes = list(range(y.ndim))
-    del yaxes[-2]
-    return np.tensordot(g, y, axes=(list(range(x.ndim - 1, g.ndim)), yaxes))
+    return matmul_grad_left(g, x, y)
 
 
 def dot_grad_right(g, x, y):
+    """Adjoint of ``np.dot(x, y)`` w.r.t. y (at most 2 dims, as above)."""
     if _ndim(x) == 1 and _ndim(y) == 1:
         return g * x
     x = np.asarray(x); y = np.asarray(y)
     if x.ndim == 0 or y.ndim == 0:
         return unbroadcast(g * x, y)
-    if x.ndim <= 2 and y.ndim <= 2:
-        return matmul_grad_right(g, x, y)
-    g = np.asarray(g)
-    r = np.tensordot(x, g, axes=(list(range(x.ndim - 1)), list(range(x.ndim - 1))))
-    return np.moveaxis(r, 0, -2) if y.ndim > 1 else r
+    return matmul_grad_right(g, x, y)
 
 
 @_keep_dtype
