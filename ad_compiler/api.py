@@ -154,6 +154,54 @@ def _user_types(positional, args):
     return tuple(out)
 
 
+_SIGNATURES = {}
+_SCALAR_CHARS = {float: "d", np.float64: "d", int: "l"}
+
+
+def _shape_signature(positional, args):
+    """The shapes of the array arguments as an equality pattern, which the
+    generated code is specialized to: for each float64/int array (or Python
+    float/int) parameter its dtype and dims, a dim being 1 or ``(param,
+    axis)`` of the first argument dim of the same length.  Calls whose
+    arguments share a pattern share code: changing a batch size does not
+    recompile, but a length that starts or stops being 1, or being equal to
+    another one, does."""
+    raw = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            raw.append((a.dtype.char, a.shape))
+        else:
+            raw.append(_SCALAR_CHARS.get(t))
+    raw = tuple(raw)
+    key = (tuple(positional), raw)
+    sig = _SIGNATURES.get(key)
+    if sig is None:
+        first = {}
+        out = []
+        for name, r in zip(positional, raw):
+            if r is None:
+                continue
+            if isinstance(r, str):
+                out.append((name, (r, ())))
+                continue
+            char, shape = r
+            dims = []
+            for axis, n in enumerate(shape):
+                dims.append(1 if n == 1 else first.setdefault(n, (name, axis)))
+            out.append((name, (char, tuple(dims))))
+        sig = tuple(out)
+        if len(_SIGNATURES) > 4096:
+            _SIGNATURES.clear()
+        _SIGNATURES[key] = sig
+    return sig
+
+
+# how many shape signatures one derivative specializes to before it falls
+# back to code that works for any shape
+MAX_SPECIALIZATIONS = 8
+
+
 class _Derivative:
     """Base of the callables the API returns."""
 
@@ -171,25 +219,29 @@ class _Derivative:
         self._wrt_names, self._single = self._sig.resolve_wrt(wrt, api)
         self._api = api
         self._entries = {}
-        self._types = ()
+        self._key = ((), ())
 
-    def _compiled(self, types=None):
+    def _compiled(self, types=None, signature=()):
         if types is None:
-            types = self._types
+            types, signature = self._key
             if not types and self._bound is not None:
                 types = _user_types(self._sig.all_positional[:1], (self._bound,))
-        entry = self._entries.get(types)
+        key = (types, signature)
+        entry = self._entries.get(key)
         if entry is None or not entry.fresh():
-            entry = self._entries[types] = compiler.compile_function(
-                self._fn, self._mode, self._wrt_names, types)
-            self._types = types
+            if entry is None and signature and len(self._entries) >= MAX_SPECIALIZATIONS:
+                return self._compiled(types, ())
+            entry = self._entries[key] = compiler.compile_function(
+                self._fn, self._mode, self._wrt_names, types, signature)
+            self._key = key
         return entry
 
     def _prepare(self, args, kwargs):
         _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
         if self._bound is not None:
             args = (self._bound,) + args
-        return args, _user_types(self._sig.all_positional, args)
+        positional = self._sig.all_positional
+        return args, _user_types(positional, args), _shape_signature(positional, args)
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -201,8 +253,8 @@ class _Grad(_Derivative):
     _mode = "grad"
 
     def __call__(self, *args, **kwargs):
-        args, types = self._prepare(args, kwargs)
-        out = self._compiled(types).function(*args, **kwargs)
+        args, types, signature = self._prepare(args, kwargs)
+        out = self._compiled(types, signature).function(*args, **kwargs)
         if self._has_aux:
             grads, aux = out
             return self._shape(grads), aux
@@ -219,8 +271,8 @@ class _ValueAndGrad(_Grad):
     _mode = "value_and_grad"
 
     def __call__(self, *args, **kwargs):
-        args, types = self._prepare(args, kwargs)
-        value, grads = self._compiled(types).function(*args, **kwargs)
+        args, types, signature = self._prepare(args, kwargs)
+        value, grads = self._compiled(types, signature).function(*args, **kwargs)
         return value, self._shape(grads)   # value is (out, aux) with has_aux
 
 

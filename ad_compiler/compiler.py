@@ -22,10 +22,11 @@ class Context:
     numpy = numpy
     runtime = runtime
 
-    def __init__(self, info, namer, types=None):
+    def __init__(self, info, namer, types=None, signature=None):
         self.info = info
         self.namer = namer
         self.types = dict(types or {})   # parameter -> class of a user object
+        self.signature = dict(signature or {})  # parameter -> (dtype, dims), see api
         self.injected = {}          # name in generated code -> object
         self.deps = []              # (callee function, its code object)
         self.comments = codegen.Comments()
@@ -147,15 +148,17 @@ class Compiled:
 _CACHE = weakref.WeakKeyDictionary()
 
 
-def compile_function(fn, mode, wrt, types=()):
+def compile_function(fn, mode, wrt, types=(), signature=()):
     """Cached compile of ``fn`` in ``mode`` ("forward", "grad",
     "value_and_grad", "split", "+aux" variants) with respect to parameter
     names ``wrt``; ``types``: (parameter, class) of user objects passed in,
-    so that ``self.method(...)`` calls resolve."""
+    so that ``self.method(...)`` calls resolve; ``signature``: (parameter,
+    (dtype, dims)) of array arguments (``api._shape_signature``), which the
+    generated code is specialized to."""
     per_fn = _CACHE.get(fn)
     if per_fn is None:
         per_fn = _CACHE[fn] = {}
-    key = (mode, tuple(wrt), tuple(types))
+    key = (mode, tuple(wrt), tuple(types), signature)
     entry = per_fn.get(key)
     if entry is not None and entry.fresh():
         return entry
@@ -166,7 +169,7 @@ def compile_function(fn, mode, wrt, types=()):
     marker = (fn.__code__, mode, tuple(wrt), tuple(types))
     _COMPILING.add(marker)
     try:
-        entry = transform(fn, mode, tuple(wrt), dict(types))
+        entry = transform(fn, mode, tuple(wrt), dict(types), dict(signature))
     except CompileError:
         raise
     except Exception as exc:  # a compiler bug: never a raw KeyError for users
@@ -184,7 +187,7 @@ def compile_function(fn, mode, wrt, types=()):
     return entry
 
 
-def transform(fn, mode, wrt, types=None):
+def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
     from transforms import forward
     # 1. Parse, with absolute line numbers, and capture the namespace.
@@ -193,7 +196,7 @@ def transform(fn, mode, wrt, types=None):
     if mode == "forward":               # tangent parameters: known names
         for t in tangent_names(fn, wrt).values():
             namer.reserve(t)
-    ctx = Context(info, namer, types)
+    ctx = Context(info, namer, types, signature)
     resolver = ops.Resolver(info, ctx.locals, ctx.injected, ctx.types)
     # 2. Refuse what we cannot differentiate, up front.
     fence.check(info, resolver_lookup(info, ctx))

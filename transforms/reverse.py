@@ -64,6 +64,12 @@ def _copy_op(ident):
     return Op("copy", nodes.name(ident), diff=[ident])
 
 
+def _axes(axes):
+    if len(axes) == 1:
+        return nodes.const(axes[0])
+    return gast.Tuple(elts=[nodes.const(a) for a in axes], ctx=gast.Load())
+
+
 def _walk(stmts):
     for s in stmts:
         yield s
@@ -88,7 +94,7 @@ class ReversePass:
         self.unbound_ok = set()  # names pre-bound to None (zeros_like(None) is None)
         self._key = 0
         self._prepare()
-        self.shapes = shapes.analyze(fn, activity)
+        self.shapes = shapes.analyze(fn, activity, getattr(ctx, 'signature', None))
         self.complex_ = self._uses_complex()
 
     # -- names ---------------------------------------------------------------
@@ -552,15 +558,83 @@ class ReversePass:
         return out
 
     def _skip_unbroadcast(self, expr, target):
-        """``ad.unbroadcast(g, x)`` is g itself when x provably has the shape
-        of the result (see transforms/shapes.py)."""
-        if (isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute)
-                and expr.func.attr == "unbroadcast" and nodes.is_name(expr.func.value)
+        """Shape-aware forms of the runtime's shape helpers (see
+        transforms/shapes.py): ``ad.unbroadcast(g, x)`` is g itself when x
+        provably has the shape of the result, an explicit ``np.sum`` when
+        both shapes are known; ``ad.mean_grad``/``ad.expand`` build their
+        result from the arguments' shapes instead of reading x."""
+        if self._is_ad_call(expr, "unbroadcast", 2) and isinstance(expr.args[1], gast.Name):
+            g, x = expr.args
+            xs, ts = self.shapes.shape(x.id), self.shapes.shape(target)
+            if shapes.equal(xs, ts):
+                return g
+            axes = shapes.reduction_axes(ts, xs)
+            if axes is not None:
+                lead, keep = axes
+                if not xs:
+                    return nodes.call(self.np("sum"), [g])
+                if lead:
+                    g = nodes.call(self.np("sum"), [g], [("axis", _axes(lead))])
+                if keep:
+                    g = nodes.call(self.np("sum"), [g], [("axis", _axes(keep)),
+                                                         ("keepdims", nodes.const(True))])
+                return g
+            return expr
+        return self._shape_helpers(expr)
+
+    def _is_ad_call(self, expr, attr, nargs):
+        return (isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute)
+                and expr.func.attr == attr and nodes.is_name(expr.func.value)
                 and self.ctx.injected.get(expr.func.value.id) is self.ctx.runtime
-                and len(expr.args) == 2 and isinstance(expr.args[1], gast.Name)
-                and self.shapes.same(expr.args[1].id, target)):
-            return expr.args[0]
-        return expr
+                and len(expr.args) in (nargs if isinstance(nargs, tuple) else (nargs,))
+                and not expr.keywords)
+
+    def _shape_helpers(self, expr):
+        """``ad.mean_grad(g, x)`` -> ``np.full(shape, g / n)`` and
+        ``ad.expand(g, x, ...)`` -> ``np.full``/``np.broadcast_to`` when x is
+        a float64 array of a shape known from the arguments."""
+        for node in list(gast.walk(expr)):
+            for field, value in gast.iter_fields(node):
+                if isinstance(value, list):
+                    for i, v in enumerate(value):
+                        new = self._shape_helper(v)
+                        if new is not None:
+                            value[i] = new
+                else:
+                    new = self._shape_helper(value)
+                    if new is not None:
+                        setattr(node, field, new)
+        return self._shape_helper(expr) or expr
+
+    def _shape_helper(self, expr):
+        mean = self._is_ad_call(expr, "mean_grad", 2)
+        if not (mean or self._is_ad_call(expr, "expand", (2, 3, 4))):
+            return None
+        x = expr.args[1]
+        if not isinstance(x, gast.Name) or self.shapes.dtype(x.id) != "d":
+            return None
+        xs = self.shapes.shape(x.id)
+        shape = self.shapes.shape_expr(xs)
+        if shape is None or not xs:
+            return None
+        g = expr.args[0]
+        if mean:
+            n = None
+            for d in xs:
+                e = self.shapes.dim_expr(d)
+                n = e if n is None else gast.BinOp(left=n, op=gast.Mult(), right=e)
+            return nodes.call(self.np("full"), [shape, gast.BinOp(left=g, op=gast.Div(), right=n)])
+        axis = expr.args[2] if len(expr.args) > 2 else nodes.const(None)
+        keep = expr.args[3] if len(expr.args) > 3 else nodes.const(False)
+        if not (isinstance(axis, (gast.Constant, gast.Tuple)) and isinstance(keep, gast.Constant)):
+            return None
+        if isinstance(axis, gast.Constant) and axis.value is None:
+            if keep.value:
+                return nodes.call(self.np("broadcast_to"), [g, shape])
+            return nodes.call(self.np("full"), [shape, g])
+        if not keep.value:
+            g = nodes.call(self.np("expand_dims"), [g, axis])
+        return nodes.call(self.np("broadcast_to"), [g, shape])
 
     def loop_adjoint(self, stmt, state):
         entry = state.copy()
@@ -738,13 +812,22 @@ class ReversePass:
             inits.append(nodes.assign(self.stack, gast.List(elts=[], ctx=gast.Load())))
         return inits + primal, adjoint
 
+    def _float_scalar(self, out):
+        """Is the output provably a float64 scalar (then its seed is 1.0 and
+        needs no check)?"""
+        return (isinstance(out, gast.Name) and self.shapes.shape(out.id) == ()
+                and self.shapes.dtype(out.id) == "d")
+
     def run_combined(self, wrt, with_value, aux=None):
         def seed(out, bout):
+            if self._float_scalar(out):
+                return nodes.assign(bout, nodes.const(1.0))
             return nodes.assign(bout, nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)]))
 
         # the seed is also the scalar check, so emit it even for constant outputs
         primal, out, adjoint, grads = self._sweeps(wrt, seed)
-        if not (isinstance(out, gast.Name) and self.act.is_active(out.id)):
+        if not (isinstance(out, gast.Name) and self.act.is_active(out.id)) \
+                and not self._float_scalar(out):
             primal.append(nodes.expr_stmt(nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)])))
         result = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
         if aux is not None:

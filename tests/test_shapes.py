@@ -1,0 +1,220 @@
+"""Shape specialization (transforms/shapes.py, api._shape_signature): the
+generated gradient is specialized to the equality pattern of the argument
+shapes.  Every specialized gradient is checked against central finite
+differences (tests/reference.py) and autograd; the source checks pin what
+the specialization removes."""
+import numpy as np
+import pytest
+
+from ad_compiler import api, grad, source, value_and_grad
+from tests.reference import fd_jacobian
+
+try:
+    import autograd
+    import autograd.numpy as anp
+except ImportError:          # pragma: no cover
+    autograd = None
+
+
+def _fd_grads(f, args, wrt):
+    out = []
+    for p in wrt:
+        x = np.asarray(args[p], dtype=float)
+        if np.ndim(args[p]) == 0:
+            def fs(v, p=p):
+                a = list(args)
+                a[p] = float(v.reshape(()))
+                return f(*a)
+            out.append(fd_jacobian(fs, (np.array(args[p], dtype=float),), 0))
+        else:
+            out.append(fd_jacobian(f, args, p))
+        assert out[-1].shape == x.shape
+    return out
+
+
+def _check(f, args, wrt, np_module=None):
+    g = grad(f, wrt=wrt)
+    got = g(*args)
+    ref = _fd_grads(f, args, wrt)
+    for a, r, p in zip(got, ref, wrt):
+        assert np.shape(a) == np.shape(args[p])
+        np.testing.assert_allclose(a, r, rtol=1e-6, atol=1e-8)
+    return g, got
+
+
+def bcast(x, a, b):
+    u = x * a + b
+    return np.mean(np.sin(u) * u)
+
+
+def test_broadcast_adjoints_become_explicit_sums():
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=(4, 5)), rng.normal(size=5), rng.normal(size=(4, 1)))
+    g, got = _check(bcast, args, (0, 1, 2))
+    src = source(g)
+    assert "unbroadcast" not in src and "mean_grad" not in src
+    assert "np.sum(x * bt1, axis=0)" in src or "axis=0" in src
+    assert "keepdims=True" in src
+    if autograd is not None:
+        def bcast_ag(x, a, b):
+            u = x * a + b
+            return anp.mean(anp.sin(u) * u)
+        ref = autograd.grad(bcast_ag, (0, 1, 2))(*args)
+        for a, r in zip(got, ref):
+            np.testing.assert_allclose(a, r, rtol=1e-10)
+
+
+def test_code_is_shared_by_calls_of_one_shape_pattern():
+    g = grad(bcast, wrt=(0, 1, 2))
+    rng = np.random.default_rng(1)
+    for m, n in [(4, 5), (6, 7), (9, 3)]:
+        args = (rng.normal(size=(m, n)), rng.normal(size=n), rng.normal(size=(m, 1)))
+        for a, r in zip(g(*args), _fd_grads(bcast, args, (0, 1, 2))):
+            np.testing.assert_allclose(a, r, rtol=1e-6, atol=1e-8)
+    assert len(g._entries) == 1
+    # a length that becomes 1 or equal to another length is another pattern
+    for m, n in [(4, 1), (5, 5)]:
+        args = (rng.normal(size=(m, n)), rng.normal(size=n), rng.normal(size=(m, 1)))
+        for a, r in zip(g(*args), _fd_grads(bcast, args, (0, 1, 2))):
+            np.testing.assert_allclose(a, r, rtol=1e-6, atol=1e-8)
+    assert len(g._entries) == 3
+
+
+def test_signature_is_an_equality_pattern():
+    sig = api._shape_signature(["x", "a", "b", "c"],
+                               (np.ones((4, 5)), np.ones(5), np.ones((4, 1)), 2.0))
+    assert sig == (("x", ("d", (("x", 0), ("x", 1)))), ("a", ("d", (("x", 1),))),
+                   ("b", ("d", (("x", 0), 1))), ("c", ("d", ())))
+
+
+def test_specializations_are_bounded():
+    g = grad(bcast, wrt=0)
+    rng = np.random.default_rng(2)
+    shapes = [(k, 1) for k in range(2, 5)] + [(1, k) for k in range(2, 5)] + \
+        [(k, k) for k in range(2, 6)] + [(2, 3), (3, 2)]
+    for m, n in shapes:
+        args = (rng.normal(size=(m, n)), rng.normal(size=n), rng.normal(size=(m, 1)))
+        np.testing.assert_allclose(g(*args), _fd_grads(bcast, args, (0,))[0],
+                                   rtol=1e-6, atol=1e-8)
+    assert len(g._entries) <= api.MAX_SPECIALIZATIONS + 1
+
+
+def loss(w, X, y):
+    p = 1 / (1 + np.exp(-(X @ w)))
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def test_grad_does_not_compute_the_unused_loss():
+    rng = np.random.default_rng(3)
+    args = (rng.normal(size=3), rng.normal(size=(6, 3)), (rng.uniform(size=6) > 0.5) * 1.0)
+    g, _ = _check(loss, args, (0,))
+    src = source(g)
+    code = "\n".join(line for line in src.splitlines() if not line.strip().startswith("#"))
+    assert "np.log" not in code and "scalar_seed" not in code
+    assert "= 1.0" in code
+    # value_and_grad needs the value: the log terms stay
+    vg = value_and_grad(loss)
+    v, gw = vg(*args)
+    assert v == pytest.approx(loss(*args))
+    assert "np.log" in source(vg)
+
+
+def test_float32_keeps_the_checked_seed_and_its_dtype():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    a = rng.normal(size=4).astype(np.float32)
+    g = grad(bcast, wrt=(0, 1))
+    gx, ga = g(x, a, np.ones((3, 1), dtype=np.float32))
+    assert gx.dtype == np.float32 and ga.dtype == np.float32
+    ref = _fd_grads(bcast, (x.astype(float), a.astype(float), np.ones((3, 1))), (0, 1))
+    np.testing.assert_allclose(gx, ref[0], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(ga, ref[1], rtol=1e-3, atol=1e-4)
+    assert "scalar_seed" in source(g)
+
+
+def test_non_scalar_output_still_refused():
+    def f(x):
+        return np.sin(x)
+    with pytest.raises(TypeError, match="scalar"):
+        grad(f)(np.ones(3))
+
+
+def rnn(W, b, xs):
+    h = np.zeros(W.shape[0])
+    total = 0.0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + xs[t] + b)
+        total = total + np.sum(h * h)
+    return total
+
+
+def test_loop_pushes_only_what_the_adjoint_reads():
+    rng = np.random.default_rng(5)
+    args = (0.5 * rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=(7, 3)))
+    g, _ = _check(rnn, args, (0, 1))
+    src = source(g)
+    assert "unbroadcast" not in src
+    assert src.count("ad.push(") == 1      # h only
+
+
+def grows(x, n):
+    y = x
+    for _ in range(n):
+        y = np.concatenate([y, x * y[-1]])
+    return np.sum(y * y) + np.sum(x * y[:1])
+
+
+def test_a_name_whose_shape_changes_keeps_runtime_reductions():
+    x = np.array([0.3, -0.2])
+    _check(grows, (x, 3), (0,))
+
+
+def rebinds(x, c):
+    x = x * c
+    x = np.mean(x, axis=0)
+    return np.mean(x * x) * c
+
+
+def test_rebound_parameter_is_not_used_for_shapes():
+    rng = np.random.default_rng(6)
+    _check(rebinds, (rng.normal(size=(3, 4)), 1.7), (0, 1))
+
+
+def reductions(x, w):
+    s = np.sum(x * w, axis=1, keepdims=True)
+    m = np.mean(x, axis=0)
+    return np.sum(np.exp(s) * x) + np.sum(m * w) + np.max(np.sum(x, axis=0))
+
+
+def test_reduction_adjoints_with_axes():
+    rng = np.random.default_rng(7)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=4))
+    g, _ = _check(reductions, args, (0, 1))
+    assert "ad.expand" not in source(g)
+
+
+def scalars(a, b, x):
+    return np.sum(a * x + b) * a
+
+
+@pytest.mark.parametrize("a,b", [(1.5, -0.5), (np.float64(1.5), np.array(-0.5)), (2, 3.0)])
+def test_python_and_numpy_scalars(a, b):
+    x = np.linspace(-1.0, 1.0, 5)
+    got = grad(scalars, wrt=(0, 1, 2))(a, b, x) if isinstance(a, float) or \
+        isinstance(a, np.floating) else grad(scalars, wrt=(1, 2))(a, b, x)
+    wrt = (0, 1, 2) if len(got) == 3 else (1, 2)
+    ref = _fd_grads(scalars, (a, b, x), wrt)
+    for g_, r in zip(got, ref):
+        np.testing.assert_allclose(np.asarray(g_, dtype=float), r, rtol=1e-6, atol=1e-8)
+
+
+def matvec(A, v, u):
+    return np.dot(u, A @ v) + np.sum(A.T @ u)
+
+
+def test_matrix_products_and_transpose():
+    rng = np.random.default_rng(8)
+    for shape in [(3, 4), (4, 4), (1, 4), (3, 1)]:
+        A = rng.normal(size=shape)
+        args = (A, rng.normal(size=shape[1]), rng.normal(size=shape[0]))
+        _check(matvec, args, (0, 1, 2))
