@@ -53,7 +53,9 @@ def test_normal_form_is_small(fn, make):
 
 
 def test_generated_source_of_a_small_function():
-    src = source(grad(cases.simple_grad))
+    g = grad(cases.simple_grad)
+    src = source(g)          # before any call: code for any shape
+    line = inspect.getsourcelines(cases.simple_grad)[1] + 1
     expected = '''def grad_simple_grad(x):
     # line {l}: return np.sum(np.sin(x) * x)
     t1 = np.sin(x)
@@ -61,13 +63,33 @@ def test_generated_source_of_a_small_function():
     t3 = np.sum(t2)
     # adjoint of line {l}: return np.sum(np.sin(x) * x)
     bt3 = ad.scalar_seed(t3)
+    del t3
     bt2 = ad.expand(bt3, t2)
+    del bt3, t2
     bt1 = bt2 * x
     bx = t1 * bt2
+    del bt2, t1
     bx = bx + bt1 * np.cos(x)
     return bx
-'''.format(l=inspect.getsourcelines(cases.simple_grad)[1] + 1)
+'''.format(l=line)
     assert src == expected
+    # called with a float64 vector: specialized to its shape (the seed of a
+    # float64 scalar is 1.0; the sum's adjoint is built from x's shape, so
+    # the sum itself is not computed)
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(g(x), np.cos(x) * x + np.sin(x))
+    expected = '''def grad_simple_grad(x):
+    # line {l}: return np.sum(np.sin(x) * x)
+    t1 = np.sin(x)
+    # adjoint of line {l}: return np.sum(np.sin(x) * x)
+    bt2 = np.full((x.shape[0],), 1.0)
+    bt1 = bt2 * x
+    bx = t1 * bt2
+    del bt2, t1
+    bx = bx + bt1 * np.cos(x)
+    return bx
+'''.format(l=line)
+    assert source(g) == expected
 
 
 def test_forward_source_of_a_small_function():

@@ -3,6 +3,7 @@
 * ``copy_propagation``: after ``bt2 = bt3``, later reads of ``bt2`` in the
   same block read ``bt3`` (when both are assigned once);
 * ``free_dead_values``: ``del`` large temporaries after their last use;
+* ``double_products``: ``g = a * b; g = g + b * a`` is ``g = 2.0 * a * b``;
 * ``dead_code``: an assignment whose target is never read anywhere in the
   function is dropped when its value has no side effects (names, constants,
   operators, subscripts, and calls of functions known to be pure: NumPy's
@@ -19,6 +20,8 @@ After::
     t3 = x.T
     bx = bz * 2.0
 """
+import copy
+
 import gast
 
 from transforms import nodes
@@ -79,8 +82,42 @@ def _assign_counts(fn):
     return counts
 
 
+def _is_number(node):
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        node = node.operand
+    return isinstance(node, gast.Constant) and isinstance(node.value, (int, float)) \
+        and not isinstance(node.value, bool)
+
+
+def _loads_in(stmts, name):
+    return sum(1 for t in stmts for n in gast.walk(t)
+               if isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load))
+
+
+class _Substitute(gast.NodeTransformer):
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def visit_Name(self, node):
+        if node.id == self.name and isinstance(node.ctx, gast.Load):
+            return copy.deepcopy(self.value)
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        # -(-1.0) and -(1.0): one constant
+        if isinstance(node.op, gast.USub) and _is_number(node.operand):
+            inner = node.operand
+            if isinstance(inner, gast.UnaryOp):
+                return inner.operand
+            return gast.UnaryOp(op=gast.USub(), operand=inner) if inner.value >= 0 else \
+                gast.Constant(value=-inner.value, kind=None)
+        return node
+
+
 def copy_propagation(fn):
-    """``a = b`` followed by uses of ``a`` in the same block: use ``b``.
+    """``a = b`` followed by uses of ``a`` in the same block: use ``b``; and
+    ``a = 1.0`` (a number): use the number.
 
     Only when both names are assigned once in the whole function and every
     use of ``a`` comes after the copy in its block (then a and b hold the same
@@ -106,6 +143,14 @@ def copy_propagation(fn):
     def block(stmts):
         for i, s in enumerate(stmts):
             if (isinstance(s, gast.Assign) and len(s.targets) == 1
+                    and isinstance(s.targets[0], gast.Name) and _is_number(s.value)):
+                a = s.targets[0].id
+                later = stmts[i + 1:]
+                if counts.get(a) == 1 and not uses_outside(stmts, i, a) and all_loads(a) \
+                        and _loads_in(later, a) == all_loads(a):
+                    _Substitute(a, s.value).visit(gast.Module(body=later, type_ignores=[]))
+                    changed[0] = True
+            if (isinstance(s, gast.Assign) and len(s.targets) == 1
                     and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)):
                 a, b = s.targets[0].id, s.value.id
                 if counts.get(a) == 1 and counts.get(b) == 1 and a != b \
@@ -130,10 +175,11 @@ def copy_propagation(fn):
 
 
 def free_dead_values(fn, keep=()):
-    """``del a, b`` after the block of statements (one user line) that last
-    reads them, so that large temporaries do not all live until the function
-    returns (the peak memory of a gradient call).  Only names assigned by a
-    top-level statement (so certainly bound) and never read again."""
+    """``del a, b`` right after the top-level statement that last reads them,
+    so that large temporaries do not live until the function returns (the
+    peak memory of a gradient call).  Only names assigned by a top-level
+    statement (so certainly bound) and never read again; none just before
+    the final ``return``."""
     body = fn.body
     params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
     last_use = {}
@@ -141,10 +187,6 @@ def free_dead_values(fn, keep=()):
         for n in gast.walk(stmt):
             if isinstance(n, gast.Name):
                 last_use[n.id] = i
-
-    def group(stmt):
-        return (getattr(stmt, "lineno", None), getattr(stmt, "_ad_adjoint", False))
-
     bound = set()
     out = []
     for i, stmt in enumerate(body):
@@ -154,11 +196,8 @@ def free_dead_values(fn, keep=()):
                 if isinstance(t, gast.Name):
                     bound.add(t.id)
         nxt = body[i + 1] if i + 1 < len(body) else None
-        if nxt is None or isinstance(nxt, gast.Return) or group(nxt) == group(stmt):
-            if nxt is not None and not isinstance(nxt, gast.Return):
-                continue
-            if nxt is None or isinstance(nxt, gast.Return):
-                continue
+        if nxt is None or isinstance(nxt, gast.Return):
+            continue
         dead = sorted(n for n in bound if last_use.get(n, -1) <= i and n not in params
                       and n not in keep)
         if dead:
@@ -170,9 +209,55 @@ def free_dead_values(fn, keep=()):
     return fn
 
 
+def _product(node):
+    """The two factors of ``a * b`` (names), or None."""
+    if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Mult) \
+            and all(isinstance(v, gast.Name) for v in (node.left, node.right)):
+        return node.left.id, node.right.id
+    return None
+
+
+def double_products(fn):
+    """``g = a * b`` then ``g = g + b * a`` (the two terms of the adjoint of
+    ``x * x``): one ``g = 2.0 * a * b``, exact in floating point since
+    doubling is.  Returns True if it changed."""
+    changed = [False]
+
+    def block(stmts):
+        out = []
+        for s in stmts:
+            prev = out[-1] if out else None
+            if (isinstance(s, gast.Assign) and isinstance(prev, gast.Assign)
+                    and len(s.targets) == len(prev.targets) == 1
+                    and isinstance(s.targets[0], gast.Name)
+                    and isinstance(prev.targets[0], gast.Name)
+                    and s.targets[0].id == prev.targets[0].id
+                    and isinstance(s.value, gast.BinOp) and isinstance(s.value.op, gast.Add)
+                    and isinstance(s.value.left, gast.Name)
+                    and s.value.left.id == s.targets[0].id):
+                first, second = _product(prev.value), _product(s.value.right)
+                target = s.targets[0].id
+                if first and second and sorted(first) == sorted(second) \
+                        and target not in first:
+                    prev.value = gast.BinOp(left=gast.BinOp(
+                        left=gast.Constant(value=2.0, kind=None), op=gast.Mult(),
+                        right=prev.value.left), op=gast.Mult(), right=prev.value.right)
+                    changed[0] = True
+                    continue
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if sub and not isinstance(s, gast.FunctionDef):
+                    setattr(s, field, block(sub))
+            out.append(s)
+        return out
+
+    fn.body = block(fn.body)
+    return changed[0]
+
+
 def optimize(fn, pure_roots=()):
     """Run the clean-up passes to a fixed point, then free dead values."""
     pure = set(pure_roots)
-    while copy_propagation(fn) | dead_code(fn, pure):
+    while copy_propagation(fn) | dead_code(fn, pure) | double_products(fn):
         pass
     return free_dead_values(fn)

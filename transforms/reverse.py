@@ -560,8 +560,8 @@ class ReversePass:
     def _skip_unbroadcast(self, expr, target):
         """Shape-aware forms of the runtime's shape helpers (see
         transforms/shapes.py): ``ad.unbroadcast(g, x)`` is g itself when x
-        provably has the shape of the result, an explicit ``np.sum`` when
-        both shapes are known; ``ad.mean_grad``/``ad.expand`` build their
+        provably has the shape of the result, an explicit ``g.sum(axis=...)``
+        when both shapes are known; ``ad.mean_grad``/``ad.expand`` build their
         result from the arguments' shapes instead of reading x."""
         if self._is_ad_call(expr, "unbroadcast", 2) and isinstance(expr.args[1], gast.Name):
             g, x = expr.args
@@ -570,17 +570,27 @@ class ReversePass:
                 return g
             axes = shapes.reduction_axes(ts, xs)
             if axes is not None:
+                # (the ndarray method: np.sum's Python layer costs ~1 us)
                 lead, keep = axes
-                if not xs:
-                    return nodes.call(self.np("sum"), [g])
-                if lead:
-                    g = nodes.call(self.np("sum"), [g], [("axis", _axes(lead))])
-                if keep:
-                    g = nodes.call(self.np("sum"), [g], [("axis", _axes(keep)),
-                                                         ("keepdims", nodes.const(True))])
-                return g
+                sign = False
+                if isinstance(g, gast.UnaryOp) and isinstance(g.op, gast.USub):
+                    sign, g = True, g.operand    # -(g.sum()): negate the smaller array
+                g = self._reduce_to(g, xs, lead, keep)
+                return gast.UnaryOp(op=gast.USub(), operand=g) if sign else g
             return expr
         return self._shape_helpers(expr)
+
+    @staticmethod
+    def _reduce_to(g, xs, lead, keep):
+        """``g`` summed over leading axes ``lead`` and, keeping them, ``keep``."""
+        if not xs:
+            return nodes.call(nodes.attr(g, "sum"))
+        if lead:
+            g = nodes.call(nodes.attr(g, "sum"), [], [("axis", _axes(lead))])
+        if keep:
+            g = nodes.call(nodes.attr(g, "sum"), [], [("axis", _axes(keep)),
+                                                      ("keepdims", nodes.const(True))])
+        return g
 
     def _is_ad_call(self, expr, attr, nargs):
         return (isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute)
@@ -633,7 +643,15 @@ class ReversePass:
                 return nodes.call(self.np("broadcast_to"), [g, shape])
             return nodes.call(self.np("full"), [shape, g])
         if not keep.value:
-            g = nodes.call(self.np("expand_dims"), [g, axis])
+            # g[:, None] for np.expand_dims(g, 1)
+            axes = [e.value for e in axis.elts] if isinstance(axis, gast.Tuple) else [axis.value]
+            n = len(xs)
+            if not all(isinstance(a, int) and -n <= a < n for a in axes):
+                return None
+            axes = {a % n for a in axes}
+            index = [nodes.const(None) if i in axes else gast.Slice(lower=None, upper=None, step=None)
+                     for i in range(n)]
+            g = gast.Subscript(value=g, slice=gast.Tuple(elts=index, ctx=gast.Load()), ctx=gast.Load())
         return nodes.call(self.np("broadcast_to"), [g, shape])
 
     def loop_adjoint(self, stmt, state):
