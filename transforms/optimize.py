@@ -47,30 +47,71 @@ def _is_pure(node, pure_roots):
 
 
 def dead_code(fn, pure_roots):
-    """One sweep of dead-assignment removal; returns True if it changed."""
-    loaded = nodes.loaded_names(fn)
+    """One sweep of dead-assignment removal; returns True if it changed.
+
+    Mark and sweep: a name is needed when a statement with an effect reads
+    it (control flow, returns, calls that may have effects, stores into
+    containers...), or when a pure assignment to a needed name reads it.
+    Pure assignments to names that are not needed go, including the
+    loop-carried ones no effect ever reads (``total = total + x`` of a loss
+    that ``grad`` does not return)."""
+    def pure_assign(s):
+        return (isinstance(s, gast.Assign) and len(s.targets) == 1
+                and isinstance(s.targets[0], gast.Name) and _is_pure(s.value, pure_roots))
+
+    def loads(node):
+        return {n.id for n in gast.walk(node)
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+    assigns = {}         # target -> names its pure assignments read
+    needed = set()
+
+    def mark(stmts):
+        for s in stmts:
+            if pure_assign(s):
+                assigns.setdefault(s.targets[0].id, set()).update(loads(s.value))
+                continue
+            subs = [f for f in ("body", "orelse", "handlers", "finalbody")
+                    if getattr(s, f, None) and not isinstance(s, gast.FunctionDef)]
+            if subs:
+                # the statement's own expressions (test, iter...) are roots
+                for field, value in gast.iter_fields(s):
+                    if field not in subs:
+                        for v in (value if isinstance(value, list) else [value]):
+                            if isinstance(v, gast.AST):
+                                needed.update(loads(v))
+                for f in subs:
+                    mark(getattr(s, f))
+            else:
+                needed.update(loads(s))
+
+    mark(fn.body)
+    work = list(needed)
+    while work:
+        name = work.pop()
+        for n in assigns.get(name, ()):
+            if n not in needed:
+                needed.add(n)
+                work.append(n)
     changed = [False]
 
-    def block(stmts):
+    def sweep(stmts):
         out = []
         for s in stmts:
-            if (isinstance(s, gast.Assign) and len(s.targets) == 1
-                    and isinstance(s.targets[0], gast.Name)
-                    and s.targets[0].id not in loaded
-                    and _is_pure(s.value, pure_roots)):
+            if pure_assign(s) and s.targets[0].id not in needed:
                 changed[0] = True
                 continue
             for field in ("body", "orelse"):
                 sub = getattr(s, field, None)
                 if sub and not isinstance(s, gast.FunctionDef):
-                    new = block(sub)
+                    new = sweep(sub)
                     if field == "body" and not new:
                         new = [gast.Pass()]
                     setattr(s, field, new)
             out.append(s)
         return out
 
-    fn.body = block(fn.body)
+    fn.body = sweep(fn.body)
     return changed[0]
 
 
@@ -174,6 +215,47 @@ def copy_propagation(fn):
     return changed[0]
 
 
+_SMALL_ATTRS = {"shape", "ndim", "size", "dtype"}
+
+
+def _small_values(fn):
+    """Names that only ever hold small values not worth a ``del``: numbers,
+    shapes and their entries, ``range``/``len`` results."""
+    sites = {}
+    for node in gast.walk(fn):
+        if isinstance(node, gast.Assign):
+            for t in node.targets:
+                for n in gast.walk(t):
+                    if isinstance(n, gast.Name):
+                        sites.setdefault(n.id, []).append(
+                            node.value if isinstance(t, gast.Name) else None)
+        elif isinstance(node, (gast.For, gast.AugAssign)) and isinstance(node.target, gast.Name):
+            sites.setdefault(node.target.id, []).append(None)
+    small = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, values in sites.items():
+            if name not in small and all(_is_small(v, small) for v in values):
+                small.add(name)
+                changed = True
+    return small
+
+
+def _is_small(value, small):
+    if value is None:
+        return False
+    if _is_number(value):
+        return True
+    if isinstance(value, gast.Attribute):
+        return value.attr in _SMALL_ATTRS
+    if isinstance(value, gast.Subscript):
+        return isinstance(value.value, gast.Name) and value.value.id in small
+    if isinstance(value, gast.Call) and isinstance(value.func, gast.Name):
+        return value.func.id in ("range", "len")
+    return False
+
+
 def free_dead_values(fn, keep=()):
     """``del a, b`` right after the top-level statement that last reads them,
     so that large temporaries do not live until the function returns (the
@@ -187,6 +269,7 @@ def free_dead_values(fn, keep=()):
         for n in gast.walk(stmt):
             if isinstance(n, gast.Name):
                 last_use[n.id] = i
+    small = _small_values(fn)
     bound = set()
     out = []
     for i, stmt in enumerate(body):
@@ -199,7 +282,7 @@ def free_dead_values(fn, keep=()):
         if nxt is None or isinstance(nxt, gast.Return):
             continue
         dead = sorted(n for n in bound if last_use.get(n, -1) <= i and n not in params
-                      and n not in keep)
+                      and n not in keep and n not in small)
         if dead:
             out.append(gast.Delete(targets=[nodes.name(n) for n in dead]))
             for d in out[-1].targets:

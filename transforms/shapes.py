@@ -49,6 +49,12 @@ _FLOAT_REDUCTIONS = {np.mean, np.std, np.var}
 _ARITH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
           operator.neg, operator.pos}
 _CREATE = {np.zeros, np.ones, np.empty}
+# math functions of floats returning one float
+_MATH_FLOAT = {getattr(math, n) for n in (
+    "sqrt", "exp", "log", "log1p", "expm1", "log2", "log10", "sin", "cos", "tan",
+    "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+    "pow", "hypot", "erf", "erfc", "gamma", "lgamma", "fabs", "copysign", "degrees",
+    "radians", "fmod") if hasattr(math, n)}
 _CREATE_LIKE = {np.zeros_like, np.ones_like, np.empty_like}
 
 
@@ -499,10 +505,7 @@ class _Rules:
             return ((v,) if v is not None else None), "d", None
         if fn_ in _CREATE_LIKE and len(args) == 1 and not kw:
             return self.sh(args[0]), self.dt(args[0]), None
-        if fn_ is float or getattr(fn_, "__module__", None) == "math" and fn_ not in (
-                math.floor, math.ceil, math.trunc, math.factorial, math.comb, math.perm,
-                math.gcd, math.lcm, math.isqrt, math.isfinite, math.isinf, math.isnan,
-                math.isclose, math.prod, math.fsum):
+        if fn_ is float or fn_ in _MATH_FLOAT:
             return (), "d", None
         if fn_ is len or fn_ is int:
             return (), "l", None
