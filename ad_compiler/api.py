@@ -197,9 +197,7 @@ def _shape_signature(positional, args):
     return sig
 
 
-# how many shape signatures one derivative specializes to before it falls
-# back to code that works for any shape
-MAX_SPECIALIZATIONS = 8
+MAX_SPECIALIZATIONS = compiler.MAX_SPECIALIZATIONS
 
 
 class _Derivative:
@@ -418,7 +416,10 @@ def vjp(f, *primals):
     fn = unwrap(f)
     sig = _Signature(fn)
     wrt = _active_positions(fn, sig, primals, None, "vjp")
-    entry = compiler.compile_function(fn, "split", wrt, _user_types(sig.positional, primals))
+    # (the pullback checks that cotangents have the output's shape, so the
+    # code can be specialized to the primals' shapes)
+    entry = compiler.compile_function(fn, "split", wrt, _user_types(sig.positional, primals),
+                                      _shape_signature(sig.positional, primals))
     out, saved = entry.fwd(*primals)
     return out, _Pullback(entry, saved, primals, wrt, sig, out, skip=int(bound))
 

@@ -47,8 +47,8 @@ class Context:
         self.injected[ident] = obj
         return ident
 
-    def callee(self, stmt, op, mode, active_names):
-        return _callee(self, stmt, op, mode, active_names)
+    def callee(self, stmt, op, mode, active_names, shapes=None):
+        return _callee(self, stmt, op, mode, active_names, shapes)
 
 
 class Callee:
@@ -63,7 +63,26 @@ class Callee:
 _COMPILING = set()
 
 
-def _callee(ctx, stmt, op, mode, active_names):
+def _callee_signature(bound, shapes):
+    """The shape signature of a call's arguments, in the callee's own terms,
+    from the caller's shape analysis (see api._shape_signature): arguments
+    whose shape is fully known get an entry."""
+    out, first = [], {}
+    for param, arg in bound.items():
+        if not isinstance(arg, gast.Name):
+            continue
+        shape = shapes.shape(arg.id)
+        if not isinstance(shape, tuple) or type(shape) is not tuple \
+                or any(d is None for d in shape):
+            continue
+        char = {"d": "d", "l": "l"}.get(shapes.dtype(arg.id), "?")
+        dims = tuple(1 if d == 1 else first.setdefault(d, (param, i))
+                     for i, d in enumerate(shape))
+        out.append((param, (char, dims)))
+    return tuple(out)
+
+
+def _callee(ctx, stmt, op, mode, active_names, shapes=None):
     fn = op.fn
     if op.starred:
         raise ctx.info.error(stmt, f"cannot differentiate a call of {op.label} with *args/**kwargs",
@@ -89,7 +108,8 @@ def _callee(ctx, stmt, op, mode, active_names):
         fwd = ctx.global_name(f"{base}_fwd", _Trampoline(fn, mode, wrt, types, "fwd"))
         bwd = ctx.global_name(f"{base}_bwd", _Trampoline(fn, mode, wrt, types, "bwd"))
         return Callee(fwd, bound, bwd_name=bwd, order=wrt)
-    entry = compile_function(fn, mode, wrt, types)
+    signature = _callee_signature(bound, shapes) if shapes is not None else ()
+    entry = compile_function(fn, mode, wrt, types, signature)
     ctx.deps.append((fn, fn.__code__))
     ctx.deps.extend(entry.deps)
     if mode == "forward":
@@ -146,6 +166,9 @@ class Compiled:
 
 
 _CACHE = weakref.WeakKeyDictionary()
+# shape signatures one function is specialized to (per mode, wrt and types)
+# before further calls use its shape-generic code
+MAX_SPECIALIZATIONS = 8
 
 
 def compile_function(fn, mode, wrt, types=(), signature=()):
@@ -160,6 +183,10 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
         per_fn = _CACHE[fn] = {}
     key = (mode, tuple(wrt), tuple(types), signature)
     entry = per_fn.get(key)
+    if entry is None and signature and sum(
+            1 for k in per_fn if k[:3] == key[:3] and k[3]) >= MAX_SPECIALIZATIONS:
+        # many shape patterns: the code for any shape serves the others
+        return compile_function(fn, mode, wrt, types)
     if entry is not None and entry.fresh():
         return entry
     if not inspect.isfunction(fn):

@@ -261,7 +261,7 @@ class ReversePass:
 
     def user_primal(self, stmt, op, target, in_loop, defined):
         callee = self.ctx.callee(stmt, op, "split",
-                                 [n for n in op.diff if self.act.is_active(n)])
+                                 [n for n in op.diff if self.act.is_active(n)], self.shapes)
         tape = self.ctx.namer.fresh(f"{target}_tape")
         stmt._ad_callee = (callee, tape)
         self.defcount[tape] = 2 if in_loop else 1
