@@ -325,6 +325,17 @@ def while_loop(W, h0):
     return np.sum(h)
 
 
+def two_loops(W, h0, xs):
+    """Two loops in a row: the second adjoint loop adds to the sum of the
+    first."""
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + xs[t])
+    for t in range(xs.shape[0]):
+        h = np.sin(W @ h) + xs[t]
+    return np.sum(h * h)
+
+
 def decaying(W, h0, xs):
     """W itself changes in the loop: its adjoint is read there (no batching)."""
     h = h0
@@ -370,6 +381,7 @@ def _make(name, rng):
         "early_exit": lambda: (0.5 * n(3, 3), n(3), n(7, 3)),
         "nested": lambda: (0.5 * n(3, 3), 0.5 * n(3, 3), 0.5 * n(3, 2), n(4, 2)),
         "while_loop": lambda: (0.5 * n(3, 3), n(3)),
+        "two_loops": lambda: (0.5 * n(3, 3), n(3), n(4, 3)),
         "decaying": lambda: (0.5 * n(3, 3), n(3), n(5, 3)),
         "shared": lambda: (0.3 * n(3, 3), n(3), n(5, 3)),
         "writes": lambda: (0.5 * n(3, 3), n(4, 3)),
@@ -386,6 +398,7 @@ PROGRAMS = {
     "early_exit": (early_exit, (0, 1), True),
     "nested": (nested, (0, 1, 2), True),
     "while_loop": (while_loop, (0, 1), True),
+    "two_loops": (two_loops, (0, 1), True),
     "decaying": (decaying, (0, 1), False),
     "shared": (shared, (0, 1), False),
     "writes": (writes, (0,), False),
@@ -454,6 +467,12 @@ def test_nested_source_flushes_inside_the_outer_loop():
     body = codegen.to_source(outer.body)
     assert "bW += ad.sum_deferred(bW_parts)" in body and "bV += ad.sum_deferred(bV_parts)" in body
     assert "bU = ad.sum_deferred(bU_parts, U)" in _lines(src)
+
+
+def test_second_loop_adds_to_the_sum_of_the_first():
+    lines = _lines(ad.source(two_loops, mode="rev", wrt=(0, 1)))
+    assert lines.index("bW = ad.sum_deferred(bW_parts, W)") \
+        < lines.index("bW += ad.sum_deferred(bW_parts_1)")
 
 
 def _fd_grads(fn, args, wrt):
@@ -547,7 +566,8 @@ def test_complex_stays_complex():
 
 def test_hessian_forward_over_the_batched_gradient():
     autograd = pytest.importorskip("autograd")
-    for name, i in (("rnn", 1), ("row_rnn", 0), ("dot_loop", 0), ("nested", 2)):
+    for name, i in (("rnn", 1), ("row_rnn", 0), ("dot_loop", 0), ("nested", 2),
+                    ("two_loops", 0)):
         fn, wrt, _ = PROGRAMS[name]
         args = _args(name, 4)
         assert "defer_" in ad.source(ad.hessian(fn, wrt=i))

@@ -150,7 +150,6 @@ class _Batcher:
         self.runtime = ctx.runtime
         self.functions = _deferrals(ctx.runtime, runtime_numpy)
         self.unsafe = None
-        self.changed = False
 
     # -- recognizing --------------------------------------------------------
 
@@ -254,9 +253,9 @@ class _Batcher:
             # in the loop: parts = ad.defer_...(parts, g, x, y)
             args = [nodes.name(parts)] + [copy.deepcopy(a) for a in call.args]
             new = nodes.assign(parts, nodes.call(self.ad(helper), args))
-            self.replace(loop.body, stmt, self.like(new, stmt))
+            self.replace(loop.body, stmt, self.placed(new, stmt))
             # before the loop: the list; after it: the sum
-            init = self.like(nodes.assign(parts, gast.List(elts=[], ctx=gast.Load())), loop)
+            init = self.placed(nodes.assign(parts, gast.List(elts=[], ctx=gast.Load())), loop)
             zero = self.fresh_zeros(block, i, acc, stored_in_loop) \
                 if isinstance(stmt, gast.AugAssign) else None
             if zero is not None:
@@ -272,13 +271,12 @@ class _Batcher:
                     flush = gast.AugAssign(target=nodes.name(acc, True), op=gast.Add(), value=total)
                 else:
                     flush = nodes.assign(acc, nodes.binop(nodes.name(acc), gast.Add(), total))
-            flushes.append(self.like(flush, loop))
+            flushes.append(self.placed(flush, loop))
         block[i + 1:i + 1] = flushes
-        self.changed = True
         return i + len(flushes)
 
     @staticmethod
-    def like(new, old):
+    def placed(new, old):
         """``new`` at the place of ``old`` (its line comment group)."""
         nodes.located(new, old)
         if getattr(old, "_ad_adjoint", False):
