@@ -648,7 +648,8 @@ def test_deferred_sum_equals_the_sum_of_contributions(helper, shapes, dtype):
         helper(parts, g, x, y)
         expected = expected + _contribution(helper, g, x, y)
     total = runtime.sum_deferred(parts)
-    assert np.shape(total) == np.shape(expected) and np.result_type(total) == np.result_type(expected)
+    assert np.shape(total) == np.shape(expected)
+    assert np.result_type(total) == np.result_type(expected)
     np.testing.assert_allclose(total, expected, rtol=1e-5 if dtype is np.float32 else 1e-12)
     # pairs for matrix-vector and vector-vector products only
     pairs = [p for p in parts if type(p) is tuple]

@@ -116,7 +116,8 @@ def _updated_in_place(fn, push):
         elif isinstance(s, gast.Assign):
             for t in s.targets:
                 for n in gast.walk(t):
-                    if isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store):
+                    if isinstance(n, (gast.Subscript, gast.Attribute)) \
+                            and isinstance(n.ctx, gast.Store):
                         out.add(_root(n))
             if isinstance(s.value, gast.Name):
                 for t in s.targets:
@@ -170,7 +171,8 @@ class _Batcher:
             acc, value = s.target.id, s.value
         elif (isinstance(s, gast.Assign) and len(s.targets) == 1
               and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.BinOp)
-              and isinstance(s.value.op, gast.Add) and nodes.is_name(s.value.left, s.targets[0].id)):
+              and isinstance(s.value.op, gast.Add)
+              and nodes.is_name(s.value.left, s.targets[0].id)):
             acc, value = s.targets[0].id, s.value.right
         else:
             return None
