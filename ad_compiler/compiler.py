@@ -291,11 +291,12 @@ def resolver_lookup(info, ctx):
 
 
 def _finish(ctx, tree, fn):
-    from transforms import optimize
+    from transforms import batch, optimize
     # names of modules whose functions are pure (numpy, the runtime)
     pure = [n for n, obj in ctx.injected.items()
             if obj is numpy or obj is runtime or getattr(obj, "__name__", "").startswith(
                 ("numpy", "ad_compiler.runtime"))]
+    tree = batch.batch_outer(tree, ctx)     # adjoint loops: one product for all outer products
     tree = optimize.optimize(tree, pure)
     defaults = fn.__defaults__
     kwdefaults = fn.__kwdefaults__

@@ -638,3 +638,142 @@ def check_unshared(a, b, message, filename=None, lineno=None):
                            hint="ad_compiler follows y += v as y = y + v; with a shared "
                                 "array Python would change both names",
                            construct="aliased in-place update")
+
+
+# --- deferred outer products (transforms/batch.py) ---------------------------
+#
+# In an adjoint loop, ``bW += ad.matmul_grad_left(g, W, h)`` adds one outer
+# product per step.  The batched form records the pair (g, h) instead, and
+# ``sum_deferred`` adds all the recorded outer products with ONE matrix
+# product after the loop.  A part is either such a pair (a tuple ``(u, v)``
+# standing for ``np.multiply.outer(u, v)``, or ``u * v`` when u is a scalar)
+# or a contribution computed at once (any other value), when the operands
+# are not a matrix and a vector.
+
+_DEFER_CHUNK = 1024     # parts kept before they are summed (bounds memory)
+
+
+def _defer(parts, u, v):
+    parts.append((u, v))
+    if len(parts) >= _DEFER_CHUNK:
+        parts[:] = [sum_deferred(parts)]
+    return parts
+
+
+def _defer_value(parts, value):
+    parts.append(value)
+    if len(parts) >= _DEFER_CHUNK:
+        parts[:] = [sum_deferred(parts)]
+    return parts
+
+
+def defer_matmul_left(parts, g, x, y):
+    """Record ``matmul_grad_left(g, x, y)`` in ``parts`` (appended in place;
+    returns ``parts``): the pair (g, y) for a matrix or vector x and a vector
+    y, else the contribution itself."""
+    xd = _ndim(x)
+    if _ndim(y) == 1 and (xd == 2 or xd == 1) and _ndim(g) == xd - 1:
+        return _defer(parts, g if xd == 2 else np.asarray(g), y)
+    return _defer_value(parts, matmul_grad_left(g, x, y))
+
+
+def defer_matmul_right(parts, g, x, y):
+    """Record ``matmul_grad_right(g, x, y)``: the pair (x, g) for a vector x
+    and a matrix y, (g, x) for two vectors, else the contribution itself."""
+    yd = _ndim(y)
+    if _ndim(x) == 1 and (yd == 2 or yd == 1) and _ndim(g) == yd - 1:
+        if yd == 2:
+            return _defer(parts, x, g)
+        return _defer(parts, np.asarray(g), x)
+    return _defer_value(parts, matmul_grad_right(g, x, y))
+
+
+def defer_dot_a(parts, g, a, b):
+    """Record ``runtime_numpy.dot_vjp_a(g, a, b)``: the pair (g, b) for a
+    matrix or vector a and a vector b, else the contribution itself."""
+    ad_ = _ndim(a)
+    if _ndim(b) == 1 and (ad_ == 2 or ad_ == 1) and _ndim(g) == ad_ - 1:
+        return _defer(parts, g, b)
+    from ad_compiler import runtime_numpy
+    return _defer_value(parts, runtime_numpy.dot_vjp_a(g, a, b))
+
+
+def defer_dot_b(parts, g, a, b):
+    """Record ``runtime_numpy.dot_vjp_b(g, a, b)``: the pair (a, g) for a
+    vector a and a matrix b, (g, a) for two vectors, else the contribution
+    itself."""
+    bd = _ndim(b)
+    if _ndim(a) == 1 and (bd == 2 or bd == 1) and _ndim(g) == bd - 1:
+        if bd == 2:
+            return _defer(parts, a, g)
+        return _defer(parts, g, a)
+    from ad_compiler import runtime_numpy
+    return _defer_value(parts, runtime_numpy.dot_vjp_b(g, a, b))
+
+
+def _kind(x):
+    try:
+        return type(x), x.dtype, x.shape
+    except AttributeError:
+        return type(x), None, np.shape(x)
+
+
+def _sum_pairs(pairs):
+    """The sum of the outer products of ``pairs``: one ``U.T @ V`` when all
+    pairs have the same shapes and dtypes, one product per pair otherwise."""
+    u0, v0 = pairs[0]
+    ku, kv = _kind(u0), _kind(v0)
+    if all(_kind(u) == ku and _kind(v) == kv for u, v in pairs):
+        dt = np.result_type(u0, v0)      # what u0 * v0 has (float32 stays float32)
+        us = np.array([u for u, _ in pairs], dtype=dt)
+        vs = np.array([v for _, v in pairs])
+        return us.T @ vs                 # sum_t outer(u_t, v_t), or sum_t u_t * v_t
+    total = None
+    for u, v in pairs:
+        part = np.multiply.outer(u, v) if np.ndim(u) else u * v
+        total = part if total is None else total + part
+    return total
+
+
+def sum_deferred(parts, like=None):
+    """The sum of what ``defer_*`` recorded in ``parts``.
+
+    With ``like``: the value of ``b = zeros_like(like)`` after ``b += part``
+    for every part (same dtype and shape), as a new array."""
+    pairs = [p for p in parts if type(p) is tuple]
+    total = _sum_pairs(pairs) if pairs else None
+    fresh = total is not None
+    if len(pairs) != len(parts):
+        for p in parts:
+            if type(p) is not tuple:
+                fresh = total is not None
+                total = p if total is None else total + p
+    if like is None:
+        return 0.0 if total is None else total
+    out = zeros_like(like)
+    if total is None:
+        return out
+    if fresh and isinstance(total, np.ndarray) and total.dtype == out.dtype \
+            and total.shape == out.shape:
+        return total
+    out += total
+    return out
+
+
+def defer_tangent(dparts, defer, g, dg, x, dx, y, dy):
+    """Tangent of ``defer(parts, g, x, y)`` (one of the ``defer_*``), which is
+    bilinear in g and in x or y: the tangent parts ``dparts`` get ``defer`` of
+    each tangent that is not the zero 0.0."""
+    if not isinstance(dparts, list):
+        dparts = []                      # (0.0: no tangent parts yet)
+    if not _zero(dg):
+        defer(dparts, dg, x, y)
+    if not _zero(dx):
+        defer(dparts, g, dx, y)
+    if not _zero(dy):
+        defer(dparts, g, x, dy)
+    return dparts
+
+
+def _zero(t):
+    return type(t) is float and t == 0.0

@@ -26,7 +26,9 @@ import gast
 
 from transforms import nodes
 
-_IMPURE_RUNTIME = {"push", "pop", "add_at", "scalar_seed"}
+# (the defer_* helpers append to their list argument: transforms/batch.py)
+_IMPURE_RUNTIME = {"push", "pop", "add_at", "scalar_seed", "defer_matmul_left",
+                   "defer_matmul_right", "defer_dot_a", "defer_dot_b", "defer_tangent"}
 
 
 def _is_pure(node, pure_roots):

@@ -179,3 +179,31 @@ def values_grad(z, g, d_):
 @forward(ad.project)
 def project(z, g, x):
     d[z] = ad.project(d[g], x)
+
+
+# the deferred outer products of transforms/batch.py: each defer_* is
+# bilinear in g and one other operand (the third is read for its shape)
+
+@forward(ad.defer_matmul_left)
+def defer_matmul_left(z, parts, g, x, y):
+    d[z] = ad.defer_tangent(d[parts], ad.defer_matmul_left, g, d[g], x, 0.0, y, d[y])
+
+
+@forward(ad.defer_matmul_right)
+def defer_matmul_right(z, parts, g, x, y):
+    d[z] = ad.defer_tangent(d[parts], ad.defer_matmul_right, g, d[g], x, d[x], y, 0.0)
+
+
+@forward(ad.defer_dot_a)
+def defer_dot_a(z, parts, g, a, b):
+    d[z] = ad.defer_tangent(d[parts], ad.defer_dot_a, g, d[g], a, 0.0, b, d[b])
+
+
+@forward(ad.defer_dot_b)
+def defer_dot_b(z, parts, g, a, b):
+    d[z] = ad.defer_tangent(d[parts], ad.defer_dot_b, g, d[g], a, d[a], b, 0.0)
+
+
+@forward(ad.sum_deferred)
+def sum_deferred(z, parts, like=None):
+    d[z] = ad.sum_deferred(d[parts], like)
