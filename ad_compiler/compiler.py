@@ -27,6 +27,7 @@ class Context:
         self.namer = namer
         self.types = dict(types or {})   # parameter -> class of a user object
         self.signature = dict(signature or {})  # parameter -> (dtype, dims), see api
+        self.shapes = None          # transforms.shapes.Shapes, set by the reverse pass
         self.injected = {}          # name in generated code -> object
         self.deps = []              # (callee function, its code object)
         self.comments = codegen.Comments()
@@ -291,12 +292,14 @@ def resolver_lookup(info, ctx):
 
 
 def _finish(ctx, tree, fn):
-    from transforms import batch, optimize
+    from transforms import batch, optimize, specialize
     # names of modules whose functions are pure (numpy, the runtime)
     pure = [n for n, obj in ctx.injected.items()
             if obj is numpy or obj is runtime or getattr(obj, "__name__", "").startswith(
                 ("numpy", "ad_compiler.runtime"))]
     tree = batch.batch_outer(tree, ctx)     # adjoint loops: one product for all outer products
+    if ctx.shapes is not None:              # product adjoints of known ranks: plain NumPy
+        tree = specialize.specialize(tree, ctx, ctx.shapes)
     tree = optimize.optimize(tree, pure)
     defaults = fn.__defaults__
     kwdefaults = fn.__kwdefaults__

@@ -94,7 +94,7 @@ class ReversePass:
         self.unbound_ok = set()  # names pre-bound to None (zeros_like(None) is None)
         self._key = 0
         self._prepare()
-        self.shapes = shapes.analyze(fn, activity, getattr(ctx, 'signature', None))
+        self.shapes = ctx.shapes = shapes.analyze(fn, activity, ctx.signature)
         self.complex_ = self._uses_complex()
 
     # -- names ---------------------------------------------------------------
@@ -640,7 +640,7 @@ class ReversePass:
             return None
         if isinstance(axis, gast.Constant) and axis.value is None:
             if keep.value:
-                return nodes.call(self.np("broadcast_to"), [g, shape])
+                return nodes.call(self.ad("broadcast_to"), [g, shape])
             return nodes.call(self.np("full"), [shape, g])
         if not keep.value:
             # g[:, None] for np.expand_dims(g, 1)
@@ -652,7 +652,7 @@ class ReversePass:
             index = [nodes.const(None) if i in axes else gast.Slice(lower=None, upper=None, step=None)
                      for i in range(n)]
             g = gast.Subscript(value=g, slice=gast.Tuple(elts=index, ctx=gast.Load()), ctx=gast.Load())
-        return nodes.call(self.np("broadcast_to"), [g, shape])
+        return nodes.call(self.ad("broadcast_to"), [g, shape])
 
     def loop_adjoint(self, stmt, state):
         entry = state.copy()

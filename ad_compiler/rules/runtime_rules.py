@@ -207,3 +207,8 @@ def defer_dot_b(z, parts, g, a, b):
 @forward(ad.sum_deferred)
 def sum_deferred(z, parts, like=None):
     d[z] = ad.sum_deferred(d[parts], like)
+
+
+@forward(ad.broadcast_to)
+def broadcast_to(z, g, shape):
+    d[z] = ad.broadcast_to(d[g], shape)

@@ -1,0 +1,90 @@
+"""Runtime calls whose operand ranks are known become direct NumPy code.
+
+The rules emit rank-generic runtime helpers for the adjoints of products
+(``ad.matmul_grad_left(g, x, y)`` handles vectors, matrices and stacks at
+run time).  Where the shape analysis (transforms/shapes.py) knows the ranks
+of the operands, the helper's branch is chosen here, saving a Python call
+and its rank tests; the expression is the one the helper would evaluate,
+so results are bit-identical.  Runs after ``transforms/batch.py``, which
+looks for the helpers inside adjoint loops.
+
+Before::
+
+    bh = ad.matmul_grad_right(bt9, Wh, h)      # Wh (n, n), h (n,)
+
+After::
+
+    bh = Wh.T @ bt9
+"""
+import gast
+
+from transforms import nodes
+
+# (helper, rank of x, rank of y) -> builder(g, x, y, np)
+_T = lambda e: nodes.attr(e, "T")                      # noqa: E731
+
+
+def _matmul(a, b):
+    return gast.BinOp(left=a, op=gast.MatMult(), right=b)
+
+
+def _mul(a, b):
+    return gast.BinOp(left=a, op=gast.Mult(), right=b)
+
+
+def _outer(np_, a, b):
+    return nodes.call(nodes.attr(nodes.attr(np_(), "multiply"), "outer"), [a, b])
+
+
+_LEFT = {   # adjoint of x @ y with respect to x
+    (2, 2): lambda g, x, y, np_: _matmul(g, _T(y)),
+    (2, 1): lambda g, x, y, np_: _outer(np_, g, y),
+    (1, 1): lambda g, x, y, np_: _mul(g, y),
+    (1, 2): lambda g, x, y, np_: _matmul(y, g),
+}
+_RIGHT = {  # ... with respect to y
+    (2, 2): lambda g, x, y, np_: _matmul(_T(x), g),
+    (2, 1): lambda g, x, y, np_: _matmul(_T(x), g),
+    (1, 1): lambda g, x, y, np_: _mul(g, x),
+    (1, 2): lambda g, x, y, np_: _outer(np_, x, g),
+}
+_HELPERS = {("runtime", "matmul_grad_left"): _LEFT, ("runtime", "matmul_grad_right"): _RIGHT,
+            ("runtime", "dot_grad_left"): _LEFT, ("runtime", "dot_grad_right"): _RIGHT,
+            ("numpy", "dot_vjp_a"): _LEFT, ("numpy", "dot_vjp_b"): _RIGHT}
+
+
+def specialize(tree, ctx, shapes):
+    """Rewrite the helpers of ``_HELPERS`` in ``tree`` where ``shapes``
+    knows the ranks of both operands (names)."""
+    from ad_compiler import runtime, runtime_numpy
+    modules = {}
+    for name, obj in ctx.injected.items():
+        if obj is runtime:
+            modules[name] = "runtime"
+        elif obj is runtime_numpy:
+            modules[name] = "numpy"
+
+    def np_():
+        return nodes.name(ctx.global_name("np", ctx.numpy))
+
+    def rank(atom):
+        if not isinstance(atom, gast.Name):
+            return None
+        s = shapes.shape(atom.id)
+        return len(s) if type(s) is tuple else None
+
+    class Rewrite(gast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            f = node.func
+            if not (isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name)
+                    and f.value.id in modules and len(node.args) == 3 and not node.keywords):
+                return node
+            table = _HELPERS.get((modules[f.value.id], f.attr))
+            if table is None:
+                return node
+            g, x, y = node.args
+            build = table.get((rank(x), rank(y)))
+            return build(g, x, y, np_) if build is not None else node
+
+    return Rewrite().visit(tree)
