@@ -258,11 +258,16 @@ def mean_grad(g, x, axis=None, keepdims=False):
 
 
 def extremum_mask(x, z, axis=None, keepdims=False):
-    """Where ``x`` attains its reduced extremum ``z``, split evenly among ties."""
-    zb = expand(z, x, axis, keepdims)
-    mask = (np.asarray(x) == zb)
-    count = np.sum(mask, axis=axis, keepdims=True) if axis is not None else np.sum(mask)
-    return mask / count
+    """Where ``x`` attains its reduced extremum ``z``, split evenly among
+    ties, in x's float dtype (float32 stays float32)."""
+    x = np.asarray(x)
+    zb = np.asarray(z)
+    if not keepdims and axis is not None and x.ndim:
+        zb = np.expand_dims(zb, _normalize_axis(axis, x.ndim))
+    mask = x == zb                      # (z broadcasts: no copy of it)
+    count = mask.sum(axis=axis, keepdims=True) if axis is not None else mask.sum()
+    dt = x.dtype if x.dtype.kind in "fc" else np.dtype(np.float64)
+    return mask / np.asarray(count, dtype=dt)
 
 
 def _keep_dtype(fn):

@@ -444,16 +444,7 @@ def cumprod_jvp(da, a, z, axis=None):
     return _unlanes(out, a, axis, mshape)
 
 
-def extremum_mask(x, z, axis=None, keepdims=False):
-    """Where ``x`` attains its reduced extremum ``z``, split evenly among
-    ties, in x's float dtype (float32 stays float32)."""
-    x = np.asarray(x)
-    zb = np.asarray(z)
-    if not keepdims and axis is not None and x.ndim:
-        zb = np.expand_dims(zb, _norm_axis(axis, x.ndim))
-    mask = x == zb
-    count = np.sum(mask, axis=axis, keepdims=True) if axis is not None else np.sum(mask)
-    return mask / np.asarray(count, dtype=_float_dtype(x))
+extremum_mask = _rt.extremum_mask
 
 
 def nan_count(a, axis=None, keepdims=False):
