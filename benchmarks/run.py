@@ -354,6 +354,7 @@ def run_workload(w, systems, opts, log):
         if w.size == "small":
             from ad_compiler import grad
             g = grad(w.fn, wrt=w.wrt)
+            g(*args)                             # compiles, for these arguments' shapes
             direct = g._compiled().function      # the generated function itself
             ov, se, n = call_overhead(lambda: g(*args), lambda: direct(*args),
                                       opts.overhead_s)

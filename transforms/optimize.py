@@ -3,6 +3,8 @@
 * ``copy_propagation``: after ``bt2 = bt3``, later reads of ``bt2`` in the
   same block read ``bt3`` (when both are assigned once);
 * ``free_dead_values``: ``del`` large temporaries after their last use;
+* ``common_subexpressions``: ``t = np.cos(x)`` computed once serves later
+  occurrences of ``np.cos(x)``;
 * ``double_products``: ``g = a * b; g = g + b * a`` is ``g = 2.0 * a * b``;
 * ``dead_code``: an assignment whose target is never read anywhere in the
   function is dropped when its value has no side effects (names, constants,
@@ -166,48 +168,39 @@ def copy_propagation(fn):
     use of ``a`` comes after the copy in its block (then a and b hold the same
     value at each use, in loops too).  Returns True if it changed."""
     counts = _assign_counts(fn)
+    loads = {}           # name -> how many times the function reads it
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            loads[n.id] = loads.get(n.id, 0) + 1
     changed = [False]
 
-    def uses_outside(block, i, name):
-        for j, s in enumerate(block):
-            if j > i:
-                continue
-            if j == i:
-                continue
-            if any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
-                   for n in gast.walk(s)):
-                return True
-        return False
-
-    def all_loads(name):
-        return sum(1 for n in gast.walk(fn) if isinstance(n, gast.Name) and n.id == name
-                   and isinstance(n.ctx, gast.Load))
+    def uses_before(block, i, name):
+        return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+                   for s in block[:i] for n in gast.walk(s))
 
     def block(stmts):
         for i, s in enumerate(stmts):
-            if (isinstance(s, gast.Assign) and len(s.targets) == 1
-                    and isinstance(s.targets[0], gast.Name) and _is_number(s.value)):
+            if not (isinstance(s, gast.Assign) and len(s.targets) == 1
+                    and isinstance(s.targets[0], gast.Name)):
+                pass
+            elif _is_number(s.value) or isinstance(s.value, gast.Name):
                 a = s.targets[0].id
+                b = s.value.id if isinstance(s.value, gast.Name) else None
                 later = stmts[i + 1:]
-                if counts.get(a) == 1 and not uses_outside(stmts, i, a) and all_loads(a) \
-                        and _loads_in(later, a) == all_loads(a):
-                    _Substitute(a, s.value).visit(gast.Module(body=later, type_ignores=[]))
-                    changed[0] = True
-            if (isinstance(s, gast.Assign) and len(s.targets) == 1
-                    and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)):
-                a, b = s.targets[0].id, s.value.id
-                if counts.get(a) == 1 and counts.get(b) == 1 and a != b \
-                        and not uses_outside(stmts, i, a):
-                    later = stmts[i + 1:]
-                    inside = sum(1 for t in later for n in gast.walk(t)
-                                 if isinstance(n, gast.Name) and n.id == a
-                                 and isinstance(n.ctx, gast.Load))
-                    if inside and inside == all_loads(a):
+                if counts.get(a) == 1 and loads.get(a) and a != b \
+                        and (b is None or counts.get(b) == 1) \
+                        and not uses_before(stmts, i, a) and _loads_in(later, a) == loads[a]:
+                    if b is None:
+                        _Substitute(a, s.value).visit(gast.Module(body=later, type_ignores=[]))
+                    else:
                         for t in later:
                             for n in gast.walk(t):
-                                if isinstance(n, gast.Name) and n.id == a and isinstance(n.ctx, gast.Load):
+                                if isinstance(n, gast.Name) and n.id == a \
+                                        and isinstance(n.ctx, gast.Load):
                                     n.id = b
-                        changed[0] = True
+                        loads[b] = loads.get(b, 0) + loads[a]
+                    loads[a] = 0
+                    changed[0] = True
             for field in ("body", "orelse"):
                 sub = getattr(s, field, None)
                 if sub and not isinstance(s, gast.FunctionDef):
@@ -340,9 +333,92 @@ def double_products(fn):
     return changed[0]
 
 
+_CSE_FUNCS = {"sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "sinh",
+              "cosh", "arctan", "abs", "square", "reciprocal", "sign"}
+
+
+def _cse_candidate(node, pure_roots):
+    """Arithmetic and elementwise math of NumPy only (no array creation, no
+    random numbers: equal expressions must mean equal, unshared results)."""
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Call):
+            f = sub.func
+            if not (isinstance(f, gast.Attribute) and f.attr in _CSE_FUNCS
+                    and isinstance(f.value, gast.Name) and f.value.id in pure_roots
+                    and not sub.keywords):
+                return False
+        elif not isinstance(sub, (gast.BinOp, gast.UnaryOp, gast.Name, gast.Constant,
+                                  gast.Attribute, gast.operator, gast.unaryop,
+                                  gast.expr_context)):
+            return False
+    return isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp))
+
+
+def _mutated(fn):
+    """Names whose value may change in place: bases of subscript and
+    attribute stores, ``+=`` targets, arguments of call statements."""
+    out = set()
+    for node in gast.walk(fn):
+        if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(node.ctx, gast.Store):
+            base = node.value
+            while isinstance(base, (gast.Subscript, gast.Attribute)):
+                base = base.value
+            if isinstance(base, gast.Name):
+                out.add(base.id)
+        elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Name):
+            out.add(node.target.id)
+        elif isinstance(node, gast.Expr) and isinstance(node.value, gast.Call):
+            out |= {n.id for n in gast.walk(node.value) if isinstance(n, gast.Name)}
+    return out
+
+
+def common_subexpressions(fn, pure_roots):
+    """A pure expression computed by a top-level ``t = expr`` is not computed
+    again as part of a later expression: it reads ``t`` (``np.cos(x)`` of the
+    primal sweep reused by the adjoint sweep).  Only when ``t`` and every name
+    the expression reads are assigned at most once in the whole function and
+    never changed in place, so they hold the same values wherever they are
+    read; whole right-hand sides are not replaced (each assignment keeps a
+    fresh array, which in-place accumulation may own).  Returns True if it
+    changed."""
+    counts = _assign_counts(fn)
+    mutated = _mutated(fn)
+    known = {}           # gast.dump(expr) -> name holding its value
+    changed = [False]
+
+    def stable(name):
+        return counts.get(name, 0) <= 1 and name not in mutated
+
+    class Replace(gast.NodeTransformer):
+        def generic_visit(self, node):
+            if isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp)):
+                name = known.get(gast.dump(node))
+                if name is not None:
+                    changed[0] = True
+                    return gast.Name(id=name, ctx=gast.Load(), annotation=None,
+                                     type_comment=None)
+            return super().generic_visit(node)
+
+        def visit_Assign(self, node):
+            # operands only: the value itself stays a fresh computation
+            super().generic_visit(node.value)
+            return node
+
+    for stmt in fn.body:
+        Replace().visit(stmt)
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name) and stable(stmt.targets[0].id)
+                and _cse_candidate(stmt.value, pure_roots)
+                and all(stable(n.id) for n in gast.walk(stmt.value) if isinstance(n, gast.Name)
+                        and isinstance(n.ctx, gast.Load) and n.id not in pure_roots)):
+            known.setdefault(gast.dump(stmt.value), stmt.targets[0].id)
+    return changed[0]
+
+
 def optimize(fn, pure_roots=()):
     """Run the clean-up passes to a fixed point, then free dead values."""
     pure = set(pure_roots)
-    while copy_propagation(fn) | dead_code(fn, pure) | double_products(fn):
+    while copy_propagation(fn) | dead_code(fn, pure) | double_products(fn) | \
+            common_subexpressions(fn, pure):
         pass
     return free_dead_values(fn)
