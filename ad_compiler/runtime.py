@@ -675,6 +675,13 @@ def check_unshared(a, b, message, filename=None, lineno=None):
 _DEFER_CHUNK = 1024     # parts kept before they are summed (bounds memory)
 
 
+def _ndims(a, b, g):
+    try:
+        return a.ndim, b.ndim, g.ndim
+    except AttributeError:
+        return _ndim(a), _ndim(b), _ndim(g)
+
+
 def _defer(parts, u, v):
     parts.append((u, v))
     if len(parts) >= _DEFER_CHUNK:
@@ -693,8 +700,8 @@ def defer_matmul_left(parts, g, x, y):
     """Record ``matmul_grad_left(g, x, y)`` in ``parts`` (appended in place;
     returns ``parts``): the pair (g, y) for a matrix or vector x and a vector
     y, else the contribution itself."""
-    xd = _ndim(x)
-    if _ndim(y) == 1 and (xd == 2 or xd == 1) and _ndim(g) == xd - 1:
+    xd, yd, gd = _ndims(x, y, g)
+    if yd == 1 and (xd == 2 or xd == 1) and gd == xd - 1:
         return _defer(parts, g if xd == 2 else np.asarray(g), y)
     return _defer_value(parts, matmul_grad_left(g, x, y))
 
@@ -702,8 +709,8 @@ def defer_matmul_left(parts, g, x, y):
 def defer_matmul_right(parts, g, x, y):
     """Record ``matmul_grad_right(g, x, y)``: the pair (x, g) for a vector x
     and a matrix y, (g, x) for two vectors, else the contribution itself."""
-    yd = _ndim(y)
-    if _ndim(x) == 1 and (yd == 2 or yd == 1) and _ndim(g) == yd - 1:
+    xd, yd, gd = _ndims(x, y, g)
+    if xd == 1 and (yd == 2 or yd == 1) and gd == yd - 1:
         if yd == 2:
             return _defer(parts, x, g)
         return _defer(parts, np.asarray(g), x)
@@ -713,8 +720,8 @@ def defer_matmul_right(parts, g, x, y):
 def defer_dot_a(parts, g, a, b):
     """Record ``runtime_numpy.dot_vjp_a(g, a, b)``: the pair (g, b) for a
     matrix or vector a and a vector b, else the contribution itself."""
-    ad_ = _ndim(a)
-    if _ndim(b) == 1 and (ad_ == 2 or ad_ == 1) and _ndim(g) == ad_ - 1:
+    ad_, bd, gd = _ndims(a, b, g)
+    if bd == 1 and (ad_ == 2 or ad_ == 1) and gd == ad_ - 1:
         return _defer(parts, g, b)
     from ad_compiler import runtime_numpy
     return _defer_value(parts, runtime_numpy.dot_vjp_a(g, a, b))
@@ -724,8 +731,8 @@ def defer_dot_b(parts, g, a, b):
     """Record ``runtime_numpy.dot_vjp_b(g, a, b)``: the pair (a, g) for a
     vector a and a matrix b, (g, a) for two vectors, else the contribution
     itself."""
-    bd = _ndim(b)
-    if _ndim(a) == 1 and (bd == 2 or bd == 1) and _ndim(g) == bd - 1:
+    ad_, bd, gd = _ndims(a, b, g)
+    if ad_ == 1 and (bd == 2 or bd == 1) and gd == bd - 1:
         if bd == 2:
             return _defer(parts, a, g)
         return _defer(parts, g, a)
@@ -733,23 +740,30 @@ def defer_dot_b(parts, g, a, b):
     return _defer_value(parts, runtime_numpy.dot_vjp_b(g, a, b))
 
 
-def _kind(x):
+def _stacked(xs):
+    """``np.array(xs)`` when every entry has the first one's type, dtype and
+    shape (one stacked array), else None."""
+    x0 = xs[0]
+    t0 = type(x0)
     try:
-        return type(x), x.dtype, x.shape
-    except AttributeError:
-        return type(x), None, np.shape(x)
+        out = np.array(xs)
+    except ValueError:                   # ragged
+        return None
+    if out.shape != (len(xs),) + np.shape(x0) or out.dtype != np.result_type(x0) \
+            or any(type(x) is not t0 for x in xs):
+        return None
+    return out
 
 
 def _sum_pairs(pairs):
     """The sum of the outer products of ``pairs``: one ``U.T @ V`` when all
     pairs have the same shapes and dtypes, one product per pair otherwise."""
     u0, v0 = pairs[0]
-    ku, kv = _kind(u0), _kind(v0)
-    if all(_kind(u) == ku and _kind(v) == kv for u, v in pairs):
+    us = _stacked([u for u, _ in pairs])
+    vs = _stacked([v for _, v in pairs]) if us is not None else None
+    if vs is not None:
         dt = np.result_type(u0, v0)      # what u0 * v0 has (float32 stays float32)
-        us = np.array([u for u, _ in pairs], dtype=dt)
-        vs = np.array([v for _, v in pairs])
-        return us.T @ vs                 # sum_t outer(u_t, v_t), or sum_t u_t * v_t
+        return us.astype(dt, copy=False).T @ vs   # sum_t outer(u_t, v_t), or sum_t u_t * v_t
     total = None
     for u, v in pairs:
         part = np.multiply.outer(u, v) if np.ndim(u) else u * v
