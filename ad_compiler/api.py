@@ -154,6 +154,23 @@ def _user_types(positional, args):
     return tuple(out)
 
 
+def _raw_key(args):
+    """The types, dtypes and shapes of arguments that are all arrays, floats
+    or ints (what the argument checks and the shape signature depend on),
+    else None."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            key.append(a.dtype)
+            key.append(a.shape)
+        elif t is float or t is int or t is np.float64:
+            key.append(t)
+        else:
+            return None
+    return tuple(key)
+
+
 _SIGNATURES = {}
 _SCALAR_CHARS = {float: "d", np.float64: "d", int: "l"}
 
@@ -217,6 +234,7 @@ class _Derivative:
         self._wrt_names, self._single = self._sig.resolve_wrt(wrt, api)
         self._api = api
         self._entries = {}
+        self._fast = {}
         self._key = ((), ())
 
     def _compiled(self, types=None, signature=()):
@@ -233,6 +251,24 @@ class _Derivative:
                 self._fn, self._mode, self._wrt_names, types, signature)
             self._key = key
         return entry
+
+    def _function_for(self, args, kwargs):
+        """The generated function for these arguments and the arguments to
+        call it with.  Calls whose arguments have the types, dtypes and
+        shapes of an earlier call skip the checks: a dict keyed by those
+        finds the compiled entry directly (about 1 µs instead of 4)."""
+        raw = _raw_key(args) if not kwargs and self._bound is None else None
+        if raw is not None:
+            entry = self._fast.get(raw)
+            if entry is not None and entry.fresh():
+                return entry.function, args
+        args, types, signature = self._prepare(args, kwargs)
+        entry = self._compiled(types, signature)
+        if raw is not None:
+            if len(self._fast) > 256:
+                self._fast.clear()
+            self._fast[raw] = entry
+        return entry.function, args
 
     def _prepare(self, args, kwargs):
         _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
@@ -251,8 +287,8 @@ class _Grad(_Derivative):
     _mode = "grad"
 
     def __call__(self, *args, **kwargs):
-        args, types, signature = self._prepare(args, kwargs)
-        out = self._compiled(types, signature).function(*args, **kwargs)
+        function, args = self._function_for(args, kwargs)
+        out = function(*args, **kwargs)
         if self._has_aux:
             grads, aux = out
             return self._shape(grads), aux
@@ -269,8 +305,8 @@ class _ValueAndGrad(_Grad):
     _mode = "value_and_grad"
 
     def __call__(self, *args, **kwargs):
-        args, types, signature = self._prepare(args, kwargs)
-        value, grads = self._compiled(types, signature).function(*args, **kwargs)
+        function, args = self._function_for(args, kwargs)
+        value, grads = function(*args, **kwargs)
         return value, self._shape(grads)   # value is (out, aux) with has_aux
 
 

@@ -162,8 +162,12 @@ class Compiled:
         self.deps = []
 
     def fresh(self):
-        return (self.fn.__code__ is self.code
-                and all(f.__code__ is c for f, c in self.deps))
+        if self.fn.__code__ is not self.code:
+            return False
+        for f, c in self.deps:
+            if f.__code__ is not c:
+                return False
+        return True
 
 
 _CACHE = weakref.WeakKeyDictionary()

@@ -269,3 +269,21 @@ def test_vjp_is_specialized_and_checks_the_cotangent_shape():
     assert "unbroadcast" not in pb.__ad_source__
     with pytest.raises(ValueError, match="cotangent"):
         pb(np.ones(4))
+
+
+def test_repeated_calls_take_the_fast_path_and_still_check_arguments():
+    g = grad(bcast, wrt=(0, 1))
+    rng = np.random.default_rng(11)
+    x, a, b = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(3, 1))
+    first = g(x, a, b)
+    assert len(g._fast) == 1
+    again = g(x, a, b)
+    for u, v in zip(first, again):
+        np.testing.assert_array_equal(u, v)
+    # another dtype, or an integer where a float is differentiated: the
+    # checks run again (the fast path is keyed by types, dtypes and shapes)
+    with pytest.raises(TypeError, match="integer"):
+        g(x.astype(int), a, b)
+    gx, ga = g(x.astype(np.float32), a.astype(np.float32), b.astype(np.float32))
+    assert gx.dtype == np.float32
+    np.testing.assert_allclose(gx, first[0], rtol=1e-4)
