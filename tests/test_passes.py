@@ -190,3 +190,20 @@ def test_common_subexpressions_of_primal_and_adjoint():
     # a value written in place is not a common subexpression of a later one
     g2 = grad(cse_written)
     np.testing.assert_allclose(g2(x), fd_jacobian(cse_written, (x,), 0), rtol=1e-7, atol=1e-9)
+
+
+def neg_chain(w, X, y):
+    p = 1.0 / (1.0 + np.exp(-(X @ w)))
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def test_negations_fold_exactly():
+    from tests.reference import fd_jacobian
+    rng = np.random.default_rng(4)
+    args = (rng.normal(size=3), rng.normal(size=(7, 3)), (rng.uniform(size=7) > 0.5) * 1.0)
+    g = grad(neg_chain)
+    np.testing.assert_allclose(g(*args), fd_jacobian(neg_chain, args, 0), rtol=1e-7)
+    code = [l.strip() for l in source(g).splitlines() if not l.strip().startswith("#")]
+    # -(-bp * p / t) * e: no negation left; bp = -a; bp = bp + e: bp = e - a
+    assert not any(l.startswith("bt") and "= -b" in l for l in code), code
+    assert any(re.fullmatch(r"bp = .* - bt\d+", l) for l in code), code

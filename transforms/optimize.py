@@ -5,6 +5,8 @@
 * ``free_dead_values``: ``del`` large temporaries after their last use;
 * ``common_subexpressions``: ``t = np.cos(x)`` computed once serves later
   occurrences of ``np.cos(x)``;
+* ``fold_negations``: ``-(-b * p) * t`` is ``b * p * t``, ``n = -a`` then
+  ``n = n + e`` is ``n = e - a``;
 * ``double_products``: ``g = a * b; g = g + b * a`` is ``g = 2.0 * a * b``;
 * ``dead_code``: an assignment whose target is never read anywhere in the
   function is dropped when its value has no side effects (names, constants,
@@ -415,10 +417,123 @@ def common_subexpressions(fn, pure_roots):
     return changed[0]
 
 
+def _is_neg(node):
+    return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub)
+
+
+def _mentions(stmt, name, stores_only=False):
+    return any(isinstance(n, gast.Name) and n.id == name
+               and (not stores_only or not isinstance(n.ctx, gast.Load))
+               for n in gast.walk(stmt))
+
+
+def fold_negations(fn):
+    """Negations that cancel or merge, exactly (negation is exact in
+    floating point):
+
+    * ``n = -a`` then ``n = n + e``: ``n = e - a``;
+    * ``v = -w`` where ``w`` is read only there and computed by a product or
+      quotient with a negated factor (``w = -b * p / t``), possibly through
+      other single-use names: the inner negation goes, ``v = w``.
+
+    Returns True if it changed."""
+    counts = _assign_counts(fn)
+    loads = {}
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            loads[n.id] = loads.get(n.id, 0) + 1
+    changed = [False]
+
+    def negated(expr, defs):
+        """An expression for -expr without a negation op, or None; may
+        rewrite the single-use definitions in ``defs`` it goes through."""
+        if _is_neg(expr):
+            return expr.operand
+        if isinstance(expr, gast.Constant) and _is_number(expr):
+            return gast.UnaryOp(op=gast.USub(), operand=expr)
+        if isinstance(expr, gast.BinOp) and isinstance(expr.op, (gast.Mult, gast.Div)):
+            for side in ("left", "right"):
+                inner = negated(getattr(expr, side), defs)
+                if inner is not None:
+                    setattr(expr, side, inner)
+                    return expr
+            return None
+        if isinstance(expr, gast.Name) and expr.id in defs and loads.get(expr.id) == 1 \
+                and counts.get(expr.id) == 1:
+            d = defs[expr.id]
+            inner = negated(d.value, defs)
+            if inner is not None:
+                d.value = inner
+                return expr
+        return None
+
+    def block(stmts):
+        defs = {}            # name -> its (only) assignment, earlier in this block
+        out = []
+        for i, s in enumerate(stmts):
+            if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+                    and isinstance(s.targets[0], gast.Name):
+                t = s.targets[0].id
+                if _is_neg(s.value) and isinstance(s.value.operand, gast.Name):
+                    a = s.value.operand.id
+                    # (negated() changes the definitions only when it succeeds)
+                    if a in defs and loads.get(a) == 1 and counts.get(a) == 1 \
+                            and negated(defs[a].value, defs) is not None:
+                        s.value = s.value.operand            # v = w
+                        changed[0] = True
+                    elif a != t and _merge_sum(stmts, i, t, a) is not None:
+                        changed[0] = True
+                        continue        # s goes; the later statement computes e - a
+                defs[t] = s
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if sub and not isinstance(s, gast.FunctionDef):
+                    setattr(s, field, block(sub))
+            out.append(s)
+        return out
+
+    fn.body = block(fn.body)
+    return changed[0]
+
+
+def _merge_sum(stmts, i, n, a):
+    """``n = -a`` at ``stmts[i]``: if the next statement that mentions n is
+    ``n = n + e`` or ``n += e`` (e not reading n) and a is not rebound in
+    between, rewrite that one to ``n = e - a`` and return it."""
+    for j in range(i + 1, len(stmts)):
+        s = stmts[j]
+        if _mentions(s, a, stores_only=True):
+            return None
+        if not _mentions(s, n):
+            continue
+        e = None
+        # (not ``n += e``: in place, n keeps -a's dtype, which e - a may not)
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+                and isinstance(s.targets[0], gast.Name) and s.targets[0].id == n \
+                and isinstance(s.value, gast.BinOp) and isinstance(s.value.op, gast.Add) \
+                and isinstance(s.value.left, gast.Name) and s.value.left.id == n:
+            e = s.value.right
+        if e is None or _mentions(e, n):
+            return None
+        new = gast.Assign(targets=[gast.Name(id=n, ctx=gast.Store(), annotation=None,
+                                             type_comment=None)],
+                          value=gast.BinOp(left=e, op=gast.Sub(),
+                                           right=gast.Name(id=a, ctx=gast.Load(), annotation=None,
+                                                           type_comment=None)),
+                          type_comment=None)
+        gast.copy_location(new, s)
+        for attr in ("_ad_adjoint",):
+            if hasattr(s, attr):
+                setattr(new, attr, getattr(s, attr))
+        stmts[j] = new
+        return new
+    return None
+
+
 def optimize(fn, pure_roots=()):
     """Run the clean-up passes to a fixed point, then free dead values."""
     pure = set(pure_roots)
     while copy_propagation(fn) | dead_code(fn, pure) | double_products(fn) | \
-            common_subexpressions(fn, pure):
+            common_subexpressions(fn, pure) | fold_negations(fn):
         pass
     return free_dead_values(fn)
