@@ -207,3 +207,25 @@ def test_negations_fold_exactly():
     # -(-bp * p / t) * e: no negation left; bp = -a; bp = bp + e: bp = e - a
     assert not any(l.startswith("bt") and "= -b" in l for l in code), code
     assert any(re.fullmatch(r"bp = .* - bt\d+", l) for l in code), code
+
+
+# regressions found by tests/fuzz_long.py (seed 91) in mark-and-sweep dead code
+
+def _fuzz_helper(u, v):
+    return np.full(1, 0.75)
+
+
+def fuzz_augassign_keeps_its_target(x, y):
+    v3 = _fuzz_helper(v=np.sum(x) * np.ones((3, 2)) @ (np.sum(x) * np.full(2, 0.75)),
+                      u=y.prod() + x)
+    x = v3[0]
+    return np.max(v3)
+
+
+def test_dead_code_keeps_in_place_updates_and_their_targets():
+    x = np.array([[-1.2, -1.3, 1.0], [-1.4, 0.01, -0.2]])
+    y = np.array([[-1.3, 1.2, -0.9]])
+    for p in (0, 1):
+        v, g = value_and_grad(fuzz_augassign_keeps_its_target, wrt=p)(x.copy(), y.copy())
+        assert v == 0.75
+        np.testing.assert_array_equal(g, np.zeros_like((x, y)[p]))

@@ -62,8 +62,12 @@ def dead_code(fn, pure_roots):
     loop-carried ones no effect ever reads (``total = total + x`` of a loss
     that ``grad`` does not return)."""
     def pure_assign(s):
+        # (never ``n += e``: it may write into an array another name shares)
         return (isinstance(s, gast.Assign) and len(s.targets) == 1
                 and isinstance(s.targets[0], gast.Name) and _is_pure(s.value, pure_roots))
+
+    def target(s):
+        return s.targets[0].id
 
     def loads(node):
         return {n.id for n in gast.walk(node)
@@ -75,7 +79,7 @@ def dead_code(fn, pure_roots):
     def mark(stmts):
         for s in stmts:
             if pure_assign(s):
-                assigns.setdefault(s.targets[0].id, set()).update(loads(s.value))
+                assigns.setdefault(target(s), set()).update(loads(s.value))
                 continue
             subs = [f for f in ("body", "orelse", "handlers", "finalbody")
                     if getattr(s, f, None) and not isinstance(s, gast.FunctionDef)]
@@ -90,6 +94,8 @@ def dead_code(fn, pure_roots):
                     mark(getattr(s, f))
             else:
                 needed.update(loads(s))
+                if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Name):
+                    needed.add(s.target.id)         # n += e reads n
 
     mark(fn.body)
     work = list(needed)
@@ -104,7 +110,7 @@ def dead_code(fn, pure_roots):
     def sweep(stmts):
         out = []
         for s in stmts:
-            if pure_assign(s) and s.targets[0].id not in needed:
+            if pure_assign(s) and target(s) not in needed:
                 changed[0] = True
                 continue
             for field in ("body", "orelse"):
