@@ -229,3 +229,20 @@ def test_dead_code_keeps_in_place_updates_and_their_targets():
         v, g = value_and_grad(fuzz_augassign_keeps_its_target, wrt=p)(x.copy(), y.copy())
         assert v == 0.75
         np.testing.assert_array_equal(g, np.zeros_like((x, y)[p]))
+
+
+def fancy_index_copy_written(x, y):
+    z = x * 1.0
+    v1 = z[np.array([2, 0])]           # advanced indexing: a copy, not a view
+    v1[0] *= np.cos(y[0])
+    return np.sum(v1 * v1) + np.sum(z * y[1])
+
+
+def test_write_into_an_advanced_index_copy_is_not_an_alias():
+    # found by tests/fuzz_long.py (seed 123): refused as an aliased write
+    from tests.reference import fd_jacobian
+    x, y = np.array([0.3, -1.2, 0.8]), np.array([0.4, 1.5])
+    g = grad(fancy_index_copy_written, wrt=(0, 1))(x, y)
+    for p in (0, 1):
+        np.testing.assert_allclose(g[p], fd_jacobian(fancy_index_copy_written, (x, y), p),
+                                   rtol=1e-7, atol=1e-9)

@@ -57,6 +57,7 @@ from transforms import nodes
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
               gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
               gast.LShift, gast.RShift)
+_INDEX_ARRAYS = {"array", "arange", "asarray", "argsort", "flatnonzero", "argwhere"}
 _NO_COPY = {"asarray", "asanyarray", "ascontiguousarray", "asfortranarray"}
 _OPSYMS = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**"}
 _ALLOCATORS = {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like",
@@ -834,7 +835,7 @@ class Normalizer:
                     aliases.setdefault(a, (v.id, node))
                     aliases.setdefault(v.id, (a, node))
                     node._ad_alias = (a, v.id)
-                elif isinstance(v, gast.Subscript):
+                elif isinstance(v, gast.Subscript) and not self._advanced_index(v.slice):
                     base = v.value
                     while isinstance(base, (gast.Subscript, gast.Attribute)):
                         base = base.value
@@ -859,6 +860,20 @@ class Normalizer:
                     f"'{other}' (line {where.lineno})",
                     hint=f"make a copy first: {name} = ....copy()",
                     construct="aliased in-place write")
+
+    def _advanced_index(self, index):
+        """Is ``index`` statically an advanced index (a list, an index or
+        mask array, a comparison), which makes ``x[index]`` a copy, not a
+        view?"""
+        if isinstance(index, gast.Tuple):
+            return any(self._advanced_index(e) for e in index.elts)
+        if isinstance(index, (gast.List, gast.Compare)):
+            return True
+        if isinstance(index, gast.Call):
+            obj = self.resolve(index.func)
+            return (getattr(obj, "__name__", None) in _INDEX_ARRAYS
+                    and (getattr(obj, "__module__", "") or "").startswith("numpy"))
+        return False
 
     def _lambda_def(self, lam, name):
         fdef = nodes.function_def(name, lam.args,
