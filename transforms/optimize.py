@@ -7,6 +7,7 @@
   occurrences of ``np.cos(x)``;
 * ``fold_negations``: ``-(-b * p) * t`` is ``b * p * t``, ``n = -a`` then
   ``n = n + e`` is ``n = e - a``;
+* ``copy_back``: ``a = b; b = a``: the second goes;
 * ``double_products``: ``g = a * b; g = g + b * a`` is ``g = 2.0 * a * b``;
 * ``dead_code``: an assignment whose target is never read anywhere in the
   function is dropped when its value has no side effects (names, constants,
@@ -536,10 +537,40 @@ def _merge_sum(stmts, i, n, a):
     return None
 
 
+def _copy_pair(s):
+    if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+            and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name):
+        return s.targets[0].id, s.value.id
+    return None
+
+
+def copy_back(fn):
+    """``a = b`` directly followed by ``b = a``: the second assignment changes
+    nothing and goes.  Returns True if it changed."""
+    changed = [False]
+
+    def block(stmts):
+        out = []
+        for s in stmts:
+            pair, prev = _copy_pair(s), _copy_pair(out[-1]) if out else None
+            if pair is not None and prev is not None and pair == prev[::-1]:
+                changed[0] = True
+                continue
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if sub and not isinstance(s, gast.FunctionDef):
+                    setattr(s, field, block(sub))
+            out.append(s)
+        return out
+
+    fn.body = block(fn.body)
+    return changed[0]
+
+
 def optimize(fn, pure_roots=()):
     """Run the clean-up passes to a fixed point, then free dead values."""
     pure = set(pure_roots)
     while copy_propagation(fn) | dead_code(fn, pure) | double_products(fn) | \
-            common_subexpressions(fn, pure) | fold_negations(fn):
+            common_subexpressions(fn, pure) | fold_negations(fn) | copy_back(fn):
         pass
     return free_dead_values(fn)

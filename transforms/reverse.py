@@ -544,7 +544,7 @@ class ReversePass:
                 continue
             _, p, expr = it
             actual = binding[p]
-            expr = self._skip_unbroadcast(expr, target)
+            expr = self._shape_aware(expr, target)
             if isinstance(actual, gast.Name):
                 out += self.contribute(actual.id, expr, state, stmt)
             elif isinstance(actual, (gast.Tuple, gast.List)):
@@ -557,7 +557,7 @@ class ReversePass:
                         out += self.contribute(e.id, item, state, stmt)
         return out
 
-    def _skip_unbroadcast(self, expr, target):
+    def _shape_aware(self, expr, target):
         """Shape-aware forms of the runtime's shape helpers (see
         transforms/shapes.py): ``ad.unbroadcast(g, x)`` is g itself when x
         provably has the shape of the result, an explicit ``g.sum(axis=...)``

@@ -77,13 +77,6 @@ class Shapes:
         """'d' (float64, or a Python float), 'l' (integer) or None."""
         return self._dtypes.get(name)
 
-    def same(self, a, b):
-        """Do names ``a`` and ``b`` provably have the same shape?"""
-        if a is None or b is None:
-            return False
-        sa, sb = self.shape(a), self.shape(b)
-        return sa is not None and equal(sa, sb)
-
     def dim_expr(self, dim):
         """An expression for ``dim`` (an int or a symbol) read from a
         parameter that is never rebound, or None."""
@@ -100,7 +93,7 @@ class Shapes:
 
     def shape_expr(self, shape):
         """A tuple expression for a fully known shape, or None."""
-        if not isinstance(shape, tuple):
+        if not isinstance(shape, tuple) or isinstance(shape, _Token):
             return None
         elts = [self.dim_expr(d) for d in shape]
         if any(e is None for e in elts):
