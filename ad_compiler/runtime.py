@@ -652,11 +652,13 @@ def redo(records):
         x[idx] = value
 
 
-def check_unshared(a, b, message, filename=None, lineno=None):
-    """Refuse an in-place update of an array that another name shares."""
-    if a is b and isinstance(a, np.ndarray):
+def check_unshared(a, b, message, filename=None, lineno=None, col_offset=0):
+    """Refuse an in-place update of an array that another name shares (the
+    same array, or a view of it)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and (
+            a is b or np.may_share_memory(a, b)):
         from ad_compiler.errors import CompileError
-        raise CompileError(message, filename, lineno, None,
+        raise CompileError(message, filename, lineno, col_offset,
                            hint="ad_compiler follows y += v as y = y + v; with a shared "
                                 "array Python would change both names",
                            construct="aliased in-place update")

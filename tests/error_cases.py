@@ -214,6 +214,20 @@ def spectral_energy(x):
     return np.sum(power) / x.shape[0]
 
 
+def halve_through_view(x):
+    # Python halves x[1:] in place through the view; ad_compiler refuses
+    tail = x[1:]
+    tail *= 0.5  # ERROR: view_update
+    return np.sum(x * x)
+
+
+def scale_through_reshape(x):
+    z = x * 1.0
+    grid = z.reshape(2, 2)
+    grid *= 3.0  # ERROR: reshape_update
+    return np.sum(z * x)
+
+
 STRICT_CASES = [
     Case("generator", running_sq_norm, (X3,)),
     Case("yield_from", centered_square_terms, (X3,)),
@@ -233,6 +247,8 @@ STRICT_CASES = [
     Case("for_else", for_else_energy, (X3,)),
     Case("argument_mutation", helper_mutates_argument, (np.ones((3, 2)), X3), wrt=1),
     Case("argument_mutation_input", helper_mutates_input, (np.ones((3, 2)), X3)),
+    Case("view_update", halve_through_view, (X4,)),
+    Case("reshape_update", scale_through_reshape, (X4,)),
 ]
 
 MAYBE_SUPPORTED = [
