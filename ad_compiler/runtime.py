@@ -652,16 +652,21 @@ def redo(records):
         x[idx] = value
 
 
-def check_unshared(a, b, message, filename=None, lineno=None, col_offset=0):
-    """Refuse an in-place update of an array that another name shares (the
-    same array, or a view of it)."""
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and (
-            a is b or np.may_share_memory(a, b)):
-        from ad_compiler.errors import CompileError
-        raise CompileError(message, filename, lineno, col_offset,
-                           hint="ad_compiler follows y += v as y = y + v; with a shared "
-                                "array Python would change both names",
-                           construct="aliased in-place update")
+def check_unshared(a, others, names, message, filename=None, lineno=None, col_offset=0):
+    """Refuse an in-place update of array ``a`` when one of ``others`` (the
+    arrays its binding read, called ``names``) is the same array or shares
+    memory with it: Python would change both."""
+    if not isinstance(a, np.ndarray):
+        return
+    for b, name in zip(others, names):
+        if isinstance(b, np.ndarray) and (a is b or np.may_share_memory(a, b)):
+            from ad_compiler.errors import CompileError
+            how = "is the same array as" if a is b else "may share memory with"
+            raise CompileError(message.format(how=how, other=name), filename, lineno,
+                               col_offset,
+                               hint="ad_compiler follows y += v as y = y + v; with a shared "
+                                    "array Python would change both names",
+                               construct="aliased in-place update")
 
 
 # --- deferred outer products (transforms/batch.py) ---------------------------

@@ -57,10 +57,6 @@ from transforms import nodes
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
               gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
               gast.LShift, gast.RShift)
-# functions and methods that may return a view of their first operand
-_VIEW_FUNCS = {"reshape", "ravel", "transpose", "view", "squeeze", "swapaxes", "moveaxis",
-               "expand_dims", "atleast_1d", "atleast_2d", "atleast_3d", "diagonal",
-               "broadcast_to", "flip", "fliplr", "flipud", "rot90"}
 _INDEX_ARRAYS = {"array", "arange", "asarray", "argsort", "flatnonzero", "argwhere"}
 _NO_COPY = {"asarray", "asanyarray", "ascontiguousarray", "asfortranarray"}
 _OPSYMS = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**"}
@@ -506,32 +502,42 @@ class Normalizer:
         raise self.info.error(target, "cannot differentiate an assignment to "
                               f"{type(target).__name__}", construct="assignment")
 
+    def _unshared_guard(self, stmt, name):
+        """``y += v`` updates an array in place: if y is (a view of) an array
+        another name holds, Python changes both and we would not.  Check at
+        run time against every array the binding of y nearest before read
+        (``y = z``, ``y = x[1:]``, ``y = np.reshape(x if c else z, ...)``):
+        a CompileError at the user's line (floats and fresh arrays pass)."""
+        if self.info.filename.startswith("<ad_compiler"):
+            return []           # generated code updates buffers it owns
+        before = [b for b in getattr(self, "_bindings", {}).get(name, [])
+                  if b.lineno < stmt.lineno]
+        if not before:
+            return []
+        binding = max(before, key=lambda b: b.lineno)
+        bound = self._definitely_before(stmt)
+        others = sorted({n.id for n in gast.walk(binding.value)
+                         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
+                         and n.id != name and n.id in self.locals and n.id in bound})
+        if not others:
+            return []
+        from ad_compiler import runtime
+        ad = self.inject("ad", runtime)
+        msg = (f"in-place update of '{name}', which {{how}} '{{other}}' (bound at line "
+               f"{binding.lineno}); write {name} = {name} {_OPSYMS.get(type(stmt.op), 'op')} "
+               f"... or copy it first")
+        return [gast.Expr(value=nodes.call(
+            nodes.attr(nodes.name(ad), "check_unshared"),
+            [nodes.name(name), gast.Tuple(elts=[nodes.name(o) for o in others], ctx=gast.Load()),
+             gast.Tuple(elts=[nodes.const(o) for o in others], ctx=gast.Load()),
+             nodes.const(msg), nodes.const(self.info.filename), nodes.const(stmt.lineno),
+             nodes.const(stmt.col_offset)]))]
+
     def _augassign(self, stmt):
         target = stmt.target
         if isinstance(target, gast.Name):
             value = gast.BinOp(left=nodes.name(target.id), op=stmt.op, right=stmt.value)
-            guard = []
-            other = getattr(self, "_aliases", {}).get(target.id)
-            view = getattr(self, "_views", {}).get(target.id)
-            if other is None and view is not None:
-                other = view
-            generated = self.info.filename.startswith("<ad_compiler")
-            if other is not None and not generated and other[1].lineno < stmt.lineno \
-                    and other[0] in self._definitely_before(stmt):
-                # y += v updates an array in place: if y is the same array as
-                # another name, Python changes both; we would not: refuse at
-                # run time (floats are fine)
-                from ad_compiler import runtime
-                ad = self.inject("ad", runtime)
-                how = "may share memory with" if other is view else "is the same array as"
-                msg = (f"in-place update of '{target.id}', which {how} "
-                       f"'{other[0]}' (bound at line {other[1].lineno}); write {target.id} = "
-                       f"{target.id} {_OPSYMS.get(type(stmt.op), 'op')} ... or copy it first")
-                guard = [gast.Expr(value=nodes.call(nodes.attr(nodes.name(ad), "check_unshared"),
-                                                    [nodes.name(target.id), nodes.name(other[0]),
-                                                     nodes.const(msg), nodes.const(self.info.filename),
-                                                     nodes.const(stmt.lineno),
-                                                     nodes.const(stmt.col_offset)]))]
+            guard = self._unshared_guard(stmt, target.id)
             return guard + self._assign([nodes.name(target.id, store=True)], value)
         if isinstance(target, gast.Subscript):
             pre, base = self._atomize(target.value)
@@ -853,10 +859,6 @@ class Normalizer:
                         views.setdefault(a, (base.id, node))
                         node._ad_alias = (a, base.id)
         self._bindings = bindings
-        self._aliases = aliases
-        self._views = {a: (base, node) for a, nodes_ in bindings.items()
-                       for node in nodes_ for base in [self._view_base(node.value)]
-                       if base is not None and base != a}
         if self.info.filename.startswith("<ad_compiler"):
             return   # generated code updates buffers it owns
         for name, node in written.items():
@@ -872,32 +874,6 @@ class Normalizer:
                     f"'{other}' (line {where.lineno})",
                     hint=f"make a copy first: {name} = ....copy()",
                     construct="aliased in-place write")
-
-    def _view_base(self, value):
-        """The local name ``value`` may be a view of (``x[1:]``, ``x.T``,
-        ``x.reshape(...)``, ``np.ravel(x)``...), or None."""
-        if isinstance(value, gast.Subscript) and not self._advanced_index(value.slice):
-            base = value.value
-        elif isinstance(value, gast.Attribute) and value.attr in ("T", "mT", "real", "imag"):
-            base = value.value
-        elif isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) \
-                and value.func.attr in _VIEW_FUNCS and isinstance(value.func.value, gast.Name) \
-                and value.func.value.id in self.locals:
-            base = value.func.value                 # x.reshape(2, 3)
-        elif isinstance(value, gast.Call) and value.args and value.func is not None:
-            obj = self.resolve(value.func)
-            if getattr(obj, "__name__", None) in _VIEW_FUNCS and \
-                    (getattr(obj, "__module__", "") or "").startswith("numpy"):
-                base = value.args[0]                # np.reshape(x, (2, 3))
-            else:
-                return None
-        else:
-            return None
-        while isinstance(base, (gast.Subscript, gast.Attribute)):
-            base = base.value
-        if isinstance(base, gast.Name) and base.id in self.locals:
-            return base.id
-        return None
 
     def _advanced_index(self, index):
         """Is ``index`` statically an advanced index (a list, an index or
