@@ -82,7 +82,6 @@ class ForwardPass:
         return out, state
 
     def stmt(self, stmt, state):
-        ctx = self.ctx
         if isinstance(stmt, gast.Assign):
             target = stmt.targets[0]
             if isinstance(target, gast.Name):
@@ -309,7 +308,6 @@ class ForwardPass:
         # Fixed point: which tangents are live at the top of the body.
         live = set(entry.live)
         snap = snapshot(self.ctx.namer)
-        tangents = dict(self.tangents)
         while True:
             trial = _State(live, entry.defined)
             _, after = self.block(stmt.body, trial)

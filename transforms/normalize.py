@@ -1018,7 +1018,7 @@ class Normalizer:
         result = self._temp("items")
         self.locals.add(result)
         from ad_compiler import runtime
-        ad = self.inject("ad", runtime)
+        self.inject("ad", runtime)
         inner = [nodes.located(gast.Expr(value=nodes.call(
             nodes.attr(nodes.name(result), "append"), [expr.elt])), expr)]
         for gen in reversed(gens):

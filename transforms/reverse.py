@@ -823,7 +823,6 @@ class ReversePass:
 
         primal = rewrite(primal, True)
         adjoint = rewrite(adjoint, False)
-        first = self.fn.body[0] if self.fn.body else None
         self.pre_init = set(pre_init)
         inits = [nodes.assign(v, nodes.const(None)) for v in pre_init]
         if self.stack is not None:
@@ -905,7 +904,6 @@ class ReversePass:
                        - (adjoint_assigned - assigned))
         saved = [s for s in saved if s != self.stack] + ([self.stack] if self.stack else [])
         # values saved from inside branches may be unbound on the path taken
-        first = self.fn.body[0] if self.fn.body else None
         primal = [nodes.assign(v, nodes.const(None))
                   for v in saved if v not in self.params and v not in self.pre_init
                   and v != self.stack] + primal
