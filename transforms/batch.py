@@ -155,10 +155,7 @@ class _Batcher:
     # -- recognizing --------------------------------------------------------
 
     def resolve(self, func):
-        if (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
-                and func.value.id in self.ctx.injected):
-            return getattr(self.ctx.injected[func.value.id], func.attr, None)
-        return None
+        return nodes.injected_object(self.ctx.injected, func)
 
     def is_push(self, call):
         return self.resolve(call.func) is self.runtime.push

@@ -129,3 +129,12 @@ def function_def(name, args, body):
     if "type_params" in gast.FunctionDef._fields:
         fields["type_params"] = []
     return gast.FunctionDef(**fields)
+
+
+def injected_object(injected, func):
+    """What ``func`` of generated code, of the form ``ad.name``, refers to
+    (``injected``: name -> object the generated code is given), or None."""
+    if (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+            and func.value.id in injected):
+        return getattr(injected[func.value.id], func.attr, None)
+    return None

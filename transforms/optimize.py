@@ -114,18 +114,33 @@ def dead_code(fn, pure_roots):
             if pure_assign(s) and target(s) not in needed:
                 changed[0] = True
                 continue
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if sub and not isinstance(s, gast.FunctionDef):
-                    new = sweep(sub)
-                    if field == "body" and not new:
-                        new = [gast.Pass()]
-                    setattr(s, field, new)
+            _rewrite_blocks(s, sweep)
             out.append(s)
         return out
 
     fn.body = sweep(fn.body)
     return changed[0]
+
+
+def _rewrite_blocks(stmt, block):
+    """Apply ``block`` (statements -> statements) to the nested blocks of
+    ``stmt`` (not into nested functions); an emptied body becomes ``pass``."""
+    for field in ("body", "orelse"):
+        sub = getattr(stmt, field, None)
+        if sub and not isinstance(stmt, gast.FunctionDef):
+            new = block(sub)
+            if field == "body" and not new:
+                new = [gast.Pass()]
+            setattr(stmt, field, new)
+
+
+def _load_counts(fn):
+    """name -> how many times the function reads it."""
+    counts = {}
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            counts[n.id] = counts.get(n.id, 0) + 1
+    return counts
 
 
 def _assign_counts(fn):
@@ -165,7 +180,7 @@ class _Substitute(gast.NodeTransformer):
             if isinstance(inner, gast.UnaryOp):
                 return inner.operand
             return gast.UnaryOp(op=gast.USub(), operand=inner) if inner.value >= 0 else \
-                gast.Constant(value=-inner.value, kind=None)
+                nodes.const(-inner.value)
         return node
 
 
@@ -177,10 +192,7 @@ def copy_propagation(fn):
     use of ``a`` comes after the copy in its block (then a and b hold the same
     value at each use, in loops too).  Returns True if it changed."""
     counts = _assign_counts(fn)
-    loads = {}           # name -> how many times the function reads it
-    for n in gast.walk(fn):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-            loads[n.id] = loads.get(n.id, 0) + 1
+    loads = _load_counts(fn)
     changed = [False]
 
     def uses_before(block, i, name):
@@ -210,10 +222,8 @@ def copy_propagation(fn):
                         loads[b] = loads.get(b, 0) + loads[a]
                     loads[a] = 0
                     changed[0] = True
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if sub and not isinstance(s, gast.FunctionDef):
-                    block(sub)
+            _rewrite_blocks(s, block)
+        return stmts
 
     block(fn.body)
     return changed[0]
@@ -326,15 +336,12 @@ def double_products(fn):
                 target = s.targets[0].id
                 if first and second and sorted(first) == sorted(second) \
                         and target not in first:
-                    prev.value = gast.BinOp(left=gast.BinOp(
-                        left=gast.Constant(value=2.0, kind=None), op=gast.Mult(),
-                        right=prev.value.left), op=gast.Mult(), right=prev.value.right)
+                    prev.value = nodes.binop(
+                        nodes.binop(nodes.const(2.0), gast.Mult(), prev.value.left),
+                        gast.Mult(), prev.value.right)
                     changed[0] = True
                     continue
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if sub and not isinstance(s, gast.FunctionDef):
-                    setattr(s, field, block(sub))
+            _rewrite_blocks(s, block)
             out.append(s)
         return out
 
@@ -404,8 +411,7 @@ def common_subexpressions(fn, pure_roots):
                 name = known.get(gast.dump(node))
                 if name is not None:
                     changed[0] = True
-                    return gast.Name(id=name, ctx=gast.Load(), annotation=None,
-                                     type_comment=None)
+                    return nodes.name(name)
             return super().generic_visit(node)
 
         def visit_Assign(self, node):
@@ -445,10 +451,7 @@ def fold_negations(fn):
 
     Returns True if it changed."""
     counts = _assign_counts(fn)
-    loads = {}
-    for n in gast.walk(fn):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-            loads[n.id] = loads.get(n.id, 0) + 1
+    loads = _load_counts(fn)
     changed = [False]
 
     def negated(expr, defs):
@@ -492,10 +495,7 @@ def fold_negations(fn):
                         changed[0] = True
                         continue        # s goes; the later statement computes e - a
                 defs[t] = s
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if sub and not isinstance(s, gast.FunctionDef):
-                    setattr(s, field, block(sub))
+            _rewrite_blocks(s, block)
             out.append(s)
         return out
 
@@ -522,16 +522,9 @@ def _merge_sum(stmts, i, n, a):
             e = s.value.right
         if e is None or _mentions(e, n):
             return None
-        new = gast.Assign(targets=[gast.Name(id=n, ctx=gast.Store(), annotation=None,
-                                             type_comment=None)],
-                          value=gast.BinOp(left=e, op=gast.Sub(),
-                                           right=gast.Name(id=a, ctx=gast.Load(), annotation=None,
-                                                           type_comment=None)),
-                          type_comment=None)
-        gast.copy_location(new, s)
-        for attr in ("_ad_adjoint",):
-            if hasattr(s, attr):
-                setattr(new, attr, getattr(s, attr))
+        new = gast.copy_location(nodes.assign(n, nodes.binop(e, gast.Sub(), nodes.name(a))), s)
+        if hasattr(s, "_ad_adjoint"):         # (the "# adjoint of line N" comment)
+            new._ad_adjoint = s._ad_adjoint
         stmts[j] = new
         return new
     return None
@@ -556,10 +549,7 @@ def copy_back(fn):
             if pair is not None and prev is not None and pair == prev[::-1]:
                 changed[0] = True
                 continue
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if sub and not isinstance(s, gast.FunctionDef):
-                    setattr(s, field, block(sub))
+            _rewrite_blocks(s, block)
             out.append(s)
         return out
 

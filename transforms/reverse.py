@@ -593,9 +593,8 @@ class ReversePass:
         return g
 
     def _is_ad_call(self, expr, attr, nargs):
-        return (isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute)
-                and expr.func.attr == attr and nodes.is_name(expr.func.value)
-                and self.ctx.injected.get(expr.func.value.id) is self.ctx.runtime
+        return (isinstance(expr, gast.Call)
+                and nodes.injected_object(self.ctx.injected, expr.func) is getattr(self.ctx.runtime, attr)
                 and len(expr.args) in (nargs if isinstance(nargs, tuple) else (nargs,))
                 and not expr.keywords)
 

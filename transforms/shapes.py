@@ -31,6 +31,8 @@ import operator
 import gast
 import numpy as np
 
+from transforms import nodes
+
 _BOT = object()          # not bound (yet)
 
 # elementwise NumPy functions of one array argument (result shape = argument's)
@@ -81,14 +83,11 @@ class Shapes:
         """An expression for ``dim`` (an int or a symbol) read from a
         parameter that is never rebound, or None."""
         if isinstance(dim, int):
-            return gast.Constant(value=dim, kind=None)
+            return nodes.const(dim)
         for param, axis in self._symbols.get(dim, ()):
             if param in self._fixed:
-                return gast.Subscript(
-                    value=gast.Attribute(value=gast.Name(id=param, ctx=gast.Load(),
-                                                         annotation=None, type_comment=None),
-                                         attr="shape", ctx=gast.Load()),
-                    slice=gast.Constant(value=axis, kind=None), ctx=gast.Load())
+                return gast.Subscript(value=nodes.attr(nodes.name(param), "shape"),
+                                      slice=nodes.const(axis), ctx=gast.Load())
         return None
 
     def shape_expr(self, shape):

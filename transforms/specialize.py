@@ -20,7 +20,6 @@ import gast
 
 from transforms import nodes
 
-# (helper, rank of x, rank of y) -> builder(g, x, y, np)
 _T = lambda e: nodes.attr(e, "T")                      # noqa: E731
 
 
@@ -36,6 +35,7 @@ def _outer(np_, a, b):
     return nodes.call(nodes.attr(nodes.attr(np_(), "multiply"), "outer"), [a, b])
 
 
+# (rank of x, rank of y) -> builder(g, x, y, np) of the adjoint's expression
 _LEFT = {   # adjoint of x @ y with respect to x
     (2, 2): lambda g, x, y, np_: _matmul(g, _T(y)),
     (2, 1): lambda g, x, y, np_: _outer(np_, g, y),
@@ -48,21 +48,20 @@ _RIGHT = {  # ... with respect to y
     (1, 1): lambda g, x, y, np_: _mul(g, x),
     (1, 2): lambda g, x, y, np_: _outer(np_, x, g),
 }
-_HELPERS = {("runtime", "matmul_grad_left"): _LEFT, ("runtime", "matmul_grad_right"): _RIGHT,
-            ("runtime", "dot_grad_left"): _LEFT, ("runtime", "dot_grad_right"): _RIGHT,
-            ("numpy", "dot_vjp_a"): _LEFT, ("numpy", "dot_vjp_b"): _RIGHT}
+
+
+def _helpers():
+    """runtime helper -> its table of (rank of x, rank of y) -> builder."""
+    from ad_compiler import runtime, runtime_numpy
+    return {runtime.matmul_grad_left: _LEFT, runtime.matmul_grad_right: _RIGHT,
+            runtime.dot_grad_left: _LEFT, runtime.dot_grad_right: _RIGHT,
+            runtime_numpy.dot_vjp_a: _LEFT, runtime_numpy.dot_vjp_b: _RIGHT}
 
 
 def specialize(tree, ctx, shapes):
-    """Rewrite the helpers of ``_HELPERS`` in ``tree`` where ``shapes``
-    knows the ranks of both operands (names)."""
-    from ad_compiler import runtime, runtime_numpy
-    modules = {}
-    for name, obj in ctx.injected.items():
-        if obj is runtime:
-            modules[name] = "runtime"
-        elif obj is runtime_numpy:
-            modules[name] = "numpy"
+    """Rewrite the calls of the helpers of ``_helpers()`` in ``tree`` where
+    ``shapes`` knows the ranks of both operands (names)."""
+    helpers = _helpers()
 
     def np_():
         return nodes.name(ctx.global_name("np", ctx.numpy))
@@ -76,11 +75,12 @@ def specialize(tree, ctx, shapes):
     class Rewrite(gast.NodeTransformer):
         def visit_Call(self, node):
             self.generic_visit(node)
-            f = node.func
-            if not (isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name)
-                    and f.value.id in modules and len(node.args) == 3 and not node.keywords):
+            if len(node.args) != 3 or node.keywords:
                 return node
-            table = _HELPERS.get((modules[f.value.id], f.attr))
+            try:
+                table = helpers.get(nodes.injected_object(ctx.injected, node.func))
+            except TypeError:       # an unhashable attribute
+                table = None
             if table is None:
                 return node
             g, x, y = node.args
