@@ -287,3 +287,24 @@ def test_repeated_calls_take_the_fast_path_and_still_check_arguments():
     gx, ga = g(x.astype(np.float32), a.astype(np.float32), b.astype(np.float32))
     assert gx.dtype == np.float32
     np.testing.assert_allclose(gx, first[0], rtol=1e-4)
+
+
+from ad_compiler import runtime as _runtime  # noqa: E402
+
+
+def through_runtime_broadcast(x):
+    return np.sum(_runtime.broadcast_to(x[:, None], (x.shape[0], 3)) ** 2 * x[:, None])
+
+
+@pytest.mark.parametrize("n", [4, 3000])   # materialized copy / read-only view
+def test_runtime_broadcast_to_value_and_forward_rule(n):
+    from ad_compiler import jvp
+    x = np.linspace(-1.0, 1.0, n)
+    got = _runtime.broadcast_to(x[:, None], (n, 3))
+    np.testing.assert_array_equal(got, np.broadcast_to(x[:, None], (n, 3)))
+    dx = np.cos(np.arange(n))
+    out, dout = jvp(through_runtime_broadcast, (x,), (dx,))
+    assert out == pytest.approx(through_runtime_broadcast(x))
+    h = 1e-6
+    fd = (through_runtime_broadcast(x + h * dx) - through_runtime_broadcast(x - h * dx)) / (2 * h)
+    assert dout == pytest.approx(fd, rel=1e-6)
