@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from ad_compiler import compiler
-from transforms.parse import unwrap
+from ad_compiler.transforms.parse import unwrap
 
 
 def _is_float_value(x):

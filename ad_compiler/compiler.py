@@ -13,7 +13,7 @@ import numpy
 from ad_compiler import registry, runtime
 from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
 from ad_compiler.errors import CompileError, InternalError
-from transforms import activity, codegen, fence, names, nodes, normalize, ops, parse
+from ad_compiler.transforms import activity, codegen, fence, names, nodes, normalize, ops, parse
 
 
 class Context:
@@ -221,7 +221,7 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
 
 def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
-    from transforms import forward
+    from ad_compiler.transforms import forward
     # 1. Parse, with absolute line numbers, and capture the namespace.
     info = parse.parse_function(fn)
     namer = names.Namer(names.all_identifiers(info.node))
@@ -250,7 +250,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
         out.function = _finish(ctx, tree, fn)
         out.sources["jvp"] = out.function.__ad_source__
     else:
-        from transforms import reverse
+        from ad_compiler.transforms import reverse
         rp = reverse.ReversePass(ctx, norm, act)
         if mode == "split":
             fwd_tree, bwd_tree = rp.run_split(list(wrt), fn.__name__)
@@ -296,7 +296,7 @@ def resolver_lookup(info, ctx):
 
 
 def _finish(ctx, tree, fn):
-    from transforms import batch, optimize, specialize
+    from ad_compiler.transforms import batch, optimize, specialize
     # names of modules whose functions are pure (numpy, the runtime)
     pure = [n for n, obj in ctx.injected.items()
             if obj is numpy or obj is runtime or getattr(obj, "__name__", "").startswith(

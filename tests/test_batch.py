@@ -20,7 +20,7 @@ import pytest
 import ad_compiler as ad
 from ad_compiler import compiler, runtime, runtime_numpy
 from ad_compiler.testing import numerical_jacobian
-from transforms import batch, codegen, names
+from ad_compiler.transforms import batch, codegen, names
 
 
 # --------------------------------------------------------------------------

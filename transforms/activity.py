@@ -13,7 +13,7 @@ we cannot differentiate (a function with no rule, a lambda...).
 """
 import gast
 
-from transforms import ops
+from ad_compiler.transforms import ops
 
 
 class Activity:
@@ -56,7 +56,7 @@ def analyze(fn, wrt, resolve, info):
         elif isinstance(stmt, gast.Expr):
             op = ops_by_stmt[id(stmt)] = ops.classify(stmt.value, resolve)
             if op.kind == "user":
-                from transforms.normalize import check_no_argument_mutation
+                from ad_compiler.transforms.normalize import check_no_argument_mutation
                 check_no_argument_mutation(info, stmt, op, resolve.locals)
             call = stmt.value
             if isinstance(call, gast.Call) and any(k.arg == "out" for k in call.keywords):

@@ -62,7 +62,7 @@ import copy
 
 import gast
 
-from transforms import nodes
+from ad_compiler.transforms import nodes
 
 def _deferrals(runtime, runtime_numpy):
     """The contribution functions the pass batches -> the runtime helper

@@ -15,7 +15,7 @@ import types
 
 import gast
 
-from transforms import nodes
+from ad_compiler.transforms import nodes
 
 _MARK = "__ad_comment_{}__"
 _MARK_RE = re.compile(r"^(\s*)(?:'|\"\"\")__ad_comment_(\d+)__(?:'|\"\"\")$", re.M)

@@ -25,8 +25,8 @@ import copy
 
 import gast
 
-from transforms import nodes, ops, templates
-from transforms.names import restore, snapshot
+from ad_compiler.transforms import nodes, ops, templates
+from ad_compiler.transforms.names import restore, snapshot
 
 
 class _State:

@@ -52,7 +52,7 @@ import copy
 
 import gast
 
-from transforms import nodes
+from ad_compiler.transforms import nodes
 
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
               gast.Mod, gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
@@ -125,7 +125,7 @@ def check_no_argument_mutation(info, stmt, op, bound_names):
     """Refuse a call of a user function that writes into one of its arguments:
     the change would be invisible to the derivative code."""
     import inspect
-    from transforms.parse import parse_function
+    from ad_compiler.transforms.parse import parse_function
     fn = op.fn
     try:
         callee = parse_function(fn)

@@ -112,7 +112,7 @@ class Resolver:
 
 
 def _missing():
-    from transforms.parse import _MISSING
+    from ad_compiler.transforms.parse import _MISSING
     return _MISSING
 
 

@@ -29,7 +29,7 @@ import copy
 
 import gast
 
-from transforms import nodes
+from ad_compiler.transforms import nodes
 
 # (the defer_* helpers append to their list argument: transforms/batch.py)
 _IMPURE_RUNTIME = {"push", "pop", "add_at", "scalar_seed", "defer_matmul_left",

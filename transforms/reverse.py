@@ -33,8 +33,8 @@ import operator
 
 import gast
 
-from transforms import nodes, shapes, templates
-from transforms.names import restore, snapshot
+from ad_compiler.transforms import nodes, shapes, templates
+from ad_compiler.transforms.names import restore, snapshot
 
 _SAVE = "save"
 _RESTORE = "restore"
@@ -60,7 +60,7 @@ class _State:
 
 
 def _copy_op(ident):
-    from transforms.ops import Op
+    from ad_compiler.transforms.ops import Op
     return Op("copy", nodes.name(ident), diff=[ident])
 
 
@@ -220,7 +220,7 @@ class ReversePass:
     def store_primal(self, stmt, target, in_loop, defined):
         """``x[idx] = v`` on an active array: keep the overwritten part
         (``old = ad.read_at(x, idx)``) so the adjoint sweep can put it back."""
-        from transforms.ops import Op
+        from ad_compiler.transforms.ops import Op
         old = self.ctx.namer.temp("old")
         read = nodes.call(self.ad("read_at"), [nodes.name(target.value.id),
                                                templates.index_as_value(target.slice)])

@@ -31,7 +31,7 @@ import operator
 import gast
 import numpy as np
 
-from transforms import nodes
+from ad_compiler.transforms import nodes
 
 _BOT = object()          # not bound (yet)
 

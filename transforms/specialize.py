@@ -18,7 +18,7 @@ After::
 """
 import gast
 
-from transforms import nodes
+from ad_compiler.transforms import nodes
 
 _T = lambda e: nodes.attr(e, "T")                      # noqa: E731
 

@@ -15,7 +15,7 @@ import textwrap
 
 import gast
 
-from transforms import nodes
+from ad_compiler.transforms import nodes
 
 ZERO = "__ad_zero__"
 
