@@ -89,12 +89,14 @@ def _callee(ctx, stmt, op, mode, active_names, shapes=None):
         raise ctx.info.error(stmt, f"cannot differentiate a call of {op.label} with *args/**kwargs",
                              construct="starred call")
     try:
-        bound = inspect.signature(fn).bind(*op.args, **dict(op.keywords)).arguments
+        sig = inspect.signature(fn)
+        bound = sig.bind(*op.args, **dict(op.keywords)).arguments
     except TypeError as exc:
         raise ctx.info.error(stmt, f"call of {op.label} does not match its signature: {exc}",
                              construct="call") from None
+    bound = _packed_arguments(sig, bound)
     wrt = tuple(p for p, a in bound.items()
-                if isinstance(a, gast.Name) and a.id in active_names)
+                if any(n in active_names for n in nodes.names_in(a)))
     normalize.check_no_argument_mutation(ctx.info, stmt, op, ctx.locals)
     # user objects passed on keep their class (self.method calls resolve)
     types = tuple(sorted((p, ctx.types[a.id]) for p, a in bound.items()
@@ -119,6 +121,20 @@ def _callee(ctx, stmt, op, mode, active_names, shapes=None):
     fwd = ctx.global_name(f"{base}_fwd", entry.fwd)
     bwd = ctx.global_name(f"{base}_bwd", entry.bwd)
     return Callee(fwd, bound, bwd_name=bwd, order=wrt)
+
+
+def _packed_arguments(sig, bound):
+    """The arguments a ``*args`` / ``**kwargs`` parameter receives, as one
+    tuple / dict display (whose elements the derivative code unpacks)."""
+    out = {}
+    for param, arg in bound.items():
+        kind = sig.parameters[param].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            arg = gast.Tuple(elts=list(arg), ctx=gast.Load())
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            arg = gast.Dict(keys=[nodes.const(k) for k in arg], values=list(arg.values()))
+        out[param] = arg
+    return out
 
 
 class _Trampoline:
@@ -280,9 +296,14 @@ def _split_aux(ctx, fn):
         out_atom, aux_atom = prev.value.elts
         fn.body = fn.body[:-2]
     else:
-        out_atom = gast.Subscript(value=value, slice=nodes.const(0), ctx=gast.Load())
-        aux_atom = gast.Subscript(value=copy.deepcopy(value), slice=nodes.const(1), ctx=gast.Load())
-        fn.body = fn.body[:-1]
+        # checked at run time to be a pair: value[0] of an array would
+        # silently differentiate one element
+        pair = ctx.namer.fresh("pair")
+        check = nodes.call(nodes.attr(nodes.name(ctx.global_name("ad", runtime)), "aux_pair"),
+                           [value])
+        out_atom = gast.Subscript(value=nodes.name(pair), slice=nodes.const(0), ctx=gast.Load())
+        aux_atom = gast.Subscript(value=nodes.name(pair), slice=nodes.const(1), ctx=gast.Load())
+        fn.body = fn.body[:-1] + [nodes.located(nodes.assign(pair, check), ret)]
     o = ctx.namer.fresh("out")
     a = ctx.namer.fresh("aux")
     fn.body += [nodes.located(nodes.assign(o, out_atom), ret),

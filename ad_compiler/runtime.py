@@ -61,6 +61,18 @@ def scalar_seed(out):
           "the output (e.g. with np.sum) first.")
 
 
+def aux_pair(value):
+    """``has_aux``: the function's return value, checked to be a pair
+    ``(output, aux)`` (else ``value[0]`` would silently pick an element)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return value
+    raise TypeError(
+        f"has_aux=True: the function must return a pair (output, aux); it returned "
+        f"{type(value).__name__}"
+        + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
+        + ". Return (output, aux), or drop has_aux=True")
+
+
 def zeros_like(x):
     """A zero derivative shaped like ``x`` (containers map element-wise)."""
     if isinstance(x, (tuple, list)):
@@ -73,6 +85,13 @@ def zeros_like(x):
     if arr.dtype.kind in "fc":
         return np.zeros_like(arr)
     return np.zeros(arr.shape)
+
+
+def zeros_buffer(x):
+    """``zeros_like(x)`` as an adjoint buffer that ``add_at`` can update in
+    place: a tuple's is a list (``complete`` gives the tuple back)."""
+    z = zeros_like(x)
+    return list(z) if isinstance(z, tuple) else z
 
 
 def add(a, b):

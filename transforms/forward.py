@@ -166,6 +166,9 @@ class ForwardPass:
         if isinstance(atom, (gast.Tuple, gast.List)):
             return type(atom)(elts=[self.tangent_expr(e, state) for e in atom.elts],
                               ctx=gast.Load())
+        if isinstance(atom, gast.Dict):
+            return gast.Dict(keys=[copy.deepcopy(k) for k in atom.keys],
+                             values=[self.tangent_expr(v, state) for v in atom.values])
         ad = self.ctx.global_name("ad", self.ctx.runtime)
         return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [copy.deepcopy(atom)])
 

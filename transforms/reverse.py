@@ -34,6 +34,7 @@ import operator
 import gast
 
 from ad_compiler.transforms import nodes, shapes, templates
+from ad_compiler.transforms.ops import operand_names as ops_names
 from ad_compiler.transforms.names import restore, snapshot
 
 _SAVE = "save"
@@ -84,8 +85,11 @@ class ReversePass:
         self.act = activity
         self.adjoints = {}
         self.params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
+        # *args (a tuple) and **kwargs (a dict) are parameters and containers
+        packed = [a.id for a in (fn.args.vararg, fn.args.kwarg) if a is not None]
+        self.params += packed
         self.defined_before = {}
-        self.containers = set()
+        self.containers = set(packed)
         self.defcount = {}
         self.stack = None
         self.saves = {}     # key -> (var, in_loop)
@@ -126,23 +130,52 @@ class ReversePass:
             elif isinstance(stmt, gast.For):
                 t = stmt.target.id
                 self.defcount[t] = self.defcount.get(t, 0) + 1
-        # parameters that are indexed may be containers (dicts, lists...)
+        # Names that may hold containers (lists, tuples, dicts of arrays),
+        # whose adjoints are accumulated with ad.add (``+`` would concatenate
+        # lists): parameters that are indexed, iterated or passed to a
+        # function of the user's (unless the shape signature says they are
+        # arrays), and whatever is computed from a container by copying,
+        # indexing or the sequence helpers.
+        arrays = set(self.ctx.signature)
         for stmt in _walk(self.fn.body):
-            if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Subscript) \
-                    and isinstance(stmt.value.value, gast.Name) and stmt.value.value.id in self.params:
-                self.containers.add(stmt.value.value.id)
-        # container-ness flows through copies and indexing of containers
+            op = self.act.ops.get(id(stmt))
+            if op is None or op.kind not in ("prim", "user"):
+                continue
+            if op.kind == "user":
+                cands = [a for a in list(op.args) + [v for _, v in op.keywords]]
+            elif op.fn is operator.getitem or op.fn in self._sequence_helpers():
+                cands = op.args[:1]
+            else:
+                continue
+            for a in cands:
+                for n in ops_names(a):
+                    if n in self.params and n not in arrays:
+                        self.containers.add(n)
         changed = True
         while changed:
             changed = False
             for stmt in _walk(self.fn.body):
                 if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
                     t = stmt.targets[0].id
+                    if t in self.containers:
+                        continue
                     v = stmt.value
-                    src = v.id if isinstance(v, gast.Name) else None
-                    if src in self.containers and t not in self.containers:
+                    src = None
+                    if isinstance(v, gast.Name):
+                        src = [v.id]
+                    else:
+                        op = self.act.ops.get(id(stmt))
+                        if op is not None and op.kind == "prim" and op.args and (
+                                op.fn is operator.getitem or op.fn in self._sequence_helpers()):
+                            src = ops_names(op.args[0])
+                    if src and any(n in self.containers for n in src):
                         self.containers.add(t)
                         changed = True
+
+    def _sequence_helpers(self):
+        """Functions whose result is a container when their argument is."""
+        rt = self.ctx.runtime
+        return (rt.as_sequence, rt.dict_items, rt.dict_values, rt.append, list, tuple)
 
     def may_overwrite(self, var, in_loop):
         """Can this assignment overwrite a value the adjoint may still read?"""
@@ -404,8 +437,11 @@ class ReversePass:
         return [], state
 
     def zero_init(self, v):
-        # ad.zeros_like: arrays, scalars and containers (lists of pairs...)
-        return nodes.assign(self.adj(v), nodes.call(self.ad("zeros_like"), [nodes.name(v)]))
+        # ad.zeros_like: arrays, scalars and containers (lists of pairs...);
+        # a container's adjoint buffer is updated in place by ad.add_at, so a
+        # tuple's is a list (ad.zeros_buffer)
+        fn = "zeros_buffer" if v in self.containers else "zeros_like"
+        return nodes.assign(self.adj(v), nodes.call(self.ad(fn), [nodes.name(v)]))
 
     def contribute(self, name, expr, state, stmt, fresh=False):
         """Accumulate ``expr`` into the adjoint of ``name``.
@@ -472,8 +508,10 @@ class ReversePass:
                     tgt = nodes.tuple_([nodes.name(gn, True) for gn in grads], store=True)
                 out.append(self.loc(nodes.assign(tgt, call), stmt))
                 for param, gname in zip(callee.order, grads):
+                    # a name, or the tuple / dict display a *args / **kwargs
+                    # parameter received
                     actual = callee.bound[param]
-                    out += self.contribute(actual.id, nodes.name(gname), state, stmt)
+                    out += self.unpack_adjoint(actual, nodes.name(gname), state, stmt)
         return out, state
 
     def unpack_adjoint(self, node, bnode, state, stmt):
@@ -774,7 +812,7 @@ class ReversePass:
         active_keys = {k for k, (var, _) in self.saves.items() if var in needed}
         zero_inited = {n.value.args[0].id for n in gast.walk(gast.Module(body=adjoint, type_ignores=[]))
                        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call)
-                       and isinstance(n.value.func, gast.Attribute) and n.value.func.attr == "zeros_like"
+                       and isinstance(n.value.func, gast.Attribute) and n.value.func.attr in ("zeros_like", "zeros_buffer")
                        and n.value.args and isinstance(n.value.args[0], gast.Name)}
         pre_init = sorted({self.saves[k][0] for k in active_keys
                            if self.saves[k][0] not in self.params}

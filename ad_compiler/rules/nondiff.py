@@ -50,7 +50,7 @@ for _name in ("floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
         nondifferentiable(_fn, name=f"math.{_name}")
 
 # Runtime helpers that only compute masks, sizes or seeds.
-nondifferentiable(ad.scalar_seed, ad.zeros_like, ad.reduced_count,
+nondifferentiable(ad.scalar_seed, ad.zeros_like, ad.zeros_buffer, ad.reduced_count,
                   ad.extremum_mask, ad.clip_mask, ad.zeros_of, ad.where_true)
 nondifferentiable(ad.read_at)
 
