@@ -126,6 +126,16 @@ def copy_input(z, x):
     d[z] = ad.copy_input(d[x])
 
 
+@reverse(ad.aux_pair)
+def aux_pair(z, value):
+    d[value] = d[z]
+
+
+@forward(ad.aux_pair)
+def aux_pair(z, value):
+    d[z] = d[value]
+
+
 @forward(ad.mean_grad)
 def mean_grad(z, g, x, axis=None, keepdims=False):
     d[z] = ad.mean_grad(d[g], x, axis, keepdims)
