@@ -449,19 +449,34 @@ def norm_tangent(dx, x, z, ord=None, axis=None, keepdims=False):
     return np.sum(gx * dx, axis=axis, keepdims=keepdims)
 
 
+def like_sequence(pieces, arrays):
+    """The adjoints ``pieces`` of the members of a sequence argument, in the
+    structure of ``arrays`` itself: an array for an array (``np.hstack(x)``
+    of a 2-D x), a tuple for a tuple, else a list."""
+    if isinstance(arrays, np.ndarray):
+        out = np.zeros(arrays.shape, dtype=_float_dtype(arrays, pieces[0] if pieces else None))
+        for i, p in enumerate(pieces):
+            out[i] = np.reshape(p, arrays.shape[1:])
+        return out
+    if isinstance(arrays, tuple):
+        return tuple(pieces)
+    return list(pieces)
+
+
 def concat_split(g, arrays, axis=0):
     """Adjoint of np.concatenate: pieces of ``g`` shaped like the inputs."""
     if axis is None:
         sizes = np.cumsum([np.size(a) for a in arrays])[:-1]
-        return [np.reshape(p, np.shape(a)) for p, a in zip(np.split(np.ravel(g), sizes), arrays)]
+        return like_sequence([np.reshape(p, np.shape(a)) for p, a in
+                              zip(np.split(np.ravel(g), sizes), arrays)], arrays)
     sizes = np.cumsum([np.shape(a)[axis] for a in arrays])[:-1]
-    return np.split(g, sizes, axis=axis)
+    return like_sequence(np.split(g, sizes, axis=axis), arrays)
 
 
 def stack_split(g, arrays, axis=0):
     """Adjoint of np.stack: slices of ``g`` along the new axis."""
     g = np.asarray(g)
-    return [np.take(g, i, axis=axis) for i in range(len(arrays))]
+    return like_sequence([np.take(g, i, axis=axis) for i in range(len(arrays))], arrays)
 
 
 def zeros_of(values):
@@ -621,6 +636,21 @@ def as_sequence_tangent(t, x):
     if isinstance(x, dict):
         return list(x)        # the keys: no tangent, kept only as indices
     return t
+
+
+def dict_get(d, key, default=None):
+    """``d.get(key, default)`` (the primitive ``.get`` is differentiated as)."""
+    return d.get(key, default)
+
+
+def dict_get_grad(g, d, key):
+    """Adjoint of ``d.get(key, default)`` for ``d``: g at key when present."""
+    return {key: g} if key in d else {}
+
+
+def dict_get_default_grad(g, d, key, default):
+    """Adjoint of ``d.get(key, default)`` for ``default``: g when key is missing."""
+    return zeros_like(default) if key in d else g
 
 
 def dict_items(d):

@@ -367,7 +367,8 @@ def stack_like_split(g, arrays, kind):
     shapes, axis = _stack_axis_shapes(arrays, kind)
     sizes = np.cumsum([s[axis] for s in shapes])[:-1]
     pieces = np.split(np.asarray(g), sizes, axis=axis)
-    return [np.reshape(p, np.shape(a)) for p, a in zip(pieces, arrays)]
+    return _rt.like_sequence([np.reshape(p, np.shape(a)) for p, a in zip(pieces, arrays)],
+                            arrays)
 
 
 # --------------------------------------------------------------------------

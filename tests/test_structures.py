@@ -215,3 +215,74 @@ def test_pytree_read_twice_autograd():
     for (gW, gb), (wW, wb) in zip(got, want):
         np.testing.assert_allclose(gW, wW, rtol=1e-10)
         np.testing.assert_allclose(gb, wb, rtol=1e-10)
+
+
+# --- 5. stacking a 2-D array, a list or a tuple: the cotangent keeps the
+# argument's structure ------------------------------------------------------
+
+def vstack_of(x):
+    return np.vstack(x) * 2.0
+
+
+def hstack_of(x):
+    return np.hstack(x) ** 2
+
+
+def column_stack_of(x):
+    return np.sin(np.column_stack(x))
+
+
+def stack_of(x):
+    return np.stack(x, axis=1) * 3.0
+
+
+def concatenate_of(x):
+    return np.concatenate(x) ** 2
+
+
+@pytest.mark.parametrize("f", [vstack_of, hstack_of, column_stack_of, stack_of,
+                               concatenate_of])
+@pytest.mark.parametrize("kind", ["array1d", "array2d", "list", "tuple"])
+def test_stacking_structure(f, kind):
+    if kind == "array1d" and f in (stack_of, concatenate_of):
+        pytest.skip("np.stack/np.concatenate of 0-d members is an error in NumPy")
+    x = {"array1d": RNG.standard_normal(3), "array2d": RNG.standard_normal((2, 3)),
+         "list": [RNG.standard_normal(3), RNG.standard_normal(3)],
+         "tuple": (RNG.standard_normal(3), RNG.standard_normal(3))}[kind]
+    check(f, (x,))
+
+
+# --- 6. dict.get ------------------------------------------------------------
+
+def get_present(d):
+    return np.sum(d.get("a") ** 2)
+
+
+def get_missing_active_default(d):
+    return np.sum(d.get("c", d["a"]) ** 2)
+
+
+def get_missing_constant_default(d):
+    return np.sum(d.get("c", 1.5) * d["a"])
+
+
+def get_present_with_default(d):
+    return np.sum(d.get("b", d["a"]) * d["a"])
+
+
+def get_nested(d):
+    return np.sum(d["n"].get("a") ** 2 + d["n"].get("z", d["m"]))
+
+
+def _dict():
+    return {"a": RNG.standard_normal(3), "b": RNG.standard_normal(3)}
+
+
+@pytest.mark.parametrize("f", [get_present, get_missing_active_default,
+                               get_missing_constant_default, get_present_with_default])
+def test_dict_get(f):
+    check(f, (_dict(),))
+
+
+def test_dict_get_nested():
+    check(get_nested, ({"n": _dict(), "m": RNG.standard_normal(3)},))

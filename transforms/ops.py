@@ -237,10 +237,12 @@ def _classify_call(op, resolve):
             fn = getattr(runtime, DICT_METHODS[meth])
             return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[recv],
                       diff=all_names, label=f"method .{meth}()")
-        if meth == "get" and args:
-            fn = operator.getitem
-            return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[recv, args[0]],
-                      diff=operand_names(recv), label="method .get()")
+        if meth == "get" and args and not keywords:
+            # d.get(key, default): the derivative reaches d[key] or default
+            from ad_compiler import runtime
+            fn = runtime.dict_get
+            return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[recv] + args,
+                      diff=all_names, label="method .get()")
         np_name = METHOD_ALIASES.get(meth, meth)
         fn = getattr(np, np_name, None)
         if meth == "item":

@@ -175,7 +175,8 @@ class ReversePass:
     def _sequence_helpers(self):
         """Functions whose result is a container when their argument is."""
         rt = self.ctx.runtime
-        return (rt.as_sequence, rt.dict_items, rt.dict_values, rt.append, list, tuple)
+        return (rt.as_sequence, rt.dict_items, rt.dict_values, rt.dict_get, rt.append,
+                list, tuple)
 
     def may_overwrite(self, var, in_loop):
         """Can this assignment overwrite a value the adjoint may still read?"""

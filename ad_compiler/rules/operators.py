@@ -118,3 +118,26 @@ def getitem(z, x, idx):
 @forward(operator.getitem)
 def getitem(z, x, idx):
     d[z] = d[x][idx]
+
+
+# --- containers ----------------------------------------------------------
+
+@reverse(ad.dict_get)
+def dict_get(z, d_, key, default=None):
+    d[d_] = ad.dict_get_grad(d[z], d_, key)
+    d[default] = ad.dict_get_default_grad(d[z], d_, key, default)
+
+
+@forward(ad.dict_get)
+def dict_get(z, d_, key, default=None):
+    d[z] = ad.dict_get(d[d_], key, ad.zero_or(d[default], default))
+
+
+@forward(ad.dict_get_grad)
+def dict_get_grad(z, g, d_, key):
+    d[z] = ad.dict_get_grad(d[g], d_, key)
+
+
+@forward(ad.dict_get_default_grad)
+def dict_get_default_grad(z, g, d_, key, default):
+    d[z] = ad.dict_get_default_grad(d[g], d_, key, default)
