@@ -638,6 +638,38 @@ def as_sequence_tangent(t, x):
     return t
 
 
+def r_(items):
+    """``np.r_[items]`` (items: arrays and numbers, no slices or strings)."""
+    return np.r_[tuple(items)]
+
+
+def c_(items):
+    """``np.c_[items]``."""
+    return np.c_[tuple(items)]
+
+
+def _index_concat_grad(g, items, concat):
+    """Adjoint of a concatenation ``concat`` that moves elements without
+    combining them: each element's position is found by concatenating
+    element numbers instead of values."""
+    sizes = [np.size(v) for v in items]
+    offsets = np.cumsum([0] + sizes)
+    ids = concat(tuple(np.arange(o, o + n).reshape(np.shape(v))
+                       for o, n, v in zip(offsets, sizes, items)))
+    flat = np.zeros(offsets[-1], dtype=np.result_type(g, 0.0))
+    flat[np.ravel(ids)] = np.ravel(g)
+    return tuple(np.reshape(flat[o:o + n], np.shape(v)) if np.ndim(v) else flat[o]
+                 for o, n, v in zip(offsets, sizes, items))
+
+
+def r_grad(g, items):
+    return _index_concat_grad(g, items, lambda t: np.r_[t])
+
+
+def c_grad(g, items):
+    return _index_concat_grad(g, items, lambda t: np.c_[t])
+
+
 def dict_get(d, key, default=None):
     """``d.get(key, default)`` (the primitive ``.get`` is differentiated as)."""
     return d.get(key, default)

@@ -286,3 +286,51 @@ def test_dict_get(f):
 
 def test_dict_get_nested():
     check(get_nested, ({"n": _dict(), "m": RNG.standard_normal(3)},))
+
+
+# --- 4. nested displays and np.r_ / np.c_ -----------------------------------
+
+def nested_array(x):
+    return np.sum(np.array([[x[0], x[1]], [x[2] * x[0], 1.0]]) ** 2)
+
+
+def nested_tuple_array(x, y):
+    return np.array(((x, y), (y * x, x))) * 2.0
+
+
+def r_concat(x):
+    return np.r_[x, x ** 2] * 1.5
+
+
+def r_mixed(x, s):
+    return np.sum(np.r_[x, 2.0, s, x[0]] ** 2)
+
+
+def c_concat(x):
+    return np.sin(np.c_[x, x ** 2])
+
+
+def c_matrix(A, x):
+    return np.c_[A, x] ** 2
+
+
+def test_nested_display():
+    check(nested_array, (RNG.standard_normal(3),))
+    check(nested_tuple_array, (RNG.standard_normal(2), RNG.standard_normal(2)))
+
+
+def test_index_concatenation():
+    x = RNG.standard_normal(3)
+    check(r_concat, (x,))
+    check(r_mixed, (x, 0.7))
+    check(c_concat, (x,))
+    check(c_matrix, (RNG.standard_normal((3, 2)), x))
+
+
+def r_range(x):
+    return np.sum(np.r_[0:3, x] * x[0])
+
+
+def test_index_concatenation_with_range_refused():
+    with pytest.raises(CompileError, match=r"np\.r_\[\.\.\.\]"):
+        grad(r_range)(RNG.standard_normal(3))

@@ -178,7 +178,8 @@ class ForwardPass:
                 return nodes.name(self.tangent(atom.id))
             return nodes.name(templates.ZERO)
         if isinstance(atom, (gast.Tuple, gast.List)):
-            if not any(isinstance(e, gast.Name) and e.id in state.live for e in atom.elts):
+            # (nested displays: np.array([[x, y], [z, 1.0]]))
+            if not any(n in state.live for n in ops.operand_names(atom)):
                 return nodes.name(templates.ZERO)
             return type(atom)(elts=[self.tangent_expr(e, state) for e in atom.elts],
                               ctx=gast.Load())

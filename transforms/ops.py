@@ -160,6 +160,10 @@ def classify(op, resolve):
     if isinstance(op, gast.Subscript):
         fn = operator.getitem
         return Op("prim", op, fn=fn, prim=registry.lookup(fn),
+        if not resolve.is_local_root(op.value):
+            special = _index_concatenation(op, resolve)
+            if special is not None:
+                return special
                   args=[op.value, op.slice], diff=operand_names(op.value),
                   label="indexing")
     if isinstance(op, gast.Attribute):
@@ -198,6 +202,25 @@ def classify(op, resolve):
 
 _OPSYM = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/",
           gast.Pow: "**", gast.MatMult: "@", gast.Mod: "%"}
+def _index_concatenation(op, resolve):
+    """``np.r_[a, b]`` / ``np.c_[a, b]``: concatenations written as indexing."""
+    from ad_compiler import runtime
+    obj = resolve(op.value)
+    fn = {id(np.r_): runtime.r_, id(np.c_): runtime.c_}.get(id(obj))
+    if fn is None:
+        return None
+    index = op.slice
+    items = list(index.elts) if isinstance(index, gast.Tuple) else [index]
+    names = operand_names(gast.Tuple(elts=items, ctx=gast.Load()))
+    label = f"{describe(op.value)}[...]"
+    if any(isinstance(i, gast.Slice) or (isinstance(i, gast.Constant) and isinstance(i.value, str))
+           for i in items):
+        # ranges (np.r_[0:3, x]) and directive strings ("0,2"): not modelled
+        return Op("unknown", op, diff=names, label=label)
+    return Op("prim", op, fn=fn, prim=registry.lookup(fn),
+              args=[gast.Tuple(elts=items, ctx=gast.Load())], diff=names, label=label)
+
+
 
 
 def _classify_call(op, resolve):

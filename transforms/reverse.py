@@ -554,10 +554,8 @@ class ReversePass:
             return self.contribute_at(op.args[0].id, idx, copy.deepcopy(bt), state, stmt)
         keep = set()
         for p, actual in binding.items():
-            names = [n.id for n in ([actual] if isinstance(actual, gast.Name) else
-                                    getattr(actual, "elts", []))
-                     if isinstance(n, gast.Name)]
-            if any(self.act.is_active(n) for n in names):
+            # a name, or a (nested) tuple/list display of atoms
+            if any(self.act.is_active(n) for n in ops_names(actual)):
                 keep.add(p)
 
         missing = sorted(p for p in keep if p not in tpl.assigned)
@@ -589,11 +587,8 @@ class ReversePass:
             elif isinstance(actual, (gast.Tuple, gast.List)):
                 tmp = self.ctx.namer.temp("g")
                 out.append(self.loc(nodes.assign(tmp, expr), stmt))
-                for i, e in enumerate(actual.elts):
-                    if isinstance(e, gast.Name):
-                        item = gast.Subscript(value=nodes.name(tmp), slice=nodes.const(i),
-                                              ctx=gast.Load())
-                        out += self.contribute(e.id, item, state, stmt)
+                # g[i] (g[i][j] for nested displays) to each active member
+                out += self.unpack_adjoint(actual, nodes.name(tmp), state, stmt)
         return out
 
     def _shape_aware(self, expr, target):

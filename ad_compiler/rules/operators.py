@@ -141,3 +141,33 @@ def dict_get_grad(z, g, d_, key):
 @forward(ad.dict_get_default_grad)
 def dict_get_default_grad(z, g, d_, key, default):
     d[z] = ad.dict_get_default_grad(d[g], d_, key, default)
+
+
+@reverse(ad.r_)
+def r_(z, items):
+    d[items] = ad.r_grad(d[z], items)
+
+
+@forward(ad.r_)
+def r_(z, items):
+    d[z] = ad.r_(d[items])
+
+
+@reverse(ad.c_)
+def c_(z, items):
+    d[items] = ad.c_grad(d[z], items)
+
+
+@forward(ad.c_)
+def c_(z, items):
+    d[z] = ad.c_(d[items])
+
+
+@forward(ad.r_grad)
+def r_grad(z, g, items):
+    d[z] = ad.r_grad(d[g], items)
+
+
+@forward(ad.c_grad)
+def c_grad(z, g, items):
+    d[z] = ad.c_grad(d[g], items)
