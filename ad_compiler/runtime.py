@@ -740,6 +740,11 @@ def check_unshared(a, others, names, message, filename=None, lineno=None, col_of
     if not isinstance(a, np.ndarray):
         return
     for b, name in zip(others, names):
+        if isinstance(b, (list, tuple, dict)):
+            # the arrays a container holds (``for w in ws: w += v``)
+            items = b.values() if isinstance(b, dict) else b
+            b = next((e for e in items if isinstance(e, np.ndarray)
+                      and (e is a or np.may_share_memory(a, e))), None)
         if isinstance(b, np.ndarray) and (a is b or np.may_share_memory(a, b)):
             from ad_compiler.errors import CompileError
             how = "is the same array as" if a is b else "may share memory with"
@@ -748,6 +753,20 @@ def check_unshared(a, others, names, message, filename=None, lineno=None, col_of
                                hint="ad_compiler follows y += v as y = y + v; with a shared "
                                     "array Python would change both names",
                                construct="aliased in-place update")
+
+
+def check_not_updated(a, dunder, message, filename=None, lineno=None, col_offset=0):
+    """Refuse passing ``a`` to a helper that applies ``p op= v`` to its
+    parameter when ``a`` is updated in place by that operator (an array, a
+    list): Python's caller would see the change.  Floats, ints and tuples
+    are rebound, not changed, and pass."""
+    if dunder is None or hasattr(type(a), dunder):
+        from ad_compiler.errors import CompileError
+        raise CompileError(message.format(kind=type(a).__name__), filename, lineno,
+                           col_offset,
+                           hint="return the new value from the helper and assign it here "
+                                "(y = helper(y)), or pass a copy",
+                           construct="argument mutation")
 
 
 # --- deferred outer products (transforms/batch.py) ---------------------------

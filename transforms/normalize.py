@@ -49,6 +49,7 @@ Early ``return``, ``break`` and ``continue`` are lowered to flags, so every
 block is structured and the reverse pass can replay it backwards.
 """
 import copy
+import inspect
 
 import gast
 
@@ -121,26 +122,126 @@ def written_parameters(fn, body=None):
     return out
 
 
-def check_no_argument_mutation(info, stmt, op, bound_names):
-    """Refuse a call of a user function that writes into one of its arguments:
-    the change would be invisible to the derivative code."""
-    import inspect
+_MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "update",
+                     "setdefault", "popitem", "reverse", "add", "discard"} | _INPLACE_METHODS
+_MUTATING_NUMPY = {"copyto", "fill_diagonal", "put", "place", "putmask", "put_along_axis",
+                   "shuffle", "at"}
+_AUG_DUNDER = {gast.Add: "__iadd__", gast.Sub: "__isub__", gast.Mult: "__imul__",
+               gast.Div: "__itruediv__", gast.FloorDiv: "__ifloordiv__", gast.Mod: "__imod__",
+               gast.Pow: "__ipow__", gast.MatMult: "__imatmul__", gast.BitAnd: "__iand__",
+               gast.BitOr: "__ior__", gast.BitXor: "__ixor__", gast.LShift: "__ilshift__",
+               gast.RShift: "__irshift__"}
+
+
+def _params_of(fn):
+    args = fn.args
+    return [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
+
+
+def _rebound_before(fn, name, node):
+    """Is ``name`` certainly rebound (``name = ...`` at the top level of the
+    body) before ``node``'s line?"""
+    for s in fn.body:
+        if getattr(s, "lineno", 0) >= node.lineno:
+            return False
+        if isinstance(s, gast.Assign) and any(
+                isinstance(t, gast.Name) and t.id == name for t in s.targets):
+            return True
+    return False
+
+
+def argument_mutations(fn, _depth=0, _seen=None):
+    """What the user function ``fn`` may do to its caller's arguments:
+    ``{parameter: (kind, op dunder or None, filename, line)}``.  kind
+    ``"write"``: it writes into the argument or its elements (``p[i] = v``,
+    ``p.append(v)``, ``np.copyto(p, v)``), always refused at the call;
+    ``"update"``: it applies ``p op= v`` to the parameter itself, which
+    changes the caller's object when that is mutable (an array, a list),
+    checked at run time (floats and ints are fine).  Calls of other user
+    functions with a parameter are followed (a few levels deep)."""
     from ad_compiler.transforms.parse import parse_function
+    _seen = frozenset() if _seen is None else _seen
+    if _depth > 4 or fn.__code__ in _seen:
+        return {}
+    _seen = _seen | {fn.__code__}
+    try:
+        info = parse_function(fn)
+    except Exception:
+        return {}
+    return _mutations_of(info.node, info.filename, fn, _depth, _seen)
+
+
+def _mutations_of(node, filename, fn, _depth=0, _seen=None):
+    """argument_mutations of the parsed function ``node`` (``fn`` gives the
+    globals its calls resolve in, or None)."""
+    from ad_compiler.transforms import ops
+    params = _params_of(node)
+    out = {}
+    for p, where in written_parameters(node):
+        out[p] = ("write", None, filename, where.lineno)
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.AugAssign) and isinstance(sub.target, gast.Name) \
+                and sub.target.id in params and not _rebound_before(node, sub.target.id, sub):
+            out.setdefault(sub.target.id, ("update", _AUG_DUNDER.get(type(sub.op)),
+                                           filename, sub.lineno))
+        if isinstance(sub, gast.Expr) and isinstance(sub.value, gast.Call):
+            f = sub.value.func
+            args = sub.value.args
+            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) \
+                    and f.value.id in params and f.attr in _MUTATING_METHODS:
+                out.setdefault(f.value.id, ("write", None, filename, sub.lineno))
+                continue
+            if isinstance(f, gast.Attribute) and f.attr in _MUTATING_NUMPY and args \
+                    and isinstance(args[0], gast.Name) and args[0].id in params:
+                out.setdefault(args[0].id, ("write", None, filename, sub.lineno))
+                continue
+        if not isinstance(sub, gast.Call):
+            continue
+        call = sub
+        f = call.func
+        # a helper passing its parameter on to another helper
+        callee = None
+        if isinstance(f, gast.Name) and f.id not in params and fn is not None:
+            callee = fn.__globals__.get(f.id)
+            if callee is None and f.id in fn.__code__.co_freevars and fn.__closure__:
+                try:
+                    callee = fn.__closure__[fn.__code__.co_freevars.index(f.id)].cell_contents
+                except ValueError:
+                    callee = None
+        if callee is None or not ops.is_user_function(callee):
+            continue
+        try:
+            bound = inspect.signature(callee).bind(*call.args, **{
+                k.arg: k.value for k in call.keywords if k.arg}).arguments
+        except (TypeError, ValueError):
+            continue
+        inner = argument_mutations(callee, _depth + 1, _seen)
+        for q, what in inner.items():
+            actual = bound.get(q)
+            if isinstance(actual, gast.Name) and actual.id in params \
+                    and not _rebound_before(node, actual.id, sub):
+                out.setdefault(actual.id, (what[0], what[1], filename, sub.lineno))
+    return out
+
+
+def check_no_argument_mutation(info, stmt, op, bound_names):
+    """Refuse a call of a user function that writes into one of its arguments
+    (or passes it to a helper that does): the change would be invisible to
+    the derivative code.  (``p op= v`` on a parameter is checked at run
+    time, see Normalizer._update_guards.)"""
     fn = op.fn
     try:
-        callee = parse_function(fn)
-    except Exception:
-        return
-    try:
         bound = inspect.signature(fn).bind(*op.args, **dict(op.keywords)).arguments
-    except TypeError:
+    except (TypeError, ValueError):
         return
-    for param, where in written_parameters(callee.node):
-        actual = bound.get(param)
-        if actual is not None and any(n in bound_names for n in nodes.names_in(actual)):
+    mutations = argument_mutations(fn)
+    for param in bound:
+        kind, _, filename, lineno = mutations.get(param, (None, None, None, None))
+        actual = bound[param]
+        if kind == "write" and any(n in bound_names for n in nodes.names_in(actual)):
             raise info.error(
                 stmt, f"{op.label} writes into its argument '{param}' in place (at "
-                f"{callee.filename}:{where.lineno}); ad_compiler does not follow changes "
+                f"{filename}:{lineno}); ad_compiler does not follow changes "
                 f"to arguments across calls",
                 hint=f"return the new array from {fn.__name__} and assign it here",
                 construct="argument mutation")
@@ -489,6 +590,10 @@ class Normalizer:
                 out += self._assign([t], elem)
             return out
         if isinstance(target, gast.Subscript):
+            chain = self._store_chain(target)
+            if chain is not None:
+                p3, val = self._atomize(value)
+                return chain[0] + p3 + self._chain_writes(chain[1], chain[2], val)
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)
             p3, val = self._atomize(value)
@@ -501,6 +606,72 @@ class Normalizer:
             return pre + p3 + [nodes.assign(store, val)]
         raise self.info.error(target, "cannot differentiate an assignment to "
                               f"{type(target).__name__}", construct="assignment")
+
+    def _store_chain(self, target, check=True):
+        """``a[k][i] = v`` (two or more subscripts rooted at a local name):
+        (statements, root, [index atoms]) or None for a single subscript
+        or a root that is not a local name.  A chain through an attribute
+        (``self.W[0] = v``, ``x.T[0] = v``, ``x.flat[0] = v``) writes into
+        an array the function does not own: refused.  With ``check=False``
+        only say whether ``target`` is such a chain (nothing refused)."""
+        parts = []
+        node = target
+        through = None
+        while isinstance(node, (gast.Subscript, gast.Attribute)):
+            if isinstance(node, gast.Attribute):
+                through = through or node
+            parts.append(node)
+            node = node.value
+        if not (isinstance(node, gast.Name) and node.id in self.locals):
+            return None
+        if through is not None:
+            if not check:
+                return False
+            raise self.info.error(
+                target, f"cannot differentiate an in-place write through the attribute "
+                f"'.{through.attr}' of '{node.id}': it writes into an array that other "
+                f"names (or the caller) hold",
+                hint=f"copy it first and write into the copy, e.g. w = {node.id}."
+                     f"{through.attr}.copy(); w[...] = v",
+                construct="write through an attribute")
+        if len(parts) < 2:
+            return None
+        if not check:
+            return True
+        pre = []
+        steps = []
+        for part in reversed(parts):
+            p, index = self._index(part.slice)
+            pre += p
+            steps.append(index)
+        return pre, node.id, steps
+
+    def _chain_writes(self, root, steps, val):
+        """Store ``val`` at ``root[s1][s2]...[sn]`` without writing into memory
+        the function does not own: each intermediate element is read and
+        copied (``t1 = ad.copy_input(root[s1])``), written, and stored back
+        into its container (``root[s1] = t1``), so the write is a chain of
+        ordinary subscript stores that the AD passes follow and the caller's
+        nested arrays and dicts are never modified (the root itself gets its
+        private copy from _copy_written_inputs/_copy_aliased_writes)."""
+        from ad_compiler import runtime
+        ad = self.inject("ad", runtime)
+        out = []
+        holders = [nodes.name(root)]
+        for index in steps[:-1]:
+            t = self._temp()
+            out.append(nodes.assign(t, gast.Subscript(value=copy.deepcopy(holders[-1]),
+                                                      slice=copy.deepcopy(index), ctx=gast.Load())))
+            out.append(nodes.assign(t, nodes.call(nodes.attr(nodes.name(ad), "copy_input"),
+                                                  [nodes.name(t)])))
+            holders.append(nodes.name(t))
+        value = val
+        for holder, index in reversed(list(zip(holders, steps))):
+            out.append(nodes.assign(gast.Subscript(value=nodes.name(holder.id),
+                                                   slice=copy.deepcopy(index), ctx=gast.Store()),
+                                    copy.deepcopy(value)))
+            value = holder
+        return out
 
     def _unshared_guard(self, stmt, name):
         """``y += v`` updates an array in place: if y is (a view of) an array
@@ -539,6 +710,20 @@ class Normalizer:
             value = gast.BinOp(left=nodes.name(target.id), op=stmt.op, right=stmt.value)
             guard = self._unshared_guard(stmt, target.id)
             return guard + self._assign([nodes.name(target.id, store=True)], value)
+        if isinstance(target, gast.Subscript) and self._store_chain(target, check=False):
+            # a[k][i] += v: read the element, then store the new value
+            # through the chain (see _chain_writes)
+            pre, root, steps = self._store_chain(target)
+            read = nodes.name(root)
+            for index in steps:
+                old = self._temp()
+                pre.append(nodes.assign(old, gast.Subscript(value=read, slice=copy.deepcopy(index),
+                                                            ctx=gast.Load())))
+                read = nodes.name(old)
+            p3, val = self._atomize(stmt.value)
+            new = self._temp()
+            pre += p3 + [nodes.assign(new, gast.BinOp(left=read, op=stmt.op, right=val))]
+            return pre + self._chain_writes(root, steps, nodes.name(new))
         if isinstance(target, gast.Subscript):
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)
@@ -835,7 +1020,7 @@ class Normalizer:
         aliases = {}            # name -> (other name, binding statement)
         views = {}
         bindings = {}           # name -> [binding statements]
-        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+        for node in self._bindings_of(body):
             if (isinstance(node, gast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], gast.Name)):
                 a = node.targets[0].id
@@ -854,8 +1039,8 @@ class Normalizer:
                     base = v.value
                     while isinstance(base, (gast.Subscript, gast.Attribute)):
                         base = base.value
-                    if isinstance(base, gast.Name) and base.id in self.locals \
-                            and base.id not in params and base.id != a:
+                    if isinstance(base, gast.Name) and base.id in self.locals and base.id != a \
+                            and (base.id not in params or getattr(node, "_ad_unpacked", False)):
                         views.setdefault(a, (base.id, node))
                         node._ad_alias = (a, base.id)
         self._bindings = bindings
@@ -874,6 +1059,54 @@ class Normalizer:
                     f"'{other}' (line {where.lineno})",
                     hint=f"make a copy first: {name} = ....copy()",
                     construct="aliased in-place write")
+
+    def _bindings_of(self, body):
+        """Every node of ``body``, with the names bound by unpacking
+        (``a, b = x``, ``a, b = x[0], x[1]``) and by ``for`` targets
+        (``for row in X``, ``for i, w in enumerate(ws)``, ``zip``) added as
+        synthetic ``name = source[...]`` bindings marked ``_ad_unpacked``:
+        those elements are views of (or the very arrays held by) the
+        source, and no private copy is made for them."""
+        def synthetic(target, value, where):
+            out = []
+            if isinstance(target, gast.Name):
+                node = gast.Assign(targets=[nodes.name(target.id, store=True)], value=value,
+                                   type_comment=None)
+                node.lineno, node.col_offset = where.lineno, where.col_offset
+                node._ad_unpacked = True
+                out.append(node)
+            elif isinstance(target, (gast.Tuple, gast.List)):
+                if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
+                    parts = value.elts
+                else:
+                    parts = [gast.Subscript(value=value, slice=nodes.const(i), ctx=gast.Load())
+                             for i in range(len(target.elts))]
+                for t, v in zip(target.elts, parts):
+                    out += synthetic(t, v, where)
+            return out
+
+        def element(seq):
+            return gast.Subscript(value=seq, slice=nodes.name("_ad_index"), ctx=gast.Load())
+
+        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+            yield node
+            if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], (gast.Tuple, gast.List)):
+                yield from synthetic(node.targets[0], node.value, node)
+            elif isinstance(node, gast.For):
+                it, target = node.iter, node.target
+                if isinstance(it, gast.Call) and self._is_builtin(it.func, "range"):
+                    continue
+                if isinstance(it, gast.Call) and self._is_builtin(it.func, "enumerate") \
+                        and len(it.args) == 1 and isinstance(target, gast.Tuple) \
+                        and len(target.elts) == 2:
+                    yield from synthetic(target.elts[1], element(it.args[0]), node)
+                elif isinstance(it, gast.Call) and self._is_builtin(it.func, "zip") \
+                        and isinstance(target, gast.Tuple) and len(target.elts) == len(it.args):
+                    for t, a in zip(target.elts, it.args):
+                        yield from synthetic(t, element(a), node)
+                else:
+                    yield from synthetic(target, element(it), node)
 
     def _advanced_index(self, index):
         """Is ``index`` statically an advanced index (a list, an index or
@@ -1069,7 +1302,64 @@ class Normalizer:
             p, v = self._atomize(k.value, allow_seq=True)
             pre += p
             keywords.append(gast.keyword(arg=k.arg, value=v))
-        return pre, gast.Call(func=func, args=args, keywords=keywords)
+        call = gast.Call(func=func, args=args, keywords=keywords)
+        return pre + self._update_guards(expr, call), call
+
+    def _callee_of(self, expr, call):
+        """(user function, positional arguments) of a call, or (None, None)."""
+        from ad_compiler.transforms import ops
+        f = expr.func
+        args = list(call.args)
+        obj = None
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) \
+                and f.value.id in getattr(self.resolve, "types", {}):
+            obj = getattr(self.resolve.types[f.value.id], f.attr, None)
+            args = [nodes.name(f.value.id)] + args
+        elif isinstance(f, gast.Name) and f.id in self.locals:
+            return None, None
+        elif isinstance(f, (gast.Name, gast.Attribute)):
+            obj = self.resolve(f)
+        if obj is None or not ops.is_user_function(obj):
+            return None, None
+        return obj, args
+
+    def _update_guards(self, expr, call):
+        """A user function that applies ``p op= v`` to a parameter changes the
+        caller's object when that is mutable (an array, a list): Python's
+        caller sees the change, the derivative code would not.  Check the
+        arguments passed for such parameters when the call runs."""
+        if self.info.filename.startswith("<ad_compiler") or any(
+                isinstance(a, gast.Starred) for a in call.args) or any(
+                k.arg is None for k in call.keywords):
+            return []
+        fn, args = self._callee_of(expr, call)
+        if fn is None:
+            return []
+        try:
+            bound = inspect.signature(fn).bind(
+                *args, **{k.arg: k.value for k in call.keywords}).arguments
+        except (TypeError, ValueError):
+            return []
+        out = []
+        for param, (kind, dunder, filename, lineno) in sorted(argument_mutations(fn).items()):
+            actual = bound.get(param)
+            if kind != "update" or not isinstance(actual, gast.Name):
+                continue
+            out.append(self._update_guard(actual.id, dunder, expr, f"{fn.__name__}()", param,
+                                          f"{filename}:{lineno}"))
+        return out
+
+    def _update_guard(self, name, dunder, node, what, param, where):
+        from ad_compiler import runtime
+        ad = self.inject("ad", runtime)
+        msg = (f"{what} updates its argument '{param}' in place (at {where}); here that is "
+               f"'{name}' (of type {{kind}}), which Python would change, and ad_compiler does not "
+               f"follow changes to arguments across calls")
+        return gast.Expr(value=nodes.call(
+            nodes.attr(nodes.name(ad), "check_not_updated"),
+            [nodes.name(name), nodes.const(dunder), nodes.const(msg),
+             nodes.const(self.info.filename), nodes.const(node.lineno),
+             nodes.const(node.col_offset)]))
 
 
 def normalize(info, namer, resolve, inject):

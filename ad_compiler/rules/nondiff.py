@@ -92,3 +92,4 @@ for _name in ("exponential", "gamma", "poisson", "beta", "binomial", "standard_n
         nondifferentiable(_fn, name=f"numpy.random.{_name}")
 nondifferentiable(ad.restore, ad.redo)
 nondifferentiable(ad.check_unshared)
+nondifferentiable(ad.check_not_updated)
