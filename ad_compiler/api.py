@@ -3,10 +3,15 @@ import functools
 import inspect
 import numbers
 
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
+
 import numpy as np
 
-from ad_compiler import compiler
+from ad_compiler import compiler, runtime
 from ad_compiler.transforms.parse import unwrap
+
+#: a position, a parameter name, or a tuple of them
+Wrt = Union[int, str, Sequence[Union[int, str]]]
 
 
 def _is_float_value(x):
@@ -60,8 +65,12 @@ def _describe(x):
 
 
 class _Signature:
-    """Cheap access to the positional parameters of a user function
-    (without ``self`` for a bound method: ``skip_first``)."""
+    """Cheap access to the parameters of a user function (without ``self``
+    for a bound method: ``skip_first``).
+
+    A wrt *target* is a parameter name, or ``(pack, key)`` for one element
+    of ``*args`` (key: its index among the extra positional arguments) or of
+    ``**kwargs`` (key: the keyword)."""
 
     def __init__(self, fn, skip_first=False):
         self.fn = fn
@@ -74,8 +83,12 @@ class _Signature:
         self.positional = self.all_positional[1:] if skip_first else list(self.all_positional)
         if skip_first:
             self.params = self.params[1:]
-        self.has_varargs = any(p.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)
-                               for p in sig.parameters.values())
+        self.vararg = next((p.name for p in sig.parameters.values()
+                            if p.kind is kinds.VAR_POSITIONAL), None)
+        self.varkw = next((p.name for p in sig.parameters.values()
+                           if p.kind is kinds.VAR_KEYWORD), None)
+        self.has_varargs = self.vararg is not None or self.varkw is not None
+        self._stub = None
 
     def resolve_wrt(self, wrt, api):
         single = not isinstance(wrt, (tuple, list))
@@ -88,13 +101,31 @@ class _Signature:
                 raise TypeError(f"{api}: wrt must be an int position, a parameter name or a "
                                 f"tuple of them; got {w!r}")
             if isinstance(w, str):
-                if w not in self.params:
+                if w in (self.vararg, self.varkw):
+                    kind = "*" if w == self.vararg else "**"
+                    raise ValueError(
+                        f"{api}: wrt={w!r} names the packed parameter {kind}{w}; give the "
+                        f"position of one of the extra arguments (or, for **kwargs, the "
+                        f"keyword of one)")
+                if w in self.params:
+                    names.append(w)
+                elif self.varkw is not None:
+                    names.append((self.varkw, w))
+                else:
                     raise ValueError(
                         f"{api}: '{self.fn.__name__}' has no parameter named {w!r}; its "
                         f"parameters are {', '.join(self.params)}")
-                names.append(w)
             else:
+                w = int(w)
                 n = len(self.positional)
+                if self.vararg is not None and w >= n:
+                    names.append((self.vararg, w - n))
+                    continue
+                if self.vararg is not None and w < 0:
+                    raise ValueError(
+                        f"{api}: wrt={w}: negative positions are ambiguous for "
+                        f"'{self.fn.__name__}', which takes *{self.vararg}; give a "
+                        f"position counted from 0")
                 if not -n <= w < n:
                     raise ValueError(
                         f"{api}: wrt={w} is out of range: '{self.fn.__name__}' takes {n} "
@@ -105,6 +136,19 @@ class _Signature:
         return tuple(names), single
 
     def value_of(self, name, args, kwargs):
+        if isinstance(name, tuple):          # an element of *args / **kwargs
+            pack, key = name
+            if pack == self.vararg:
+                i = len(self.positional) + key
+                if i < len(args):
+                    return args[i]
+                raise TypeError(
+                    f"wrt={i} is out of range: {self.fn.__name__}() was called with "
+                    f"{len(args)} positional argument(s)")
+            if key in kwargs:
+                return kwargs[key]
+            raise TypeError(f"wrt={key!r}: {self.fn.__name__}() was called without the "
+                            f"keyword argument {key!r}")
         if name in kwargs:
             return kwargs[name]
         if name in self.positional:
@@ -116,10 +160,84 @@ class _Signature:
             return p.default
         raise TypeError(f"{self.fn.__name__}() missing required argument '{name}'")
 
+    def check_call(self, args, kwargs):
+        """Raise Python's own TypeError, naming the user's function, when the
+        arguments do not fit its signature (the generated function would
+        name itself instead).  ``args`` include a bound method's object."""
+        try:
+            self.sig.bind(*args, **kwargs)
+        except TypeError:
+            if self._stub is None:
+                self._stub = _arity_stub(self.fn, self.sig)
+            self._stub(*args, **kwargs)
+            raise
+
+    def element_position(self, target):
+        """The position among all positional arguments of a target (a
+        parameter name or an element of *args), None for keywords."""
+        if isinstance(target, tuple):
+            pack, key = target
+            return len(self.all_positional) + key if pack == self.vararg else None
+        if target in self.all_positional:
+            return self.all_positional.index(target)
+        return None
+
+
+def _arity_stub(fn, sig):
+    """A do-nothing function with ``fn``'s parameters and name: calling it
+    with arguments that do not fit raises the TypeError Python would raise
+    for ``fn``."""
+    empty = inspect.Parameter.empty
+    params = [p.replace(annotation=empty,
+                        default=None if p.default is not empty else empty)
+              for p in sig.parameters.values()]
+    text = str(sig.replace(parameters=params, return_annotation=empty))
+    ns = {}
+    exec(f"def _stub{text}:\n    pass\n", ns)   # noqa: S102 (our own text)
+    stub = ns["_stub"]
+    code = stub.__code__.replace(co_name=fn.__name__)
+    if hasattr(code, "co_qualname"):
+        code = code.replace(co_qualname=getattr(fn, "__qualname__", fn.__name__))
+    stub.__code__ = code
+    stub.__name__ = fn.__name__
+    stub.__qualname__ = getattr(fn, "__qualname__", fn.__name__)
+    return stub
+
+
+def _compile_names(targets):
+    """The parameters generated code differentiates for these targets
+    (the pack itself for elements of *args/**kwargs), in order."""
+    out = []
+    for t in targets:
+        name = t[0] if isinstance(t, tuple) else t
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _picks(targets, names):
+    """How to select the targets from gradients per compiled name: None
+    when they are the same list."""
+    if all(isinstance(t, str) for t in targets):
+        return None
+    return tuple((names.index(t[0]), t[1]) if isinstance(t, tuple) else (names.index(t), None)
+                 for t in targets)
+
+
+def _label(target):
+    if isinstance(target, tuple):
+        pack, key = target
+        return f"{pack}[{key!r}]"
+    return target
+
 
 def _check_wrt_values(sig, names, args, kwargs, api):
-    for name in names:
-        v = sig.value_of(name, args, kwargs)
+    for target in names:
+        try:
+            v = sig.value_of(target, args, kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{api}: {exc}") from None
+        name = _label(target)
         if not _is_float_tree(v):
             if isinstance(v, (bool, numbers.Integral, np.integer, np.bool_)) or (
                     isinstance(v, np.ndarray) and v.dtype.kind in "biu"):
@@ -231,7 +349,9 @@ class _Derivative:
         self._bound = fn.__self__ if inspect.ismethod(fn) else None
         self._fn = unwrap(fn.__func__ if inspect.ismethod(fn) else fn)
         self._sig = _Signature(self._fn, skip_first=self._bound is not None)
-        self._wrt_names, self._single = self._sig.resolve_wrt(wrt, api)
+        self._targets, self._single = self._sig.resolve_wrt(wrt, api)
+        self._wrt_names = _compile_names(self._targets)
+        self._picks = _picks(self._targets, self._wrt_names)
         self._api = api
         self._entries = {}
         self._fast = {}
@@ -271,9 +391,11 @@ class _Derivative:
         return entry.function, args
 
     def _prepare(self, args, kwargs):
-        _check_wrt_values(self._sig, self._wrt_names, args, kwargs, self._api)
         if self._bound is not None:
             args = (self._bound,) + args
+        self._sig.check_call(args, kwargs)
+        _check_wrt_values(self._sig, self._targets, args[1:] if self._bound is not None
+                          else args, kwargs, self._api)
         positional = self._sig.all_positional
         return args, _user_types(positional, args), _shape_signature(positional, args)
 
@@ -296,9 +418,18 @@ class _Grad(_Derivative):
 
     def _shape(self, out):
         # generated code returns a bare gradient for one wrt, a tuple for more
+        if self._picks is not None:
+            return self._pick(out)
         if len(self._wrt_names) == 1 and not self._single:
             return (out,)
         return out
+
+    def _pick(self, out):
+        # elements of *args / **kwargs: the generated code returns the
+        # gradient of the whole pack
+        grads = (out,) if len(self._wrt_names) == 1 else out
+        picked = tuple(grads[i] if key is None else grads[i][key] for i, key in self._picks)
+        return picked[0] if self._single else picked
 
 
 class _ValueAndGrad(_Grad):
@@ -310,7 +441,8 @@ class _ValueAndGrad(_Grad):
         return value, self._shape(grads)   # value is (out, aux) with has_aux
 
 
-def grad(f=None, wrt=0, has_aux=False):
+def grad(f: Optional[Callable] = None, wrt: Wrt = 0,
+         has_aux: bool = False) -> Callable[..., Any]:
     """Return a function computing the gradient of scalar-valued ``f``.
 
     ``wrt`` is a position, a parameter name or a tuple of them (a tuple gives
@@ -324,7 +456,8 @@ def grad(f=None, wrt=0, has_aux=False):
     return _Grad(f, wrt, "grad", has_aux)
 
 
-def value_and_grad(f=None, wrt=0, has_aux=False):
+def value_and_grad(f: Optional[Callable] = None, wrt: Wrt = 0,
+                   has_aux: bool = False) -> Callable[..., Any]:
     """Like ``grad`` but returns ``(f(*args), gradient)``; with
     ``has_aux=True``: ``((output, aux), gradient)``."""
     if f is None:
@@ -350,20 +483,46 @@ def _check_callable(f, api):
             f"def f(x): return {name}(x)")
 
 
-def _active_positions(fn, sig, primals, tangents, api):
-    if len(primals) > len(sig.positional):
-        raise TypeError(f"{api}: '{fn.__name__}' takes {len(sig.positional)} positional "
+def _active_names(fn, sig, primals, tangents, api):
+    """The parameters to differentiate for these primals, in order (the
+    ``*args`` pack when one of its elements is active)."""
+    n = len(sig.positional)
+    if len(primals) > n and sig.vararg is None:
+        raise TypeError(f"{api}: '{fn.__name__}' takes {n} positional "
                         f"argument(s) but {len(primals)} primals were given")
     names = []
     for i, p in enumerate(primals):
         t = tangents[i] if tangents is not None else True
         if t is None or not _is_float_tree(p):
             continue
-        names.append(sig.positional[i])
+        name = sig.positional[i] if i < n else sig.vararg
+        if name not in names:
+            names.append(name)
     return tuple(names)
 
 
-def jvp(f, primals, tangents):
+def _tangent_of(p, t):
+    """A tangent as generated code takes it: None (a constant) becomes zeros
+    (only elements of *args get here), an array primal gets an array."""
+    if t is None or not _is_float_tree(p):
+        return runtime.zeros_like(p)
+    if isinstance(p, np.ndarray) and not isinstance(t, np.ndarray):
+        return np.asarray(t, dtype=p.dtype)
+    return t
+
+
+def _forward_call(fn, sig, args, kwargs, tangents):
+    """Run forward-mode code: ``tangents`` maps parameters (or packs) to
+    their tangents; returns ``(out, tangent of out)``."""
+    entry = compiler.compile_function(fn, "forward", tuple(tangents),
+                                      _user_types(sig.all_positional, args))
+    kw = dict(kwargs)
+    for name, t in tangents.items():
+        kw[entry.tangent_params[name]] = t
+    return entry.function(*args, **kw)
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> Tuple[Any, Any]:
     """Forward mode: ``(f(*primals), J(primals) @ tangents)``."""
     _check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
@@ -372,17 +531,20 @@ def jvp(f, primals, tangents):
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents; "
                          f"give one tangent per primal (None or 0 for constants)")
+    primals = tuple(primals)
     if inspect.ismethod(f):          # a bound method: self is a constant
-        primals = (f.__self__,) + tuple(primals)
+        primals = (f.__self__,) + primals
         tangents = (None,) + tuple(tangents)
         f = f.__func__
     if isinstance(f, _Derivative):   # forward over reverse: the generated code
         if f._bound is not None:
-            primals = (f._bound,) + tuple(primals)
+            primals = (f._bound,) + primals
             tangents = (None,) + tuple(tangents)
+        f._sig.check_call(primals, {})
         f = f._compiled(_user_types(f._sig.all_positional, primals)).function
     fn = unwrap(f)
     sig = _Signature(fn)
+    sig.check_call(primals, {})
     tangents = list(tangents)
     for i, (p, t) in enumerate(zip(primals, tangents)):
         if t is None:
@@ -396,17 +558,17 @@ def jvp(f, primals, tangents):
         if not _same_structure(t, p):
             raise ValueError(f"jvp: tangent {i} does not match its primal: shape/structure "
                              f"{_structure(t)} vs {_structure(p)}")
-    wrt = _active_positions(fn, sig, primals, tangents, "jvp")
-    entry = compiler.compile_function(fn, "forward", wrt, _user_types(sig.positional, primals))
-    kw = {}
+    wrt = _active_names(fn, sig, primals, tangents, "jvp")
+    n = len(sig.positional)
+    by_name = {}
     for name in wrt:
-        i = sig.positional.index(name)
-        t = tangents[i]
-        p = primals[i]
-        if isinstance(p, np.ndarray) and not isinstance(t, np.ndarray):
-            t = np.asarray(t, dtype=p.dtype)
-        kw[entry.tangent_params[name]] = t
-    return entry.function(*primals, **kw)
+        if name == sig.vararg:
+            by_name[name] = tuple(_tangent_of(primals[i], tangents[i])
+                                  for i in range(n, len(primals)))
+        else:
+            i = sig.positional.index(name)
+            by_name[name] = _tangent_of(primals[i], tangents[i])
+    return _forward_call(fn, sig, primals, {}, by_name)
 
 
 def _structure(x):
@@ -415,6 +577,26 @@ def _structure(x):
     if isinstance(x, (tuple, list)):
         return type(x)(_structure(v) for v in x)
     return np.shape(x)
+
+
+def _as_cotangent(ct, out):
+    """A cotangent as the generated code expects it: of the output's kind
+    (a Python float or int for a 0-d NumPy output becomes a NumPy value,
+    integer cotangents of float outputs become floats)."""
+    if isinstance(out, dict) and isinstance(ct, dict):
+        return {k: _as_cotangent(ct[k], v) for k, v in out.items()}
+    if isinstance(out, (tuple, list)) and isinstance(ct, (tuple, list)):
+        return type(ct)(_as_cotangent(c, o) for c, o in zip(ct, out))
+    if isinstance(out, (np.ndarray, np.generic)):
+        arr = np.asarray(ct)
+        if arr.dtype.kind not in "fc":
+            kind = out.dtype if out.dtype.kind in "fc" else np.float64
+            arr = arr.astype(kind)
+        return arr if isinstance(out, np.ndarray) else arr[()]
+    if isinstance(out, (float, int)) and not isinstance(out, bool) \
+            and isinstance(ct, (numbers.Integral, np.integer)) and not isinstance(ct, bool):
+        return float(ct)
+    return ct
 
 
 class _Pullback:
@@ -432,16 +614,32 @@ class _Pullback:
         if not _same_structure(cotangent, self._out):
             raise ValueError(f"pullback: the cotangent must match the output: got "
                              f"{_structure(cotangent)}, the output is {_structure(self._out)}")
-        grads = self._entry.bwd(self._saved, cotangent)
+        grads = self._entry.bwd(self._saved, _as_cotangent(cotangent, self._out))
         by_name = dict(zip(self._wrt, grads))
+        n = len(self._sig.positional)
         out = []
         for i, p in enumerate(self._primals):
-            name = self._sig.positional[i]
-            out.append(by_name.get(name))
+            if i < n:
+                out.append(by_name.get(self._sig.positional[i]))
+            elif self._sig.vararg in by_name and _is_float_tree(p):
+                out.append(by_name[self._sig.vararg][i - n])
+            else:
+                out.append(None)
         return tuple(out[self._skip:])
 
 
-def vjp(f, *primals):
+def _split_call(fn, sig, args, kwargs, names):
+    """Run the forward sweep of split-mode code: ``(entry, out, saved)``."""
+    # (the pullback checks that cotangents have the output's shape, so the
+    # code can be specialized to the primals' shapes)
+    entry = compiler.compile_function(fn, "split", names,
+                                      _user_types(sig.all_positional, args),
+                                      _shape_signature(sig.all_positional, args))
+    out, saved = entry.fwd(*args, **kwargs)
+    return entry, out, saved
+
+
+def vjp(f: Callable, *primals: Any) -> Tuple[Any, Callable[[Any], tuple]]:
     """Reverse mode: ``(out, pullback)``; ``pullback(ct)`` returns one
     cotangent per primal (None for integer/boolean primals)."""
     _check_callable(f, "vjp")
@@ -451,42 +649,62 @@ def vjp(f, *primals):
         f = f.__func__
     fn = unwrap(f)
     sig = _Signature(fn)
-    wrt = _active_positions(fn, sig, primals, None, "vjp")
-    # (the pullback checks that cotangents have the output's shape, so the
-    # code can be specialized to the primals' shapes)
-    entry = compiler.compile_function(fn, "split", wrt, _user_types(sig.positional, primals),
-                                      _shape_signature(sig.positional, primals))
-    out, saved = entry.fwd(*primals)
+    sig.check_call(primals, {})
+    wrt = _active_names(fn, sig, primals, None, "vjp")
+    entry, out, saved = _split_call(fn, sig, primals, {}, wrt)
     return out, _Pullback(entry, saved, primals, wrt, sig, out, skip=int(bound))
 
 
-def jacobian(f, wrt=0, mode="rev"):
-    """Return a function computing the Jacobian ``out.shape + arg.shape``."""
+def _pack_tangent(sig, target, full, kwargs, t):
+    """``(parameter, tangent)`` seeding ``t`` at a wrt target: for an
+    element of *args/**kwargs, the pack's tangent with zeros elsewhere."""
+    if isinstance(target, str):
+        return target, t
+    pack, key = target
+    if pack == sig.vararg:
+        extra = full[len(sig.all_positional):]
+        return pack, tuple(t if j == key else runtime.zeros_like(v) for j, v in enumerate(extra))
+    return pack, {k: (t if k == key else runtime.zeros_like(v))
+                  for k, v in kwargs.items() if k not in sig.params}
+
+
+def _select(sig, target, grads_of_name):
+    return grads_of_name if isinstance(target, str) else grads_of_name[target[1]]
+
+
+def jacobian(f: Callable, wrt: Wrt = 0, mode: str = "rev") -> Callable[..., Any]:
+    """Return a function computing the Jacobian ``out.shape + arg.shape``.
+
+    For a complex output of a real argument both modes give the complex
+    Jacobian (d Re(out)/dx + i d Im(out)/dx)."""
     _check_callable(f, "jacobian")
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
     sig = _Signature(fn, skip_first=bound is not None)
-    names, single = sig.resolve_wrt(wrt, "jacobian")
+    targets, single = sig.resolve_wrt(wrt, "jacobian")
 
     @functools.wraps(fn)
     def jac(*args, **kwargs):
-        if kwargs:
-            args = tuple(sig.sig.bind(*((bound,) + args if bound is not None else args),
-                                      **kwargs).args)
-            if bound is not None:
-                args = args[1:]
-        _check_wrt_values(sig, names, args, {}, "jacobian")
-        full = (bound,) + tuple(args) if bound is not None else tuple(args)
+        full = (bound,) + args if bound is not None else args
+        sig.check_call(full, kwargs)
+        _check_wrt_values(sig, targets, args, kwargs, "jacobian")
         results = []
-        for name in names:
-            i = sig.all_positional.index(name)
-            x = np.asarray(full[i])
+        for target in targets:
+            x = sig.value_of(target, args, kwargs)
             if mode == "fwd":
-                results.append(_jac_fwd(fn, full, i, x))
+                def run(t, target=target):
+                    name, tan = _pack_tangent(sig, target, full, kwargs, t)
+                    return _forward_call(fn, sig, full, kwargs, {name: tan})
+                results.append(_jac_fwd(run, x))
             else:
-                results.append(_jac_rev(fn, full, i, x))
+                name = target if isinstance(target, str) else target[0]
+                entry, out, saved = _split_call(fn, sig, full, kwargs, (name,))
+
+                def pull(ct, target=target, entry=entry, saved=saved):
+                    return _select(sig, target, entry.bwd(saved, ct)[0])
+                results.append(_jac_rev(pull, out, x))
         return results[0] if single else tuple(results)
 
     jac.__ad_source_fn__ = fn
@@ -495,67 +713,98 @@ def jacobian(f, wrt=0, mode="rev"):
     return jac
 
 
-def _jac_fwd(fn, args, i, x):
+def _basis(x):
+    """Unit tangents for the entries of ``x`` (one zero tangent when x is
+    empty, which still gives the output's shape)."""
+    arr = np.asarray(x)
+    dtype = np.result_type(arr, 0.0)
+    if arr.size == 0:
+        yield np.zeros(arr.shape, dtype=dtype)
+        return
+    for k in range(arr.size):
+        t = np.zeros(arr.shape, dtype=dtype)
+        t.reshape(-1)[k] = 1.0
+        if not arr.shape and not isinstance(x, np.ndarray):
+            t = dtype.type(1.0) if dtype != np.float64 else 1.0
+        yield t
+
+
+def _jac_fwd(run, x):
+    """The Jacobian by forward mode: ``run(t)`` returns ``(out, tangent)``."""
+    xshape = np.shape(x)
     cols = []
     out = None
-    for k in range(max(x.size, 1) if x.shape else 1):
-        t = np.zeros(x.shape, dtype=np.result_type(x, 0.0))
-        t.reshape(-1)[k] = 1.0
-        tangents = [None] * len(args)
-        tangents[i] = t if x.shape else float(1.0) if not isinstance(args[i], np.ndarray) else t
-        out, dout = jvp(fn, tuple(args), tuple(tangents))
+    for t in _basis(x):
+        out, dout = run(t)
         cols.append(np.asarray(dout))
     out = np.asarray(out)
-    if x.size == 0:
-        return np.zeros(out.shape + x.shape)
+    if np.size(x) == 0:
+        return np.zeros(out.shape + xshape, dtype=np.result_type(out, cols[0], 0.0))
     J = np.stack([np.broadcast_to(c, out.shape) for c in cols], axis=-1)
-    return J.reshape(out.shape + x.shape)
+    return J.reshape(out.shape + xshape)
 
 
-def _jac_rev(fn, args, i, x):
-    out, pull = vjp(fn, *args)
+def _jac_rev(pull, out, x):
+    """The Jacobian by reverse mode, one pullback per output entry; a
+    complex output of a real ``x`` takes two (real and imaginary parts)."""
     out = np.asarray(out)
+    xshape = np.shape(x)
+    dtype = np.result_type(out, 0.0)
+    complex_of_real = dtype.kind == "c" and np.result_type(np.asarray(x), 0.0).kind != "c"
+
+    def row(ct):
+        g = pull(ct)
+        return np.zeros(xshape) if g is None else np.broadcast_to(np.asarray(g), xshape)
+
     rows = []
-    for k in range(max(out.size, 1)):
-        ct = np.zeros(out.shape, dtype=np.result_type(out, 0.0))
+    for k in range(out.size):
+        ct = np.zeros(out.shape, dtype=dtype)
         ct.reshape(-1)[k] = 1.0
-        if not out.shape:
-            ct = np.ones((), dtype=np.result_type(out, 0.0))
-        g = pull(ct)[i]
-        rows.append(np.zeros(x.shape) if g is None else np.broadcast_to(np.asarray(g), x.shape))
+        r = row(ct)
+        if complex_of_real:
+            # the pullback of a real input keeps the real part, Re(ct J):
+            # ct = 1j gives -Im(J)
+            ct = np.zeros(out.shape, dtype=dtype)
+            ct.reshape(-1)[k] = 1j
+            r = np.real(r) - 1j * np.real(row(ct))
+        rows.append(r)
+    if not rows:
+        return np.zeros(out.shape + xshape, dtype=np.result_type(dtype, np.asarray(x)))
     J = np.stack(rows, axis=0)
-    return J.reshape(out.shape + x.shape)
+    return J.reshape(out.shape + xshape)
 
 
-def hessian(f, wrt=0):
+def hessian(f: Callable, wrt: Union[int, str] = 0) -> Callable[..., Any]:
     """Return a function computing the Hessian (forward over reverse)."""
     _check_callable(f, "hessian")
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
     sig = _Signature(fn, skip_first=bound is not None)
-    names, single = sig.resolve_wrt(wrt, "hessian")
+    targets, single = sig.resolve_wrt(wrt, "hessian")
     if not single:
         raise ValueError("hessian: give a single wrt (an int position or a name)")
-    g = grad(f, wrt=names[0])
+    target = targets[0]
+    g = grad(f, wrt=wrt)
 
     @functools.wraps(fn)
     def hess(*args, **kwargs):
-        if kwargs:
-            args = tuple(sig.sig.bind(*((bound,) + args if bound is not None else args),
-                                      **kwargs).args)
-            if bound is not None:
-                args = args[1:]
-        _check_wrt_values(sig, names, args, {}, "hessian")
-        full = (bound,) + tuple(args) if bound is not None else tuple(args)
-        entry = g._compiled(_user_types(sig.all_positional, full))
-        i = sig.all_positional.index(names[0])
-        return _jac_fwd(entry.function, full, i, np.asarray(full[i]))
+        full = (bound,) + args if bound is not None else args
+        sig.check_call(full, kwargs)
+        _check_wrt_values(sig, targets, args, kwargs, "hessian")
+        gfn = g._compiled(_user_types(sig.all_positional, full)).function
+        gsig = _Signature(gfn)
+
+        def run(t):
+            name, tan = _pack_tangent(sig, target, full, kwargs, t)
+            out, dout = _forward_call(gfn, gsig, full, kwargs, {name: tan})
+            return _select(sig, target, out), _select(sig, target, dout)
+        return _jac_fwd(run, sig.value_of(target, args, kwargs))
 
     hess.__ad_grad__ = g
     return hess
 
 
-def source(df, mode=None, wrt=0):
+def source(df: Callable, mode: Optional[str] = None, wrt: Wrt = 0) -> str:
     """The generated Python source behind a function returned by the API.
 
     ``source(grad(f))``, ``source(value_and_grad(f))``, ``source(pullback)``

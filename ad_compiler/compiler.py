@@ -3,6 +3,7 @@
 ``transform`` is the whole compiler in one short list of steps.  Everything
 it calls lives in ``transforms/``.
 """
+import builtins
 import copy
 import inspect
 import weakref
@@ -361,3 +362,6 @@ def normalized(fn):
     norm = normalize.normalize(info, namer, resolver, ctx.global_name)
     norm.name = f"{fn.__name__}_normalized"
     return _finish(ctx, norm, fn)
+    for node in gast.walk(tree):       # builtins emitted without a context (slice)
+        if getattr(node, "ad_builtin", False):
+            node.id = ctx.global_name(node.id, getattr(builtins, node.id))

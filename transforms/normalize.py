@@ -468,10 +468,16 @@ class Normalizer:
                                      orelse=[])]
         return pre + [gast.While(test=nodes.name(cond), body=body + again, orelse=[])]
 
+    def _builtin(self, name):
+        """A builtin the generated code calls (range, len, min), under a
+        name the user's function does not rebind."""
+        import builtins
+        return nodes.name(self.inject(name, getattr(builtins, name)))
+
     def _is_builtin(self, node, name):
         import builtins
-        return (isinstance(node, gast.Name) and node.id == name
-                and node.id not in self.locals
+        # by what the name resolves to: an alias (e = enumerate) is the builtin too
+        return (isinstance(node, gast.Name) and node.id not in self.locals
                 and self.resolve(node) is getattr(builtins, name))
 
     def _for(self, stmt):
@@ -483,7 +489,7 @@ class Normalizer:
             p, args = self._atoms(it.args)
             pre += p
             rng = self._temp("r")
-            pre.append(nodes.assign(rng, nodes.call(nodes.name("range"), args)))
+            pre.append(nodes.assign(rng, nodes.call(self._builtin("range"), args)))
             if isinstance(target, gast.Name):
                 index = target.id
             else:
@@ -518,14 +524,14 @@ class Normalizer:
             lens = []
             for s in seqs:
                 n = self._temp("n")
-                pre.append(nodes.assign(n, nodes.call(nodes.name("len"), [copy.deepcopy(s)])))
+                pre.append(nodes.assign(n, nodes.call(self._builtin("len"), [copy.deepcopy(s)])))
                 lens.append(nodes.name(n))
             if len(lens) > 1:
                 n = self._temp("n")
-                pre.append(nodes.assign(n, nodes.call(nodes.name("min"), lens)))
+                pre.append(nodes.assign(n, nodes.call(self._builtin("min"), lens)))
                 lens = [nodes.name(n)]
             rng = self._temp("r")
-            pre.append(nodes.assign(rng, nodes.call(nodes.name("range"), lens)))
+            pre.append(nodes.assign(rng, nodes.call(self._builtin("range"), lens)))
             for s, t in zip(seqs, elem_targets):
                 elem = gast.Subscript(value=copy.deepcopy(s), slice=nodes.name(index),
                                       ctx=gast.Load())

@@ -114,6 +114,12 @@ class ReversePass:
     def ad(self, attr):
         return nodes.attr(nodes.name(self.g("ad", self.ctx.runtime)), attr)
 
+    def builtin(self, name):
+        """A builtin generated code calls, under a name the user's function
+        does not rebind (a parameter or local named ``range``...)."""
+        import builtins
+        return nodes.name(self.g(name, getattr(builtins, name)))
+
     def np(self, attr):
         return nodes.attr(nodes.name(self.g("np", self.ctx.numpy)), attr)
 
@@ -726,14 +732,14 @@ class ReversePass:
             else:
                 seq = copy.deepcopy(rng)
             if needs_var:
-                it = nodes.call(nodes.name("reversed"), [seq])
+                it = nodes.call(self.builtin("reversed"), [seq])
                 target = nodes.name(var, True)
             else:
-                it = nodes.call(nodes.name("range"), [nodes.call(nodes.name("len"), [seq])]) \
-                    if counter is None else nodes.call(nodes.name("range"), [nodes.name(counter[0])])
+                it = nodes.call(self.builtin("range"), [nodes.call(self.builtin("len"), [seq])]) \
+                    if counter is None else nodes.call(self.builtin("range"), [nodes.name(counter[0])])
                 target = nodes.name(self.ctx.namer.fresh("_"), True)
         else:
-            it = nodes.call(nodes.name("range"), [nodes.name(counter[0])])
+            it = nodes.call(self.builtin("range"), [nodes.name(counter[0])])
             target = nodes.name(self.ctx.namer.fresh("_"), True)
         out = []
         if body:
@@ -951,7 +957,7 @@ class ReversePass:
             unpack.append(nodes.assign(nodes.tuple_([nodes.name(s, True) for s in saved], store=True),
                                        nodes.name(saved_name)))
             if self.stack:
-                unpack.append(nodes.assign(self.stack, nodes.call(nodes.name("list"),
+                unpack.append(nodes.assign(self.stack, nodes.call(self.builtin("list"),
                                                                   [nodes.name(self.stack)])))
         # The sweep restores overwritten elements in place; the pullback may be
         # called again, so it records what it undoes and redoes it at the end

@@ -8,6 +8,7 @@ receives.  Derivatives known to be zero are simplified away, so a forward
 rule ``d[z] = d[x] * y + x * d[y]`` with an inactive ``y`` becomes
 ``dz = dx * y``.
 """
+import builtins
 import copy
 import functools
 import inspect
@@ -119,8 +120,9 @@ def index_as_value(node):
     node = copy.deepcopy(node)
     if isinstance(node, gast.Slice):
         parts = [node.lower, node.upper, node.step]
-        return nodes.call(nodes.name("slice"),
-                          [p if p is not None else nodes.const(None) for p in parts])
+        func = nodes.name("slice")
+        func.ad_builtin = True      # bound to the builtin when the code is loaded
+        return nodes.call(func, [p if p is not None else nodes.const(None) for p in parts])
     if isinstance(node, gast.Tuple):
         return nodes.tuple_([index_as_value(e) for e in node.elts])
     return node
@@ -334,6 +336,11 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
                     and sub.id not in rename and sub.id != template.result
                     and sub.id != "d" and sub.id in template.globals):
                 globals_map[sub.id] = global_name(sub.id, template.globals[sub.id])
+            elif (isinstance(sub, gast.Name) and sub.id not in binding
+                    and sub.id not in rename and sub.id != template.result
+                    and sub.id != "d" and hasattr(builtins, sub.id)):
+                # a builtin (float(...)): under a name the user does not rebind
+                globals_map[sub.id] = global_name(sub.id, getattr(builtins, sub.id))
 
     inverse = {generated: ident for ident, generated in globals_map.items()}
     from ad_compiler import runtime as _runtime

@@ -332,9 +332,12 @@ def var(z, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
                    axis=axis, keepdims=keepdims) * 2.0 / (ad.reduced_count(a, axis) - ddof))
 
 
+# Where the spread is zero (a length-1 axis, where std is 0 for every input,
+# or equal entries, a kink like |x| at 0) the derivative is 0, not 0/0: the
+# deviations a - mean are all zero there, so only the 1/z factor is guarded.
 @reverse(np.std)
 def std(z, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    d[a] = (ad.expand(d[z] / z, a, axis, keepdims)
+    d[a] = (ad.expand(d[z] / np.where(z == 0, 1.0, z), a, axis, keepdims)
             * np.conj(a - np.mean(a, axis=axis, keepdims=True))
             / (ad.reduced_count(a, axis) - ddof))
 
@@ -342,7 +345,8 @@ def std(z, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 @forward(np.std)
 def std(z, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     d[z] = (np.sum(np.real(np.conj(a - np.mean(a, axis=axis, keepdims=True)) * d[a]),
-                   axis=axis, keepdims=keepdims) / ((ad.reduced_count(a, axis) - ddof) * z))
+                   axis=axis, keepdims=keepdims)
+            / ((ad.reduced_count(a, axis) - ddof) * np.where(z == 0, 1.0, z)))
 
 
 @reverse(np.ptp)
