@@ -80,8 +80,22 @@ def _register(fn, template, kind, name=None):
     return template
 
 
+def optional(module, path):
+    """``module.path`` (e.g. ``optional(np, "linalg.svdvals")``), or None when
+    this version of the library does not have it: the decorators and
+    ``nondifferentiable`` skip None, so rules of functions new in NumPy 2
+    register only where they exist."""
+    obj = module
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
 def reverse(*fns, name=None, static=None):
-    """Register the decorated template as the reverse rule of ``fns``.
+    """Register the decorated template as the reverse rule of ``fns``
+    (None entries, from ``optional``, are skipped).
 
     ``static``: {parameter: value} the rule requires (a call passing anything
     else is refused with a CompileError naming the argument)."""
@@ -89,7 +103,8 @@ def reverse(*fns, name=None, static=None):
         if static:
             template.__ad_static__ = dict(static)
         for fn in fns:
-            _register(fn, template, "reverse", name)
+            if fn is not None:
+                _register(fn, template, "reverse", name)
         return template
     return deco
 
@@ -101,7 +116,8 @@ def forward(*fns, name=None, static=None):
         if static:
             template.__ad_static__ = dict(static)
         for fn in fns:
-            _register(fn, template, "forward", name)
+            if fn is not None:
+                _register(fn, template, "forward", name)
         return template
     return deco
 
@@ -121,6 +137,8 @@ def same_rules(fn, like, name=None):
 def nondifferentiable(*fns, name=None):
     """Declare callables whose results carry no derivative (floor, argmax...)."""
     for fn in fns:
+        if fn is None:
+            continue
         key = _key(fn)
         if key not in _RULES:
             _NONDIFF[key] = name or qualified_name(fn)

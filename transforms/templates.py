@@ -354,7 +354,8 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
             func = func.value
         if not isinstance(func, gast.Name) or func.id not in inverse:
             return None
-        obj = template.globals[inverse[func.id]]
+        ident = inverse[func.id]
+        obj = template.globals[ident] if ident in template.globals else getattr(builtins, ident)
         for attr in reversed(path):
             obj = getattr(obj, attr, None)
         return obj if callable(obj) else None

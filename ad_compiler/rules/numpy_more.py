@@ -10,7 +10,7 @@ import numpy as np
 
 from ad_compiler import runtime as ad
 from ad_compiler import runtime_numpy as adn
-from ad_compiler.registry import forward, nondifferentiable, reverse
+from ad_compiler.registry import forward, nondifferentiable, optional, reverse
 
 d = None  # the d[x] notation of templates; never evaluated
 
@@ -589,12 +589,12 @@ def rollaxis(z, a, axis, start=0):
     d[z] = np.rollaxis(d[a], axis, start)
 
 
-@reverse(np.matrix_transpose, np.linalg.matrix_transpose)
+@reverse(optional(np, "matrix_transpose"), optional(np, "linalg.matrix_transpose"))
 def matrix_transpose(z, x):
     d[x] = np.swapaxes(d[z], -1, -2)
 
 
-@forward(np.matrix_transpose, np.linalg.matrix_transpose)
+@forward(optional(np, "matrix_transpose"), optional(np, "linalg.matrix_transpose"))
 def matrix_transpose(z, x):
     d[z] = np.swapaxes(d[x], -1, -2)
 
@@ -856,12 +856,12 @@ def column_stack(z, tup):
     d[z] = np.column_stack(d[tup])
 
 
-@reverse(np.astype)
+@reverse(optional(np, "astype"))
 def astype(z, x, dtype, *, copy=True, device=None):
     d[x] = np.asarray(adn.match_complex(d[z], x), dtype=np.result_type(x))
 
 
-@forward(np.astype)
+@forward(optional(np, "astype"))
 def astype(z, x, dtype, *, copy=True, device=None):
     d[z] = np.asarray(d[x], dtype=adn.tangent_dtype(z))
 
@@ -954,35 +954,35 @@ def einsum(z, subscripts, a0, a1=None, a2=None, a3=None, a4=None, out=None, opti
             + adn.einsum(subscripts, a0, a1, a2, a3, d[a4]))
 
 
-@reverse(np.vecdot, np.linalg.vecdot)
+@reverse(optional(np, "vecdot"), optional(np, "linalg.vecdot"))
 def vecdot(z, x1, x2, *, axis=-1):
     d[x1] = ad.unbroadcast(np.conj(np.expand_dims(d[z], axis) * x2), x1)
     d[x2] = ad.unbroadcast(np.expand_dims(d[z], axis) * np.conj(x1), x2)
 
 
-@forward(np.vecdot, np.linalg.vecdot)
+@forward(optional(np, "vecdot"), optional(np, "linalg.vecdot"))
 def vecdot(z, x1, x2, *, axis=-1):
     d[z] = np.vecdot(d[x1], x2, axis=axis) + np.vecdot(x1, d[x2], axis=axis)
 
 
-@reverse(np.matvec)
+@reverse(optional(np, "matvec"))
 def matvec(z, x1, x2):
     d[x1] = ad.unbroadcast(np.expand_dims(d[z], -1) * np.expand_dims(x2, -2), x1)
     d[x2] = ad.unbroadcast(np.matvec(np.swapaxes(x1, -1, -2), d[z]), x2)
 
 
-@forward(np.matvec)
+@forward(optional(np, "matvec"))
 def matvec(z, x1, x2):
     d[z] = np.matvec(d[x1], x2) + np.matvec(x1, d[x2])
 
 
-@reverse(np.vecmat)
+@reverse(optional(np, "vecmat"))
 def vecmat(z, x1, x2):
     d[x1] = ad.unbroadcast(np.conj(np.matvec(x2, d[z])), x1)
     d[x2] = ad.unbroadcast(np.expand_dims(np.conj(x1), -1) * np.expand_dims(d[z], -2), x2)
 
 
-@forward(np.vecmat)
+@forward(optional(np, "vecmat"))
 def vecmat(z, x1, x2):
     d[z] = np.vecmat(d[x1], x2) + np.vecmat(x1, d[x2])
 
