@@ -670,6 +670,92 @@ def c_grad(g, items):
     return _index_concat_grad(g, items, lambda t: np.c_[t])
 
 
+# --- builtins that move values: zip, enumerate, reversed, sorted -----------
+# (generated code calls these list-returning forms; a dict argument stands
+# for its keys, which carry no derivative)
+
+def members_grad(g, x):
+    """Adjoint of ``list(x)`` / ``tuple(x)``: the members' adjoints in x's
+    structure."""
+    return _members_grad(list(g), x)
+
+
+def members_tangent(t, z):
+    """Tangent of ``list(x)`` / ``tuple(x)`` (the result ``z``): the members
+    of x's tangent in a list / tuple (a dict's keys for a dict)."""
+    return type(z)(t)
+
+
+def zip_(seqs):
+    return list(zip(*seqs))
+
+
+def _members_grad(pieces, x):
+    """Adjoints of the members of ``x`` (None: no contribution), in x's
+    structure; the keys of a dict carry none."""
+    if isinstance(x, dict) or x is None:
+        return {} if isinstance(x, dict) else None
+    if isinstance(x, (range, str)):
+        return None
+    members = list(x)
+    out = []
+    for i, v in enumerate(members):
+        p = pieces[i] if i < len(pieces) else None
+        out.append(zeros_like(v) if p is None else p)
+    return like_sequence(out, x) if isinstance(x, (np.ndarray, tuple, list)) else out
+
+
+def zip_grad(g, seqs):
+    """Adjoint of ``zip_``: the i-th parts of the tuples' adjoints, per sequence."""
+    return tuple(_members_grad([None if t is None else t[i] for t in g], s)
+                 for i, s in enumerate(seqs))
+
+
+def enumerate_(x, start=0):
+    return list(enumerate(x, start))
+
+
+def enumerate_grad(g, x):
+    return _members_grad([None if t is None else t[1] for t in g], x)
+
+
+def reversed_(x):
+    return list(reversed(x))
+
+
+def reversed_grad(g, x):
+    return _members_grad(list(reversed(list(g))), x)
+
+
+def _sort_order(x, key=None, reverse=False):
+    seq = list(x)
+    return sorted(range(len(seq)), key=(lambda i: key(seq[i])) if key is not None
+                  else seq.__getitem__, reverse=reverse)
+
+
+def sorted_(x, key=None, reverse=False):
+    return sorted(x, key=key, reverse=reverse)
+
+
+def sorted_grad(g, x, key=None, reverse=False):
+    """Adjoint of ``sorted``: each element's adjoint back at its position."""
+    if isinstance(x, dict):
+        return {}
+    order = _sort_order(x, key, reverse)
+    pieces = [None] * len(order)
+    for j, i in enumerate(order):
+        pieces[i] = g[j]
+    return _members_grad(pieces, x)
+
+
+def sorted_tangent(t, x, key=None, reverse=False):
+    """Tangent of ``sorted``: the tangents in the primal's sorted order."""
+    if isinstance(x, dict):
+        return sorted(x, key=key, reverse=reverse)
+    members = list(t)
+    return [members[i] for i in _sort_order(x, key, reverse)]
+
+
 def dict_get(d, key, default=None):
     """``d.get(key, default)`` (the primitive ``.get`` is differentiated as)."""
     return d.get(key, default)

@@ -266,6 +266,10 @@ add([
     S("builtins.min", "min(x, y)", 0.3, -0.4),
     S("builtins.min", "min([x, y])", 0.3, 0.9),
     S("builtins.sum", "sum([x, y, x * y])", U(3), U(3)),
+    S("builtins.list", "np.stack(list(x)) * y", U(3, 2), U(2)),
+    S("builtins.list", "sum(list([x, y * x]))", U(3), U(3)),
+    S("builtins.tuple", "np.stack(tuple(x)) * y", U(3, 2), U(2)),
+    S("builtins.tuple", "np.hstack(tuple([x, y * x]))", U(3), U(3)),
 ])
 for _name in ("sin", "cos", "tan", "exp", "expm1", "log", "log1p", "log10", "log2", "sqrt",
               "tanh", "sinh", "cosh", "atan", "fabs", "erf"):

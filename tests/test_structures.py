@@ -334,3 +334,87 @@ def r_range(x):
 def test_index_concatenation_with_range_refused():
     with pytest.raises(CompileError, match=r"np\.r_\[\.\.\.\]"):
         grad(r_range)(RNG.standard_normal(3))
+
+
+# --- 3. zip(*...), enumerate, reversed, sorted, list(), tuple() as values ----
+
+def _pairs(p):
+    return [(p[0], p[1]), (p[1], p[2])]
+
+
+def zip_star(p):
+    s = 0.0
+    for u, v in zip(*_pairs(p)):
+        s = s + u * v
+    return s
+
+
+def zip_list(xs, ys):
+    pairs = list(zip(xs, ys))
+    s = 0.0
+    for u, v in pairs:
+        s = s + np.sum(u * v)
+    return s
+
+
+def enumerate_reversed(params):
+    s = 0.0
+    for i, (W, b) in enumerate(reversed(params)):
+        s = s + (i + 1.0) * np.sum(W * b)
+    return s
+
+
+def sorted_values(xs):
+    ys = sorted(xs)
+    return ys[0] * 2.0 + ys[-1] ** 2
+
+
+def tuple_of_array(x):
+    rows = tuple(x)
+    return np.sum(rows[0] * rows[1])
+
+
+def dict_zip(keys, vals):
+    d = dict(zip(keys, vals))
+    return np.sum(d["a"] * d["b"])
+
+
+def test_zip_star():
+    check(zip_star, (RNG.standard_normal(3),))
+
+
+def test_sequence_builtins():
+    xs = [RNG.standard_normal(2), RNG.standard_normal(2)]
+    check(zip_list, (xs, [RNG.standard_normal(2), RNG.standard_normal(2)]))
+    check(enumerate_reversed, (_params(),))
+    check(sorted_values, (np.array([0.3, -1.2, 2.5]),))
+    check(sorted_values, ([0.3, -1.2, 2.5],), modes=("grad", "vjp"))
+    check(tuple_of_array, (RNG.standard_normal((2, 3)),))
+
+
+def test_dict_of_zip_refused():
+    with pytest.raises(CompileError, match=r"dict\(\)"):
+        grad(dict_zip, wrt=1)(["a", "b"], [RNG.standard_normal(2), RNG.standard_normal(2)])
+
+
+# --- 7. messages name what the user wrote, not a temporary -------------------
+
+def getattr_call(x, st="sin"):
+    return np.sum(getattr(np, st)(x))
+
+
+def getattr_attribute(x):
+    return np.sum(getattr(x, "T") * x)
+
+
+def test_computed_callee_named_as_written():
+    with pytest.raises(CompileError) as info:
+        grad(getattr_call)(RNG.standard_normal(3))
+    msg = str(info.value)
+    assert "getattr(np, st)(...)" in msg and "t1" not in msg.split("\n")[0]
+
+
+def test_getattr_of_active_value_refused():
+    # (was: getattr registered as non-differentiable, a silent zero)
+    with pytest.raises(CompileError, match="getattr"):
+        grad(getattr_attribute)(RNG.standard_normal(3))

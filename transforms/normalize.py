@@ -1283,16 +1283,54 @@ class Normalizer:
             out.append(nodes.if_(nodes.name(result), [gast.Pass()], rest))
         return out
 
+    _SEQUENCE_BUILTINS = {"zip": "zip_", "enumerate": "enumerate_", "reversed": "reversed_",
+                          "sorted": "sorted_"}
+
+    def _sequence_builtin(self, expr):
+        """``zip(a, b)``, ``zip(*t)``, ``enumerate(x)``, ``reversed(x)``,
+        ``sorted(x)`` move values: a call of the runtime's list-returning
+        form (``ad.zip_((a, b))``, ``ad.zip_(t)``...), which has derivative
+        rules, or None for other calls."""
+        f = expr.func
+        if not (isinstance(f, gast.Name) and f.id in self._SEQUENCE_BUILTINS
+                and self._is_builtin(f, f.id)):
+            return None
+        from ad_compiler import runtime
+        fn = nodes.attr(nodes.name(self.inject("ad", runtime)), self._SEQUENCE_BUILTINS[f.id])
+        args = list(expr.args)
+        if any(k.arg is None for k in expr.keywords):
+            return None
+        if f.id == "zip":
+            if expr.keywords:
+                return None       # zip(..., strict=True): left to Python
+            if len(args) == 1 and isinstance(args[0], gast.Starred):
+                args = [args[0].value]
+            elif any(isinstance(a, gast.Starred) for a in args):
+                return None
+            else:
+                args = [gast.Tuple(elts=args, ctx=gast.Load())]
+        elif any(isinstance(a, gast.Starred) for a in args):
+            return None
+        return gast.Call(func=fn, args=args, keywords=list(expr.keywords))
+
     def _call(self, expr):
+        seq = self._sequence_builtin(expr)
+        if seq is not None:
+            expr = seq
         pre = []
         func = expr.func
+        label = None
         if isinstance(func, gast.Attribute) and not self._is_static_ref(func):
             p, recv = self._atomize(func.value)
             pre += p
             func = gast.Attribute(value=recv, attr=func.attr, ctx=gast.Load())
         elif not (isinstance(func, gast.Name) or self._is_static_ref(func)):
+            written = expr.func
             p, func = self._atomize(func)
             pre += p
+            # messages name what the user wrote, not the temporary
+            from ad_compiler.transforms.ops import describe
+            label = f"{describe(written)}(...)"
         args = []
         for a in expr.args:
             if isinstance(a, gast.Starred):
@@ -1309,6 +1347,8 @@ class Normalizer:
             pre += p
             keywords.append(gast.keyword(arg=k.arg, value=v))
         call = gast.Call(func=func, args=args, keywords=keywords)
+        if label is not None:
+            call._ad_label = label
         return pre + self._update_guards(expr, call), call
 
     def _callee_of(self, expr, call):

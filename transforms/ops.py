@@ -158,12 +158,12 @@ def classify(op, resolve):
     if isinstance(op, (gast.Compare,)):
         return Op("nondiff", op, label="comparison")
     if isinstance(op, gast.Subscript):
-        fn = operator.getitem
-        return Op("prim", op, fn=fn, prim=registry.lookup(fn),
         if not resolve.is_local_root(op.value):
             special = _index_concatenation(op, resolve)
             if special is not None:
                 return special
+        fn = operator.getitem
+        return Op("prim", op, fn=fn, prim=registry.lookup(fn),
                   args=[op.value, op.slice], diff=operand_names(op.value),
                   label="indexing")
     if isinstance(op, gast.Attribute):
@@ -200,8 +200,6 @@ def classify(op, resolve):
     return Op("opaque", op, diff=names, label=label)
 
 
-_OPSYM = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/",
-          gast.Pow: "**", gast.MatMult: "@", gast.Mod: "%"}
 def _index_concatenation(op, resolve):
     """``np.r_[a, b]`` / ``np.c_[a, b]``: concatenations written as indexing."""
     from ad_compiler import runtime
@@ -221,6 +219,8 @@ def _index_concatenation(op, resolve):
               args=[gast.Tuple(elts=items, ctx=gast.Load())], diff=names, label=label)
 
 
+_OPSYM = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/",
+          gast.Pow: "**", gast.MatMult: "@", gast.Mod: "%"}
 
 
 def _classify_call(op, resolve):
@@ -286,6 +286,10 @@ def _classify_call(op, resolve):
         return o
     obj = resolve(func)
     label = describe(func)
+    written = getattr(op, "_ad_label", None)     # a computed callee: what the user wrote
+    if written is not None:
+        return Op("unknown", op, fn=None, args=args, keywords=keywords, diff=names,
+                  label=written)
     if hasattr(obj, "__ad_trampoline__"):
         obj = obj.__ad_trampoline__()
     from ad_compiler import runtime

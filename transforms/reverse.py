@@ -182,7 +182,7 @@ class ReversePass:
         """Functions whose result is a container when their argument is."""
         rt = self.ctx.runtime
         return (rt.as_sequence, rt.dict_items, rt.dict_values, rt.dict_get, rt.append,
-                list, tuple)
+                rt.zip_, rt.enumerate_, rt.reversed_, rt.sorted_, list, tuple)
 
     def may_overwrite(self, var, in_loop):
         """Can this assignment overwrite a value the adjoint may still read?"""

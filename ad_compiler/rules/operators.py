@@ -171,3 +171,93 @@ def r_grad(z, g, items):
 @forward(ad.c_grad)
 def c_grad(z, g, items):
     d[z] = ad.c_grad(d[g], items)
+
+
+@reverse(ad.zip_)
+def zip_(z, seqs):
+    d[seqs] = ad.zip_grad(d[z], seqs)
+
+
+@forward(ad.zip_)
+def zip_(z, seqs):
+    d[z] = ad.zip_(d[seqs])
+
+
+@forward(ad.zip_grad)
+def zip_grad(z, g, seqs):
+    d[z] = ad.zip_grad(d[g], seqs)
+
+
+@reverse(ad.enumerate_)
+def enumerate_(z, x, start=0):
+    d[x] = ad.enumerate_grad(d[z], x)
+
+
+@forward(ad.enumerate_)
+def enumerate_(z, x, start=0):
+    d[z] = ad.enumerate_(d[x], start)
+
+
+@forward(ad.enumerate_grad)
+def enumerate_grad(z, g, x):
+    d[z] = ad.enumerate_grad(d[g], x)
+
+
+@reverse(ad.reversed_)
+def reversed_(z, x):
+    d[x] = ad.reversed_grad(d[z], x)
+
+
+@forward(ad.reversed_)
+def reversed_(z, x):
+    d[z] = ad.reversed_(d[x])
+
+
+@forward(ad.reversed_grad)
+def reversed_grad(z, g, x):
+    d[z] = ad.reversed_grad(d[g], x)
+
+
+@reverse(ad.sorted_)
+def sorted_(z, x, key=None, reverse=False):
+    d[x] = ad.sorted_grad(d[z], x, key, reverse)
+
+
+@forward(ad.sorted_)
+def sorted_(z, x, key=None, reverse=False):
+    d[z] = ad.sorted_tangent(d[x], x, key, reverse)
+
+
+@forward(ad.sorted_grad)
+def sorted_grad(z, g, x, key=None, reverse=False):
+    d[z] = ad.sorted_grad(d[g], x, key, reverse)
+
+
+@reverse(list)
+def list_(z, iterable=()):
+    d[iterable] = ad.members_grad(d[z], iterable)
+
+
+@forward(list)
+def list_(z, iterable=()):
+    d[z] = ad.members_tangent(d[iterable], z)
+
+
+@reverse(tuple)
+def tuple_(z, iterable=()):
+    d[iterable] = ad.members_grad(d[z], iterable)
+
+
+@forward(tuple)
+def tuple_(z, iterable=()):
+    d[z] = ad.members_tangent(d[iterable], z)
+
+
+@forward(ad.members_grad)
+def members_grad(z, g, x):
+    d[z] = ad.members_grad(d[g], x)
+
+
+@forward(ad.members_tangent)
+def members_tangent(z, t, like):
+    d[z] = ad.members_tangent(d[t], like)
