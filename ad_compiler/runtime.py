@@ -137,7 +137,11 @@ def like(t, z):
 
 
 def updated(a, idx, v):
-    """Functional ``a[idx] = v``: a new array, ``a`` untouched."""
+    """Functional ``a[idx] = v``: a new array (dict, list), ``a`` untouched."""
+    if isinstance(a, (dict, list)):
+        out = type(a)(a)
+        out[idx] = v
+        return out
     out = np.array(a, dtype=np.result_type(a, v, 0.0), copy=True)
     out[idx] = v
     return out

@@ -37,6 +37,7 @@ def _walk_stmts(stmts):
 
 def analyze(fn, wrt, resolve, info):
     flows = []        # (target, [sources], stmt)
+    mutating = []     # (stmt, op) of np.copyto(dst, ...) and friends
     ops_by_stmt = {}
     outputs = []
     for stmt in _walk_stmts(fn.body):
@@ -64,6 +65,8 @@ def analyze(fn, wrt, resolve, info):
                                  "into an 'out=' argument",
                                  hint="assign the result instead: buf = np.add(x, 1.0)",
                                  construct="out=")
+            if _writes_into_argument(op.fn) and op.args and isinstance(op.args[0], gast.Name):
+                mutating.append((stmt, op))
             from ad_compiler import runtime
             if op.fn in (runtime.add_at, runtime.zero_at) and isinstance(op.args[0], gast.Name):
                 # in-place updates in reverse-mode code: buf <- buf, g
@@ -90,6 +93,15 @@ def analyze(fn, wrt, resolve, info):
                         useful.add(s)
                         changed = True
     act = Activity(varied, useful, ops_by_stmt, outputs)
+    params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
+    for stmt, op in mutating:
+        dst = op.args[0].id
+        if dst in params or any(n in varied for a in op.args for n in ops.operand_names(a)):
+            raise info.error(stmt, f"cannot differentiate {op.label}, which writes into its "
+                             f"argument '{dst}' in place",
+                             hint=f"compute the new array and assign it instead "
+                                  f"({dst} = ...)",
+                             construct=op.label)
     # Refuse active values flowing into what we cannot differentiate.
     for tgt, srcs, stmt in flows:
         op = ops_by_stmt[id(stmt)]
@@ -98,6 +110,19 @@ def analyze(fn, wrt, resolve, info):
         if tgt in act.active and any(s in act.active for s in srcs):
             raise unsupported(info, stmt, op)
     return act
+
+
+def _writes_into_argument(fn):
+    """np.copyto, np.fill_diagonal, np.put... and ufunc.at (np.add.at):
+    NumPy functions that write into their first argument."""
+    import numpy as np
+    if fn is None:
+        return False
+    if getattr(fn, "__name__", None) == "at" and isinstance(getattr(fn, "__self__", None), np.ufunc):
+        return True
+    return any(fn is getattr(np, n, None) for n in (
+        "copyto", "fill_diagonal", "put", "place", "putmask", "put_along_axis")) \
+        or fn is np.random.shuffle
 
 
 def unsupported(info, stmt, op):

@@ -66,6 +66,9 @@ _ALLOCATORS = {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "emp
                "concatenate", "stack", "vstack", "hstack", "tile", "repeat", "outer"}
 _INPLACE_METHODS = {"sort", "fill", "partition", "resize", "put", "itemset", "byteswap",
                     "setfield"}
+_VIEWS = {"reshape", "ravel", "squeeze", "transpose", "swapaxes", "moveaxis", "view",
+          "expand_dims", "broadcast_to", "diagonal", "asarray", "asanyarray",
+          "atleast_1d", "atleast_2d", "atleast_3d", "real", "imag"}
 _OPAQUE = (gast.Lambda, gast.SetComp, gast.DictComp, gast.JoinedStr, gast.Set)
 
 
@@ -967,23 +970,7 @@ class Normalizer:
         if not written:
             return body
         from ad_compiler import runtime
-
-        def allocates(value):
-            if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.List, gast.Dict, gast.ListComp,
-                                  gast.DictComp, gast.Constant, gast.Tuple)):
-                return True
-            if isinstance(value, gast.Call):
-                f = value.func
-                if isinstance(f, gast.Attribute) and f.attr in ("copy", "astype", "flatten"):
-                    return True
-                obj = self.resolve(f) if not (isinstance(f, gast.Attribute)
-                                              and isinstance(f.value, gast.Name)
-                                              and f.value.id in self.locals) else None
-                mod = getattr(obj, "__module__", "") or ""
-                name = getattr(obj, "__name__", "")
-                if mod.startswith("numpy") and name in _ALLOCATORS:
-                    return True
-            return False
+        allocates = self._allocates
 
         def block(stmts):
             out = []
@@ -1002,6 +989,98 @@ class Normalizer:
             return out
 
         return block(body)
+
+    def _allocates(self, value):
+        """Does ``value`` certainly make a new array (or container)?"""
+        if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.List, gast.Dict, gast.ListComp,
+                              gast.DictComp, gast.Constant, gast.Tuple)):
+            return True
+        if isinstance(value, gast.Call):
+            f = value.func
+            if isinstance(f, gast.Attribute) and f.attr in ("copy", "astype", "flatten"):
+                return True
+            obj = self.resolve(f) if not (isinstance(f, gast.Attribute)
+                                          and isinstance(f.value, gast.Name)
+                                          and f.value.id in self.locals) else None
+            mod = getattr(obj, "__module__", "") or ""
+            name = getattr(obj, "__name__", "")
+            if mod.startswith("numpy") and name in _ALLOCATORS:
+                return True
+        return False
+
+    def _may_be_view(self, value):
+        """Is ``value`` the memory of what it reads (``x[1:]``, ``d["W"]``,
+        ``x.T``, ``x.reshape(...)``, ``np.asarray(x)``), not a new array?"""
+        if isinstance(value, gast.Subscript):
+            return not self._advanced_index(value.slice)
+        if isinstance(value, (gast.Name, gast.Attribute)):
+            return True
+        if isinstance(value, gast.Call):
+            f = value.func
+            name = f.attr if isinstance(f, gast.Attribute) else getattr(f, "id", None)
+            return name in _VIEWS
+        return False
+
+    def _refuse_stale_reads(self, body, written, bindings, params):
+        """``v = x[1:]; v[0] = 2.0`` works on a private copy of the view (the
+        caller's x is never modified), which is Python's result only if the
+        memory the view shares is not read again: a later read of ``x``
+        (``params["W"]`` for ``W = params["W"]``; another key of a dict is
+        fine) would see the write in Python.  Refused."""
+        loops = []
+
+        def enclosing_loops(stmts, stack):
+            for st in stmts:
+                if isinstance(st, (gast.For, gast.While)):
+                    loops.append(st)
+                    enclosing_loops(st.body, stack + [st])
+                elif hasattr(st, "body"):
+                    enclosing_loops(st.body, stack)
+                    enclosing_loops(getattr(st, "orelse", []) or [], stack)
+        enclosing_loops(body, [])
+        for name, write in written.items():
+            before = [b for b in bindings.get(name, []) if b.lineno < write.lineno
+                      and not getattr(b, "_ad_unpacked", False)]
+            if not before:
+                continue
+            binding = max(before, key=lambda b: b.lineno)
+            value = binding.value
+            if not self._may_be_view(value):
+                continue
+            key = value.slice if isinstance(value, gast.Subscript) else None
+            sources = {n.id for n in gast.walk(value) if isinstance(n, gast.Name)
+                       and isinstance(n.ctx, gast.Load) and n.id in params and n.id != name}
+            if not sources:
+                continue
+            # the statements that run after the write: later lines, and the
+            # whole body of each loop around the write
+            after = []
+            for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+                if isinstance(node, gast.stmt) and getattr(node, "lineno", 0) > write.lineno:
+                    after.append(node)
+            for lp in loops:
+                inside = any(n is write for n in gast.walk(lp))
+                if inside:
+                    after += lp.body
+            other_keys = set()
+            for st in after:
+                for n in gast.walk(st):
+                    if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) \
+                            and n.value.id in sources and isinstance(n.slice, gast.Constant) \
+                            and isinstance(key, gast.Constant) and n.slice.value != key.value:
+                        other_keys.add(id(n.value))
+            for st in after:
+                for n in gast.walk(st):
+                    if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) \
+                            and n.id in sources and id(n) not in other_keys \
+                            and n.lineno != binding.lineno:
+                        raise self.info.error(
+                            write, f"in-place write into '{name}', which shares memory with "
+                            f"'{n.id}' (bound at line {binding.lineno}), and '{n.id}' is read "
+                            f"again at line {n.lineno}: Python would see the write there",
+                            hint=f"make a copy first ({name} = ....copy()) and write into it, "
+                                 f"or write into '{n.id}' itself",
+                            construct="aliased in-place write")
 
     def _definitely_before(self, stmt):
         """Names assigned by top-level statements before ``stmt``'s line (a
@@ -1052,6 +1131,7 @@ class Normalizer:
         self._bindings = bindings
         if self.info.filename.startswith("<ad_compiler"):
             return   # generated code updates buffers it owns
+        self._refuse_stale_reads(body, written, bindings, params)
         for name, node in written.items():
             if name in aliases or name in views:
                 other, where = aliases.get(name) or views.get(name)

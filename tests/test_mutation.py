@@ -1,0 +1,363 @@
+"""Helpers that modify their arguments, writes through containers and views.
+
+Python semantics: an in-place write changes every name (and the caller's
+data) that holds the same memory.  ad_compiler either gets the derivative
+of what Python computes, never modifying the caller's arrays, dicts and
+lists, or refuses with a CompileError at the user's line.  Derivatives are
+checked against central finite differences in float64 (autograd does not
+support in-place writes), in reverse (grad) and forward (jvp) mode.
+"""
+import copy
+
+import numpy as np
+import pytest
+
+from ad_compiler import CompileError, grad, jvp
+
+X3 = np.array([0.3, -1.2, 0.7])
+X23 = np.array([[0.3, -1.2, 0.7], [1.1, 0.4, -0.5]])
+
+
+def fd_grad(f, args, argnum=0, eps=1e-6):
+    """Central differences of f with respect to the array args[argnum]
+    (every call gets deep copies: f may write into its arguments)."""
+    x = np.asarray(args[argnum], dtype=float)
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = eps
+        hi = list(copy.deepcopy(args))
+        lo = list(copy.deepcopy(args))
+        hi[argnum] = x + e
+        lo[argnum] = x - e
+        g.flat[i] = (f(*hi) - f(*lo)) / (2 * eps)
+    return g
+
+
+def check_both_modes(f, *args):
+    """grad and jvp of f w.r.t. its first argument match finite differences,
+    and no argument is modified."""
+    saved = copy.deepcopy(args)
+    ref = fd_grad(f, saved)
+    g = grad(f)(*args)
+    np.testing.assert_allclose(g, ref, rtol=1e-6, atol=1e-8)
+    t = np.linspace(0.5, 1.5, np.size(args[0])).reshape(np.shape(args[0]))
+    tangents = (t,) + tuple(_zeros_like_tree(a) for a in args[1:])
+    _, tout = jvp(f, args, tangents)
+    np.testing.assert_allclose(tout, np.sum(ref * t), rtol=1e-6, atol=1e-8)
+    _assert_same(args, saved)
+
+
+def _zeros_like_tree(a):
+    if isinstance(a, dict):
+        return {k: _zeros_like_tree(v) for k, v in a.items()}
+    if isinstance(a, (list, tuple)):
+        return type(a)(_zeros_like_tree(v) for v in a)
+    return np.zeros_like(a)
+
+
+def _assert_same(a, b):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b)
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for u, v in zip(a, b):
+            _assert_same(u, v)
+    else:
+        assert np.array_equal(a, b), "an argument was modified"
+
+
+def refused(f, *args, words=()):
+    saved = copy.deepcopy(args)
+    with pytest.raises(CompileError) as info:
+        grad(f)(*args)
+    err = info.value
+    assert err.filename.endswith("test_mutation.py"), err
+    assert err.line and err.line.strip(), err
+    for w in words:
+        assert w in str(err), str(err)
+    _assert_same(args, saved)
+    return err
+
+
+# -- 1. helpers that modify their arguments ---------------------------------
+
+def halve(v):
+    v /= 2.0
+    return np.sum(v)
+
+
+def uses_halved(x):
+    y = x * 1.0
+    s = halve(y)  # the caller's y changes in Python
+    return s + np.sum(y ** 2)
+
+
+def add_into(A, x):
+    A += x
+
+
+def accumulates(x):
+    A = np.zeros(3)
+    add_into(A, x)
+    return np.sum(A ** 2)
+
+
+def triple(v):
+    v *= 3.0
+
+
+def passes_on(v):
+    triple(v)
+
+
+def nested(x):
+    y = x * 1.0
+    passes_on(y)
+    return np.sum(y)
+
+
+def push(lst, v):
+    lst.append(v)
+
+
+def appends(x):
+    items = [x]
+    push(items, x * 2.0)
+    return np.sum(items[-1])
+
+
+def put_key(d, v):
+    d["k"] = v
+
+
+def sets_key(x):
+    d = {"k": x}
+    put_key(d, x * 3.0)
+    return np.sum(d["k"])
+
+
+@pytest.mark.parametrize("f, helper, param", [
+    (uses_halved, "halve()", "'v'"), (accumulates, "add_into()", "'A'"),
+    (nested, "passes_on()", "'v'"), (appends, "push()", "'lst'"),
+    (sets_key, "put_key()", "'d'")])
+def test_helper_mutating_its_argument_is_refused(f, helper, param):
+    err = refused(f, X3.copy(), words=(helper, param, "in place"))
+    assert helper.rstrip("()") in err.line
+
+
+def bump(v):
+    v += 1.0
+    return v * 2.0
+
+
+def bump_float(x):
+    return bump(np.sum(x)) + bump(2.0)
+
+
+def rebinds(v):
+    v = v * 1.0
+    v += 1.0
+    return np.sum(v ** 2)
+
+
+def bump_rebound(x):
+    y = x * 2.0
+    return rebinds(y) + np.sum(y)
+
+
+def test_helper_updates_of_floats_and_rebound_parameters_are_fine():
+    check_both_modes(bump_float, X3.copy())
+    check_both_modes(bump_rebound, X3.copy())
+
+
+# -- 2. writes through containers -------------------------------------------
+
+def dict_write(x, params):
+    params["W"][0] = x[0]
+    return np.sum(params["W"] * x)
+
+
+def dict_update(x, params):
+    params["W"] += x
+    return np.sum(params["W"] * x)
+
+
+def nested_write(x, params):
+    params["layers"][0]["W"][1:] = x[:2]
+    return np.sum(params["layers"][0]["W"] * x)
+
+
+def nested_update(x, params):
+    params["layers"][0]["W"] *= x
+    return np.sum(params["layers"][0]["W"] * x)
+
+
+def list_write(x, ws):
+    ws[0][1] = x[0] * x[2]
+    return np.sum(ws[0] * x)
+
+
+def row_write(X):
+    X[0][1] = X[1][2] * 2.0
+    return np.sum(X ** 2)
+
+
+def test_writes_through_containers():
+    W = np.array([1.0, 2.0, 3.0])
+    check_both_modes(dict_write, X3.copy(), {"W": W.copy(), "b": 1.0})
+    check_both_modes(dict_update, X3.copy(), {"W": W.copy()})
+    check_both_modes(nested_write, X3.copy(), {"layers": [{"W": W.copy()}]})
+    check_both_modes(nested_update, X3.copy(), {"layers": [{"W": W.copy()}]})
+    check_both_modes(list_write, X3.copy(), [W.copy(), W.copy()])
+    check_both_modes(row_write, X23.copy())
+
+
+class Model:
+    def __init__(self):
+        self.W = np.ones(3)
+
+    def loss(self, x):
+        self.W[0] = x[0]
+        return np.sum(self.W * x)
+
+
+def transposed_write(x):
+    x.T[0] = 1.0
+    return np.sum(x ** 2)
+
+
+def flat_write(x):
+    x.flat[0] = 2.0
+    return np.sum(x ** 2)
+
+
+def real_write(x):
+    x.real[0] = 1.0
+    return np.sum(x ** 2)
+
+
+@pytest.mark.parametrize("f", [transposed_write, flat_write, real_write])
+def test_writes_through_attributes_are_refused(f):
+    refused(f, X3.copy(), words=("through the attribute",))
+
+
+def test_write_into_an_object_attribute_is_refused():
+    m = Model()
+    refused(m.loss, X3.copy(), words=("'.W'", "'self'"))
+    assert np.array_equal(m.W, np.ones(3))
+
+
+# -- 3. views: loops, unpacking, slices, np.copyto ----------------------------
+
+def row_loop_write(X):
+    for row in X:
+        row[0] = 1.0
+    return np.sum(X ** 2)
+
+
+def row_loop_update(X):
+    for row in X:
+        row += 1.0
+    return np.sum(X ** 2)
+
+
+def enumerate_update(X):
+    for i, row in enumerate(X):
+        row *= 2.0
+    return np.sum(X ** 2)
+
+
+def unpacked_view_write(X):
+    a, b = X[0], X[1]
+    a[0] = 5.0
+    return np.sum(X ** 2) + np.sum(a)
+
+
+def list_loop_update(x):
+    ws = [x * 1.0, x * 2.0]
+    for w in ws:
+        w += 1.0
+    return np.sum(ws[0] * ws[1])
+
+
+def slice_view_write_then_read(x):
+    v = x[1:]
+    v[0] = 2.0
+    return np.sum(x ** 2)
+
+
+def copyto(x):
+    np.copyto(x, 2.0 * x)
+    return np.sum(x ** 2)
+
+
+def add_at(x):
+    y = np.zeros(3)
+    np.add.at(y, [0, 0], x[:2])
+    return np.sum(y ** 2)
+
+
+@pytest.mark.parametrize("f, arg, words", [
+    (row_loop_write, X23, ("'row'", "'X'")), (row_loop_update, X23, ("'row'", "'X'")),
+    (enumerate_update, X23, ("'row'", "'X'")), (unpacked_view_write, X23, ("'a'", "'X'")),
+    (list_loop_update, X3, ("'w'", "'ws'")),
+    (slice_view_write_then_read, X3, ("'v'", "'x'", "read again")),
+    (copyto, X3, ("copyto",)), (add_at, X3, ("at",))])
+def test_writes_through_views_are_refused(f, arg, words):
+    refused(f, arg.copy(), words=words)
+
+
+def row_loop_rebinds(X):
+    s = 0.0
+    for row in X:
+        row = row * 2.0
+        row[0] = 1.0
+        s = s + np.sum(row ** 2)
+    return s
+
+
+def float_loop_update(x):
+    s = 0.0
+    for v in [np.sum(x), np.prod(x)]:
+        v += 1.0
+        s = s + v * v
+    return s
+
+
+def slice_view_write_only(x):
+    v = x[1:]
+    v[0] = 2.0
+    return np.sum(v ** 2)
+
+
+def other_key_read(x, params):
+    W = params["W"]
+    W[0] = x[0]
+    return np.sum(W * x) + np.sum(params["b"] * x)
+
+
+def same_key_read(x, params):
+    W = params["W"]
+    W[0] = x[0]
+    return np.sum(params["W"] * x)
+
+
+def fill_constant(x):
+    M = np.ones((3, 3))
+    np.fill_diagonal(M, 0.0)
+    return np.sum(M @ x ** 2)
+
+
+def test_no_false_refusals():
+    check_both_modes(row_loop_rebinds, X23.copy())
+    check_both_modes(float_loop_update, X3.copy())
+    check_both_modes(slice_view_write_only, X3.copy())
+    check_both_modes(other_key_read, X3.copy(), {"W": np.ones(3), "b": np.arange(3.0)})
+    check_both_modes(fill_constant, X3.copy())
+
+
+def test_reading_the_written_entry_again_is_refused():
+    refused(same_key_read, X3.copy(), {"W": np.ones(3)}, words=("'W'", "'params'"))
