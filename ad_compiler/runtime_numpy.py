@@ -631,7 +631,10 @@ def _parse_einsum(subscripts, ops):
     if not isinstance(subscripts, str):
         raise NotImplementedError("derivative of np.einsum in the interleaved "
                                   "(operand, sublist) form; use a subscripts string")
-    from numpy._core.einsumfunc import _parse_einsum_input
+    try:
+        from numpy._core.einsumfunc import _parse_einsum_input
+    except ImportError:          # NumPy 1.x
+        from numpy.core.einsumfunc import _parse_einsum_input
     ins, out, _ = _parse_einsum_input((subscripts,) + tuple(ops))
     return ins.split(","), out
 
