@@ -249,11 +249,73 @@ def const_array(S, k):
 # --------------------------------------------------------------------------
 
 @dataclass
+class Leaf:
+    """A float leaf of a pytree parameter's structure (``Param.spec``)."""
+    shape: tuple = ()
+
+
+@dataclass
 class Param:
     name: str
-    kind: str        # "float" | "int"
+    kind: str        # "float" | "int" | "tree"
     shape: tuple = ()
     value: int = 0   # for ints
+    spec: object = None   # for trees: dict / list / tuple of specs, or Leaf
+
+
+def _tree_make(spec, rng):
+    if isinstance(spec, Leaf):
+        return float(rng.uniform(-1.5, 1.5)) if spec.shape == () else rng.uniform(-1.5, 1.5, spec.shape)
+    if isinstance(spec, dict):
+        return {k: _tree_make(v, rng) for k, v in spec.items()}
+    return type(spec)(_tree_make(v, rng) for v in spec)
+
+
+def _spec_of(value):
+    if isinstance(value, dict):
+        return {k: _spec_of(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_spec_of(v) for v in value)
+    return Leaf(tuple(np.shape(value)))
+
+
+def _tree_paths(value, path=()):
+    """Paths (tuples of keys / indices) of the leaves of a pytree, in order."""
+    if isinstance(value, dict):
+        return [q for k, v in value.items() for q in _tree_paths(v, path + (k,))]
+    if isinstance(value, (list, tuple)):
+        return [q for k, v in enumerate(value) for q in _tree_paths(v, path + (k,))]
+    return [path]
+
+
+def _tree_get(value, path):
+    for k in path:
+        value = value[k]
+    return value
+
+
+def _tree_set(value, path, leaf):
+    """A copy of the containers along ``path`` with ``leaf`` at ``path``."""
+    if not path:
+        return leaf
+    k = path[0]
+    if isinstance(value, dict):
+        out = dict(value)
+        out[k] = _tree_set(value[k], path[1:], leaf)
+        return out
+    items = list(value)
+    items[k] = _tree_set(items[k], path[1:], leaf)
+    return type(value)(items)
+
+
+def _tree_equal(a, b):
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and list(a) == list(b) and \
+            all(_tree_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and \
+            all(_tree_equal(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and np.array_equal(np.asarray(a), np.asarray(b))
 
 
 @dataclass
@@ -267,6 +329,9 @@ class Program:
     first_line: int = 1          # line range of the entry function in the file
     last_line: int = 1
     args: tuple = None           # fixed inputs (hand-written repros)
+    # module globals rebound after a first check, as (name, source of the new
+    # value evaluated in the module); the derivative is checked again after
+    rebind: tuple = ()
 
     def make_args(self, seed=None):
         if self.args is not None:
@@ -276,6 +341,8 @@ class Program:
         for p in self.params:
             if p.kind == "int":
                 args.append(p.value)
+            elif p.kind == "tree":
+                args.append(_tree_make(p.spec, rng))
             elif p.shape == ():
                 args.append(float(rng.uniform(-1.5, 1.5)))
             else:
@@ -284,7 +351,8 @@ class Program:
 
     @property
     def float_positions(self):
-        return [i for i, p in enumerate(self.params) if p.kind == "float"]
+        """Positions of the differentiable parameters (floats and pytrees)."""
+        return [i for i, p in enumerate(self.params) if p.kind in ("float", "tree")]
 
     def __str__(self):
         return self.source
@@ -302,6 +370,8 @@ def program_from_source(source, args, name="f", out="any"):
     for pname, a in zip(names, args):
         if isinstance(a, (bool, int, np.integer)):
             params.append(Param(pname, "int", (), int(a)))
+        elif isinstance(a, (dict, list, tuple)):
+            params.append(Param(pname, "tree", (), 0, _spec_of(a)))
         else:
             params.append(Param(pname, "float", np.shape(a)))
     first, last = _entry_range(source, name)
@@ -331,6 +401,12 @@ class Config:
     # features (e.g. "attr_T") and "for_iter_rebind", "while_and_break",
     # "param_rebind"
     avoid: frozenset = frozenset()
+    # the constructs of EXTRA_FEATURES (unary operators, pytrees, *args
+    # helpers, displays and stacking, in-place helpers, decorators, global
+    # rebinding, builtin shadowing, complex intermediates): probability per
+    # expression / statement, and of each module-level special
+    extra: float = 0.04
+    specials: float = 0.12
 
 
 class _Scope:
@@ -364,6 +440,9 @@ class _Gen:
         self.module_globals = set()
         self.n_lines = 0
         self.frozen = set()           # names that must not be rebound (avoid)
+        self.mod = set()              # module-level extra constructs (specials())
+        self.act = None
+        self.rebind = ()
 
     # ---------------------------------------------------------------- choices
     def integer(self, lo, hi):
@@ -402,6 +481,10 @@ class _Gen:
         same = [n for n, s in scope.vars.items() if s == S]
         if same and (self.coin(0.75) or len(scope.vars) == len(same)):
             n = self.choice(same)
+            if self.cfg.extra and "unary_ops" not in self.cfg.avoid and self.coin(self.cfg.extra / 2):
+                self.feat("unary_ops")
+                form = self.choice(["-{n}", "+{n}", "-(-{n})", "- -{n}", "-+{n}"])
+                return form.format(n=n), set()
             return n, {n}
         others = list(scope.vars.items())
         if not others:
@@ -448,6 +531,10 @@ class _Gen:
             kinds += ["call", "call"]
         if self.cfg.exotic and self.coin(self.cfg.exotic):
             r = self.exotic_expr(S, scope, d)
+            if r is not None:
+                return r
+        if self.cfg.extra and self.coin(self.cfg.extra * (4 if self.mod - {"deco"} else 1)):
+            r = self.extra_expr(S, scope, d)
             if r is not None:
                 return r
         k = self.choice(kinds)
@@ -646,6 +733,10 @@ class _Gen:
             kinds += ["early_ret"]
         if cfg.exotic and self.coin(cfg.exotic):
             r = self.exotic_stmt(scope, ctx)
+            if r is not None:
+                return r
+        if cfg.extra and self.coin(cfg.extra * (3 if self.mod & STMT_SPECIALS else 0.5)):
+            r = self.extra_stmt(scope, ctx)
             if r is not None:
                 return r
         if self.budget < 6:
@@ -915,6 +1006,12 @@ class _Gen:
         for p, s in params:
             if s == "int":
                 scope.ints.append(p)
+            elif isinstance(s, tuple) and len(s) == 2 and s[0] == "tree":
+                for pv, shape in s[1]:      # read-only subscripts of a pytree
+                    scope.vars[pv] = shape
+                    self.params.add(pv)
+                    self.nonfresh.add(pv)
+                    self.frozen.add(pv)
             else:
                 scope.vars[p] = s
                 self.params.add(p)
@@ -925,7 +1022,15 @@ class _Gen:
             self.params.add(kw[0])
             sig.append(f"{kw[0]}={kw[1]}")
         ctx = {"loop": False, "depth": 0, "ret": ret if not isinstance(ret, list) else None}
-        body = self.block(scope, ctx, n_stmts)
+        body = []
+        if not self.in_helper:
+            for t, shape in (("params", self.choice([(3,), ()])), ("d", self.choice([(2,), ()]))):
+                if t in self.mod:      # the tree parameter is used at least once
+                    v = self.fresh("v")
+                    e, _ = self.extra_expr_forced(shape, scope, t)
+                    scope.vars[v] = shape
+                    body.append((0, f"{v} = {e}"))
+        body += self.block(scope, ctx, n_stmts)
         last = body[-1][1].split(" ")[0] if body[-1][0] == 0 else ""
         if last != "return":
             if isinstance(ret, list):
@@ -940,6 +1045,7 @@ class _Gen:
         cfg = self.cfg
         lines = []
         self.helpers = []
+        self.mod = self.specials()
         if cfg.helpers and self.coin(0.6):
             # level 2 helper
             h2 = self._make_helper("helper_b", [])
@@ -950,48 +1056,328 @@ class _Gen:
                 self.helpers = [h1[1], h2[1]] if self.coin(0.5) else [h1[1]]
             else:
                 self.helpers = [h2[1]]
+            if self.special("helper_rebind", 0.5):
+                alt = self._make_helper("helper_b_v2", [], like=h2[1])
+                lines += alt[0] + [(0, "")]
+                self.mod.add("helper_b_v2")
         # the entry point
         nfloat = self.integer(1, 3)
         params = []
         for k in range(nfloat):
             params.append(Param("xyz"[k], "float", self.choice(SHAPES)))
+        trees = [t for t in ("params", "d") if t in self.mod]
+        for t in trees:
+            at = self.integer(0, len(params))
+            params.insert(at, Param(t, "tree", (), 0, TREE_SPECS[t](self)))
         if self.coin(0.3):
             params.append(Param("n", "int", (), self.integer(1, 3)))
         if cfg.out == "scalar":
             ret = ()
         else:
             ret = self.choice(ARRAY_SHAPES)
-        plist = [(p.name, "int" if p.kind == "int" else p.shape) for p in params]
+        plist = [(p.name, "int" if p.kind == "int" else
+                  ("tree", _pseudo_vars(p)) if p.kind == "tree" else p.shape) for p in params]
         saved_cfg = self.cfg
         body = self.function("f", plist, ret, self.integer(1, cfg.max_stmts))
         self.cfg = saved_cfg
-        head = ["import numpy as np", "import math", "import contextlib", ""]
+        if "deco" in self.mod and self.coin(0.4):
+            if self.ok("decorated_entry_wraps") and self.coin(0.5):
+                self.feat("decorated_entry_wraps")
+                body = [(0, f"@scaled({self.choice(['2.0', '0.5', '-1.0'])})")] + body
+            elif self.ok("decorated_entry_plain"):
+                self.feat("decorated_entry_plain")
+                body = [(0, "@keep")] + body
+        head = ["import numpy as np", "import math", "import contextlib"]
+        if "deco" in self.mod:
+            head.append("import functools")
+        head.append("")
         head += [t for _, t in self.module_lines]
         if self.module_lines:
             head.append("")
+        for name in SNIPPET_ORDER:
+            if name in self.mod and name in SNIPPETS:
+                head += SNIPPETS[name].splitlines() + ["", ""]
+        if "act" in self.mod:
+            head += [f"act = {self.act[0]}", "", ""]
         text = head + [("    " * i) + t for i, t in lines] + [""]
         first = len(text) + 1
         text += [("    " * i) + t for i, t in body]
         last = len(text)
-        return "\n".join(text) + "\n", params, first, last
+        if body[0][1].startswith("@"):
+            first += 1
+        src = "\n".join(text) + "\n"
+        self.rebind = ()
+        if "global_alias" in self.features and "act" in self.mod and self.ok("global_rebind"):
+            self.feat("global_rebind")
+            self.rebind += (("act", self.act[1]),)
+        if "helper_b_v2" in self.mod and src.count("helper_b(") > 1:
+            self.feat("helper_rebind")
+            self.rebind += (("helper_b", "helper_b_v2"),)
+        return src, params, first, last
 
-    def _make_helper(self, name, callees):
-        nparams = self.integer(1, 2)
-        params = [(f"{'uv'[k]}", self.choice(SHAPES)) for k in range(nparams)]
-        kw = ("scale", self.choice(["0.5", "1.0", "2.0"])) if self.coin(0.7) else None
-        if self.coin(0.25):
-            ret = [self.choice(SHAPES), self.choice(SHAPES)]
+    def special(self, feature, scale=1.0):
+        """Whether a module-level special with ``feature`` is used."""
+        return bool(self.cfg.specials) and self.ok(feature) and \
+            self.coin(self.cfg.specials * scale)
+
+    def specials(self):
+        """The module-level constructs of this program (names in SNIPPETS,
+        "act", "deco", "params", "d")."""
+        mod = set()
+        if self.special("global_alias"):
+            mod.add("act")
+            self.act = self.choice(ACT_ALIASES)
+        if self.special("varargs_cat", 0.5):
+            mod.add("cat")
+        if self.special("varargs_sum", 0.5):
+            mod.add("total")
+        if self.special("zip_star", 0.5):
+            mod.add("pairs")
+        if self.special("inplace_helper_arg", 0.5):
+            mod.update(("scale_", "bump_"))
+        if self.special("tree_list_param"):
+            mod.update(("params", "net", "first_bias"))
+        if self.special("tree_dict_param"):
+            mod.update(("d", "lin", "d_norm"))
+        if self.cfg.helpers and self.special("decorators"):
+            mod.add("deco")
+        return mod
+
+    def _make_helper(self, name, callees, like=None):
+        if like is not None:        # same signature as helper ``like``
+            params, kw, ret = like.params, like.kw, like.ret
         else:
-            ret = self.choice(SHAPES)
+            nparams = self.integer(1, 2)
+            params = [(f"{'uv'[k]}", self.choice(SHAPES)) for k in range(nparams)]
+            kw = ("scale", self.choice(["0.5", "1.0", "2.0"])) if self.coin(0.7) else None
+            if self.coin(0.25):
+                ret = [self.choice(SHAPES), self.choice(SHAPES)]
+            else:
+                ret = self.choice(SHAPES)
         saved = self.helpers
         self.helpers = callees
         old = self.cfg
         self.cfg = Config(**{**old.__dict__, "max_stmts": 3, "whiles": False,
                              "max_depth": 2})
+        self.in_helper = True
         lines = self.function(name, params, ret, self.integer(0, 3), kw=kw, budget=7)
+        self.in_helper = False
         self.cfg = old
         self.helpers = saved
+        if "deco" in self.mod and like is None and self.coin(0.5):
+            if not isinstance(ret, list) and self.ok("decorated_helper_wraps") and self.coin(0.5):
+                self.feat("decorated_helper_wraps")
+                lines = [(0, f"@scaled({self.choice(['2.0', '0.5', '-1.0'])})")] + lines
+            elif self.ok("decorated_helper_plain"):
+                self.feat("decorated_helper_plain")
+                lines = [(0, "@keep")] + lines
         return lines, _Helper(name, params, kw, ret)
+
+    # ------------------------------------------------------------------ extras
+    # Constructs behind silently wrong derivatives found outside the fuzzer
+    # (EXTRA_FEATURES); each is behind a feature name usable in Config.avoid.
+
+    def ok(self, feature):
+        return feature not in self.cfg.avoid
+
+    def extra_expr(self, S, scope, d):
+        """An expression of shape S with one of the extra constructs, or None."""
+        m = self.mod
+        cands = []
+        if self.ok("unary_ops"):
+            cands += ["unary_ops"] * 2
+        if self.ok("neg_literal"):
+            cands.append("neg_literal")
+        if self.ok("complex_real"):
+            cands.append("complex_real")
+        disp = [t for t in DISPLAYS if t[0] == S and self.ok(t[3])]
+        if disp:
+            cands.append("display")
+        if "cat" in m and S in CAT_FORMS and self.ok("varargs_cat"):
+            cands.append("varargs_cat")
+        if "total" in m and self.ok("varargs_sum"):
+            cands.append("varargs_sum")
+        if "act" in m and self.ok("global_alias"):
+            cands.append("global_alias")
+        if "scale_" in m and S == () and self.ok("inplace_helper_arg"):
+            cands.append("inplace_call")
+        if "params" in m and not self.in_helper:
+            if S == (3,):
+                cands += ["net", "tree_twice"] if self.ok("tree_twice") else ["net"]
+            if S == ():
+                cands.append("first_bias")
+                if self.ok("param_two_helpers"):
+                    cands.append("param_two_helpers")
+        if "d" in m and not self.in_helper:
+            if S == (2,):
+                cands += ["lin", "tree_twice_d"] if self.ok("tree_twice") else ["lin"]
+            if S == () and self.ok("param_two_helpers"):
+                cands.append("d_two_helpers")
+            if S in ((2, 3), (2,), ()) and self.ok("dict_get"):
+                cands.append("dict_get")
+        if not cands:
+            return None
+        specific = [c for c in cands if c not in GENERIC_EXTRAS]
+        k = self.choice(specific if specific and self.coin(0.8) else cands)
+        sub = max(d - 1, 0)
+
+        def e(shape, depth=sub):
+            return self.expr(shape, scope, depth)[0]
+        if k == "unary_ops":
+            self.feat("unary_ops")
+            a, b = _par(e(S)), _par(e(S))
+            form = self.integer(0, 7)
+            if form == 0:
+                return f"-{e(S)}", set()            # raw: binds tighter / looser
+            return ["", "(-{a} * -{b})", "({a} - -{b})", "(-{a} - (-{b}))", "(-(-{a}) + +{b})",
+                    "(-{a} ** 2)", "(- -{a} * {b})", "((-{a}) ** 2 - -{b})"][form].format(a=a, b=b), set()
+        if k == "neg_literal":
+            self.feat("neg_literal")
+            a = _par(e(S))
+            return self.choice([f"({a} * -2.0)", f"(-2.0 * {a})", f"({a} - -0.5)",
+                                f"({a} / -2.0)", f"(-0.5 + {a} * -1.5)"]), set()
+        if k == "complex_real":
+            self.feat("complex_real")
+            a, b = _par(e(S)), _par(e(S))
+            return self.choice([
+                f"np.real(np.exp(1j * {a}) * {b})",
+                f"(np.abs({a} + 1j * {b}) ** 2)",
+                f"np.imag(({a} + 1j) ** 2)",
+                f"(({a} + 1j * {b}) * np.conj({a} - 0.5j)).real",
+                f"np.abs(np.exp(1j * {a}) * (1.5 + {b} * 1j)) ** 2",
+            ]), set()
+        if k == "display":
+            _, tpl, shapes, f = self.choice(disp)
+            self.feat(f)
+            depth = 0 if len(shapes) > 3 else sub
+            return tpl.format(*[e(t, depth) for t in shapes]), set()
+        if k == "varargs_cat":
+            self.feat("varargs_cat")
+            W, parts = self.choice(CAT_FORMS[S])
+            return f"cat({', '.join([e(W)] + [e(t, min(sub, 1)) for t in parts])})", set()
+        if k == "varargs_sum":
+            self.feat("varargs_sum")
+            n = self.integer(1, 3)
+            return f"total({', '.join(e(S) for _ in range(n))})", set()
+        if k == "global_alias":
+            self.feat("global_alias")
+            return f"act({e(S)})", set()
+        if k == "inplace_call":
+            arrays = [n for n, t in scope.vars.items() if t != () and n not in self.frozen]
+            if not arrays:
+                return None
+            self.feat("inplace_helper_arg")
+            A = self.choice(arrays)
+            return f"scale_({A}, 1.0 + np.square({e(())}))", set()
+        if k == "net":
+            self.feat("tree_list_param")
+            return f"net(params, {e((3,))})", set()
+        if k == "tree_twice":
+            self.feat("tree_twice")
+            a = e((3,))
+            return self.choice([f"(net(params, {a}) + net(params, 2.0 * {_par(a)}))",
+                                f"(net(params, {a}) * net(params, {e((3,))}))"]), set()
+        if k == "first_bias":
+            self.feat("tree_list_param")
+            return "first_bias(params)", set()
+        if k == "param_two_helpers":
+            self.feat("param_two_helpers")
+            return f"(np.sum(net(params, {e((3,))})) + first_bias(params))", set()
+        if k == "lin":
+            self.feat("tree_dict_param")
+            return f"lin(d, {e((3,))})", set()
+        if k == "tree_twice_d":
+            self.feat("tree_twice")
+            a = e((3,))
+            return f"(lin(d, {a}) - lin(d, -{_par(a)}))", set()
+        if k == "d_two_helpers":
+            self.feat("param_two_helpers")
+            return f"(np.sum(lin(d, {e((3,))})) + d_norm(d))", set()
+        if k == "dict_get":
+            self.feat("dict_get")
+            if S == (2, 3):
+                return "d.get('W')", set()
+            if S == (2,):
+                return self.choice(["d.get('b')", "d.get('b', 0.0)"]), set()
+            return self.choice(["d.get('c', 0.5)", "np.sum(d.get('b', 1.0))"]), set()
+        raise AssertionError(k)
+
+    def extra_expr_forced(self, S, scope, tree):
+        """An expression of shape S that reads the tree parameter ``tree``."""
+        for _ in range(20):
+            saved = self.mod
+            self.mod = {tree} | (saved - {"params", "d", "act", "cat", "total", "scale_"})
+            try:
+                r = self.extra_expr(S, scope, 2)
+            finally:
+                self.mod = saved
+            if r is not None and tree in r[0]:
+                return r
+        return ("first_bias(params)", set()) if tree == "params" else ("d_norm(d)", set())
+
+    def extra_stmt(self, scope, ctx):
+        """Statements with one of the extra constructs, or None."""
+        m = self.mod
+        cands = []
+        if self.ok("neg_alias"):
+            cands.append("neg_alias")
+        if "pairs" in m and self.ok("zip_star"):
+            cands.append("zip_star")
+        if "bump_" in m and self.ok("inplace_helper_arg"):
+            cands.append("bump")
+        if "d" in m and not self.in_helper and self.ok("dict_subscript_write"):
+            cands.append("dict_write")
+        if not cands:
+            return None
+        specific = [c for c in cands if c != "neg_alias"]
+        k = self.choice(specific if specific and self.coin(0.8) else cands)
+        d = self.cfg.max_depth - 1
+        if k == "neg_alias":
+            names = [n for n in scope.vars if n.isidentifier()]
+            if not names:
+                return None
+            self.feat("neg_alias")
+            n = self.choice(names)
+            S = scope.vars[n]
+            a, b = self.fresh("v"), self.fresh("v")
+            scope.vars[a] = S
+            scope.vars[b] = S
+            return [(0, f"{a} = -{n}"), (0, f"{b} = -{a} * -{n} - (-{n})")]
+        if k == "zip_star":
+            self.feat("zip_star")
+            p, q, v = self.fresh("p"), self.fresh("q"), self.fresh("v")
+            e3, _ = self.expr((3,), scope, d)
+            scope.vars[v] = ()
+            rhs = self.choice([f"{p}[0] * {q}[1] - {p}[1] * {q}[0]",
+                               f"np.sum(np.array({p}) * np.array({q}))"])
+            return [(0, f"{p}, {q} = zip(*pairs({e3}))"), (0, f"{v} = {rhs}")]
+        if k == "bump":
+            arrays = [(n, t) for n, t in scope.vars.items() if t != () and n not in self.frozen]
+            if not arrays:
+                return None
+            self.feat("inplace_helper_arg")
+            A, S = self.choice(arrays)
+            B = self.choice([b for b in SHAPES if _bcast(b, S) == S])
+            e, _ = self.expr(B, scope, d)
+            self.nonfresh.add(A)
+            if self.coin(0.5):
+                return [(0, f"bump_({A}, 0.1 * np.tanh({e}))")]
+            v = self.fresh("v")
+            scope.vars[v] = S
+            self.nonfresh.add(v)
+            return [(0, f"{v} = bump_({A}, 0.1 * np.tanh({e}))")]
+        if k == "dict_write":
+            self.feat("dict_subscript_write")
+            form = self.integer(0, 2)
+            if form == 0:
+                e, _ = self.expr((3,), scope, d)
+                return [(0, f"d['W'][{self.choice(['0', '1', '-1'])}] = np.tanh({e})")]
+            if form == 1:
+                e, _ = self.expr(self.choice([(2, 3), (3,), (), (1, 3)]), scope, d)
+                return [(0, f"d['W'] += 0.1 * np.tanh({e})")]
+            e, _ = self.expr((2,), scope, d)
+            return [(0, f"d['b'] = np.sin({e})")]
+        raise AssertionError(k)
 
     # ---------------------------------------------------------------- exotics
     def exotic_expr(self, S, scope, d):
@@ -1029,6 +1415,149 @@ def _balanced(s):
 
 def _indent(lines, k=1):
     return [(i + k, t) for i, t in lines]
+
+
+# --------------------------------------------------------------------------
+# extra constructs (see _Gen.extra_expr / extra_stmt / specials)
+# --------------------------------------------------------------------------
+
+# (shape, template, operand shapes, feature): displays and stacking
+DISPLAYS = [
+    ((2, 3), "np.array([[{0}, {1}, {2}], [{3}, {4}, {5}]])", [()] * 6, "nested_list_array"),
+    ((2, 3), "np.array([{0}, {1}])", [(3,), (3,)], "nested_list_array"),
+    ((2, 3), "np.array([[{0}, {1}, {2}], {3}])", [(), (), (), (3,)], "nested_list_array"),
+    ((2, 3), "np.vstack([{0}, {1}])", [(3,), (3,)], "stack_list"),
+    ((2, 3), "np.vstack(({0}, {1}))", [(3,), (3,)], "stack_1d"),
+    ((2, 3), "np.c_[{0}, {1}, {2}]", [(2,)] * 3, "np_c_"),
+    ((3, 2), "np.column_stack(({0}, {1}))", [(3,), (3,)], "stack_1d"),
+    ((3, 2), "np.column_stack([{0}, {1}])", [(3,), (3,)], "stack_list"),
+    ((3, 2), "np.c_[{0}, {1}]", [(3,), (3,)], "np_c_"),
+    ((3, 2), "np.array([[{0}, {1}], [{2}, {3}], [{4}, {5}]])", [()] * 6, "nested_list_array"),
+    ((3,), "np.r_[{0}, {1}]", [(2,), ()], "np_r_"),
+    ((3,), "np.r_[{0}, {1}, {2}]", [(), (), ()], "np_r_"),
+    ((3,), "np.hstack([{0}, {1}, {2}])", [(), (), ()], "stack_list"),
+    ((3,), "np.hstack(({0}, {1}))", [(2,), ()], "stack_1d"),
+    ((3,), "np.array([{0}, {1}, {2}])", [(), (), ()], "nested_list_array"),
+    ((2,), "np.r_[{0}, {1}]", [(), ()], "np_r_"),
+    ((2,), "np.hstack(({0}, {1}))", [(), ()], "stack_1d"),
+    ((2,), "np.array([{0}, {1}])", [(), ()], "nested_list_array"),
+    ((1, 3), "np.array([[{0}, {1}, {2}]])", [()] * 3, "nested_list_array"),
+    ((1, 3), "np.vstack([{0}])", [(3,)], "stack_list"),
+    ((2, 1), "np.array([[{0}], [{1}]])", [(), ()], "nested_list_array"),
+    ((2, 1), "np.c_[{0}]", [(2,)], "np_c_"),
+    ((2, 1), "np.vstack(({0}, {1}))", [(), ()], "stack_1d"),
+]
+# result shape -> [(W shape, shapes of the *args)] for cat(W, *args)
+CAT_FORMS = {
+    (): [((2,), [(), ()]), ((3,), [(), (), ()]), ((3,), [(2,), ()])],
+    (3,): [((2, 3), [(), ()])],
+    (2,): [((3, 2), [(), (), ()])],
+}
+# (initial value, value after the rebind) of the global alias ``act``
+ACT_ALIASES = [("np.tanh", "np.sin"), ("np.sin", "np.cos"), ("np.cos", "np.tanh"),
+               ("np.arctan", "np.tanh")]
+SNIPPETS = {
+    "deco": '''\
+def scaled(k):
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return k * fn(*args, **kwargs)
+        return wrapper
+    return deco
+
+
+def keep(fn):
+    return fn''',
+    "cat": '''\
+def cat(W, *args):
+    return np.hstack(args) @ W''',
+    "total": '''\
+def total(*xs):
+    s = 0
+    for v in xs:
+        s = s + v
+    return s''',
+    "pairs": '''\
+def pairs(u):
+    return [(u[0], u[1]), (u[2], u[0] * u[1])]''',
+    "scale_": '''\
+def scale_(v, s):
+    v /= s
+    return np.sum(v)''',
+    "bump_": '''\
+def bump_(A, e):
+    A += e
+    A *= 2.0
+    return A''',
+    "net": '''\
+def net(layers, h):
+    for W, b in layers:
+        h = np.tanh(W @ h + b)
+    return h''',
+    "first_bias": '''\
+def first_bias(layers):
+    W, b = layers[0]
+    return np.sum(b * b) + np.sum(W[0])''',
+    "lin": '''\
+def lin(p, u):
+    return np.tanh(p['W'] @ u + p.get('b'))''',
+    "d_norm": '''\
+def d_norm(p):
+    return np.sum(p['W'] * p['W']) + np.sum(p.get('b', 0.0))''',
+}
+SNIPPET_ORDER = ["deco", "cat", "total", "pairs", "scale_", "bump_", "net", "first_bias",
+                 "lin", "d_norm"]
+TREE_SPECS = {
+    "params": lambda g: [(Leaf((2, 3)), Leaf((2,))), (Leaf((3, 2)), Leaf((3,)))],
+    "d": lambda g: ({"W": Leaf((2, 3)), "b": Leaf((2,)), "c": Leaf(())} if g.coin(0.5)
+                    else {"W": Leaf((2, 3)), "b": Leaf((2,))}),
+}
+
+
+def _pseudo_vars(prm):
+    """Subscripts of a tree parameter used as (read-only) values."""
+    if prm.name == "params":
+        return [("params[0][1]", (2,)), ("params[1][0]", (3, 2))]
+    return [(f"{prm.name}[{k!r}]", spec.shape) for k, spec in prm.spec.items()]
+
+
+# the feature names of the extra constructs (each usable in Config.avoid)
+EXTRA_FEATURES = sorted({
+    "unary_ops", "neg_literal", "neg_alias", "complex_real", "varargs_cat", "varargs_sum",
+    "tree_list_param", "tree_dict_param", "tree_twice", "param_two_helpers", "dict_get",
+    "nested_list_array", "np_r_", "np_c_", "stack_1d", "stack_list", "zip_star",
+    "inplace_helper_arg", "dict_subscript_write", "decorators", "decorated_helper_wraps",
+    "decorated_helper_plain", "decorated_entry_wraps", "decorated_entry_plain",
+    "global_alias", "global_rebind", "helper_rebind", "shadow_builtin"})
+GENERIC_EXTRAS = {"unary_ops", "neg_literal", "complex_real", "display"}
+STMT_SPECIALS = {"pairs", "bump_", "d"}
+SHADOWED_BUILTINS = ["min", "len", "range", "list", "slice", "reversed", "sum", "abs"]
+
+
+def _shadow_builtin(g, src, params):
+    """Rename one parameter or local of the entry function (module-wide, all
+    its NAME tokens) to a builtin name the module never uses."""
+    import io
+    import keyword
+    import tokenize
+    toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
+    names = {t.string for t in toks if t.type == tokenize.NAME}
+    free = [b for b in SHADOWED_BUILTINS if b not in names and g.ok("shadow_builtin")]
+    entry = src[src.index("\ndef f("):]
+    mine = sorted({t.string for t in tokenize.generate_tokens(io.StringIO(entry).readline)
+                   if t.type == tokenize.NAME and not keyword.iskeyword(t.string)
+                   and (t.string in {p.name for p in params if p.kind != "tree"}
+                        or t.string[:1] in "virq" and t.string[1:].isdigit())})
+    if not free or not mine:
+        return src, params
+    old, new = g.choice(mine), g.choice(free)
+    g.feat("shadow_builtin")
+    out = [tokenize.TokenInfo(t.type, new, t.start, t.end, t.line)
+           if t.type == tokenize.NAME and t.string == old else t for t in toks]
+    src = tokenize.untokenize(out)
+    params = [dataclasses.replace(p, name=new) if p.name == old else p for p in params]
+    return src, params
 
 
 # --------------------------------------------------------------------------
@@ -1318,8 +1847,11 @@ def generate(chooser, cfg=None):
     cfg = cfg or Config()
     g = _Gen(chooser, cfg)
     src, params, first, last = g.module()
+    if cfg.specials and g.ok("shadow_builtin") and ("for " in src or "while " in src) and \
+            g.coin(cfg.specials):
+        src, params = _shadow_builtin(g, src, params)
     seed = chooser.integer(0, 2 ** 31 - 1)
-    return Program(src, "f", params, cfg.out, g.features, seed, first, last)
+    return Program(src, "f", params, cfg.out, g.features, seed, first, last, None, g.rebind)
 
 
 def programs(cfg=None, structural=True, seeded=True):
@@ -1543,8 +2075,38 @@ RTOL = 1e-5
 FD_AGREE = 1e-6
 
 
+def _deepcopy(a):
+    if isinstance(a, np.ndarray):
+        return a.copy()
+    if isinstance(a, dict):
+        return {k: _deepcopy(v) for k, v in a.items()}
+    if isinstance(a, (list, tuple)):
+        return type(a)(_deepcopy(v) for v in a)
+    return a
+
+
 def _copy(args):
-    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    """A deep copy of the arguments (arrays, and pytrees of arrays)."""
+    return tuple(_deepcopy(a) for a in args)
+
+
+def _flat_keys(prog, args):
+    """(position, path) of every differentiable leaf of the arguments."""
+    keys = []
+    for p, prm in enumerate(prog.params):
+        if prm.kind == "float":
+            keys.append((p, ()))
+        elif prm.kind == "tree":
+            keys += [(p, path) for path in _tree_paths(args[p])]
+    return keys
+
+
+def _with_leaves(args, keys, leaves):
+    """A deep copy of ``args`` with the leaves at ``keys`` replaced."""
+    out = list(_copy(args))
+    for (p, path), v in zip(keys, leaves):
+        out[p] = _tree_set(out[p], path, v)
+    return tuple(out)
 
 
 def _as_out(v):
@@ -1589,6 +2151,8 @@ def fd_jacobian(fn, args, positions, h, center=None):
 
 
 def _close(a, b, scale):
+    if np.iscomplexobj(a):        # the derivative of a real function is real
+        return False
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -1635,7 +2199,14 @@ def _grads_to_tuple(g):
 
 
 class Checker:
-    """Runs the API on one program and raises Mismatch / Refused / Discard."""
+    """Runs the API on one program and raises Mismatch / Refused / Discard.
+
+    Arguments may be pytrees (``Param.kind == "tree"``): finite differences
+    run over every float leaf (``J`` is keyed by (position, path)), through a
+    wrapper that deep-copies its inputs first, so a program that updates its
+    inputs in place is checked against plain Python semantics.  Every API
+    call gets its own deep copy of the arguments, compared afterwards with
+    the original: the derivative must never modify the caller's inputs."""
 
     def __init__(self, prog, fn, path, modes):
         self.prog = prog
@@ -1650,29 +2221,33 @@ class Checker:
 
     def point(self, tries=4):
         prog = self.prog
-        pos = prog.float_positions
         last = None
         for t in range(tries):
             args = prog.make_args(prog.seed + 7919 * t)
+            keys = _flat_keys(prog, args)
+            leaves = tuple(_deepcopy(_tree_get(args[p], path)) for p, path in keys)
+
+            def flat_fn(*lv, args=args, keys=keys):
+                return self.fn(*_with_leaves(args, keys, lv))
             try:
-                val, J = reference(self.fn, args, pos)
-                return args, val, J
+                val, J = reference(flat_fn, leaves, list(range(len(keys))))
+                return args, val, {keys[k]: j for k, j in J.items()}
             except Discard as d:
                 last = d
                 if "plain run raised" in str(d) and t == 0:
                     raise
         raise last
 
-    def run(self):
-        args, val, J = self.point()
+    def run(self, point=None):
+        args, val, J = point or self.point()
         v = _as_out(val)
         scale = 1.0 + max(np.max(np.abs(v), initial=0.0),
                           max((np.max(np.abs(j), initial=0.0) for j in J.values()), default=0.0))
         for mode in self.modes:
-            snap = _copy(args)
+            call = _copy(args)
             try:
                 with time_limit(CHECK_TIMEOUT):
-                    getattr(self, "check_" + mode)(args, v, J, scale)
+                    getattr(self, "check_" + mode)(call, v, J, scale)
             except (Mismatch, Discard):
                 raise
             except Exception as exc:
@@ -1681,16 +2256,37 @@ class Checker:
                 tb = traceback.format_exc()
                 self.fail(f"{mode}: unexpected {type(exc).__name__}: {exc}", args, tb,
                           sig=(mode, _exc_kind(exc) + ": " + _exc_text(exc)))
-            for a, b in zip(args, snap):
-                if not np.array_equal(np.asarray(a), np.asarray(b)):
-                    self.fail(f"{mode}: the derivative function mutated its inputs", snap,
-                              sig=(mode, "mutated inputs"))
+            if not all(_tree_equal(a, b) for a, b in zip(call, args)):
+                self.fail(f"{mode}: the derivative function mutated its inputs", args,
+                          sig=(mode, "mutated inputs"))
+        return args, v, J, scale
 
     def _value(self, mode, got, v, args):
+        if np.iscomplexobj(got):
+            self.fail(f"{mode}: complex primal value {got!r} (plain value {v!r})", args,
+                      sig=(mode, "wrong value"))
         g = _as_out(got)
         if g.shape != v.shape or not np.allclose(g, v, rtol=1e-9, atol=1e-12):
             self.fail(f"{mode}: primal value {g!r} != plain value {v!r}", args,
                       sig=(mode, "wrong value"))
+
+    def _compare(self, mode, p, got, J, scale, args, ct=None, what="got"):
+        """``got`` (the derivative for parameter ``p``, a pytree for a tree
+        parameter) against the FD reference, leaf by leaf."""
+        prm = self.prog.params[p]
+        paths = [k[1] for k in J if k[0] == p]
+        for path in paths:
+            ref = J[(p, path)]
+            if ct is not None:
+                ref = np.tensordot(np.asarray(ct, dtype=float), ref, axes=np.ndim(ct))
+            try:
+                leaf = _tree_get(got, path)
+            except Exception:
+                self.fail(f"{mode} wrt {prm.name}: result {got!r} has no leaf at {path!r}", args,
+                          sig=(mode, "wrong structure"))
+            if np.shape(leaf) != ref.shape or not _close(leaf, ref, scale):
+                at = f"{prm.name}{''.join(f'[{k!r}]' for k in path)}"
+                self.fail(f"{mode} wrt {at}: {what}\n{leaf!r}\nexpected (FD)\n{ref!r}", args)
 
     def check_grad(self, args, v, J, scale):
         from ad_compiler import grad
@@ -1698,31 +2294,25 @@ class Checker:
             return
         pos = self.prog.float_positions
         names = tuple(self.prog.params[p].name for p in pos)
-        g = grad(self.fn, wrt=names)(*_copy(args))
+        g = grad(self.fn, wrt=names)(*args)
         g = _grads_to_tuple(g)
         if len(g) != len(pos):
             self.fail(f"grad: returned {len(g)} gradients for wrt={names}", args)
         for p, gp in zip(pos, g):
-            ref = J[p]
-            if np.shape(gp) != ref.shape or not _close(gp, ref, scale):
-                self.fail(f"grad wrt {self.prog.params[p].name}: got\n{gp!r}\nexpected (FD)\n{ref!r}",
-                          args)
+            self._compare("grad", p, gp, J, scale, args)
 
     def check_value_and_grad(self, args, v, J, scale):
         from ad_compiler import value_and_grad
         if v.shape != ():
             return
-        pos = self.prog.float_positions
-        p = pos[-1]
-        val, g = value_and_grad(self.fn, wrt=p)(*_copy(args))
+        p = self.prog.float_positions[-1]
+        val, g = value_and_grad(self.fn, wrt=p)(*args)
         self._value("value_and_grad", val, v, args)
-        if np.shape(g) != J[p].shape or not _close(g, J[p], scale):
-            self.fail(f"value_and_grad wrt {self.prog.params[p].name}: got\n{g!r}\n"
-                      f"expected (FD)\n{J[p]!r}", args)
+        self._compare("value_and_grad", p, g, J, scale, args)
 
     def check_vjp(self, args, v, J, scale):
         from ad_compiler import vjp
-        out, pull = vjp(self.fn, *_copy(args))
+        out, pull = vjp(self.fn, *args)
         self._value("vjp", out, v, args)
         rng = np.random.default_rng(self.prog.seed + 1)
         ct = rng.standard_normal(v.shape) if v.shape else 1.0
@@ -1733,15 +2323,14 @@ class Checker:
             self.fail(f"vjp: pullback returned {len(cts)} cotangents for {len(args)} primals",
                       args)
         for p, prm in enumerate(self.prog.params):
-            if prm.kind != "float":
+            if prm.kind == "int":
                 if cts[p] is not None:
                     self.fail(f"vjp: cotangent of int argument {prm.name} is {cts[p]!r}", args)
                 continue
-            ref = np.tensordot(np.asarray(ct, dtype=float), J[p], axes=v.ndim)
-            got = cts[p]
-            if got is None or np.shape(got) != ref.shape or not _close(got, ref, scale):
-                self.fail(f"vjp wrt {prm.name} (ct={ct!r}): got\n{got!r}\nexpected (FD)\n{ref!r}",
-                          args)
+            if cts[p] is None:
+                self.fail(f"vjp wrt {prm.name} (ct={ct!r}): got None", args)
+            self._compare("vjp", p, cts[p], J, scale, args, ct=ct,
+                          what=f"(ct={ct!r}) got")
 
     def check_jvp(self, args, v, J, scale):
         from ad_compiler import jvp
@@ -1749,26 +2338,73 @@ class Checker:
         tangents = []
         ref = np.zeros(v.shape)
         for p, prm in enumerate(self.prog.params):
-            if prm.kind != "float":
+            if prm.kind == "int":
                 tangents.append(None)
                 continue
-            if prm.shape == ():
-                t = float(rng.standard_normal())
-            else:
-                t = rng.standard_normal(prm.shape)
+            t = args[p]
+            for path in _tree_paths(args[p]):
+                leaf = _tree_get(args[p], path)
+                tl = float(rng.standard_normal()) if np.shape(leaf) == () else \
+                    rng.standard_normal(np.shape(leaf))
+                t = _tree_set(t, path, tl)
+                ref = ref + np.tensordot(J[(p, path)], np.asarray(tl), axes=np.ndim(leaf))
             tangents.append(t)
-            ref = ref + np.tensordot(J[p], np.asarray(t), axes=len(prm.shape))
-        out, tan = jvp(self.fn, _copy(args), tuple(tangents))
+        out, tan = jvp(self.fn, args, tuple(tangents))
         self._value("jvp", out, v, args)
         if np.shape(tan) != ref.shape or not _close(tan, ref, scale * 3):
             self.fail(f"jvp: got tangent\n{tan!r}\nexpected (FD)\n{ref!r}\n"
                       f"tangents={tangents!r}", args)
 
+    def check_rebind(self):
+        """Programs with ``rebind``: a derivative function made (and called)
+        before module globals are rebound must give, after the rebind, the
+        derivative of the NEW function; so must new derivative functions."""
+        from ad_compiler import grad
+        prog = self.prog
+        pos = prog.float_positions
+        names = tuple(prog.params[p].name for p in pos)
+        args, v, J, scale = self.run()
+        keep = grad(self.fn, wrt=names) if v.shape == () else None
+        try:
+            if keep is not None:
+                keep(*_copy(args))
+        except Exception as exc:
+            if _is_refusal(exc):
+                raise Refused(exc, "grad") from None
+            raise
+        ns = self.fn.__globals__
+        for name, src in prog.rebind:
+            ns[name] = eval(src, ns)
+        point = self.point()
+        args, v, J, scale = self.run(point)
+        if keep is None:
+            return
+        try:
+            with time_limit(CHECK_TIMEOUT):
+                g = _grads_to_tuple(keep(*_copy(args)))
+        except Exception as exc:
+            if _is_refusal(exc):
+                raise Refused(exc, "grad") from None
+            self.fail(f"grad after rebind: unexpected {type(exc).__name__}: {exc}", args,
+                      traceback.format_exc(), sig=("grad", _exc_kind(exc) + ": " + _exc_text(exc)))
+        for p, gp in zip(pos, g):
+            self._compare("grad-after-rebind", p, gp, J, scale, args)
+
 
 # Compile errors on constructs of the supported subset that are accepted for
 # now, as (feature, substring of the message).  Keep this list short and
 # report it.
-ALLOWED_REFUSALS = []
+ALLOWED_REFUSALS = [
+    # helpers that update an array argument in place and writes through dict
+    # subscripts of a parameter: plain Python semantics, or a well-located
+    # refusal (both acceptable; never a wrong number)
+    ("inplace_helper_arg", ""),
+    ("dict_subscript_write", ""),
+    # a functools.wraps wrapper around the differentiated function or a helper
+    # (arbitrary code around the call): a refusal is acceptable
+    ("decorated_entry_wraps", ""),
+    ("decorated_helper_wraps", ""),
+]
 
 
 def refusal_allowed(prog, err):
@@ -1789,9 +2425,13 @@ def check_program(prog, modes=SUPPORTED_MODES, directory=None):
     try:
         checker = Checker(prog, fn, path, modes)
         try:
-            checker.run()
+            if prog.rebind:
+                checker.check_rebind()
+            else:
+                checker.run()
         except Refused as r:
             if refusal_allowed(prog, r.err):
+                _check_error_location(prog, r.err, path)
                 return f"allowed-refusal: {r}"
             raise Mismatch(f"CompileError on a construct of the supported subset:\n{r}\n"
                            f"--- program ({path}) ---\n{prog.source}",
@@ -1853,7 +2493,10 @@ def check_fence_program(prog, modes=("grad",), directory=None):
                            sig=("grad", "non-numeric accepted"))
         checker = Checker(prog, fn, path, modes)
         try:
-            checker.run()
+            if prog.rebind:
+                checker.check_rebind()
+            else:
+                checker.run()
         except Refused as r:
             _check_error_location(prog, r.err, path)
             return "refused"
@@ -1900,7 +2543,7 @@ def _entry_range(source, name):
 def with_source(prog, source):
     first, last = _entry_range(source, prog.name)
     return Program(source, prog.name, prog.params, prog.out, set(prog.features), prog.seed,
-                   first, last, prog.args)
+                   first, last, prog.args, prog.rebind)
 
 
 def _stmt_lists(tree):
