@@ -859,6 +859,30 @@ def check_not_updated(a, dunder, message, filename=None, lineno=None, col_offset
                            construct="argument mutation")
 
 
+def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offset=0):
+    """Refuse a name ``a`` bound to (a view of) ``b`` when ``b`` is later
+    written in place and ``a`` read again: Python's ``a`` would see the
+    write, the derivative code's would not.  ``a`` is refused when it is
+    ``b`` itself (a mutable object), an array sharing memory with array
+    ``b``, or, for a write through an element (``deep``: ``b[k][i] = v``),
+    one of ``b``'s elements (or a view of one).  Numbers pass."""
+    def shares(u, v):
+        if u is v:
+            return not isinstance(u, (int, float, complex, str, bytes, np.generic,
+                                      type(None)))
+        return (isinstance(u, np.ndarray) and isinstance(v, np.ndarray)
+                and np.may_share_memory(u, v))
+    hit = shares(a, b)
+    if not hit and deep and isinstance(b, (list, tuple, dict)):
+        hit = any(shares(a, e) for e in (b.values() if isinstance(b, dict) else b))
+    if hit:
+        from ad_compiler.errors import CompileError
+        raise CompileError(message, filename, lineno, col_offset,
+                           hint="copy it when binding it (name = ....copy()), or read "
+                                "it again from the written container after the write",
+                           construct="aliased in-place write")
+
+
 # --- deferred outer products (transforms/batch.py) ---------------------------
 #
 # In an adjoint loop, ``bW += ad.matmul_grad_left(g, W, h)`` adds one outer

@@ -361,3 +361,190 @@ def test_no_false_refusals():
 
 def test_reading_the_written_entry_again_is_refused():
     refused(same_key_read, X3.copy(), {"W": np.ones(3)}, words=("'W'", "'params'"))
+
+
+# -- 4. local helpers and lambdas (inlined) that modify their arguments ------
+
+def local_update(x):
+    def h(v):
+        v *= 3.0
+        return np.sum(v)
+    y = x * 1.0
+    s = h(y)  # the caller's y changes in Python
+    return s + np.sum(y * y)
+
+
+def local_setitem(x):
+    def h(v):
+        v[0] = 3.0
+        return np.sum(v)
+    y = x * 1.0
+    s = h(y)
+    return s + np.sum(y * y)
+
+
+def local_setitem_param(x):
+    def h(v):
+        v[0] = 3.0
+        return np.sum(v)
+    s = h(x)
+    return s + np.sum(x * x)
+
+
+def local_append(x):
+    def h(v):
+        v.append(x[0])
+        return 0.0
+    ys = [x[1]]
+    h(ys)
+    return ys[0] * ys[-1]
+
+
+def lambda_sort(x):
+    h = lambda v: v.sort()  # noqa: E731
+    y = x * 1.0
+    h(y)
+    return y[0] * x[1]
+
+
+def local_view_write(x):
+    def h(v):
+        w = v[1:]
+        w[0] = 5.0
+        return np.sum(v)
+    return h(x * 2.0)
+
+
+@pytest.mark.parametrize("f, words", [
+    (local_update, ("'h'", "'v'", "'y'")), (local_setitem, ("'h'", "'v'", "'y'")),
+    (local_setitem_param, ("'h'", "'v'", "'x'")), (local_append, ("'h'", "'ys'")),
+    (lambda_sort, ("'v'", "'y'")), (local_view_write, ("'w'", "'v'", "read again"))])
+def test_local_helpers_modifying_arguments_are_refused(f, words):
+    refused(f, X3.copy(), words=words)
+
+
+def local_fills_fresh(x):
+    def fill(v, a):
+        v[0] = a * a
+        v[1] = np.sin(a)
+        return v
+    out = fill(np.zeros(2), x[0])
+    return np.sum(out * x[1:])
+
+
+def local_updates_float(x):
+    def h(v):
+        v *= 3.0
+        return v
+    a = x[0] * 1.0
+    b = h(a)
+    return a * b + np.sum(x)
+
+
+def test_local_helpers_without_aliasing_are_fine():
+    check_both_modes(local_fills_fresh, X3.copy())
+    check_both_modes(local_updates_float, X3.copy())
+
+
+# -- 5. names bound to what is later written in place -------------------------
+
+def alias_then_container_write(x, params):
+    W = params["W"]
+    params["W"][0] = x[0]  # W sees this in Python
+    return np.sum(W * x)
+
+
+def alias_then_other_key_write(x, params):
+    W = params["W"]
+    params["b"][0] = x[0]
+    return np.sum(W * x) + np.sum(params["b"])
+
+
+def view_then_source_write(x):
+    v = x[1:]
+    x[1] = 5.0 * x[2]
+    return np.sum(v * v) + np.sum(x)
+
+
+def branch_view_then_source_write(x, c=True):
+    y = x * 1.0
+    if c:
+        v = y[1:]
+    else:
+        v = y[1:] * 1.0
+    y[1] = 2.0 * x[0]
+    return np.sum(v * v)
+
+
+def view_then_source_update(x):
+    y = x * 1.0
+    v = y[1:]
+    y += 1.0
+    return np.sum(v * x[1:])
+
+
+def alias_then_param_write(x):
+    y = x
+    x[0] = 5.0 * x[1]
+    return np.sum(y * x)
+
+
+def list_alias_append(x):
+    ys = [x[0], x[1]]
+    zs = ys
+    ys.append(x[2])
+    return zs[-1] * 2.0
+
+
+def loop_row_read_after_write(X):
+    Y = X * 1.0
+    s = 0.0
+    for i in range(2):
+        row = Y[i]
+        Y[i] = row * 2.0
+        s = s + np.sum(row)
+    return s
+
+
+@pytest.mark.parametrize("f, args, words", [
+    (alias_then_container_write, (X3, {"W": np.array([1.0, 2.0, 3.0])}), ("'W'", "'params'")),
+    (view_then_source_write, (X3,), ("'v'", "'x'", "read again")),
+    (branch_view_then_source_write, (X3,), ("'v'", "'y'")),
+    (view_then_source_update, (X3,), ("'v'", "'y'")),
+    (alias_then_param_write, (X3,), ("'y'", "'x'")),
+    (list_alias_append, (X3,), ("'zs'", "'ys'")),
+    (loop_row_read_after_write, (X23,), ("'row'", "'Y'"))])
+def test_reading_a_name_after_a_write_into_what_it_shares_is_refused(f, args, words):
+    refused(f, *copy.deepcopy(args), words=words)
+
+
+def loop_row_rebound(X):
+    Y = X * 1.0
+    for i in range(2):
+        row = Y[i]
+        Y[i] = row * 2.0
+    return np.sum(Y * Y)
+
+
+def view_rebound_before_write(x):
+    v = x[1:]
+    s = np.sum(v)
+    v = v * 2.0
+    x[1] = 0.0
+    return np.sum(v) + s + np.sum(x)
+
+
+def element_then_write(x):
+    y = x * 1.0
+    a = y[0]  # a number, not a view
+    y[1] = a * 2.0
+    return a * np.sum(y)
+
+
+def test_bindings_that_do_not_share_are_fine():
+    check_both_modes(alias_then_other_key_write, X3.copy(),
+                     {"W": np.array([1.0, 2.0, 3.0]), "b": np.array([1.0, 2.0])})
+    check_both_modes(branch_view_then_source_write, X3.copy(), False)
+    check_both_modes(loop_row_rebound, X23.copy())
+    check_both_modes(view_rebound_before_write, X3.copy())
+    check_both_modes(element_then_write, X3.copy())

@@ -187,18 +187,18 @@ def _mutations_of(node, filename, fn, _depth=0, _seen=None):
                 and sub.target.id in params and not _rebound_before(node, sub.target.id, sub):
             out.setdefault(sub.target.id, ("update", _AUG_DUNDER.get(type(sub.op)),
                                            filename, sub.lineno))
-        if isinstance(sub, gast.Expr) and isinstance(sub.value, gast.Call):
-            f = sub.value.func
-            args = sub.value.args
-            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) \
-                    and f.value.id in params and f.attr in _MUTATING_METHODS:
-                out.setdefault(f.value.id, ("write", None, filename, sub.lineno))
-                continue
-            if isinstance(f, gast.Attribute) and f.attr in _MUTATING_NUMPY and args \
-                    and isinstance(args[0], gast.Name) and args[0].id in params:
-                out.setdefault(args[0].id, ("write", None, filename, sub.lineno))
-                continue
         if not isinstance(sub, gast.Call):
+            continue
+        # (anywhere, not only as a statement: a lambda's body is its value)
+        f = sub.func
+        args = sub.args
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) \
+                and f.value.id in params and f.attr in _MUTATING_METHODS:
+            out.setdefault(f.value.id, ("write", None, filename, sub.lineno))
+            continue
+        if isinstance(f, gast.Attribute) and f.attr in _MUTATING_NUMPY and args \
+                and isinstance(args[0], gast.Name) and args[0].id in params:
+            out.setdefault(args[0].id, ("write", None, filename, sub.lineno))
             continue
         call = sub
         f = call.func
@@ -910,6 +910,7 @@ class Normalizer:
         for stmt in body:
             if isinstance(stmt, gast.FunctionDef):
                 self._check_inlinable(stmt)
+                self._local_aliases(stmt)
                 self.local_fns[stmt.name] = stmt
                 continue
             if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
@@ -934,6 +935,18 @@ class Normalizer:
                                           hint="define it at module level", construct="closure")
         return out
 
+    def _local_aliases(self, fdef):
+        """The aliasing checks of the function body (_copy_aliased_writes),
+        applied to the body of a local function with its own parameters
+        (``def h(v): w = v[1:]; w[0] = e; return np.sum(v)``)."""
+        params = {a.id for a in fdef.args.args}
+        saved = (set(self.locals), getattr(self, "_bindings", None))
+        self.locals |= params
+        try:
+            fdef.body = self._copy_aliased_writes(fdef.body, params)
+        finally:
+            self.locals, self._bindings = saved
+
     def _copy_written_inputs(self, fn, body):
         """``x[i] = v`` on a parameter writes into the caller's array: work on
         a private copy instead (``x = ad.copy_input(x)`` first)."""
@@ -950,7 +963,7 @@ class Normalizer:
                for p in params if p in written]
         return pre + body
 
-    def _copy_aliased_writes(self, body):
+    def _copy_aliased_writes(self, body, params=None):
         """A name written in place (``W[0] = v``) that was bound to a value the
         function did not allocate (``W = params["W"]``, ``W = other``) could
         share memory with the caller's data or another name: give it a
@@ -966,8 +979,9 @@ class Normalizer:
                         base = base.value
                     if isinstance(base, gast.Name):
                         written.setdefault(base.id, node)
-        self._refuse_alias_updates(body, written)
-        if not written:
+        self._refuse_alias_updates(body, written, params)
+        checks = self._alias_read_checks(body, params)
+        if not written and not checks:
             return body
         from ad_compiler import runtime
         allocates = self._allocates
@@ -979,6 +993,7 @@ class Normalizer:
                     if getattr(s, field, None):
                         setattr(s, field, block(getattr(s, field)))
                 out.append(s)
+                out += checks.get(id(s), [])
                 if (isinstance(s, gast.Assign) and len(s.targets) == 1
                         and isinstance(s.targets[0], gast.Name) and s.targets[0].id in written
                         and not allocates(s.value)):
@@ -989,6 +1004,140 @@ class Normalizer:
             return out
 
         return block(body)
+
+    def _alias_read_checks(self, body, params=None):
+        """A name bound to (a view of, an element of) ``R`` (``v = x[1:]``,
+        ``W = params["W"]``, ``y = x``) and read again after an in-place write
+        into ``R`` (``x[0] = e``, ``params["W"][0] = e``, ``x += e``,
+        ``x.sort()``) sees the write in Python, not in the derivative code
+        (the write is followed as a new value of R, or into a private copy
+        of R's element).  For each such binding that reaches the write, a
+        run-time check right after it: ``{id(binding): [statement]}``.  The
+        check refuses only when the name does share memory with R (an
+        element ``x[0]`` that is a number passes).  Reads after a rebinding
+        of the name on every path (``for i ...: row = X[i]; X[i] = 2 * row``)
+        do not count."""
+        if self.info.filename.startswith("<ad_compiler"):
+            return {}
+        if params is None:
+            params = {a.id for a in self.info.node.args.args + self.info.node.args.posonlyargs
+                      + self.info.node.args.kwonlyargs}
+        # every statement list, and where each node sits in them
+        where = {}
+
+        def collect(stmts, loop):
+            for i, st in enumerate(stmts):
+                for n in gast.walk(st):
+                    where.setdefault(id(n), []).append((stmts, i, loop))
+                for field in ("body", "orelse", "finalbody"):
+                    sub = getattr(st, field, None)
+                    if isinstance(sub, list) and sub and isinstance(sub[0], gast.stmt):
+                        collect(sub, st if isinstance(st, (gast.For, gast.While))
+                                and field == "body" else None)
+        collect(body, None)
+        module = gast.Module(body=body, type_ignores=[])
+        # in-place writes: (root, statement, key of the first subscript, deep)
+        writes = []
+        for node in gast.walk(module):
+            target = None
+            if isinstance(node, gast.Assign):
+                target = next((t for t in node.targets
+                               if isinstance(t, (gast.Subscript, gast.Attribute))), None)
+            elif isinstance(node, gast.AugAssign):
+                target = node.target
+            elif isinstance(node, gast.Expr) and isinstance(node.value, gast.Call) \
+                    and isinstance(node.value.func, gast.Attribute) \
+                    and node.value.func.attr in _MUTATING_METHODS:
+                target = node.value.func
+            if target is None:
+                continue
+            chain = []
+            base = target
+            while isinstance(base, (gast.Subscript, gast.Attribute)):
+                chain.append(base)
+                base = base.value
+            if not isinstance(base, gast.Name) or (isinstance(node, gast.Expr) and len(chain) > 1):
+                continue
+            key = chain[-1].slice if chain and isinstance(chain[-1], gast.Subscript) else None
+            writes.append((base.id, node, key, len(chain) > 1))
+        if not writes:
+            return {}
+        bindings = {}
+        for node in gast.walk(module):
+            if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], gast.Name):
+                bindings.setdefault(node.targets[0].id, []).append(node)
+        loads = {}
+        for node in gast.walk(module):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+                loads.setdefault(node.id, []).append(node)
+
+        def killed(name, write, start, end, wrap=None):
+            """Is ``name`` rebound on every path from line ``start`` to line
+            ``end`` (``wrap``: through the next iteration of that loop), by a
+            statement of a block that holds ``write``?"""
+            for k in bindings.get(name, []):
+                for stmts, i, loop in where.get(id(k), []):
+                    if stmts[i] is not k:
+                        continue
+                    # k is a statement of a list that holds the write
+                    if not any(lst is stmts for lst, _, _ in where.get(id(write), [])):
+                        continue
+                    if wrap is None and start < k.lineno < end:
+                        return True
+                    if wrap is not None and wrap.body is stmts and (
+                            k.lineno < end or k.lineno > start):
+                        return True
+            return False
+
+        out = {}
+        for name, binds in bindings.items():
+            for b in binds:
+                v = b.value
+                if not self._may_be_view(v) or getattr(b, "_ad_unpacked", False):
+                    continue
+                roots = {n.id for n in gast.walk(v) if isinstance(n, gast.Name)
+                         and isinstance(n.ctx, gast.Load) and n.id != name
+                         and (n.id in self.locals or n.id in params)}
+                bkey = v.slice if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) \
+                    else None
+                for root, w, key, deep in writes:
+                    if root not in roots or w is b:
+                        continue
+                    if isinstance(bkey, gast.Constant) and isinstance(key, gast.Constant) \
+                            and bkey.value != key.value:
+                        continue        # another key of the container
+                    loops = [lp for _, _, lp in where.get(id(w), []) if lp is not None]
+                    if b.lineno >= w.lineno and not any(
+                            any(n is b for n in gast.walk(lp)) for lp in loops):
+                        continue        # bound after the write
+                    if b.lineno < w.lineno and killed(name, w, b.lineno, w.lineno):
+                        continue        # rebound before the write
+                    read = None
+                    for n in loads.get(name, []):
+                        if n.lineno > w.lineno and not killed(name, w, w.lineno, n.lineno):
+                            read = n
+                            break
+                        if any(any(m is n for m in gast.walk(lp)) and n.lineno <= w.lineno
+                               and not killed(name, w, w.lineno, n.lineno, wrap=lp)
+                               for lp in loops):
+                            read = n
+                            break
+                    if read is None:
+                        continue
+                    from ad_compiler import runtime
+                    ad = self.inject("ad", runtime)
+                    msg = (f"in-place write into '{root}' changes '{name}' (bound to it at "
+                           f"line {b.lineno}), which is read again at line {read.lineno}: "
+                           f"Python would see the write through '{name}', the derivative "
+                           f"code would not")
+                    out.setdefault(id(b), []).append(nodes.located(gast.Expr(value=nodes.call(
+                        nodes.attr(nodes.name(ad), "check_not_aliased"),
+                        [nodes.name(name), nodes.name(root), nodes.const(deep),
+                         nodes.const(msg), nodes.const(self.info.filename),
+                         nodes.const(w.lineno), nodes.const(w.col_offset)])), b))
+                    break
+        return out
 
     def _allocates(self, value):
         """Does ``value`` certainly make a new array (or container)?"""
@@ -1096,12 +1245,14 @@ class Normalizer:
                         out.add(t.id)
         return out
 
-    def _refuse_alias_updates(self, body, written):
+    def _refuse_alias_updates(self, body, written, params=None):
         """An in-place update through one of two names for the same array
         (``y = z; y += 1.0`` or ``v = y[1:]; v[0] = 2.0``) changes both in
-        Python; the derivative code would see only one: refused."""
-        params = {a.id for a in self.info.node.args.args + self.info.node.args.posonlyargs
-                  + self.info.node.args.kwonlyargs}
+        Python; the derivative code would see only one: refused.  ``params``:
+        the parameters (default: the function's)."""
+        if params is None:
+            params = {a.id for a in self.info.node.args.args + self.info.node.args.posonlyargs
+                      + self.info.node.args.kwonlyargs}
         aliases = {}            # name -> (other name, binding statement)
         views = {}
         bindings = {}           # name -> [binding statements]
@@ -1273,6 +1424,7 @@ class Normalizer:
                 raise self.info.error(call, f"missing argument '{p}' for '{fdef.name}'",
                                       construct="call")
             pre += self._assign([nodes.name(rename[p], store=True)], copy.deepcopy(value))
+        pre += self._inline_mutation_guards(fdef, call, params, bound, defaults, rename)
         # lower the inner returns with flags of its own
         saved = (self.retval, self.ret_go)
         try:
@@ -1289,6 +1441,37 @@ class Normalizer:
             lowered.append(nodes.assign(result, nodes.const(None)))
         pre += self._block(lowered)
         return pre, nodes.name(result)
+
+    def _inline_mutation_guards(self, fdef, call, params, bound, defaults, rename):
+        """The inlined parameter of a local function is a second name for the
+        caller's argument (``h_v = y``): a write into it (``v[0] = e``,
+        ``v.append(e)``, ``v.sort()``) changes the caller's object in Python
+        and is refused unless the argument is a fresh array; ``v op= e`` is
+        checked when the call runs, as for module-level helpers (arrays and
+        lists refused, floats fine)."""
+        out = []
+        what = ("the lambda" if fdef.name == "lambda" else
+                f"the local function '{fdef.name}'")
+        for p, (kind, dunder, _, lineno) in sorted(
+                _mutations_of(fdef, self.info.filename, None).items()):
+            if p not in rename:
+                continue
+            value = bound.get(p, defaults.get(p))
+            if kind == "write" and not self._allocates(value):
+                from ad_compiler.transforms.ops import describe
+                raise self.info.error(
+                    call, f"{what} writes into its parameter '{p}' in place (line {lineno}), "
+                    f"which here is '{describe(value)}': Python would change it, and the "
+                    f"inlined code would not follow the change",
+                    hint=f"return the new value from {fdef.name} and assign it here, or "
+                         f"pass a copy ({describe(value)}.copy())",
+                    construct="argument mutation")
+            if kind == "update" and (isinstance(value, gast.Name) or self._may_be_view(value)):
+                from ad_compiler.transforms.ops import describe
+                out.append(nodes.located(self._update_guard(
+                    rename[p], dunder, call, what, p, f"line {lineno}",
+                    shown=describe(value)), call))
+        return out
 
     def _inplace_method(self, call):
         """``y.sort(axis)`` sorts in place: rewritten ``y = np.sort(y, axis)``;
@@ -1475,11 +1658,11 @@ class Normalizer:
                                           f"{filename}:{lineno}"))
         return out
 
-    def _update_guard(self, name, dunder, node, what, param, where):
+    def _update_guard(self, name, dunder, node, what, param, where, shown=None):
         from ad_compiler import runtime
         ad = self.inject("ad", runtime)
         msg = (f"{what} updates its argument '{param}' in place (at {where}); here that is "
-               f"'{name}' (of type {{kind}}), which Python would change, and ad_compiler does not "
+               f"'{shown or name}' (of type {{kind}}), which Python would change, and ad_compiler does not "
                f"follow changes to arguments across calls")
         return gast.Expr(value=nodes.call(
             nodes.attr(nodes.name(ad), "check_not_updated"),

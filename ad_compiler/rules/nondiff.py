@@ -93,3 +93,4 @@ for _name in ("exponential", "gamma", "poisson", "beta", "binomial", "standard_n
 nondifferentiable(ad.restore, ad.redo)
 nondifferentiable(ad.check_unshared)
 nondifferentiable(ad.check_not_updated)
+nondifferentiable(ad.check_not_aliased)
