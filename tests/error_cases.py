@@ -228,6 +228,60 @@ def scale_through_reshape(x):
     return np.sum(z * x)
 
 
+def _scale_in_place(v):
+    v *= 2.0
+
+
+def helper_updates_argument(x):
+    y = x * 1.0
+    _scale_in_place(y)  # ERROR: helper_update
+    return np.sum(y * y)
+
+
+def _push(items, v):
+    items.append(v)
+
+
+def helper_appends_to_argument(x):
+    items = [x]
+    _push(items, x * 2.0)  # ERROR: helper_append
+    return np.sum(items[-1])
+
+
+def write_through_transpose(x):
+    y = x * 1.0
+    y.T[0] = 2.0  # ERROR: attribute_write
+    return np.sum(y * x)
+
+
+def write_into_loop_rows(X):
+    s = 0.0
+    for row in X:
+        row[0] = 1.0  # ERROR: loop_element_write
+        s = s + np.sum(row * row)
+    return s
+
+
+def copyto_parameter(x):
+    np.copyto(x, x * 2.0)  # ERROR: copyto_parameter
+    return np.sum(x * x)
+
+
+def local_helper_writes_argument(x):
+    def clip_first(v):
+        v[0] = 0.0
+        return np.sum(v)
+    y = x * 1.0
+    s = clip_first(y)  # ERROR: local_helper_write
+    return s + np.sum(y * y)
+
+
+def alias_read_after_container_write(x, params):
+    W = params["W"]
+    params["W"][0] = x[0]  # ERROR: alias_read_after_write
+    return np.sum(W * x)
+
+
 STRICT_CASES = [
     Case("generator", running_sq_norm, (X3,)),
     Case("yield_from", centered_square_terms, (X3,)),
@@ -249,6 +303,14 @@ STRICT_CASES = [
     Case("argument_mutation_input", helper_mutates_input, (np.ones((3, 2)), X3)),
     Case("view_update", halve_through_view, (X4,)),
     Case("reshape_update", scale_through_reshape, (X4,)),
+    Case("helper_update", helper_updates_argument, (X3,)),
+    Case("helper_append", helper_appends_to_argument, (X3,)),
+    Case("attribute_write", write_through_transpose, (X3,)),
+    Case("loop_element_write", write_into_loop_rows, (np.ones((3, 2)),)),
+    Case("copyto_parameter", copyto_parameter, (X3.copy(),)),  # plain Python writes into it
+    Case("local_helper_write", local_helper_writes_argument, (X3,)),
+    Case("alias_read_after_write", alias_read_after_container_write,
+         (X3, {"W": np.array([1.0, 2.0, 3.0])})),
 ]
 
 MAYBE_SUPPORTED = [
