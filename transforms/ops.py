@@ -12,6 +12,7 @@ import gast
 import numpy as np
 
 from ad_compiler import registry
+from ad_compiler.transforms import nodes
 
 BINOPS = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -103,6 +104,8 @@ class Resolver:
                 obj = getattr(obj, attr)
             except Exception:
                 return None
+        if path and node.id not in self.injected:   # compiled code depends on it
+            self.info.note_attribute(node.id, path[::-1], obj)
         return obj
 
     def is_local_root(self, node):
@@ -242,6 +245,7 @@ def _classify_call(op, resolve):
         cls = resolve.types.get(recv.id) if isinstance(recv, gast.Name) else None
         if cls is not None:
             method = inspect.getattr_static(cls, meth, None)
+            resolve.info.note_method(cls, meth, method)
             if isinstance(method, staticmethod):
                 method = method.__func__
                 o = Op("user", op, fn=method, args=args, keywords=keywords, diff=names,
@@ -280,6 +284,15 @@ def _classify_call(op, resolve):
         if meth == "astype":
             args = args[:1]
             keywords = [("dtype", args.pop())] if args else keywords
+        if meth == "clip":
+            # x.clip(lo) / x.clip(max=hi): the method's bounds are optional
+            # and named min/max; np.clip's are a_min/a_max
+            keywords = [({"min": "a_min", "max": "a_max"}.get(k, k), v) for k, v in keywords]
+            given = len(args) + len(keywords)
+            if given < 2 and "a_max" not in dict(keywords):
+                keywords = keywords + [("a_max", nodes.const(None))]
+            elif given < 2:
+                keywords = keywords + [("a_min", nodes.const(None))]
         o = Op("prim", op, fn=fn, prim=prim, args=[recv] + args,
                keywords=keywords, diff=all_names, label=f"method .{meth}()")
         o.starred = starred
