@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ad_compiler import compiler, runtime
+from ad_compiler.transforms.codegen import note_origin
 from ad_compiler.transforms.parse import unwrap
 
 #: a position, a parameter name, or a tuple of them
@@ -74,7 +75,7 @@ class _Signature:
 
     def __init__(self, fn, skip_first=False):
         self.fn = fn
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, follow_wrapped=False)   # a wrapper's own
         self.sig = sig
         self.params = list(sig.parameters)
         kinds = inspect.Parameter
@@ -410,7 +411,11 @@ class _Grad(_Derivative):
 
     def __call__(self, *args, **kwargs):
         function, args = self._function_for(args, kwargs)
-        out = function(*args, **kwargs)
+        try:
+            out = function(*args, **kwargs)
+        except Exception as exc:
+            note_origin(exc)    # the user's line the failing code came from
+            raise
         if self._has_aux:
             grads, aux = out
             return self._shape(grads), aux
@@ -437,7 +442,11 @@ class _ValueAndGrad(_Grad):
 
     def __call__(self, *args, **kwargs):
         function, args = self._function_for(args, kwargs)
-        value, grads = function(*args, **kwargs)
+        try:
+            value, grads = function(*args, **kwargs)
+        except Exception as exc:
+            note_origin(exc)
+            raise
         return value, self._shape(grads)   # value is (out, aux) with has_aux
 
 
@@ -477,6 +486,11 @@ def _check_callable(f, api):
     if not (inspect.isfunction(f) or inspect.ismethod(f) or isinstance(f, _Derivative)
             or hasattr(f, "__ad_wrapped__")):
         name = getattr(f, "__name__", type(f).__name__)
+        if inspect.isfunction(getattr(f, "__wrapped__", None)):   # functools.lru_cache...
+            raise TypeError(
+                f"{api} cannot look into {name!r}, a {type(f).__name__} (a wrapper "
+                f"implemented in C) around a Python function; if the wrapper does not "
+                f"change values (a cache does not), differentiate {name}.__wrapped__")
         raise TypeError(
             f"{api} differentiates Python functions (def) whose source it can read; "
             f"{name!r} is a {type(f).__name__}. Wrap it in a function: "
@@ -519,7 +533,11 @@ def _forward_call(fn, sig, args, kwargs, tangents):
     kw = dict(kwargs)
     for name, t in tangents.items():
         kw[entry.tangent_params[name]] = t
-    return entry.function(*args, **kw)
+    try:
+        return entry.function(*args, **kw)
+    except Exception as exc:
+        note_origin(exc)
+        raise
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> Tuple[Any, Any]:
@@ -614,7 +632,11 @@ class _Pullback:
         if not _same_structure(cotangent, self._out):
             raise ValueError(f"pullback: the cotangent must match the output: got "
                              f"{_structure(cotangent)}, the output is {_structure(self._out)}")
-        grads = self._entry.bwd(self._saved, _as_cotangent(cotangent, self._out))
+        try:
+            grads = self._entry.bwd(self._saved, _as_cotangent(cotangent, self._out))
+        except Exception as exc:
+            note_origin(exc)
+            raise
         by_name = dict(zip(self._wrt, grads))
         n = len(self._sig.positional)
         out = []
@@ -635,7 +657,11 @@ def _split_call(fn, sig, args, kwargs, names):
     entry = compiler.compile_function(fn, "split", names,
                                       _user_types(sig.all_positional, args),
                                       _shape_signature(sig.all_positional, args))
-    out, saved = entry.fwd(*args, **kwargs)
+    try:
+        out, saved = entry.fwd(*args, **kwargs)
+    except Exception as exc:
+        note_origin(exc)
+        raise
     return entry, out, saved
 
 

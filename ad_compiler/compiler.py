@@ -11,7 +11,7 @@ import weakref
 import gast
 import numpy
 
-from ad_compiler import registry, runtime
+from ad_compiler import freshness, registry, runtime
 from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
 from ad_compiler.errors import CompileError, InternalError
 from ad_compiler.transforms import activity, codegen, fence, names, nodes, normalize, ops, parse
@@ -30,7 +30,7 @@ class Context:
         self.signature = dict(signature or {})  # parameter -> (dtype, dims), see api
         self.shapes = None          # transforms.shapes.Shapes, set by the reverse pass
         self.injected = {}          # name in generated code -> object
-        self.deps = []              # (callee function, its code object)
+        self.deps = []              # (callee, its code) and callees' checks (freshness)
         self.comments = codegen.Comments()
         self.locals = normalize.local_names(info.node)
 
@@ -90,7 +90,7 @@ def _callee(ctx, stmt, op, mode, active_names, shapes=None):
         raise ctx.info.error(stmt, f"cannot differentiate a call of {op.label} with *args/**kwargs",
                              construct="starred call")
     try:
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, follow_wrapped=False)
         bound = sig.bind(*op.args, **dict(op.keywords)).arguments
     except TypeError as exc:
         raise ctx.info.error(stmt, f"call of {op.label} does not match its signature: {exc}",
@@ -139,20 +139,30 @@ def _packed_arguments(sig, bound):
 
 
 class _Trampoline:
-    """Calls the derivative of a function still being compiled (recursion)."""
+    """Calls the derivative of a function still being compiled (recursion).
+    Holds the function weakly: the compiled code it is injected into is
+    cached under the function's code object, which must be free to die."""
 
     def __init__(self, fn, mode, wrt, types, attr):
-        self.args = (fn, mode, wrt, types)
+        self._fn = weakref.ref(fn)
+        self.args = (mode, wrt, types)
         self.attr = attr
         self.__name__ = f"{fn.__name__}_{attr}"
 
+    def _target(self):
+        fn = self._fn()
+        if fn is None:
+            raise RuntimeError(f"ad_compiler: the recursive function behind {self.__name__} "
+                               f"no longer exists; differentiate it again")
+        return getattr(compile_function(fn, *self.args), self.attr)
+
     def __call__(self, *args, **kwargs):
-        return getattr(compile_function(*self.args), self.attr)(*args, **kwargs)
+        return self._target()(*args, **kwargs)
 
     def __ad_trampoline__(self):
         """The generated function it calls (for transforming generated code
         again, e.g. hessian through a recursive function)."""
-        return getattr(compile_function(*self.args), self.attr)
+        return self._target()
 
 
 def tangent_names(fn, wrt):
@@ -164,11 +174,16 @@ def tangent_names(fn, wrt):
 
 
 class Compiled:
-    """The product of one compilation."""
+    """The product of one compilation, bound to one function.
+
+    Holds the function and its code weakly (the cache is keyed by the code
+    object and must not keep it alive).  ``checks``: what the compile
+    depended on, relative to the function (see ``freshness``); ``deps``: the
+    same made absolute, with the callees' own, for the callers' checks."""
 
     def __init__(self, fn, mode, wrt):
-        self.fn = fn
-        self.code = fn.__code__
+        self._fn = weakref.ref(fn)
+        self._code = weakref.ref(fn.__code__)
         self.mode = mode
         self.wrt = wrt
         self.function = None    # the derivative function (grad / jvp)
@@ -176,18 +191,46 @@ class Compiled:
         self.bwd = None         # vjp: backward sweep
         self.sources = {}
         self.tangent_params = {}
-        self.deps = []
+        self.checks = ()
+        self.callee_deps = []
+        self._valid = None       # freshness.validator(checks + callee_deps)
+
+    @property
+    def fn(self):
+        return self._fn()
+
+    @property
+    def deps(self):
+        fn = self._fn()
+        return (freshness.absolute(fn, self.checks) if fn is not None else []) + self.callee_deps
+
+    def valid_for(self, fn):
+        """Whether this code is the derivative of ``fn`` as it is now (its
+        code, and what its free names resolve to)."""
+        return fn.__code__ is self._code() and self._valid(fn)
 
     def fresh(self):
-        if self.fn.__code__ is not self.code:
-            return False
-        for f, c in self.deps:
-            if f.__code__ is not c:
-                return False
-        return True
+        fn = self._fn()
+        return fn is not None and fn.__code__ is self._code() and self._valid(fn)
+
+    def rebind(self, fn):
+        """The same code for another function with the same code object (a
+        closure made again by the same 'def'): the generated functions read
+        the new closure's cells and globals."""
+        out = copy.copy(self)
+        out._fn = weakref.ref(fn)
+        for attr in ("function", "fwd", "bwd"):
+            generated = getattr(self, attr)
+            if generated is not None:
+                setattr(out, attr, codegen.rebind(generated, fn))
+        return out
 
 
+# code object -> {(mode, wrt, types, signature): [Compiled, ...]} (code objects
+# compare by value: entries are matched to a function by identity): several
+# entries where closures of one 'def' resolve names to different functions
 _CACHE = weakref.WeakKeyDictionary()
+_PER_KEY = 4
 # shape signatures one function is specialized to (per mode, wrt and types)
 # before further calls use its shape-generic code
 MAX_SPECIALIZATIONS = 8
@@ -199,30 +242,42 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
     names ``wrt``; ``types``: (parameter, class) of user objects passed in,
     so that ``self.method(...)`` calls resolve; ``signature``: (parameter,
     (dtype, dims)) of array arguments (``api._shape_signature``), which the
-    generated code is specialized to."""
-    per_fn = _CACHE.get(fn)
-    if per_fn is None:
-        per_fn = _CACHE[fn] = {}
-    key = (mode, tuple(wrt), tuple(types), signature)
-    entry = per_fn.get(key)
-    if entry is None and signature and sum(
-            1 for k in per_fn if k[:3] == key[:3] and k[3]) >= MAX_SPECIALIZATIONS:
-        # many shape patterns: the code for any shape serves the others
-        return compile_function(fn, mode, wrt, types)
-    if entry is not None and entry.fresh():
-        return entry
+    generated code is specialized to.
+
+    The cache is keyed by ``fn``'s code object: another closure of the same
+    'def' whose free names resolve to the same functions reuses the code,
+    bound to its own cells.  An entry whose names now resolve to other
+    functions (a callee or alias rebound, a method replaced) is not used."""
     if not inspect.isfunction(fn):
         raise TypeError(
             f"ad_compiler differentiates Python functions defined with 'def'; got "
             f"{type(fn).__name__} {fn!r}. Wrap it: def f(x): return {getattr(fn, '__name__', 'fn')}(x)")
-    marker = (fn.__code__, mode, tuple(wrt), tuple(types))
+    code = fn.__code__
+    per_code = _CACHE.get(code)
+    if per_code is None:
+        per_code = _CACHE[code] = {}
+    key = (mode, tuple(wrt), tuple(types), signature)
+    entries = per_code.get(key)
+    if entries is None and signature and sum(
+            1 for k in per_code if k[:3] == key[:3] and k[3]) >= MAX_SPECIALIZATIONS:
+        # many shape patterns: the code for any shape serves the others
+        return compile_function(fn, mode, wrt, types)
+    if entries and any(e._code() is not code for e in entries):
+        # (equal code objects share a key: drop entries whose code died)
+        entries[:] = [e for e in entries if e._code() is not None]
+    for i, entry in enumerate(entries or ()):
+        if entry.valid_for(fn):
+            if entry.fn is not fn:
+                entry = entries[i] = entry.rebind(fn)
+            return entry
+    marker = (code, mode, tuple(wrt), tuple(types))
     _COMPILING.add(marker)
     try:
         entry = transform(fn, mode, tuple(wrt), dict(types), dict(signature))
-    except CompileError:
+    except CompileError as exc:
+        _explain_decorator(fn, exc)
         raise
     except Exception as exc:  # a compiler bug: never a raw KeyError for users
-        code = fn.__code__
         raise InternalError(
             f"internal error of ad_compiler while compiling '{fn.__name__}' "
             f"({mode} mode): {type(exc).__name__}: {exc}",
@@ -232,8 +287,30 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
             construct="internal error") from exc
     finally:
         _COMPILING.discard(marker)
-    per_fn[key] = entry
+    entries = per_code.setdefault(key, [])
+    entries.insert(0, entry)
+    del entries[_PER_KEY:]
     return entry
+
+
+def _explain_decorator(fn, exc):
+    """A refusal inside a decorator's wrapper: say that the wrapper is what
+    is differentiated (it is what runs)."""
+    inner = getattr(fn, "__wrapped__", None)
+    code = fn.__code__
+    if inner is None or getattr(exc, "_ad_decorator_explained", False) \
+            or exc.filename != code.co_filename or exc.lineno is None:
+        return
+    lines = [line for _, _, line in code.co_lines() if line is not None]
+    if not lines or not code.co_firstlineno <= exc.lineno <= max(lines):
+        return
+    where = f"{code.co_filename}:{code.co_firstlineno}"
+    note = (f"'{fn.__name__}' is a wrapper made by a decorator ({code.co_qualname if hasattr(code, 'co_qualname') else code.co_name} "
+            f"at {where}); ad_compiler differentiates the wrapper, which is what runs. If the "
+            f"decorator does not change values, differentiate {fn.__name__}.__wrapped__ instead")
+    exc.hint = f"{exc.hint}\n{note}" if exc.hint else note
+    exc.args = (exc._render(),)
+    exc._ad_decorator_explained = True
 
 
 def transform(fn, mode, wrt, types=None, signature=None):
@@ -281,7 +358,21 @@ def transform(fn, mode, wrt, types=None, signature=None):
             tree.name = namer.fresh(f"{prefix}_{fn.__name__}")
             out.function = _finish(ctx, tree, fn)
             out.sources[mode] = out.function.__ad_source__
-    out.deps = list(dict.fromkeys(ctx.deps))
+    out.checks = freshness.relative_checks(info)
+    out.callee_deps = _callee_checks(ctx.deps)
+    out._valid = freshness.validator(out.checks + tuple(out.callee_deps), fn.__globals__)
+    return out
+
+
+def _callee_checks(deps):
+    """The callees' checks, (callee, code) pairs as code checks, each once."""
+    out, seen = [], set()
+    for d in deps:
+        check = (d[0], freshness.CODE, None, d[1]) if len(d) == 2 else d
+        k = (id(check[0]), check[1], repr(check[2]), id(check[3]))
+        if k not in seen:
+            seen.add(k)
+            out.append(check)
     return out
 
 

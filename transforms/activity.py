@@ -11,6 +11,8 @@ some extra derivative work.
 It also refuses, at the user's line, an active value flowing into something
 we cannot differentiate (a function with no rule, a lambda...).
 """
+import inspect
+
 import gast
 
 from ad_compiler.transforms import ops
@@ -142,6 +144,14 @@ def unsupported(info, stmt, op):
     if fn is not None:
         from ad_compiler.registry import qualified_name
         name = qualified_name(fn) + "()"
+        if not inspect.isfunction(fn) and inspect.isfunction(getattr(fn, "__wrapped__", None)):
+            # a C-implemented decorator (functools.lru_cache / cache)
+            return info.error(node, f"no derivative rule for {name}: it is a "
+                              f"{type(fn).__name__} around a Python function, which "
+                              f"ad_compiler cannot look into",
+                              hint=f"call {op.label[:-2]}.__wrapped__(...) instead if the "
+                                   f"wrapper does not change values (a cache does not)",
+                              construct=name)
     return info.error(node, f"no derivative rule for {name}",
                       hint="register one with ad_compiler.reverse/forward "
                            "(see CONTRIBUTING.md, 'add a derivative rule'), "

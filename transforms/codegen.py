@@ -12,6 +12,7 @@ import ast
 import linecache
 import re
 import types
+import weakref
 
 import gast
 
@@ -28,8 +29,20 @@ class Comments:
         self.texts = []
 
     def marker(self, text):
-        self.texts.append(text)
+        self.texts.append(comment_text(text))
         return nodes.expr_stmt(nodes.const(_MARK.format(len(self.texts) - 1)))
+
+
+def comment_text(text):
+    """``text`` made safe to follow ``#`` on one line of generated code: every
+    character that ends a line for ``str.splitlines`` or the tokenizer
+    (``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``, ``\\x85``,
+    U+2028, U+2029) or is not printable (but the tab) is written as its
+    escape (``\\u2028``), as ``repr`` would."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\t" else
+                   ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def to_source(tree, comments=None):
@@ -48,6 +61,9 @@ def to_source(tree, comments=None):
 
 
 _counter = [0]
+# generated file name -> (user function name, user file name), while the
+# generated code lives (for the notes on exceptions, see ``note_origin``)
+_ORIGINS = {}
 
 
 def load(source, fn_name, user_fn, injected):
@@ -57,18 +73,24 @@ def load(source, fn_name, user_fn, injected):
     runtime, derivative functions of callees).  The user's closure cells are
     shared, not copied, so the generated function sees what the user's
     function sees.
+
+    The text is registered with ``linecache`` under a unique file name and
+    compiled with its own line and column numbers (the enclosing factory
+    that makes the closure cells is added to the tree, not to the text), so
+    tracebacks, pdb and ``inspect.getsource`` show the lines of ``source``;
+    the registration is dropped when the code object dies.
     """
     _counter[0] += 1
     filename = f"<ad_compiler-{_counter[0]}:{fn_name}>"
     free = sorted(injected)
     user_free = list(user_fn.__code__.co_freevars) if user_fn is not None else []
     params = sorted(set(free) | set(user_free))
-    indented = "\n".join(("    " + line) if line else line for line in source.splitlines())
-    factory_src = (f"def __ad_factory__({', '.join(params)}):\n{indented}\n"
-                   f"    return {fn_name}\n")
-    lines = factory_src.splitlines(True)
-    linecache.cache[filename] = (len(factory_src), None, lines, filename)
-    code = compile(factory_src, filename, "exec")
+    module = ast.parse(source, filename)
+    factory = ast.parse(f"def __ad_factory__({', '.join(params)}):\n"
+                        f"    return {fn_name}\n").body[0]
+    factory.body[:0] = module.body
+    module.body = [factory]
+    code = compile(module, filename, "exec")
     scratch = {}
     exec(code, scratch)
     inner = scratch["__ad_factory__"](*([None] * len(params)))
@@ -86,7 +108,81 @@ def load(source, fn_name, user_fn, injected):
     fn = types.FunctionType(inner_code, globals_, fn_name, None, tuple(cells))
     fn.__ad_source__ = source
     fn.__ad_filename__ = filename
+    fn.__ad_user_free__ = tuple(v for v in inner_code.co_freevars if v not in injected)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if user_fn is not None:
+        _ORIGINS[filename] = (user_fn.__name__, user_fn.__code__.co_filename)
+    weakref.finalize(inner_code, _forget, filename)
     return fn
+
+
+def _forget(filename):
+    linecache.cache.pop(filename, None)
+    _ORIGINS.pop(filename, None)
+
+
+def rebind(generated, user_fn):
+    """``generated`` (made by ``load`` for a closure of the same code as
+    ``user_fn``) reading ``user_fn``'s closure cells, globals and defaults."""
+    user_cells = dict(zip(user_fn.__code__.co_freevars, user_fn.__closure__ or ()))
+    own = generated.__ad_user_free__
+    cells = tuple(user_cells[v] if v in own else c
+                  for v, c in zip(generated.__code__.co_freevars, generated.__closure__ or ()))
+    fn = types.FunctionType(generated.__code__, user_fn.__globals__, generated.__name__,
+                            None, cells)
+    fn.__dict__.update(generated.__dict__)
+    fn.__defaults__ = user_fn.__defaults__
+    fn.__kwdefaults__ = dict(user_fn.__kwdefaults__) if user_fn.__kwdefaults__ else None
+    return fn
+
+
+_COMMENT_RE = re.compile(r"^(\s*)# (?:adjoint of )?line (\d+): ")
+
+
+def note_origin(exc):
+    """Add to ``exc``, raised while running generated code, a note naming
+    the user's line each generated frame was computing, e.g. ``in the
+    derivative of loss, from model.py:12: z = X @ w`` (from the ``# line
+    N:`` comments).  Python 3.11+ (``add_note``); nothing on 3.10."""
+    if not hasattr(exc, "add_note") or getattr(exc, "_ad_noted", False):
+        return
+    try:
+        exc._ad_noted = True
+    except AttributeError:
+        return
+    notes = []
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        origin = _ORIGINS.get(filename)
+        if origin is not None:
+            where = _user_line(filename, tb.tb_lineno)
+            if where is not None:
+                adjoint, lineno = where
+                name, user_file = origin
+                text = linecache.getline(user_file, lineno).strip()
+                kind = "the adjoint of " if adjoint else ""
+                notes.append(f"in the derivative of {name}, from {kind}"
+                             f"{user_file}:{lineno}: {text}")
+        tb = tb.tb_next
+    for note in notes:
+        exc.add_note(note)
+
+
+def _user_line(filename, lineno):
+    """(adjoint?, user line) of the ``# line N:`` comment that line
+    ``lineno`` of generated code is under: the nearest one above it that is
+    not indented deeper."""
+    lines = linecache.getlines(filename)
+    if not 0 < lineno <= len(lines):
+        return None
+    line = lines[lineno - 1]
+    depth = len(line) - len(line.lstrip())
+    for i in range(lineno - 2, -1, -1):
+        m = _COMMENT_RE.match(lines[i])
+        if m and len(m.group(1)) <= depth:
+            return "adjoint of line" in lines[i], int(m.group(2))
+    return None
 
 
 def annotate(fn, filename, comments):

@@ -234,7 +234,7 @@ def check_no_argument_mutation(info, stmt, op, bound_names):
     time, see Normalizer._update_guards.)"""
     fn = op.fn
     try:
-        bound = inspect.signature(fn).bind(*op.args, **dict(op.keywords)).arguments
+        bound = inspect.signature(fn, follow_wrapped=False).bind(*op.args, **dict(op.keywords)).arguments
     except (TypeError, ValueError):
         return
     mutations = argument_mutations(fn)
@@ -1645,7 +1645,7 @@ class Normalizer:
         if fn is None:
             return []
         try:
-            bound = inspect.signature(fn).bind(
+            bound = inspect.signature(fn, follow_wrapped=False).bind(
                 *args, **{k.arg: k.value for k in call.keywords}).arguments
         except (TypeError, ValueError):
             return []
