@@ -1,0 +1,177 @@
+"""Generated code as loaded: ``# line N:`` comments cannot be broken out of
+by line separators in the user's line, tracebacks point at the lines of
+``source(df)``, and an exception raised while a derivative runs carries a
+note naming the user's file and line.  Numbers are checked against central
+finite differences (tests/reference.py)."""
+import importlib.util
+import inspect
+import sys
+import traceback
+
+import numpy as np
+import pytest
+
+from ad_compiler import grad, jvp, source, vjp
+from ad_compiler.transforms import codegen
+from tests.reference import fd_jacobian
+
+X = np.array([0.3, -1.2, 0.7])
+T = np.array([0.5, 1.0, -2.0])
+
+# every character str.splitlines or the tokenizer may take for a line end
+SEPARATORS = ["\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+def close(a, b, tol=1e-6):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_comment_text_is_one_line(sep):
+    text = f"y = x * 2.0  # a{sep}x = x * 100.0; import os"
+    safe = codegen.comment_text(text)
+    assert len(safe.splitlines()) == 1
+    assert safe.isprintable()
+    assert "x = x * 100.0; import os" in safe       # shown, escaped, not dropped
+    assert codegen.comment_text("z = X @ w  # naïve, ü\t") == "z = X @ w  # naïve, ü\t"
+
+
+# a user line holding a separator after which code is written, in a comment
+# and in a string literal (Python sees one line; splitlines sees two)
+INJECTED = '''\
+import numpy as np
+
+
+def f(x):
+    y = x * 2.0  # note{sep}    x = x * 100.0; import os
+    s = "{sep_escape}"
+    return np.sum(y * y) + len(s)
+'''
+
+
+def _module_with(tmp_path, sep, name, in_string):
+    text = INJECTED.replace("{sep}", sep)
+    # (a string literal may hold the raw character unless the tokenizer
+    # ends the line at it)
+    text = text.replace("{sep_escape}", sep + "; x = 0" if in_string else "")
+    path = tmp_path / f"{name}.py"
+    path.write_bytes(text.encode("utf-8"))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("in_string", [False, True])
+@pytest.mark.parametrize("sep", [s for s in SEPARATORS if s not in "\r\n"])
+def test_line_separators_in_user_lines_do_not_inject_code(tmp_path, sep, in_string):
+    module = _module_with(tmp_path, sep, f"injected_{ord(sep)}_{in_string}", in_string)
+    ref = fd_jacobian(module.f, (X,), 0)
+    close(ref, 8 * X)
+    close(grad(module.f)(X), ref)
+    close(jvp(module.f, (X,), (T,))[1], ref @ T)
+    out, pull = vjp(module.f, X)
+    close(pull(1.0)[0], ref)
+    for text in (source(grad(module.f)), source(module.f, mode="fwd"),
+                 source(module.f, mode="vjp")):
+        compile(text, "<generated>", "exec")
+        for line in text.splitlines():
+            if "import os" in line:
+                assert line.lstrip().startswith("#"), line
+        assert "\\u" in text or "\\x" in text
+
+
+def _failing(w, X):
+    z = X @ w
+    return np.sum(z ** 2)
+
+
+def _divides(w, k):
+    t = np.sum(w)
+    return t / k
+
+
+def _helper(w, X):
+    return X @ w
+
+
+def _calls_helper(w, X):
+    z = _helper(w, X)
+    return np.sum(z)
+
+
+def _innermost(exc):
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb
+
+
+def _raise(call):
+    with pytest.raises(Exception) as err:
+        call()
+    return err.value
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp", "vjp"])
+def test_traceback_lines_are_those_of_the_source(mode):
+    w, bad = np.ones(3), np.ones((2, 4))
+    if mode == "grad":
+        g = grad(_failing)
+        exc = _raise(lambda: g(w, bad))
+        text = source(g)                   # (the code specialized to these shapes)
+    elif mode == "jvp":
+        exc = _raise(lambda: jvp(_failing, (w, bad), (w, None)))
+        text = source(_failing, mode="fwd")
+    else:
+        exc = _raise(lambda: vjp(_failing, w, bad))
+        text = None
+    tb = _innermost(exc)
+    generated = tb.tb_frame.f_code
+    assert generated.co_filename.startswith("<ad_compiler-")
+    own = inspect.getsource(generated)           # the registered text
+    assert text is None or own == text
+    line = own.splitlines()[tb.tb_lineno - generated.co_firstlineno]
+    assert line.strip() == "z = X @ w"
+    shown = "".join(traceback.format_exception(exc))
+    assert "z = X @ w" in shown
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are 3.11+")
+def test_exceptions_in_derivatives_name_the_users_line():
+    w = np.ones(3)
+    line = inspect.getsourcelines(_failing)[1] + 1
+    where = f"{__file__}:{line}: z = X @ w"
+    exc = _raise(lambda: grad(_failing)(w, np.ones((2, 4))))
+    assert isinstance(exc, ValueError)
+    assert exc.__notes__ == [f"in the derivative of _failing, from {where}"]
+    exc = _raise(lambda: jvp(_failing, (w, np.ones((2, 4))), (w, None)))
+    assert exc.__notes__ == [f"in the derivative of _failing, from {where}"]
+    # raised in the adjoint sweep
+    line = inspect.getsourcelines(_divides)[1] + 2
+    exc = _raise(lambda: grad(_divides)(w, 0))
+    assert isinstance(exc, ZeroDivisionError)
+    assert exc.__notes__ == [f"in the derivative of _divides, from the adjoint of "
+                             f"{__file__}:{line}: return t / k"]
+    # in a pullback
+    out, pull = vjp(_divides, w, 2.0)
+    with np.errstate(all="raise"):
+        pass
+    with pytest.raises(ValueError) as err:
+        pull(np.ones(4))
+    assert not getattr(err.value, "__notes__", None)   # our own check, no note
+    # through a helper: one note per generated frame, outermost first
+    exc = _raise(lambda: grad(_calls_helper)(w, np.ones((2, 4))))
+    helper_line = inspect.getsourcelines(_helper)[1] + 1
+    caller_line = inspect.getsourcelines(_calls_helper)[1] + 1
+    assert exc.__notes__ == [
+        f"in the derivative of _calls_helper, from {__file__}:{caller_line}: z = _helper(w, X)",
+        f"in the derivative of _helper, from {__file__}:{helper_line}: return X @ w"]
+
+
+def test_generated_source_is_what_inspect_and_linecache_show():
+    g = grad(_failing)
+    g(np.ones(3), np.ones((2, 3)))
+    fn = g._compiled().function
+    assert inspect.getsource(fn) == source(g)
+    assert fn.__code__.co_firstlineno == 1
