@@ -486,6 +486,12 @@ def _check_callable(f, api):
     if not (inspect.isfunction(f) or inspect.ismethod(f) or isinstance(f, _Derivative)
             or hasattr(f, "__ad_wrapped__")):
         name = getattr(f, "__name__", type(f).__name__)
+        if isinstance(f, functools.partial):
+            inner = getattr(f.func, "__name__", "the function")
+            raise TypeError(
+                f"{api} cannot differentiate a functools.partial object (of {inner!r}) yet; "
+                f"differentiate {inner} itself and pass the fixed arguments explicitly "
+                f"(wrt counts them)")
         if inspect.isfunction(getattr(f, "__wrapped__", None)):   # functools.lru_cache...
             raise TypeError(
                 f"{api} cannot look into {name!r}, a {type(f).__name__} (a wrapper "

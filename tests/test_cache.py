@@ -168,10 +168,32 @@ def test_lru_cache_is_refused_clearly():
 
 
 def test_partial_and_bound_methods():
-    with pytest.raises(TypeError, match="partial"):
-        grad(functools.partial(calls_decorated))(X)
+    fixed = functools.partial(calls_decorated)
+    with pytest.raises(TypeError, match=r"functools\.partial object \(of 'calls_decorated'\)"):
+        grad(fixed)(X)
+    with pytest.raises(TypeError, match=r"functools\.partial"):
+        jvp(fixed, (X,), (T,))
+    with pytest.raises(TypeError, match=r"functools\.partial"):
+        vjp(fixed, X)
     m = Model()
     close(grad(m.loss)(X), fd(m.loss))
+    close(jvp(m.loss, (X,), (T,))[1], fd(m.loss) @ T)
+
+
+class WithClassMethod:
+    @staticmethod
+    def cube(x):
+        return np.sum(x ** 3)
+
+    @classmethod
+    def twice(cls, x):
+        return 2.0 * cls.cube(x)
+
+
+def test_classmethod_calling_through_cls_is_refused_not_wrong():
+    close(grad(WithClassMethod.cube)(X), 3 * X ** 2)
+    with pytest.raises(CompileError, match=r"\.cube\(\)"):
+        grad(WithClassMethod.twice)(X)
 
 
 # --- stale entries: rebinding what a compile resolved ------------------------

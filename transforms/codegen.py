@@ -56,7 +56,9 @@ def to_source(tree, comments=None):
     ast.fix_missing_locations(py)
     text = ast.unparse(py)
     if comments is not None:
-        text = _MARK_RE.sub(lambda m: f"{m.group(1)}# {comments.texts[int(m.group(2))]}", text)
+        texts = comments.texts
+        text = _MARK_RE.sub(lambda m: f"{m.group(1)}# {texts[int(m.group(2))]}"
+                            if int(m.group(2)) < len(texts) else m.group(0), text)
     return text + "\n"
 
 
@@ -124,6 +126,9 @@ def _forget(filename):
 def rebind(generated, user_fn):
     """``generated`` (made by ``load`` for a closure of the same code as
     ``user_fn``) reading ``user_fn``'s closure cells, globals and defaults."""
+    pair = getattr(generated, "__ad_checked__", None)
+    if pair is not None:        # AD_COMPILER_CHECK: both variants (ad_compiler/check.py)
+        return generated.__ad_recheck__(*(rebind(g, user_fn) for g in pair))
     user_cells = dict(zip(user_fn.__code__.co_freevars, user_fn.__closure__ or ()))
     own = generated.__ad_user_free__
     cells = tuple(user_cells[v] if v in own else c

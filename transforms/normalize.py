@@ -214,7 +214,7 @@ def _mutations_of(node, filename, fn, _depth=0, _seen=None):
         if callee is None or not ops.is_user_function(callee):
             continue
         try:
-            bound = inspect.signature(callee).bind(*call.args, **{
+            bound = inspect.signature(callee, follow_wrapped=False).bind(*call.args, **{
                 k.arg: k.value for k in call.keywords if k.arg}).arguments
         except (TypeError, ValueError):
             continue
