@@ -886,13 +886,27 @@ def copyltu(x):
     return np.tril(x) + _mT(np.tril(x, -1))
 
 
-def vec_as_mat(x, b):
-    """``x[..., None]`` when ``b`` (solve's right-hand side) is a vector."""
-    return np.asarray(x)[..., None] if np.ndim(b) == 1 else x
+# np.linalg.solve(a, b) reads b as a (stack of) vector(s): on NumPy 2 when b is
+# 1-D; on NumPy 1.x when b.ndim == a.ndim - 1 (a 2-D b with a 3-D a is a stack
+# of vectors there, a matrix on NumPy 2).
+_SOLVE_1D_VECTOR_ONLY = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 
 
-def mat_as_vec(x, b):
-    return np.asarray(x)[..., 0] if np.ndim(b) == 1 else x
+def _vector_rhs(b, a):
+    if a is None or _SOLVE_1D_VECTOR_ONLY:
+        return np.ndim(b) == 1
+    return np.ndim(b) == np.ndim(a) - 1
+
+
+def vec_as_mat(x, b, a=None):
+    """``x[..., None]`` when ``b`` (the right-hand side of solve with matrix
+    ``a``, or of lstsq when ``a`` is not given) is read as a vector by the
+    running NumPy."""
+    return np.asarray(x)[..., None] if _vector_rhs(b, a) else x
+
+
+def mat_as_vec(x, b, a=None):
+    return np.asarray(x)[..., 0] if _vector_rhs(b, a) else x
 
 
 def cols(x, k):

@@ -36,6 +36,10 @@ the compiler needs real source files).  Keys of a spec:
 ``needs``  names of core capabilities the spec relies on (see
            ``test_rules.CORE_PROBES``); when a probe shows the capability is
            broken the spec is an expected failure with the probe's reason.
+``skip``   a reason (naming the NumPy version) when the call itself is not
+           valid on the installed NumPy (a keyword or a shape convention of
+           another version): the spec is left out, and a primitive all of
+           whose specs are left out is skipped with that reason.
 
 The helpers below (``S``, ``U``, ``Pos``...) build specs compactly:
 ``S("numpy.arctan2", "np.arctan2(x, y)", U(3, 4), U(4))`` is the spec of
@@ -54,6 +58,9 @@ from ad_compiler import runtime_numpy as adn
 """
 
 _rng = np.random.default_rng(20240917)
+_NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+_ONLY_NUMPY2 = None if _NUMPY2 else f"NumPy 2 only (installed: {np.__version__})"
+_ONLY_NUMPY1 = f"NumPy 1.x only (installed: {np.__version__})" if _NUMPY2 else None
 _PARAMS = ("x", "y", "w", "v", "u", "t")
 
 
@@ -565,12 +572,15 @@ add([
         return sign * logdet""", Mat(3), needs=_NT2),
     S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3), U(3)),
     S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3), U(3, 2)),
-    S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 2), U(3)),
+    # a 1-D b with stacked a (and a 2-D b read as a matrix) is NumPy 2's rule:
+    # NumPy 1.x reads b as vectors when b.ndim == a.ndim - 1 (an error here)
+    S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 2), U(3), skip=_ONLY_NUMPY2),
     S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 2), U(2, 3, 2)),
-    S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 2), U(3, 1)),
+    S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 2), U(3, 1), skip=_ONLY_NUMPY2),
     S("numpy.linalg.cholesky", "np.linalg.cholesky(x)", SPD(3)),
     S("numpy.linalg.cholesky", "np.linalg.cholesky(x)", SPD(3, 2)),
-    S("numpy.linalg.cholesky", "np.linalg.cholesky(x, upper=True)", SPD(3)),
+    # upper= is new in NumPy 2.0
+    S("numpy.linalg.cholesky", "np.linalg.cholesky(x, upper=True)", SPD(3), skip=_ONLY_NUMPY2),
     S("numpy.linalg.eigh", "np.linalg.eigh(x)[0]", Sym(3), needs=_NT),
     S("numpy.linalg.eigh", """
         v = np.linalg.eigh(x, UPLO='U')[1]
@@ -695,4 +705,14 @@ add([
     S("numpy.fft.ifftshift", "np.fft.ifftshift(x, axes=(0,))", U(3, 2)),
     S("numpy.fft.fft", "np.abs(np.fft.fft(x)) ** 2", U(6)),
     S("numpy.fft.rfft", "np.real(np.fft.irfft(np.fft.rfft(x) * y))", U(6), Cx(4)),
+])
+
+# np.linalg.solve's right-hand side read by the installed NumPy's convention:
+# b of shape (3, 3) with a stack of three 3x3 matrices is one matrix on NumPy 2
+# and three vectors on NumPy 1.x (same call, different result: the rule must
+# follow); b of shape (2, 3) with two 3x3 matrices is two vectors (1.x only)
+add([
+    S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 3), U(3, 3), order=2),
+    S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 2), U(2, 3), order=2,
+      skip=_ONLY_NUMPY1),
 ])

@@ -54,16 +54,17 @@ def slogdet(z, a):
 
 @reverse(np.linalg.solve)
 def solve(z, a, b):
-    gb = adn.mat_as_vec(np.linalg.solve(np.swapaxes(a, -1, -2), adn.vec_as_mat(d[z], b)), b)
+    gb = adn.mat_as_vec(np.linalg.solve(np.swapaxes(a, -1, -2),
+                                        adn.vec_as_mat(d[z], b, a)), b, a)
     d[b] = ad.unbroadcast(gb, b)
-    d[a] = ad.unbroadcast(-np.matmul(adn.vec_as_mat(gb, b),
-                                     np.swapaxes(adn.vec_as_mat(z, b), -1, -2)), a)
+    d[a] = ad.unbroadcast(-np.matmul(adn.vec_as_mat(gb, b, a),
+                                     np.swapaxes(adn.vec_as_mat(z, b, a), -1, -2)), a)
 
 
 @forward(np.linalg.solve)
 def solve(z, a, b):
     d[z] = adn.mat_as_vec(np.linalg.solve(
-        a, adn.vec_as_mat(d[b], b) - np.matmul(d[a], adn.vec_as_mat(z, b))), b)
+        a, adn.vec_as_mat(d[b], b, a) - np.matmul(d[a], adn.vec_as_mat(z, b, a))), b, a)
 
 
 @reverse(np.linalg.cholesky)
@@ -249,13 +250,13 @@ def lstsq(z, a, b, rcond=None):
 # --- forward rules of the helpers that reverse rules call (for hessian) -----
 
 @forward(adn.vec_as_mat)
-def _vec_as_mat(r, x, b):
-    d[r] = adn.vec_as_mat(d[x], b)
+def _vec_as_mat(r, x, b, a=None):
+    d[r] = adn.vec_as_mat(d[x], b, a)
 
 
 @forward(adn.mat_as_vec)
-def _mat_as_vec(r, x, b):
-    d[r] = adn.mat_as_vec(d[x], b)
+def _mat_as_vec(r, x, b, a=None):
+    d[r] = adn.mat_as_vec(d[x], b, a)
 
 
 @forward(adn.tril_half)
