@@ -317,6 +317,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
     from ad_compiler.transforms import forward
     # 1. Parse, with absolute line numbers, and capture the namespace.
+    generation = registry.generation      # (rules registered later: recompile)
     info = parse.parse_function(fn)
     namer = names.Namer(names.all_identifiers(info.node))
     if mode == "forward":               # tangent parameters: known names
@@ -360,7 +361,8 @@ def transform(fn, mode, wrt, types=None, signature=None):
             out.sources[mode] = out.function.__ad_source__
     out.checks = freshness.relative_checks(info)
     out.callee_deps = _callee_checks(ctx.deps)
-    out._valid = freshness.validator(out.checks + tuple(out.callee_deps), fn.__globals__)
+    out._valid = freshness.validator(out.checks + tuple(out.callee_deps), fn.__globals__,
+                                     generation)
     return out
 
 

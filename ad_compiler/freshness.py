@@ -20,6 +20,7 @@ itself, so that a recursive function does not keep itself alive).
 import builtins
 import types
 
+from ad_compiler import registry
 from ad_compiler.transforms.parse import _MISSING
 
 GLOBAL, BUILTIN, CELL, ATTR, METHOD, CODE = "global", "builtin", "cell", "attr", "method", "code"
@@ -85,13 +86,16 @@ def _builtins_of(g):
     return ns if isinstance(ns, dict) else ns.__dict__
 
 
-def validator(checks, globals_):
+def validator(checks, globals_, generation=None):
     """A function ``valid(fn)``: whether every check still finds its expected
     object (``globals_``: those of the function the relative checks are
-    for).  Generated as one boolean expression (a cache hit costs a few
+    for), and, given the registry's ``generation`` when the compile began,
+    that no rule was registered since.  Generated as one boolean expression (a cache hit costs a few
     dict lookups and identity tests, about as fast as Python can check)."""
-    env = {"_M": _MISSING, "_static": _static, "_ident": _ident}
+    env = {"_M": _MISSING, "_static": _static, "_ident": _ident, "_registry": registry}
     terms = []
+    if generation is not None:     # no derivative rule registered since
+        terms.append(f"_registry.generation == {int(generation)}")
 
     def value(t, kind, arg):
         if kind == GLOBAL:

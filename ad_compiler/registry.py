@@ -47,6 +47,7 @@ class Primitive:
 
 _RULES = {}          # key(callable) -> Primitive
 _NONDIFF = {}        # key(callable) -> qualified name
+generation = 0       # counts registrations: compiled code made before one is stale
 
 
 def _key(fn):
@@ -71,6 +72,8 @@ def qualified_name(fn):
 
 
 def _register(fn, template, kind, name=None):
+    global generation
+    generation += 1
     key = _key(fn)
     prim = _RULES.get(key)
     if prim is None:
@@ -136,6 +139,8 @@ def same_rules(fn, like, name=None):
 
 def nondifferentiable(*fns, name=None):
     """Declare callables whose results carry no derivative (floor, argmax...)."""
+    global generation
+    generation += 1
     for fn in fns:
         if fn is None:
             continue

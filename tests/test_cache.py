@@ -445,3 +445,33 @@ def test_recursion_through_the_cache():
         return np.sum(_recursive(x, 3))
     close(grad(f)(X), fd(f))
     close(jvp(f, (X,), (T,))[1], fd(f) @ T)
+
+
+# --- a rule registered after a compile ---------------------------------------
+
+d = None  # the d[x] notation of rule templates; never evaluated
+
+
+def _clipped(x):
+    return x * 1.0
+
+
+def uses_clipped(x):
+    return np.sum(np.sin(_clipped(x)))
+
+
+def test_rule_registered_after_a_compile_is_used():
+    from ad_compiler import forward, reverse
+    g = grad(uses_clipped)
+    close(g(X), np.cos(X))                   # through _clipped's source
+
+    @reverse(_clipped)
+    def _clipped_rev(z, x):
+        d[x] = np.clip(d[z], -0.5, 0.5)       # gradient clipping
+
+    @forward(_clipped)
+    def _clipped_fwd(z, x):
+        d[z] = d[x]
+
+    close(g(X), np.clip(np.cos(X), -0.5, 0.5))
+    close(jvp(uses_clipped, (X,), (T,))[1], np.cos(X) @ T)
