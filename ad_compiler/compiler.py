@@ -11,7 +11,7 @@ import weakref
 import gast
 import numpy
 
-from ad_compiler import freshness, registry, runtime
+from ad_compiler import check, freshness, registry, runtime
 from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
 from ad_compiler.errors import CompileError, InternalError
 from ad_compiler.transforms import activity, codegen, fence, names, nodes, normalize, ops, parse
@@ -248,6 +248,7 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
     'def' whose free names resolve to the same functions reuses the code,
     bound to its own cells.  An entry whose names now resolve to other
     functions (a callee or alias rebound, a method replaced) is not used."""
+    fn = getattr(fn, "__ad_checked__", (fn,))[0]     # (AD_COMPILER_CHECK: the product)
     if not inspect.isfunction(fn):
         raise TypeError(
             f"ad_compiler differentiates Python functions defined with 'def'; got "
@@ -256,7 +257,7 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
     per_code = _CACHE.get(code)
     if per_code is None:
         per_code = _CACHE[code] = {}
-    key = (mode, tuple(wrt), tuple(types), signature)
+    key = (mode, tuple(wrt), tuple(types), signature, check.enabled())
     entries = per_code.get(key)
     if entries is None and signature and sum(
             1 for k in per_code if k[:3] == key[:3] and k[3]) >= MAX_SPECIALIZATIONS:
@@ -342,22 +343,22 @@ def transform(fn, mode, wrt, types=None, signature=None):
         tree, tparams = forward.ForwardPass(ctx, norm, act).run(list(wrt), tangent_names(fn, wrt))
         tree.name = namer.fresh(f"{fn.__name__}_jvp")
         out.tangent_params = tparams
-        out.function = _finish(ctx, tree, fn)
+        out.function = _finish(ctx, tree, fn, "function", "forward mode")
         out.sources["jvp"] = out.function.__ad_source__
     else:
         from ad_compiler.transforms import reverse
         rp = reverse.ReversePass(ctx, norm, act)
         if mode == "split":
             fwd_tree, bwd_tree = rp.run_split(list(wrt), fn.__name__)
-            out.fwd = _finish(ctx, fwd_tree, fn)
-            out.bwd = _finish(ctx, bwd_tree, fn)
+            out.fwd = _finish(ctx, fwd_tree, fn, "fwd", "vjp forward sweep")
+            out.bwd = _finish(ctx, bwd_tree, fn, "bwd", "vjp backward sweep")
             out.sources["fwd"] = out.fwd.__ad_source__
             out.sources["bwd"] = out.bwd.__ad_source__
         else:
             tree = rp.run_combined(list(wrt), with_value=(mode == "value_and_grad"), aux=aux)
             prefix = "value_and_grad" if mode == "value_and_grad" else "grad"
             tree.name = namer.fresh(f"{prefix}_{fn.__name__}")
-            out.function = _finish(ctx, tree, fn)
+            out.function = _finish(ctx, tree, fn, "function", f"{mode} mode")
             out.sources[mode] = out.function.__ad_source__
     out.checks = freshness.relative_checks(info)
     out.callee_deps = _callee_checks(ctx.deps)
@@ -410,8 +411,13 @@ def resolver_lookup(info, ctx):
     return lambda ident: (ctx.injected[ident] if ident in ctx.injected else info.lookup(ident))
 
 
-def _finish(ctx, tree, fn):
+def _finish(ctx, tree, fn, kind="function", what=None):
+    """Clean up and load.  With ``AD_COMPILER_CHECK=1`` (and ``what`` given)
+    the tree is also loaded without the clean-up passes, and the function
+    returned runs both and compares them (ad_compiler/check.py); ``kind`` is
+    "function", or "fwd" / "bwd" for the two sweeps of a vjp."""
     from ad_compiler.transforms import batch, optimize, specialize
+    reference = copy.deepcopy(tree) if what is not None and check.enabled() else None
     # names of modules whose functions are pure (numpy, the runtime)
     pure = [n for n, obj in ctx.injected.items()
             if obj is numpy or obj is runtime or getattr(obj, "__name__", "").startswith(
@@ -420,12 +426,24 @@ def _finish(ctx, tree, fn):
     if ctx.shapes is not None:              # product adjoints of known ranks: plain NumPy
         tree = specialize.specialize(tree, ctx, ctx.shapes)
     tree = optimize.optimize(tree, pure)
+    if reference is None:
+        return _load(ctx, tree, fn, ctx.injected)
+    out = _load(ctx, tree, fn, {k: check.variant(v, 0) for k, v in ctx.injected.items()})
+    ref = _load(ctx, reference, fn, {k: check.variant(v, 1) for k, v in ctx.injected.items()})
+    return check.checked(out, ref, kind, what)
+
+
+def _load(ctx, tree, fn, injected):
+    for node in gast.walk(tree):       # builtins emitted without a context (slice)
+        if getattr(node, "ad_builtin", False):
+            node.id = ctx.global_name(node.id, getattr(builtins, node.id))
+            injected.setdefault(node.id, ctx.injected[node.id])
     defaults = fn.__defaults__
     kwdefaults = fn.__kwdefaults__
     _strip_defaults(tree)
     codegen.annotate(tree, ctx.info.filename, ctx.comments)
     src = codegen.to_source(tree, ctx.comments)
-    out = codegen.load(src, tree.name, fn, ctx.injected)
+    out = codegen.load(src, tree.name, fn, injected)
     out.__defaults__ = defaults
     out.__kwdefaults__ = dict(kwdefaults) if kwdefaults else None
     return out
@@ -455,6 +473,3 @@ def normalized(fn):
     norm = normalize.normalize(info, namer, resolver, ctx.global_name)
     norm.name = f"{fn.__name__}_normalized"
     return _finish(ctx, norm, fn)
-    for node in gast.walk(tree):       # builtins emitted without a context (slice)
-        if getattr(node, "ad_builtin", False):
-            node.id = ctx.global_name(node.id, getattr(builtins, node.id))

@@ -59,3 +59,9 @@ class InternalError(CompileError):
 
     Raised instead of a raw KeyError/AttributeError from deep inside the
     compiler; the message names the function and asks for a report."""
+
+
+class CheckError(AssertionError):
+    """``AD_COMPILER_CHECK=1``: the generated code after the clean-up passes
+    and the same code without them disagree (ad_compiler/check.py).  Always
+    a bug of ad_compiler."""

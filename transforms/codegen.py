@@ -10,6 +10,7 @@ closure cells.
 """
 import ast
 import linecache
+import math
 import re
 import types
 import weakref
@@ -52,7 +53,7 @@ def to_source(tree, comments=None):
     for node in gast.walk(tree):       # a block left empty by a pass: 'pass'
         if isinstance(node, (gast.For, gast.While, gast.If, gast.FunctionDef)) and not node.body:
             node.body = [gast.Pass()]
-    py = gast.gast_to_ast(tree)
+    py = _NegativeConstants().visit(gast.gast_to_ast(tree))
     ast.fix_missing_locations(py)
     text = ast.unparse(py)
     if comments is not None:
@@ -60,6 +61,19 @@ def to_source(tree, comments=None):
         text = _MARK_RE.sub(lambda m: f"{m.group(1)}# {texts[int(m.group(2))]}"
                             if int(m.group(2)) < len(texts) else m.group(0), text)
     return text + "\n"
+
+
+class _NegativeConstants(ast.NodeTransformer):
+    """A negative number constant (passes make them: ``-1.5``, ``-0.0``) is
+    written as a negation of a positive one, which ``ast.unparse`` puts in
+    parentheses where precedence needs it: ``(-1.5) ** 2``, not ``-1.5 ** 2``
+    (which is ``-(1.5 ** 2)``)."""
+
+    def visit_Constant(self, node):
+        v = node.value
+        if type(v) in (int, float) and (v < 0 or (v == 0 and math.copysign(1.0, v) < 0)):
+            return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-v))
+        return node
 
 
 _counter = [0]

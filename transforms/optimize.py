@@ -455,8 +455,11 @@ def fold_negations(fn):
     changed = [False]
 
     def negated(expr, defs):
-        """An expression for -expr without a negation op, or None; may
-        rewrite the single-use definitions in ``defs`` it goes through."""
+        """An expression for -expr without a negation op, or None.  It may
+        be ``expr`` itself changed in place or a new node, so the caller
+        must put the result where ``expr`` was; on the way it rewrites the
+        single-use definitions in ``defs`` it goes through (only when it
+        succeeds)."""
         if _is_neg(expr):
             return expr.operand
         if isinstance(expr, gast.Constant) and _is_number(expr):
@@ -487,8 +490,11 @@ def fold_negations(fn):
                 if _is_neg(s.value) and isinstance(s.value.operand, gast.Name):
                     a = s.value.operand.id
                     # (negated() changes the definitions only when it succeeds)
-                    if a in defs and loads.get(a) == 1 and counts.get(a) == 1 \
-                            and negated(defs[a].value, defs) is not None:
+                    inner = None
+                    if a in defs and loads.get(a) == 1 and counts.get(a) == 1:
+                        inner = negated(defs[a].value, defs)
+                    if inner is not None:
+                        defs[a].value = inner                # w = -(its old value)
                         s.value = s.value.operand            # v = w
                         changed[0] = True
                     elif a != t and _merge_sum(stmts, i, t, a) is not None:
