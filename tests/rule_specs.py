@@ -716,3 +716,12 @@ add([
     S("numpy.linalg.solve", "np.linalg.solve(x, y)", Mat(3, 2), U(2, 3), order=2,
       skip=_ONLY_NUMPY1),
 ])
+
+# np.reshape's keywords: newshape= (NumPy 1.x to 2.3; 2.4 dropped it), shape= (2.1)
+_RESHAPE_KW = __import__("inspect").signature(np.reshape).parameters
+add([
+    S("numpy.reshape", "np.reshape(x, newshape=(3, 2))", U(6), order=1,
+      skip=None if "newshape" in _RESHAPE_KW else f"no newshape= in NumPy {np.__version__}"),
+    S("numpy.reshape", "np.reshape(x, shape=(2, 3), copy=True)", U(6), order=1,
+      skip=None if "copy" in _RESHAPE_KW else f"no shape=/copy= in NumPy {np.__version__}"),
+])

@@ -392,13 +392,14 @@ def transpose(z, a, axes=None):
     d[z] = np.transpose(d[a], axes)
 
 
+# newshape= is NumPy 1.x's keyword (deprecated in 2.1 for shape=), copy= is 2.1's
 @reverse(np.reshape)
-def reshape(z, a, shape=None, order="C"):
+def reshape(z, a, shape=None, order="C", *, newshape=None, copy=None):
     d[a] = np.reshape(d[z], np.shape(a), order=order)
 
 
 @forward(np.reshape)
-def reshape(z, a, shape=None, order="C"):
+def reshape(z, a, shape=None, order="C", *, newshape=None, copy=None):
     d[z] = np.reshape(d[a], np.shape(z), order=order)
 
 
