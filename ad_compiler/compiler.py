@@ -14,7 +14,7 @@ import numpy
 from ad_compiler import check, freshness, registry, runtime
 from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
 from ad_compiler.errors import CompileError, InternalError
-from ad_compiler.transforms import activity, codegen, fence, names, nodes, normalize, ops, parse
+from ad_compiler.transforms import activity, codegen, fence, names, nodes, normalize, ops, parse, sequences
 
 
 class Context:
@@ -337,6 +337,8 @@ def transform(fn, mode, wrt, types=None, signature=None):
         mode = mode[:-4]
         aux = _split_aux(ctx, norm)
     act = activity.analyze(norm, wrt, resolver, info)
+    # + and * that may concatenate/repeat lists get the rules of sequences
+    sequences.retarget(norm, act, ctx.signature, forward=(mode == "forward"))
     out = Compiled(fn, mode, wrt)
     # 5. Differentiate, then 6. clean up and load.
     if mode == "forward":

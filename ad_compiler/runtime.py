@@ -569,6 +569,121 @@ def zero_or(t, x):
     return t
 
 
+# --- + and * of lists and tuples (concatenation, repetition) ----------------
+# Generated code uses these where an operand may hold a list or tuple (the
+# static analysis of transforms/sequences.py cannot rule it out); each
+# decides from the operands' types at run time, exactly as Python does.
+
+def _concatenates(x, y):
+    """Does ``x + y`` concatenate (two lists or two tuples)?"""
+    return isinstance(x, (list, tuple)) and isinstance(y, (list, tuple))
+
+
+def _repeats(x, y):
+    """Does ``x * y`` repeat the sequence ``x`` (``y`` an integer, not an
+    array: ``[a] * np.array(2)`` is NumPy multiplication)?"""
+    return isinstance(x, (list, tuple)) and not isinstance(y, np.ndarray)
+
+
+def seq_add(x, y):
+    """``x + y`` where ``x``/``y`` may be lists or tuples (the primitive the
+    derivative rules of a possible concatenation are registered under)."""
+    return x + y
+
+
+def seq_mul(x, y):
+    """``x * y`` where one operand may be a list or tuple."""
+    return x * y
+
+
+def add_grad_left(g, x, y):
+    """Adjoint of ``x`` in ``z = x + y``: the first ``len(x)`` entries of
+    ``g`` for a concatenation, else ``g`` unbroadcast to x's shape."""
+    if _concatenates(x, y):
+        return _parts(g[:len(x)], x)
+    return unbroadcast(g, x)
+
+
+def add_grad_right(g, x, y):
+    """Adjoint of ``y`` in ``z = x + y``."""
+    if _concatenates(x, y):
+        return _parts(g[len(x):], y)
+    return unbroadcast(g, y)
+
+
+def add_tangent(dx, dy, x, y, z):
+    """Tangent of ``z = x + y``: the tangents concatenated for sequences
+    (0.0 stands for the zeros of an inactive operand)."""
+    if _concatenates(x, y):
+        return type(z)(list(zero_or(dx, x)) + list(zero_or(dy, y)))
+    return like(dx + dy, z)
+
+
+def _parts(g, x):
+    """The adjoint ``g`` of the sequence ``x`` as a sequence: an array
+    adjoint (from ``np.array(seq)``) split into its rows."""
+    if isinstance(g, np.ndarray):
+        return type(x)(g[i] for i in range(len(x)))
+    return g
+
+
+def _unrepeat(g, x, n):
+    """Adjoint of the sequence ``x`` in ``x * n``: the sum of the ``n``
+    repeats of ``g``."""
+    n = max(int(n), 0)
+    m = len(x)
+    if n == 0 or m == 0:
+        return zeros_like(x)
+    if isinstance(g, np.ndarray):
+        return _parts(np.sum(np.reshape(g, (n, m) + g.shape[1:]), axis=0), x)
+    out = list(g[:m])
+    for k in range(1, n):
+        out = [add(a, b) for a, b in zip(out, g[k * m:(k + 1) * m])]
+    return type(x)(out)
+
+
+def mul_grad_left(g, x, y):
+    """Adjoint of ``x`` in ``z = x * y``: for a repetition, the sum of the
+    repeats (the count has none), else NumPy's ``unbroadcast(g * y, x)``."""
+    if _repeats(x, y):
+        return _unrepeat(g, x, y)
+    if _repeats(y, x):
+        return 0.0
+    return unbroadcast(g * y, x)
+
+
+def mul_grad_right(g, x, y):
+    """Adjoint of ``y`` in ``z = x * y``."""
+    if _repeats(y, x):
+        return _unrepeat(g, y, x)
+    if _repeats(x, y):
+        return 0.0
+    return unbroadcast(x * g, y)
+
+
+def mul_grad_left_tangent(dg, dy, g, x, y):
+    """Tangent of ``mul_grad_left(g, x, y)``."""
+    if _repeats(x, y) or _repeats(y, x):
+        return mul_grad_left(dg, x, y)
+    return unbroadcast(dg * y + g * dy, x)
+
+
+def mul_grad_right_tangent(dg, dx, g, x, y):
+    """Tangent of ``mul_grad_right(g, x, y)``."""
+    if _repeats(x, y) or _repeats(y, x):
+        return mul_grad_right(dg, x, y)
+    return unbroadcast(dx * g + x * dg, y)
+
+
+def mul_tangent(dx, dy, x, y):
+    """Tangent of ``z = x * y``: the repeated tangents for a repetition."""
+    if _repeats(x, y):
+        return type(x)(list(zero_or(dx, x)) * y)
+    if _repeats(y, x):
+        return type(y)(x * list(zero_or(dy, y)))
+    return dx * y + x * dy
+
+
 # --- in-place writes (x[idx] = v) ----------------------------------------
 
 def read_at(x, idx):

@@ -174,6 +174,9 @@ class ReversePass:
                         if op is not None and op.kind == "prim" and op.args and (
                                 op.fn is operator.getitem or op.fn in self._sequence_helpers()):
                             src = ops_names(op.args[0])
+                        elif op is not None and op.kind == "prim" and op.fn in (
+                                self.ctx.runtime.seq_add, self.ctx.runtime.seq_mul):
+                            src = [n for a in op.args for n in ops_names(a)]
                     if src and any(n in self.containers for n in src):
                         self.containers.add(t)
                         changed = True

@@ -261,3 +261,50 @@ def members_grad(z, g, x):
 @forward(ad.members_tangent)
 def members_tangent(z, t, like):
     d[z] = ad.members_tangent(d[t], like)
+
+
+# --- + and * where an operand may be a list or tuple ---------------------
+# (transforms/sequences.py gives these primitives to the statements whose
+# operands it cannot prove are arrays or numbers; the helpers decide from
+# the operands' types at run time: concatenation/repetition or NumPy)
+
+@reverse(ad.seq_add)
+def seq_add(z, x, y):
+    d[x] = ad.add_grad_left(d[z], x, y)
+    d[y] = ad.add_grad_right(d[z], x, y)
+
+
+@forward(ad.seq_add)
+def seq_add(z, x, y):
+    d[z] = ad.add_tangent(d[x], d[y], x, y, z)
+
+
+@reverse(ad.seq_mul)
+def seq_mul(z, x, y):
+    d[x] = ad.mul_grad_left(d[z], x, y)
+    d[y] = ad.mul_grad_right(d[z], x, y)
+
+
+@forward(ad.seq_mul)
+def seq_mul(z, x, y):
+    d[z] = ad.mul_tangent(d[x], d[y], x, y)
+
+
+@forward(ad.add_grad_left)
+def add_grad_left(z, g, x, y):
+    d[z] = ad.add_grad_left(d[g], x, y)
+
+
+@forward(ad.add_grad_right)
+def add_grad_right(z, g, x, y):
+    d[z] = ad.add_grad_right(d[g], x, y)
+
+
+@forward(ad.mul_grad_left)
+def mul_grad_left(z, g, x, y):
+    d[z] = ad.mul_grad_left_tangent(d[g], d[y], g, x, y)
+
+
+@forward(ad.mul_grad_right)
+def mul_grad_right(z, g, x, y):
+    d[z] = ad.mul_grad_right_tangent(d[g], d[x], g, x, y)

@@ -1,0 +1,204 @@
+"""``+`` and ``*`` of lists and tuples holding differentiated values
+(concatenation, repetition, ``+=``/``*=``), in grad, vjp and jvp, against
+central finite differences and autograd (transforms/sequences.py,
+runtime ``add_grad_left``... and the rules of ``ad.seq_add``/``ad.seq_mul``)."""
+import numpy as np
+import pytest
+
+from ad_compiler import grad, jvp, source, vjp
+
+X = np.array([0.3, -0.7, 1.1])
+T = np.array([0.5, -1.5, 2.0])
+W3 = np.arange(1.0, 4.0)
+
+
+def fd_grad(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = eps
+        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
+# --- functions (module level: the compiler reads their source) -------------
+
+def concat_iterate(x):
+    a = [x, x * 2] + [x * 3]
+    s = 0.0
+    for v in a:
+        s = s + np.sum(v ** 2)
+    return s
+
+
+def concat_elements(x):
+    a = [x[0], x[1]] + [x[2]]
+    return np.sum(np.array(a) ** 2 * W3)
+
+
+def repeat_list(x):
+    a = [x[0]] * 3
+    return np.sum(np.array(a) * np.arange(3.0))
+
+
+def repeat_left(x):
+    a = 2 * [x[0], x[1] ** 2]
+    return np.sum(np.array(a) * np.arange(1.0, 5.0))
+
+
+def tuple_concat(x):
+    a = (x, 2 * x) + (x,)
+    return np.sum(a[1] * a[2])
+
+
+def iadd_list(x):
+    lst = [x[0]]
+    lst += [x[1] * 2]
+    lst += [x[2]]
+    return np.sum(np.array(lst) * W3)
+
+
+def imul_list(x):
+    lst = [x[0], x[1]]
+    lst *= 2
+    return np.sum(np.array(lst) * np.arange(1.0, 5.0))
+
+
+def grow_in_loop(x):
+    lst = []
+    for i in range(3):
+        lst = lst + [x[i] * (i + 1)]
+    lst = lst * 2
+    return np.sum(np.array(lst) ** 2 * np.arange(1.0, 7.0))
+
+
+def repeat_by_len(x):
+    a = [x[0], x[2]]
+    n = len(a)
+    b = a * n + [x[1]]
+    return np.sum(np.array(b) * np.arange(1.0, 6.0))
+
+
+def repeat_zero_times(x):
+    a = [x[0]] * 0 + [x[1]]
+    return a[0] * 3.0
+
+
+def _cat(a, b):
+    return a + b
+
+
+def concat_in_helper(x):
+    a = _cat([x[0]], [x[1], x[2] ** 2])
+    return np.sum(np.array(a) * W3)
+
+
+def list_plus_array(x):
+    # a list + an array is NumPy addition (broadcasting), not concatenation
+    a = [x[0], x[1]] + x[1:]
+    return np.sum(a ** 2)
+
+
+def concat_returned(x):
+    return [x, 2 * x] + [x ** 2]
+
+
+def concat_param(xs, y):
+    a = xs + [y]
+    return np.sum(np.array(a) ** 2 * W3[:, None])
+
+
+def concat_param_loop(xs, y):
+    a = [y] + xs
+    s = 0.0
+    for i in range(len(a)):
+        s = s + np.sum(a[i] * (i + 1.0)) ** 2
+    return s
+
+
+SCALAR_FUNCTIONS = [concat_iterate, concat_elements, repeat_list, repeat_left, tuple_concat,
+                    iadd_list, imul_list, grow_in_loop, repeat_by_len, repeat_zero_times,
+                    concat_in_helper, list_plus_array]
+
+
+@pytest.mark.parametrize("f", SCALAR_FUNCTIONS, ids=lambda f: f.__name__)
+def test_grad_vjp_jvp_match_finite_differences(f):
+    ref = fd_grad(f, X)
+    np.testing.assert_allclose(grad(f)(X), ref, rtol=1e-6, atol=1e-8)
+    out, pb = vjp(f, X)
+    np.testing.assert_allclose(out, f(X))
+    np.testing.assert_allclose(pb(1.0)[0], ref, rtol=1e-6, atol=1e-8)
+    value, tangent = jvp(f, (X,), (T,))
+    np.testing.assert_allclose(value, f(X))
+    np.testing.assert_allclose(tangent, ref @ T, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f", [concat_iterate, concat_elements, tuple_concat, iadd_list,
+                               concat_in_helper], ids=lambda f: f.__name__)
+def test_matches_autograd(f):
+    ag = pytest.importorskip("autograd")
+    np.testing.assert_allclose(grad(f)(X), ag.grad(f)(X), rtol=1e-10, atol=1e-12)
+
+
+def test_repeat_matches_autograd_by_hand():
+    # autograd has no list repetition: [v] * 3 written out as [v, v, v]
+    def spelled(x):
+        return np.sum(np.array([x[0], x[0], x[0]]) * np.arange(3.0))
+    ag = pytest.importorskip("autograd")
+    np.testing.assert_allclose(grad(repeat_list)(X), ag.grad(spelled)(X), rtol=1e-12)
+
+
+def test_vjp_cotangent_of_a_concatenated_list_output():
+    out, pb = vjp(concat_returned, X)
+    assert isinstance(out, list) and len(out) == 3
+    ct = [np.array([1.0, 0.0, 2.0]), np.array([0.5, 0.5, 0.5]), np.array([-1.0, 3.0, 0.0])]
+    (bx,) = pb(ct)
+    ref = fd_grad(lambda x: sum(np.sum(c * o) for c, o in zip(ct, concat_returned(x))), X)
+    np.testing.assert_allclose(bx, ref, rtol=1e-6, atol=1e-8)
+    value, tangent = jvp(concat_returned, (X,), (T,))
+    assert isinstance(tangent, list) and len(tangent) == 3
+    for t, expected in zip(tangent, [T, 2 * T, 2 * X * T]):
+        np.testing.assert_allclose(t, expected)
+
+
+def test_list_parameter_concatenated():
+    xs = [np.array([0.2, -0.3]), np.array([1.5, 0.4])]
+    y = np.array([0.7, -1.1])
+    gxs, gy = grad(concat_param, wrt=(0, 1))(xs, y)
+    assert isinstance(gxs, list) and len(gxs) == 2
+    for k in range(2):
+        ref = fd_grad(lambda v: concat_param([v if j == k else xs[j] for j in range(2)], y), xs[k])
+        np.testing.assert_allclose(gxs[k], ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gy, fd_grad(lambda v: concat_param(xs, v), y), rtol=1e-6)
+    txs = [np.array([1.0, 0.0]), np.array([0.0, 2.0])]
+    ty = np.array([0.5, 0.5])
+    _, tangent = jvp(concat_param, (xs, y), (txs, ty))
+    eps = 1e-6
+    plus = concat_param([a + eps * t for a, t in zip(xs, txs)], y + eps * ty)
+    minus = concat_param([a - eps * t for a, t in zip(xs, txs)], y - eps * ty)
+    np.testing.assert_allclose(tangent, (plus - minus) / (2 * eps), rtol=1e-6)
+
+
+def test_list_parameter_concatenated_in_a_loop():
+    xs = [np.array([0.2, -0.3]), np.array([1.5, 0.4])]
+    y = np.array([0.7, -1.1])
+    gxs = grad(concat_param_loop)(xs, y)
+    for k in range(2):
+        ref = fd_grad(lambda v: concat_param_loop([v if j == k else xs[j] for j in range(2)], y),
+                      xs[k])
+        np.testing.assert_allclose(gxs[k], ref, rtol=1e-6, atol=1e-8)
+    gy = grad(concat_param_loop, wrt=1)(xs, y)
+    np.testing.assert_allclose(gy, fd_grad(lambda v: concat_param_loop(xs, v), y), rtol=1e-6)
+
+
+def test_array_code_keeps_the_numpy_rules():
+    def affine(x, y):
+        return np.sum(x * y + x)
+    src = source(affine, mode="rev")
+    assert "add_grad" not in src and "mul_grad" not in src
+    g = grad(affine)
+    g(X, T)
+    assert "add_grad" not in source(g) and "mul_grad" not in source(g)
+    # a display: the sequence rules
+    src = source(repeat_list, mode="rev")
+    assert "ad.mul_grad_left(" in src
