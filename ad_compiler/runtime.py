@@ -987,9 +987,14 @@ def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offse
                                       type(None)))
         return (isinstance(u, np.ndarray) and isinstance(v, np.ndarray)
                 and np.may_share_memory(u, v))
-    hit = shares(a, b)
-    if not hit and deep and isinstance(b, (list, tuple, dict)):
-        hit = any(shares(a, e) for e in (b.values() if isinstance(b, dict) else b))
+    def inside(c, depth=0):
+        # an element of ``b`` at any depth (``for W, b in params``:
+        # ``W`` is ``params[i][0]``, written by ``params[i][0][j] = v``)
+        if not isinstance(c, (list, tuple, dict)) or depth > 20:
+            return False
+        return any(shares(a, e) or inside(e, depth + 1)
+                   for e in (c.values() if isinstance(c, dict) else c))
+    hit = shares(a, b) or (deep and inside(b))
     if hit:
         from ad_compiler.errors import CompileError
         raise CompileError(message, filename, lineno, col_offset,

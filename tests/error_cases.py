@@ -282,6 +282,39 @@ def alias_read_after_container_write(x, params):
     return np.sum(W * x)
 
 
+def rows_read_after_write(X):
+    Y = X * 1.0
+    s = 0.0
+    for i, row in enumerate(Y):
+        Y[i, 0] = 2.0  # ERROR: for_target_read_after_write
+        s = s + np.sum(row * row)
+    return s
+
+
+def unpacked_read_after_write(X):
+    Y = X * 1.0
+    a, b = Y[0], Y[1]
+    Y[0, 1] = 3.0  # ERROR: unpacked_read_after_write
+    return np.sum(a * b)
+
+
+def write_into_iterated_rows(X):
+    Y = X * 1.0
+    s = 0.0
+    for row in Y:
+        s = s + np.sum(row * row)
+        Y[1, 0] = 3.0  # ERROR: loop_source_write
+    return s
+
+
+def local_helper_second_name_update(x):
+    def bump(v):
+        w = v
+        w += 1.0  # ERROR: local_second_name_update
+        return np.sum(v * v)
+    return bump(x * 2.0)
+
+
 STRICT_CASES = [
     Case("generator", running_sq_norm, (X3,)),
     Case("yield_from", centered_square_terms, (X3,)),
@@ -311,6 +344,10 @@ STRICT_CASES = [
     Case("local_helper_write", local_helper_writes_argument, (X3,)),
     Case("alias_read_after_write", alias_read_after_container_write,
          (X3, {"W": np.array([1.0, 2.0, 3.0])})),
+    Case("for_target_read_after_write", rows_read_after_write, (np.ones((3, 2)),)),
+    Case("unpacked_read_after_write", unpacked_read_after_write, (np.ones((2, 3)),)),
+    Case("loop_source_write", write_into_iterated_rows, (np.ones((3, 2)),)),
+    Case("local_second_name_update", local_helper_second_name_update, (X3,)),
 ]
 
 MAYBE_SUPPORTED = [

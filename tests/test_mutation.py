@@ -548,3 +548,223 @@ def test_bindings_that_do_not_share_are_fine():
     check_both_modes(loop_row_rebound, X23.copy())
     check_both_modes(view_rebound_before_write, X3.copy())
     check_both_modes(element_then_write, X3.copy())
+
+
+# -- 6. names bound by for targets and unpacking; loops over what they write --
+
+def for_row_read_after_write(X):
+    Y = X * 1.0
+    s = 0.0
+    for i, row in enumerate(Y):
+        Y[i, 0] = 5.0 * X[1, 1]  # row (a view of Y[i]) sees this in Python
+        s = s + np.sum(row * row)
+    return s
+
+
+def unpack_rows_then_write(X):
+    Y = X * 1.0
+    a, b = Y[0], Y[1]
+    Y[0, 1] = 3.0 * X[1, 2]
+    return np.sum(a * b)
+
+
+def unpack_sequence_then_write(X):
+    Y = X * 1.0
+    a, b = Y
+    Y[1] += X[0]
+    return np.sum(a * b)
+
+
+def items_loop_write_then_read(x, params):
+    s = 0.0
+    for k, W in params.items():
+        params[k][0] = x[0] * 2.0
+        s = s + np.sum(W * x)
+    return s
+
+
+def pairs_loop_write_then_read(x, params):
+    s = 0.0
+    for i, (W, b) in enumerate(params):
+        params[i][0][0] = x[1] * 3.0
+        s = s + np.sum(W * x) + np.sum(b)
+    return s
+
+
+def loop_over_rows_writes_later_row(X):
+    Y = X * 1.0
+    s = 0.0
+    for row in Y:
+        s = s + np.sum(row * row)
+        Y[1, 0] = 3.0 * X[0, 0]  # Python's second iteration sees this
+    return s
+
+
+def loop_over_list_writes_it(x):
+    ys = [x[0] * 1.0, x[1] * 1.0, x[2] * 1.0]
+    s = 0.0
+    for y in ys:
+        s = s + y * y
+        ys[2] = 5.0 * x[0]
+    return s
+
+
+def zip_loop_writes_source(X):
+    Y = X * 1.0
+    s = 0.0
+    for r, q in zip(Y, X):
+        Y[1] = 2.0 * q
+        s = s + np.sum(r * q)
+    return s
+
+
+@pytest.mark.parametrize("f, args, words", [
+    (for_row_read_after_write, (X23,), ("'row'", "'Y'", "read again")),
+    (unpack_rows_then_write, (X23,), ("'a'", "'Y'")),
+    (unpack_sequence_then_write, (X23,), ("'b'", "'Y'")),
+    (items_loop_write_then_read, (X3, {"W": np.array([1.0, 2.0, 3.0]),
+                                      "V": np.array([0.5, 1.5, -1.0])}), ("'W'", "'params'")),
+    (pairs_loop_write_then_read, (X3, [[np.array([1.0, 2.0, 3.0]), np.array([1.0])],
+                                       [np.array([0.5, 1.5, -1.0]), np.array([2.0])]]),
+     ("'W'", "'params'")),
+    (loop_over_rows_writes_later_row, (X23,), ("'Y'", "loop over")),
+    (loop_over_list_writes_it, (X3,), ("'ys'", "loop over")),
+    (zip_loop_writes_source, (X23,), ("'Y'", "loop over"))])
+def test_for_targets_and_unpacked_names_read_after_a_write_are_refused(f, args, words):
+    refused(f, *copy.deepcopy(args), words=words)
+
+
+def enumerate_rows_rewritten(X):
+    Y = X * 1.0
+    s = 0.0
+    for i, row in enumerate(Y):
+        Y[i] = row * 2.0
+        s = s + np.sum(Y[i] * X[i])
+    return s + np.sum(Y)
+
+
+def items_loop_rewritten(x, params):
+    s = 0.0
+    for k, W in params.items():
+        s = s + np.sum(W * x)
+        params[k] = W * x[0]
+    return s + np.sum(params["W"] * params["V"])
+
+
+def for_rows_of_another_array(X):
+    Y = X * 1.0
+    s = 0.0
+    for row in X:
+        Y[0] = Y[0] * row
+        s = s + np.sum(row)
+    return s + np.sum(Y)
+
+
+def unpacked_numbers_then_write(x):
+    y = x * 1.0
+    a, b = y[0], y[1]
+    y[0] = a * b
+    return a * np.sum(y)
+
+
+def test_for_targets_and_unpacking_that_do_not_share_are_fine():
+    check_both_modes(enumerate_rows_rewritten, X23.copy())
+    check_both_modes(items_loop_rewritten, X3.copy(),
+                     {"W": np.array([1.0, 2.0, 3.0]), "V": np.array([0.5, 1.5, -1.0])})
+    check_both_modes(for_rows_of_another_array, X23.copy())
+    check_both_modes(unpacked_numbers_then_write, X3.copy())
+
+
+# -- 7. second names inside local helpers; messages show the user's names ----
+
+def local_second_name_update(x):
+    def h(v):
+        w = v
+        w += 1.0  # v (and the caller's y) change too in Python
+        return np.sum(v * v)
+    y = x * 2.0
+    return h(y)
+
+
+def local_view_second_name_update(x):
+    def h(v):
+        w = v[1:]
+        w += 1.0
+        return np.sum(v * v)
+    return h(x * 2.0)
+
+
+def local_unpacked_second_name_update(x):
+    def h(v, u):
+        a, b = v, u
+        a *= 2.0
+        return np.sum(v * b)
+    return h(x * 1.0, x)
+
+
+def nested_local_second_name(x):
+    def g(u):
+        u2 = u
+        u2 *= 2.0
+        return np.sum(u)
+
+    def h(v):
+        return g(v[1:])
+    return h(x * 1.0)
+
+
+@pytest.mark.parametrize("f, words", [
+    (local_second_name_update, ("'w'", "'v'")),
+    (local_view_second_name_update, ("'w'", "'v'")),
+    (local_unpacked_second_name_update, ("'a'", "'v'")),
+    (nested_local_second_name, ("'u2'", "'u'"))])
+def test_second_names_inside_local_helpers_are_refused(f, words):
+    refused(f, X3.copy(), words=words)
+
+
+def local_fresh_second_name(x):
+    def h(v):
+        w = v * 1.0
+        w += 1.0
+        return np.sum(w * v)
+    return h(x * 2.0)
+
+
+def local_float_second_name(x):
+    def h(a):
+        b = a
+        b += 1.0
+        return a * b
+    return h(x[0] * 2.0) + np.sum(x)
+
+
+def test_second_names_of_fresh_values_inside_local_helpers_are_fine():
+    check_both_modes(local_fresh_second_name, X3.copy())
+    check_both_modes(local_float_second_name, X3.copy())
+
+
+def comprehension_helper_update(X):
+    def h(v):
+        v *= 3.0
+        return np.sum(v)
+    Y = X * 1.0
+    zs = [h(Y[i]) for i in range(2)]
+    return sum(zs) + np.sum(Y)
+
+
+def comprehension_helper_write(X):
+    def h(v):
+        v[0] = 3.0
+        return np.sum(v)
+    Y = X * 1.0
+    zs = [h(Y[row]) for row in range(2)]
+    return sum(zs) + np.sum(Y)
+
+
+@pytest.mark.parametrize("f, shown", [(comprehension_helper_update, "'Y[i]'"),
+                                      (comprehension_helper_write, "'Y[row]'")])
+def test_messages_show_the_comprehension_variable_as_written(f, shown):
+    with pytest.raises(CompileError) as info:
+        grad(f)(X23.copy())
+    msg = str(info.value)
+    assert shown in msg and "_1" not in msg, msg

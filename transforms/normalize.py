@@ -227,6 +227,18 @@ def _mutations_of(node, filename, fn, _depth=0, _seen=None):
     return out
 
 
+def _user_text(node):
+    """The source text of ``node`` as the user wrote it: names renamed by
+    inlining and comprehension lowering (``i_1``, ``h_v``) shown with
+    their original names."""
+    from ad_compiler.transforms.ops import describe
+    node = copy.deepcopy(node)
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and hasattr(n, "_ad_user_name"):
+            n.id = n._ad_user_name
+    return describe(node)
+
+
 def check_no_argument_mutation(info, stmt, op, bound_names):
     """Refuse a call of a user function that writes into one of its arguments
     (or passes it to a helper that does): the change would be invisible to
@@ -690,26 +702,42 @@ class Normalizer:
         a CompileError at the user's line (floats and fresh arrays pass)."""
         if self.info.filename.startswith("<ad_compiler"):
             return []           # generated code updates buffers it owns
-        before = [b for b in getattr(self, "_bindings", {}).get(name, [])
-                  if b.lineno < stmt.lineno]
+        scopes = getattr(self, "_inline_scopes", [])
+        if scopes:
+            # inside an inlined local function: its own (renamed) bindings,
+            # its parameters and what its body binds before the update
+            bindings, bound, helper_body = scopes[-1]
+            bound = set(bound)
+            for s in helper_body:
+                if getattr(s, "lineno", 0) >= stmt.lineno:
+                    break
+                if isinstance(s, gast.Assign):
+                    bound |= {t.id for t in s.targets if isinstance(t, gast.Name)}
+        else:
+            bindings = getattr(self, "_bindings", {})
+            bound = self._definitely_before(stmt)
+        before = [b for b in bindings.get(name, []) if b.lineno < stmt.lineno]
         if not before:
             return []
         binding = max(before, key=lambda b: b.lineno)
-        bound = self._definitely_before(stmt)
-        others = sorted({n.id for n in gast.walk(binding.value)
-                         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
-                         and n.id != name and n.id in self.locals and n.id in bound})
+        names = {}
+        for n in gast.walk(binding.value):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) \
+                    and n.id != name and n.id in self.locals and n.id in bound:
+                names.setdefault(n.id, getattr(n, "_ad_user_name", n.id))
+        others = sorted(names)
         if not others:
             return []
         from ad_compiler import runtime
         ad = self.inject("ad", runtime)
-        msg = (f"in-place update of '{name}', which {{how}} '{{other}}' (bound at line "
-               f"{binding.lineno}); write {name} = {name} {_OPSYMS.get(type(stmt.op), 'op')} "
+        shown = getattr(stmt.target, "_ad_user_name", name)
+        msg = (f"in-place update of '{shown}', which {{how}} '{{other}}' (bound at line "
+               f"{binding.lineno}); write {shown} = {shown} {_OPSYMS.get(type(stmt.op), 'op')} "
                f"... or copy it first")
         return [gast.Expr(value=nodes.call(
             nodes.attr(nodes.name(ad), "check_unshared"),
             [nodes.name(name), gast.Tuple(elts=[nodes.name(o) for o in others], ctx=gast.Load()),
-             gast.Tuple(elts=[nodes.const(o) for o in others], ctx=gast.Load()),
+             gast.Tuple(elts=[nodes.const(names[o]) for o in others], ctx=gast.Load()),
              nodes.const(msg), nodes.const(self.info.filename), nodes.const(stmt.lineno),
              nodes.const(stmt.col_offset)]))]
 
@@ -992,6 +1020,8 @@ class Normalizer:
                 for field in ("body", "orelse"):
                     if getattr(s, field, None):
                         setattr(s, field, block(getattr(s, field)))
+                if isinstance(s, gast.For) and ("in", id(s)) in checks:
+                    s.body = checks[("in", id(s))] + s.body
                 out.append(s)
                 out += checks.get(id(s), [])
                 if (isinstance(s, gast.Assign) and len(s.targets) == 1
@@ -1062,8 +1092,11 @@ class Normalizer:
             writes.append((base.id, node, key, len(chain) > 1))
         if not writes:
             return {}
+        self._refuse_loop_source_writes(module, writes)
+        # bindings: plain ``name = value``, and the names bound by unpacking
+        # and by for targets (synthetic ``name = source[...]``, _bindings_of)
         bindings = {}
-        for node in gast.walk(module):
+        for node in self._bindings_of(body):
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], gast.Name):
                 bindings.setdefault(node.targets[0].id, []).append(node)
@@ -1077,6 +1110,14 @@ class Normalizer:
             ``end`` (``wrap``: through the next iteration of that loop), by a
             statement of a block that holds ``write``?"""
             for k in bindings.get(name, []):
+                anchor = getattr(k, "_ad_anchor", k)
+                if isinstance(anchor, gast.For):
+                    # a for target is bound again at the top of every
+                    # iteration (the body may not run: no kill otherwise)
+                    if wrap is anchor:
+                        return True
+                    continue
+                k = anchor
                 for stmts, i, loop in where.get(id(k), []):
                     if stmts[i] is not k:
                         continue
@@ -1094,7 +1135,8 @@ class Normalizer:
         for name, binds in bindings.items():
             for b in binds:
                 v = b.value
-                if not self._may_be_view(v) or getattr(b, "_ad_unpacked", False):
+                anchor = getattr(b, "_ad_anchor", b)
+                if not self._may_be_view(v):
                     continue
                 roots = {n.id for n in gast.walk(v) if isinstance(n, gast.Name)
                          and isinstance(n.ctx, gast.Load) and n.id != name
@@ -1102,14 +1144,14 @@ class Normalizer:
                 bkey = v.slice if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) \
                     else None
                 for root, w, key, deep in writes:
-                    if root not in roots or w is b:
+                    if root not in roots or w is anchor:
                         continue
                     if isinstance(bkey, gast.Constant) and isinstance(key, gast.Constant) \
                             and bkey.value != key.value:
                         continue        # another key of the container
                     loops = [lp for _, _, lp in where.get(id(w), []) if lp is not None]
                     if b.lineno >= w.lineno and not any(
-                            any(n is b for n in gast.walk(lp)) for lp in loops):
+                            any(n is anchor for n in gast.walk(lp)) for lp in loops):
                         continue        # bound after the write
                     if b.lineno < w.lineno and killed(name, w, b.lineno, w.lineno):
                         continue        # rebound before the write
@@ -1131,13 +1173,81 @@ class Normalizer:
                            f"line {b.lineno}), which is read again at line {read.lineno}: "
                            f"Python would see the write through '{name}', the derivative "
                            f"code would not")
-                    out.setdefault(id(b), []).append(nodes.located(gast.Expr(value=nodes.call(
+                    # after the binding statement; for a for target, first
+                    # thing in the loop body
+                    slot = ("in", id(anchor)) if isinstance(anchor, gast.For) else id(anchor)
+                    out.setdefault(slot, []).append(nodes.located(gast.Expr(value=nodes.call(
                         nodes.attr(nodes.name(ad), "check_not_aliased"),
                         [nodes.name(name), nodes.name(root), nodes.const(deep),
                          nodes.const(msg), nodes.const(self.info.filename),
-                         nodes.const(w.lineno), nodes.const(w.col_offset)])), b))
+                         nodes.const(w.lineno), nodes.const(w.col_offset)])), anchor))
                     break
         return out
+
+    def _refuse_loop_source_writes(self, module, writes):
+        """``for row in Y:`` (also ``enumerate``, ``zip``, ``d.items()``) reads
+        the next element of ``Y`` at each iteration, and Python's next element
+        includes the loop body's in-place writes into ``Y``; the derivative
+        code iterates over ``Y`` as it was when the loop started.  A write
+        into ``Y`` inside the loop is refused, unless it writes at the
+        loop's own current index (``for i, row in enumerate(Y): Y[i] = ...``,
+        ``for k, W in d.items(): d[k][0] = ...``, ``for k in d: d[k] = ...``),
+        which no later iteration reads."""
+        def sources(it):
+            """(root name, current-index name or None) for each sequence
+            the for loop ``it`` iterates (through views)."""
+            if isinstance(it, gast.Call) and not it.keywords and (
+                    self._is_builtin(it.func, "zip") or self._is_builtin(it.func, "enumerate")):
+                return [r for a in it.args for r in sources(a)]
+            if isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) \
+                    and it.func.attr in ("items", "values", "keys") and not it.args:
+                it = it.func.value
+            if not self._may_be_view(it):
+                return []
+            return [n.id for n in gast.walk(it) if isinstance(n, gast.Name)
+                    and isinstance(n.ctx, gast.Load) and n.id in self.locals]
+
+        for loop in gast.walk(module):
+            if not isinstance(loop, gast.For):
+                continue
+            it, target = loop.iter, loop.target
+            if isinstance(it, gast.Call) and self._is_builtin(it.func, "range"):
+                continue
+            roots = set(sources(it))
+            if not roots:
+                continue
+            # the name that holds the current index (or key)
+            current = None
+            if isinstance(it, gast.Call) and self._is_builtin(it.func, "enumerate") \
+                    and isinstance(target, gast.Tuple) and target.elts \
+                    and isinstance(target.elts[0], gast.Name):
+                current = target.elts[0].id
+            elif isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) \
+                    and it.func.attr == "items" and isinstance(target, gast.Tuple) \
+                    and target.elts and isinstance(target.elts[0], gast.Name):
+                current = target.elts[0].id
+            elif isinstance(target, gast.Name) and (
+                    isinstance(it, gast.Name) or (isinstance(it, gast.Call)
+                                                  and isinstance(it.func, gast.Attribute)
+                                                  and it.func.attr == "keys")):
+                current = target.id     # for k in d: d[k] = ... (a dict's keys)
+            inside = {id(n) for st in loop.body for n in gast.walk(st)}
+            for root, w, key, deep in writes:
+                if root not in roots or id(w) not in inside:
+                    continue
+                first = key.elts[0] if isinstance(key, gast.Tuple) and key.elts else key
+                if current is not None and isinstance(first, gast.Name) and first.id == current \
+                        and not any(isinstance(n, gast.Name) and n.id == current
+                                    and isinstance(n.ctx, gast.Store)
+                                    for st in loop.body for n in gast.walk(st)):
+                    continue
+                raise self.info.error(
+                    w, f"in-place write into '{root}' inside a loop over '{root}' (line "
+                    f"{loop.lineno}): Python's later iterations would see the write, the "
+                    f"derivative code iterates over '{root}' as it was when the loop started",
+                    hint=f"loop over the indices (for i in range(len({root}))) and read "
+                         f"{root}[i] in the body, or write into a copy of '{root}'",
+                    construct="write into the iterated sequence")
 
     def _allocates(self, value):
         """Does ``value`` certainly make a new array (or container)?"""
@@ -1311,6 +1421,7 @@ class Normalizer:
                                    type_comment=None)
                 node.lineno, node.col_offset = where.lineno, where.col_offset
                 node._ad_unpacked = True
+                node._ad_anchor = where     # the tuple assignment or the for loop
                 out.append(node)
             elif isinstance(target, (gast.Tuple, gast.List)):
                 if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
@@ -1399,10 +1510,19 @@ class Normalizer:
         class Renamer(gast.NodeTransformer):
             def visit_Name(self, node):
                 if node.id in rename:
+                    node._ad_user_name = getattr(node, "_ad_user_name", node.id)
                     node.id = rename[node.id]
                 return node
 
         body = [Renamer().visit(copy.deepcopy(s)) for s in fdef.body]
+        # the helper's own bindings (``w = v``), for the guards of its
+        # in-place updates (_unshared_guard): a scope while its body is lowered
+        scope_bindings = {}
+        for node in self._bindings_of(body):
+            if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], gast.Name):
+                scope_bindings.setdefault(node.targets[0].id, []).append(node)
+        scope = (scope_bindings, {rename[p] for p in params if p in rename}, body)
         pre = []
         bound = {}
         if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
@@ -1439,7 +1559,11 @@ class Normalizer:
                 result, last.value if last.value is not None else nodes.const(None)), last))
         else:
             lowered.append(nodes.assign(result, nodes.const(None)))
-        pre += self._block(lowered)
+        self._inline_scopes = getattr(self, "_inline_scopes", []) + [scope]
+        try:
+            pre += self._block(lowered)
+        finally:
+            self._inline_scopes = self._inline_scopes[:-1]
         return pre, nodes.name(result)
 
     def _inline_mutation_guards(self, fdef, call, params, bound, defaults, rename):
@@ -1458,19 +1582,17 @@ class Normalizer:
                 continue
             value = bound.get(p, defaults.get(p))
             if kind == "write" and not self._allocates(value):
-                from ad_compiler.transforms.ops import describe
-                raise self.info.error(
+                                raise self.info.error(
                     call, f"{what} writes into its parameter '{p}' in place (line {lineno}), "
-                    f"which here is '{describe(value)}': Python would change it, and the "
+                    f"which here is '{_user_text(value)}': Python would change it, and the "
                     f"inlined code would not follow the change",
                     hint=f"return the new value from {fdef.name} and assign it here, or "
-                         f"pass a copy ({describe(value)}.copy())",
+                         f"pass a copy ({_user_text(value)}.copy())",
                     construct="argument mutation")
             if kind == "update" and (isinstance(value, gast.Name) or self._may_be_view(value)):
-                from ad_compiler.transforms.ops import describe
-                out.append(nodes.located(self._update_guard(
+                                out.append(nodes.located(self._update_guard(
                     rename[p], dunder, call, what, p, f"line {lineno}",
-                    shown=describe(value)), call))
+                    shown=_user_text(value)), call))
         return out
 
     def _inplace_method(self, call):
@@ -1508,6 +1630,7 @@ class Normalizer:
         class Renamer(gast.NodeTransformer):
             def visit_Name(self, node):
                 if node.id in rename:
+                    node._ad_user_name = getattr(node, "_ad_user_name", node.id)
                     node.id = rename[node.id]
                 return node
 
