@@ -202,3 +202,12 @@ def test_array_code_keeps_the_numpy_rules():
     # a display: the sequence rules
     src = source(repeat_list, mode="rev")
     assert "ad.mul_grad_left(" in src
+
+
+@pytest.mark.parametrize("f", [concat_elements, repeat_list, grow_in_loop],
+                         ids=lambda f: f.__name__)
+def test_hessian_forward_over_reverse(f):
+    from ad_compiler import hessian
+    H = hessian(f)(X)
+    ref = np.array([fd_grad(lambda x: grad(f)(x)[i], X) for i in range(X.size)])
+    np.testing.assert_allclose(H, ref, rtol=1e-5, atol=1e-6)
