@@ -2951,3 +2951,270 @@ def _frozen_sg_baseline_aux(x0, w0):
 
 register(sg_baseline_aux, (Normal(4), Normal(4)), has_aux=True,
          frozen=_frozen_sg_baseline_aux, tags=("stop_gradient", "aux"))
+
+
+# --------------------------------------------------------------------------
+# Outside style: models written the way other AD tools' examples, tutorials
+# and users write them (tuples of arguments concatenated, parameter lists of
+# (W, b) pairs read twice, *args helpers, generator expressions over
+# parameters, logsumexp by hand, dict parameters with .get), not the way
+# this project writes its own tests.  Each is checked in every mode against
+# finite differences and autograd like every other case.
+# --------------------------------------------------------------------------
+
+def os_concat_and_multiply(weights, *args):
+    cat_state = np.hstack(args + (np.ones((args[0].shape[0], 1)),))
+    return np.dot(cat_state, weights)
+
+
+def os_rnn_predict(params, inputs):
+    hiddens = np.repeat(params["init hiddens"], inputs.shape[1], axis=0)
+    outputs = []
+    for input in inputs:
+        hiddens = np.tanh(os_concat_and_multiply(params["change"], input, hiddens))
+        output = os_concat_and_multiply(params["predict"], hiddens)
+        outputs.append(output - np.log(np.sum(np.exp(output), axis=1, keepdims=True)))
+    return outputs
+
+
+def os_rnn_log_likelihood(params, inputs, targets):
+    logprobs = os_rnn_predict(params, inputs)
+    loglik = 0.0
+    num_time_steps, num_examples, _ = inputs.shape
+    for t in range(num_time_steps):
+        loglik += np.sum(logprobs[t] * targets[t])
+    return loglik / (num_time_steps * num_examples)
+
+
+def _os_rnn_args(rng):
+    params = {"init hiddens": rng.standard_normal((1, 3)) * 0.5,
+              "change": rng.standard_normal((2 + 3 + 1, 3)) * 0.5,
+              "predict": rng.standard_normal((3 + 1, 2)) * 0.5}
+    inputs = rng.standard_normal((4, 2, 2))
+    targets = np.eye(2)[rng.integers(0, 2, size=(4, 2))]
+    return params, inputs, targets
+
+
+register(os_rnn_log_likelihood, _os_rnn_args, tags=("outside", "realistic"))
+
+
+def os_neural_net_predict(params, inputs):
+    for W, b in params:
+        outputs = np.dot(inputs, W) + b
+        inputs = np.tanh(outputs)
+    return outputs - os_logsumexp(outputs)
+
+
+def os_logsumexp(X):
+    max_X = np.max(X, axis=1, keepdims=True)
+    return max_X + np.log(np.sum(np.exp(X - max_X), axis=1, keepdims=True))
+
+
+def os_l2_norm(params):
+    return sum(np.sum(W ** 2) + np.sum(b ** 2) for W, b in params)
+
+
+def os_log_posterior(params, inputs, targets, L2_reg):
+    log_prior = -L2_reg * os_l2_norm(params)
+    log_lik = np.sum(os_neural_net_predict(params, inputs) * targets)
+    return log_prior + log_lik
+
+
+def _os_mlp_args(rng):
+    sizes = [3, 4, 2]
+    params = [(0.5 * rng.standard_normal((m, n)), 0.5 * rng.standard_normal(n))
+              for m, n in zip(sizes[:-1], sizes[1:])]
+    inputs = rng.standard_normal((5, 3))
+    targets = np.eye(2)[rng.integers(0, 2, size=5)]
+    return params, inputs, targets, 0.1
+
+
+register(os_log_posterior, _os_mlp_args, tags=("outside", "realistic"))
+
+
+def os_two_views(params, x):
+    # the same list of (W, b) pairs read twice (JAX tutorials' predict)
+    def predict(ps, inputs):
+        for W, b in ps:
+            inputs = np.tanh(inputs @ W + b)
+        return inputs
+    return np.sum(predict(params, x)) + np.sum(predict(params, 2.0 * x) ** 2)
+
+
+register(os_two_views, lambda rng: (_os_mlp_args(rng)[0], rng.standard_normal((2, 3))),
+         tags=("outside",))
+
+
+def os_unpack_kernel(params):
+    mean = params[0]
+    cov_params = params[2:]
+    noise_scale = np.exp(params[1]) + 0.001
+    return mean, cov_params, noise_scale
+
+
+def os_rbf(x, xp, cov_params):
+    output_scale = np.exp(cov_params[0])
+    lengthscales = np.exp(cov_params[1:])
+    diffs = np.expand_dims(x / lengthscales, 1) - np.expand_dims(xp / lengthscales, 0)
+    return output_scale * np.exp(-0.5 * np.sum(diffs ** 2, axis=2))
+
+
+def os_gp_log_marginal_likelihood(params, x, y):
+    mean, cov_params, noise_scale = os_unpack_kernel(params)
+    cov_y_y = os_rbf(x, x, cov_params) + noise_scale * np.eye(len(y))
+    r = y - mean
+    alpha = np.linalg.solve(cov_y_y, r)
+    sign, logdet = np.linalg.slogdet(cov_y_y)
+    return -0.5 * np.dot(r, alpha) - 0.5 * logdet - 0.5 * len(y) * np.log(2 * np.pi)
+
+
+register(os_gp_log_marginal_likelihood,
+         lambda rng: (0.1 * rng.standard_normal(4), rng.standard_normal((5, 2)),
+                      rng.standard_normal(5)),
+         tags=("outside", "realistic"))
+
+
+def os_mixture_loglik(params, data):
+    # parameters as a dict read with .get, log-sum-exp by hand over components
+    log_weights = params["log_weights"] - os_logsumexp(params["log_weights"][None, :])[0]
+    means = params.get("means")
+    log_scales = params.get("log_scales", np.zeros_like(means))
+    z = (data[:, None] - means[None, :]) / np.exp(log_scales)[None, :]
+    comp = -0.5 * z ** 2 - log_scales[None, :] - 0.5 * np.log(2 * np.pi) + log_weights[None, :]
+    return np.sum(os_logsumexp(comp))
+
+
+register(os_mixture_loglik,
+         lambda rng: ({"log_weights": rng.standard_normal(3), "means": rng.standard_normal(3),
+                       "log_scales": 0.3 * rng.standard_normal(3)}, rng.standard_normal(6)),
+         tags=("outside", "realistic"))
+
+
+def os_sigmoid(x):
+    return 0.5 * (np.tanh(x) + 1.0)
+
+
+def os_lstm(params, xs):
+    h = np.zeros(params["W"].shape[1] // 4)
+    c = np.zeros_like(h)
+    for x in xs:
+        gates = np.concatenate([x, h]) @ params["W"] + params["b"]
+        i, f, o, g = np.split(gates, 4)
+        c = os_sigmoid(f) * c + os_sigmoid(i) * np.tanh(g)
+        h = os_sigmoid(o) * np.tanh(c)
+    return np.sum(h ** 2)
+
+
+register(os_lstm, lambda rng: ({"W": 0.4 * rng.standard_normal((2 + 3, 12)),
+                                "b": 0.1 * rng.standard_normal(12)},
+                               rng.standard_normal((4, 2))),
+         tags=("outside", "realistic"))
+
+
+def os_attention(q, k, v):
+    d = q.shape[-1]
+    scores = q @ k.T / np.sqrt(d)
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    w = np.exp(scores)
+    w = w / w.sum(axis=-1, keepdims=True)
+    return (w @ v).sum()
+
+
+register(os_attention, (Normal((3, 4)), Normal((5, 4)), Normal((5, 2))),
+         tags=("outside", "realistic"))
+
+
+def os_chain_energy(x, k):
+    # a harmonic chain with periodic boundary, written with np.roll and np.diff
+    stretch = np.roll(x, -1) - x
+    bend = np.diff(x, n=2)
+    return 0.5 * k * np.sum(stretch ** 2) + 0.25 * np.sum(bend ** 4)
+
+
+register(os_chain_energy, (Normal(6), 1.5), tags=("outside",))
+
+
+def os_tangent_style(x):
+    # scalars, an early return in a loop, a while on the value (Tangent's tests)
+    a = x * x
+    for i in range(3):
+        a = a * 0.9 + np.sin(a)
+        if a > 10.0:
+            return a
+    n = 0
+    while a > 0.5 and n < 5:
+        a = a / 2.0
+        n += 1
+    return a * -x - (-a)
+
+
+register(os_tangent_style, (1.3,), tags=("outside",))
+
+
+def os_negations(x, y):
+    z = -x
+    w = -(y * -z)
+    return np.sum(-z * -y - (-w) + -(-x) ** 2 - -1.5 * z)
+
+
+register(os_negations, (Normal(3), Normal(3)), tags=("outside",))
+
+
+def os_logistic_predictions(weights, inputs):
+    return os_sigmoid(np.dot(inputs, weights))
+
+
+def os_training_loss(weights, inputs, targets):
+    preds = os_logistic_predictions(weights, inputs)
+    label_probabilities = preds * targets + (1 - preds) * (1 - targets)
+    return -np.sum(np.log(label_probabilities))
+
+
+register(os_training_loss, lambda rng: (rng.standard_normal(3) * 0.5, rng.standard_normal((4, 3)),
+                                        np.array([1.0, 0.0, 1.0, 1.0])),
+         tags=("outside", "realistic"))
+
+
+def os_tanh(x):
+    y = np.exp(-2.0 * x)
+    return (1.0 - y) / (1.0 + y)
+
+
+register(os_tanh, (Normal(4),), out="array", tags=("outside",))
+
+
+def os_selu(x, alpha=1.67, scale=1.05):
+    return scale * np.where(x > 0, x, alpha * np.exp(x) - alpha)
+
+
+register(os_selu, (AwayFrom((5,)),), out="array", tags=("outside",))
+
+
+def os_lennard_jones(pos):
+    n = pos.shape[0]
+    diff = pos[:, None, :] - pos[None, :, :]
+    r2 = np.sum(diff ** 2, axis=-1) + np.eye(n)
+    inv6 = 1.0 / r2 ** 3
+    e = 4.0 * (inv6 ** 2 - inv6)
+    return np.sum(np.triu(e, k=1))
+
+
+register(os_lennard_jones, lambda rng: (np.array([[0.0, 0.0], [1.1, 0.1], [0.2, 1.2], [1.3, 1.25]])
+                                        + 0.05 * rng.standard_normal((4, 2)),),
+         tags=("outside", "realistic"))
+
+
+def os_batchnorm_mlp(W1, W2, x):
+    # written like code ported from PyTorch: methods, .clip, batch statistics
+    h = (x @ W1).clip(0)
+    mu = h.mean(0)
+    var = h.var(0)
+    hn = (h - mu) / np.sqrt(var + 1e-5)
+    out = hn @ W2
+    return ((out - 1.0) ** 2).mean()
+
+
+register(os_batchnorm_mlp, (Normal((3, 4)), Normal((4, 2)), Normal((6, 3))),
+         smooth=False, autograd=False,
+         autograd_reason="autograd's ArrayBox.clip(0) calls np.clip without a_max",
+         tags=("outside", "realistic"))

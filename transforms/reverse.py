@@ -143,6 +143,18 @@ class ReversePass:
         # arrays), and whatever is computed from a container by copying,
         # indexing or the sequence helpers.
         arrays = set(self.ctx.signature)
+        # a parameter's other names (``ps = params`` where an inlined local
+        # function binds its parameter) are the same object
+        param_names = set(self.params)
+        grown = True
+        while grown:
+            grown = False
+            for stmt in _walk(self.fn.body):
+                if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                        and isinstance(stmt.value, gast.Name) and stmt.value.id in param_names \
+                        and stmt.targets[0].id not in param_names:
+                    param_names.add(stmt.targets[0].id)
+                    grown = True
         for stmt in _walk(self.fn.body):
             op = self.act.ops.get(id(stmt))
             if op is None or op.kind not in ("prim", "user"):
@@ -155,7 +167,7 @@ class ReversePass:
                 continue
             for a in cands:
                 for n in ops_names(a):
-                    if n in self.params and n not in arrays:
+                    if n in param_names and n not in arrays:
                         self.containers.add(n)
         changed = True
         while changed:
@@ -163,9 +175,15 @@ class ReversePass:
             for stmt in _walk(self.fn.body):
                 if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
                     t = stmt.targets[0].id
-                    if t in self.containers:
-                        continue
                     v = stmt.value
+                    if t in self.containers:
+                        # a plain copy is the same object: its source's
+                        # adjoint accumulates the same container
+                        if isinstance(v, gast.Name) and v.id not in self.containers \
+                                and v.id not in arrays:
+                            self.containers.add(v.id)
+                            changed = True
+                        continue
                     src = None
                     if isinstance(v, gast.Name):
                         src = [v.id]
