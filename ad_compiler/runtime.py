@@ -400,6 +400,15 @@ def dot_grad_right(g, x, y):
     return matmul_grad_right(g, x, y)
 
 
+def _unit(x):
+    """x / |x| elementwise (0 at 0): np.sign of NumPy 2, also for complex x on
+    NumPy 1.x (where np.sign(x) is the sign of the real part)."""
+    if not np.iscomplexobj(x):
+        return np.sign(x)
+    r = np.abs(x)
+    return x / np.where(r == 0, 1, r) * (r != 0)
+
+
 @_keep_dtype
 def norm_grad(g, x, z, ord=None, axis=None, keepdims=False):
     """Adjoint of np.linalg.norm for vector norms and the Frobenius norm."""
@@ -410,9 +419,9 @@ def norm_grad(g, x, z, ord=None, axis=None, keepdims=False):
         with np.errstate(invalid="ignore", divide="ignore"):
             return gz * np.where(zz == 0, 0.0, x / np.where(zz == 0, 1.0, zz))
     if ord == 1 and (x.ndim == 1 or np.ndim(axis) == 0):
-        return gz * np.sign(x)
+        return gz * _unit(x)
     if ord in (np.inf, float("inf")) and (x.ndim == 1 or np.ndim(axis) == 0):
-        return gz * np.sign(x) * extremum_mask(np.abs(x), z, axis, keepdims)
+        return gz * _unit(x) * extremum_mask(np.abs(x), z, axis, keepdims)
     if ord == "nuc" or (ord == 2 and x.ndim == 2):
         u, s, vt = np.linalg.svd(x, full_matrices=False)
         if ord == "nuc":
@@ -420,7 +429,7 @@ def norm_grad(g, x, z, ord=None, axis=None, keepdims=False):
         return gz * np.outer(u[:, 0], vt[0])
     if isinstance(ord, (int, float)) and (x.ndim == 1 or np.ndim(axis) == 0):
         with np.errstate(invalid="ignore", divide="ignore"):
-            return gz * np.sign(x) * np.abs(x) ** (ord - 1) / zz ** (ord - 1)
+            return gz * _unit(x) * np.abs(x) ** (ord - 1) / zz ** (ord - 1)
     raise NotImplementedError(f"derivative of np.linalg.norm with ord={ord!r}")
 
 

@@ -768,6 +768,51 @@ def abs_dir(x):
     return np.conj(x) / np.where(r == 0, 1, r) * (r != 0)
 
 
+def _sign_is_unit(x):
+    """np.sign(x) is x / |x| (NumPy 2, complex x), not piecewise constant."""
+    return _NUMPY2 and np.iscomplexobj(x)
+
+
+def _sign_parts(x):
+    """|x| (1 where 0), the mask x != 0, and the Wirtinger derivatives
+    A = d sign / dx = 1 / 2|x| and B = d sign / d conj(x) = -x^2 / 2|x|^3."""
+    r = np.abs(x)
+    nz = r != 0
+    rs = np.where(nz, r, 1)
+    return rs, nz, 0.5 / rs, -0.5 * x * x / rs ** 3
+
+
+def sign_jvp(dx, x):
+    """Tangent of np.sign: zero (piecewise constant), except for complex x on
+    NumPy 2, where sign(x) = x / |x| (0 at 0)."""
+    if not _sign_is_unit(x):
+        return _zeros(x)
+    dx = _dense(dx, x)
+    _, nz, a, b = _sign_parts(x)
+    return (a * dx + b * np.conj(dx)) * nz
+
+
+def sign_vjp(g, x):
+    """Adjoint of np.sign (autograd's convention for complex x)."""
+    if not _sign_is_unit(x):
+        return _zeros(x)
+    g = _dense(g, x)
+    _, nz, a, b = _sign_parts(x)
+    return (a * g + np.conj(b * g)) * nz
+
+
+def sign_vjp_tangent(g, x, dg, dx):
+    """Tangent of ``sign_vjp`` in g and x."""
+    if not _sign_is_unit(x):
+        return _zeros(x)
+    g, dg, dx = _dense(g, x), _dense(dg, x), _dense(dx, x)
+    rs, nz, a, b = _sign_parts(x)
+    dr = np.real(np.conj(x) * dx) / rs
+    da = -0.5 * dr / rs ** 2
+    db = -x * dx / rs ** 3 + 1.5 * x * x * dr / rs ** 4
+    return (a * dg + np.conj(b * dg) + da * g + np.conj(db * g)) * nz
+
+
 def abs_dir_tangent(x, dx):
     """Tangent of ``abs_dir``: zero for real x."""
     if not np.iscomplexobj(x):
@@ -889,11 +934,11 @@ def copyltu(x):
 # np.linalg.solve(a, b) reads b as a (stack of) vector(s): on NumPy 2 when b is
 # 1-D; on NumPy 1.x when b.ndim == a.ndim - 1 (a 2-D b with a 3-D a is a stack
 # of vectors there, a matrix on NumPy 2).
-_SOLVE_1D_VECTOR_ONLY = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+_NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 
 
 def _vector_rhs(b, a):
-    if a is None or _SOLVE_1D_VECTOR_ONLY:
+    if a is None or _NUMPY2:
         return np.ndim(b) == 1
     return np.ndim(b) == np.ndim(a) - 1
 

@@ -725,3 +725,18 @@ add([
     S("numpy.reshape", "np.reshape(x, shape=(2, 3), copy=True)", U(6), order=1,
       skip=None if "copy" in _RESHAPE_KW else f"no shape=/copy= in NumPy {np.__version__}"),
 ])
+
+# np.sign: a zero derivative for real x (and for complex x on NumPy 1.x, where
+# it is the sign of the real part); x / |x| for complex x on NumPy 2
+add([
+    S("numpy.sign", "np.sign(x) * x", Distinct(3, 4), f32=True),
+    S("numpy.sign", "np.sign(x)", Cx(4), order=1),
+    S("numpy.sign", "np.sign(x * y)", Cx(2, 3), Cx(3), order=1),
+])
+# complex vector norms other than the 2-norm (their adjoint used np.sign, whose
+# complex meaning differs between NumPy 1.x and 2)
+add([
+    S("numpy.linalg.norm", "np.linalg.norm(x, 1)", Cx(4), order=1),
+    S("numpy.linalg.norm", "np.linalg.norm(x, np.inf)", Cx(4), order=1),
+    S("numpy.linalg.norm", "np.linalg.norm(x, 3, axis=1)", Cx(2, 3), order=1),
+])

@@ -15,7 +15,7 @@ _NUMPY = [
     "shape", "size", "ndim", "zeros_like", "ones_like", "empty_like", "full_like",
     "zeros", "ones", "empty", "full", "eye", "identity", "arange", "linspace",
     "logspace", "argmax", "argmin", "argsort", "argwhere", "nonzero", "flatnonzero",
-    "sign", "floor", "ceil", "round", "around", "rint", "trunc", "fix",
+    "floor", "ceil", "round", "around", "rint", "trunc", "fix",
     "isnan", "isinf", "isfinite", "isclose", "allclose", "array_equal",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not", "logical_xor", "any", "all",

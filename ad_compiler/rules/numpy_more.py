@@ -117,6 +117,18 @@ def reciprocal(z, x):
     d[z] = -d[x] * z * z
 
 
+# np.sign: piecewise constant for real x (and for complex x on NumPy 1.x, the
+# sign of the real part); x / |x| for complex x on NumPy 2
+@reverse(np.sign)
+def sign(z, x):
+    d[x] = adn.sign_vjp(d[z], x)
+
+
+@forward(np.sign)
+def sign(z, x):
+    d[z] = adn.sign_jvp(d[x], x)
+
+
 @reverse(np.fabs)
 def fabs(z, x):
     d[x] = d[z] * np.sign(x)
@@ -1159,6 +1171,11 @@ def _kron_vjp_b(z, g, a, b):
 @forward(adn.abs_dir)
 def _abs_dir(r, x):
     d[r] = adn.abs_dir_tangent(x, d[x])
+
+
+@forward(adn.sign_vjp)
+def _sign_vjp(r, g, x):
+    d[r] = adn.sign_vjp_tangent(g, x, d[g], d[x])
 
 
 # helpers that only compute indices, masks, shapes or constants
