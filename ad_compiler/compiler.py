@@ -193,7 +193,7 @@ class Compiled:
         self.tangent_params = {}
         self.checks = ()
         self.callee_deps = []
-        self._valid = None       # freshness.validator(checks + callee_deps)
+        self._valid = None       # freshness.validator: code, checks, callee_deps
 
     @property
     def fn(self):
@@ -207,11 +207,11 @@ class Compiled:
     def valid_for(self, fn):
         """Whether this code is the derivative of ``fn`` as it is now (its
         code, and what its free names resolve to)."""
-        return fn.__code__ is self._code() and self._valid(fn)
+        return self._valid(fn)
 
     def fresh(self):
         fn = self._fn()
-        return fn is not None and fn.__code__ is self._code() and self._valid(fn)
+        return fn is not None and self._valid(fn)
 
     def rebind(self, fn):
         """The same code for another function with the same code object (a
@@ -365,7 +365,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
     out.checks = freshness.relative_checks(info)
     out.callee_deps = _callee_checks(ctx.deps)
     out._valid = freshness.validator(out.checks + tuple(out.callee_deps), fn.__globals__,
-                                     generation)
+                                     generation, out._code)
     return out
 
 

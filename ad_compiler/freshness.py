@@ -86,27 +86,32 @@ def _builtins_of(g):
     return ns if isinstance(ns, dict) else ns.__dict__
 
 
-def validator(checks, globals_, generation=None):
+def validator(checks, globals_, generation=None, code=None):
     """A function ``valid(fn)``: whether every check still finds its expected
     object (``globals_``: those of the function the relative checks are
-    for), and, given the registry's ``generation`` when the compile began,
-    that no rule was registered since.  Generated as one boolean expression (a cache hit costs a few
-    dict lookups and identity tests, about as fast as Python can check)."""
+    for); given the registry's ``generation`` when the compile began, that
+    no rule was registered since; given a weak reference to a ``code``
+    object, that ``fn`` still runs it.  Generated as one boolean expression:
+    a cache hit costs a few dict lookups and identity tests."""
     env = {"_M": _MISSING, "_static": _static, "_ident": _ident, "_registry": registry}
     terms = []
+    if code is not None:
+        env["_code"] = code
+        terms.append("fn.__code__ is _code()")
     if generation is not None:     # no derivative rule registered since
         terms.append(f"_registry.generation == {int(generation)}")
 
-    def value(t, kind, arg):
+    def value(i, target, kind, arg):
+        g = "g" if target is None else f"t{i}.__globals__"
         if kind == GLOBAL:
-            return f"{t}.__globals__.get({arg!r}, _M)"
+            return f"{g}.get({arg!r}, _M)"
         if kind == BUILTIN:
-            # (builtins as in the module's __builtins__ when the compile ran:
-            # a module that swaps its __builtins__ later is not followed)
-            env["_B"] = _builtins_of(target.__globals__ if target is not None else globals_)
-            return f"({t}.__globals__.get({arg!r}, _M) if {arg!r} in {t}.__globals__ " \
-                   f"else _B.get({arg!r}, _M))"
+            # (the builtins of the module when the compile ran: a module
+            # that swaps its __builtins__ later is not followed)
+            env[f"_B{i}"] = _builtins_of(target.__globals__ if target is not None else globals_)
+            return f"({g}[{arg!r}] if {arg!r} in {g} else _B{i}.get({arg!r}, _M))"
         if kind == CELL:
+            t = "fn" if target is None else f"t{i}"
             return f"{t}.__closure__[{arg}].cell_contents"
         raise AssertionError(kind)
 
@@ -124,14 +129,19 @@ def validator(checks, globals_, generation=None):
             terms.append(f"_static(c{i}, {arg[1]!r}) is {e}")
         elif kind == ATTR:
             root_kind, root_arg, path = arg
-            expr = value(t, root_kind, root_arg)
+            expr = value(i, target, root_kind, root_arg)
             for attr in path:
                 expr = f"{expr}.{attr}" if attr.isidentifier() else f"getattr({expr}, {attr!r})"
             terms.append(f"_ident({expr}) is {e}")
+        elif kind == BUILTIN and exp is _MISSING:      # a name nobody binds
+            g = "g" if target is None else f"t{i}.__globals__"
+            env[f"_B{i}"] = _builtins_of(target.__globals__ if target is not None else globals_)
+            terms.append(f"{arg!r} not in {g} and {arg!r} not in _B{i}")
         else:
-            terms.append(f"{value(t, kind, arg)} is {e}")
-    text = ("def valid(fn):\n    try:\n        return (" + "\n                and ".join(
-        terms or ["True"]) + ")\n    except Exception:\n        return False\n")
+            terms.append(f"{value(i, target, kind, arg)} is {e}")
+    text = ("def valid(fn):\n    try:\n        g = fn.__globals__\n        return ("
+            + "\n                and ".join(terms or ["True"])
+            + ")\n    except Exception:\n        return False\n")
     exec(compile(text, "<ad_compiler freshness>", "exec"), env)   # noqa: S102 (our text)
     valid = env["valid"]
     valid.__ad_source__ = text
