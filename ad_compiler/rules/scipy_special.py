@@ -352,16 +352,19 @@ def iv(z, v, x):
                      + ads.no_derivative(d[v], "scipy.special.iv", "v"), z)
 
 
+# ive = iv * exp(-|Re x|): the scaling is not holomorphic for complex x (it
+# follows Re x only)
 @reverse(sp.ive, name="scipy.special.ive")
 def ive(z, v, x):
-    d[x] = ad.unbroadcast(d[z] * (0.5 * (sp.ive(v - 1.0, x) + sp.ive(v + 1.0, x))
-                                  - np.sign(x) * z), x)
+    d[x] = ad.unbroadcast(d[z] * 0.5 * (sp.ive(v - 1.0, x) + sp.ive(v + 1.0, x))
+                          - np.sign(np.real(x)) * np.real(d[z] * z), x)
     d[v] = ads.no_derivative(d[z], "scipy.special.ive", "v")
 
 
 @forward(sp.ive, name="scipy.special.ive")
 def ive(z, v, x):
-    d[z] = ads.bcast(d[x] * (0.5 * (sp.ive(v - 1.0, x) + sp.ive(v + 1.0, x)) - np.sign(x) * z)
+    d[z] = ads.bcast(d[x] * 0.5 * (sp.ive(v - 1.0, x) + sp.ive(v + 1.0, x))
+                     - np.sign(np.real(x)) * z * np.real(d[x])
                      + ads.no_derivative(d[v], "scipy.special.ive", "v"), z)
 
 
