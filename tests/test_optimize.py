@@ -147,3 +147,58 @@ def test_the_reported_negation_case_exactly():
     assert jvp(f, (x,), (np.ones(3),)) == (-8.0, -9.0)
 
 
+
+
+def test_double_products_do_not_overflow_early():
+    # bx = bt1 * x + x * bt1 was 2.0 * bt1 * x: 2.0 * 1e308 is inf
+    def f(x):
+        return np.sum(1e308 * (x * x))
+    x = np.array([1e-3, -2e-3])
+    np.testing.assert_allclose(grad(f)(x), 1e308 * (2.0 * x), rtol=1e-12)
+    np.testing.assert_allclose(vjp(f, x)[1](1.0)[0], 1e308 * (2.0 * x), rtol=1e-12)
+    assert jvp(f, (x,), (np.ones(2),))[1] == pytest.approx(np.sum(1e308 * (2.0 * x)), rel=1e-12)
+
+
+def _run_pass(src, rewrite, *args):
+    """``src`` (one function) before and after ``rewrite(fn_node)``: both
+    results on copies of ``args``."""
+    import copy
+
+    import gast
+
+    from ad_compiler.transforms import codegen
+
+    def run(tree):
+        ns = {"np": np}
+        exec(codegen.to_source(tree), ns)
+        return ns["f"](*copy.deepcopy(args))
+    tree = gast.parse(src)
+    before = run(tree)
+    rewrite(tree.body[0])
+    return before, run(tree), codegen.to_source(tree)
+
+
+def test_negation_merge_not_across_an_in_place_write():
+    from ad_compiler.transforms import optimize
+    src = ("def f(a, e):\n"
+           "    n = -a\n"
+           "    a[0] = 10.0\n"
+           "    n = n + e\n"
+           "    return n\n")
+    before, after, text = _run_pass(src, optimize.fold_negations,
+                                    np.array([1.0, 2.0]), np.array([0.5, 0.5]))
+    np.testing.assert_array_equal(after, before)
+    src = ("def f(a, e):\n"
+           "    n = -a\n"
+           "    np.copyto(a, e)\n"
+           "    n = n + e\n"
+           "    return n\n")
+    before, after, text = _run_pass(src, optimize.fold_negations,
+                                    np.array([1.0, 2.0]), np.array([0.5, 0.5]))
+    np.testing.assert_array_equal(after, before)
+    # (without a write in between the merge happens)
+    src = "def f(a, e):\n    n = -a\n    n = n + e\n    return n\n"
+    before, after, text = _run_pass(src, optimize.fold_negations,
+                                    np.array([1.0, 2.0]), np.array([0.5, 0.5]))
+    np.testing.assert_array_equal(after, before)
+    assert "n = e - a" in text

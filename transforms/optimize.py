@@ -8,7 +8,7 @@
 * ``fold_negations``: ``-(-b * p) * t`` is ``b * p * t``, ``n = -a`` then
   ``n = n + e`` is ``n = e - a``;
 * ``copy_back``: ``a = b; b = a``: the second goes;
-* ``double_products``: ``g = a * b; g = g + b * a`` is ``g = 2.0 * a * b``;
+* ``double_products``: ``g = a * b; g = g + b * a`` is ``g = 2.0 * (a * b)``;
 * ``dead_code``: an assignment whose target is never read anywhere in the
   function is dropped when its value has no side effects (names, constants,
   operators, subscripts, and calls of functions known to be pure: NumPy's
@@ -316,8 +316,9 @@ def _product(node):
 
 def double_products(fn):
     """``g = a * b`` then ``g = g + b * a`` (the two terms of the adjoint of
-    ``x * x``): one ``g = 2.0 * a * b``, exact in floating point since
-    doubling is.  Returns True if it changed."""
+    ``x * x``): one ``g = 2.0 * (a * b)``, exact in floating point since
+    doubling is (overflow included: a * b + a * b overflows exactly when
+    2.0 * (a * b) does).  Returns True if it changed."""
     changed = [False]
 
     def block(stmts):
@@ -336,9 +337,9 @@ def double_products(fn):
                 target = s.targets[0].id
                 if first and second and sorted(first) == sorted(second) \
                         and target not in first:
-                    prev.value = nodes.binop(
-                        nodes.binop(nodes.const(2.0), gast.Mult(), prev.value.left),
-                        gast.Mult(), prev.value.right)
+                    # (2.0 * (a * b), not 2.0 * a * b: 2.0 * a may overflow
+                    # where a * b + b * a does not)
+                    prev.value = nodes.binop(nodes.const(2.0), gast.Mult(), prev.value)
                     changed[0] = True
                     continue
             _rewrite_blocks(s, block)
@@ -515,8 +516,8 @@ def _merge_sum(stmts, i, n, a):
     between, rewrite that one to ``n = e - a`` and return it."""
     for j in range(i + 1, len(stmts)):
         s = stmts[j]
-        if _mentions(s, a, stores_only=True):
-            return None
+        if _mentions(s, a, stores_only=True) or a in _mutated(s):
+            return None             # (a rebound or written in place: e - a differs)
         if not _mentions(s, n):
             continue
         e = None
