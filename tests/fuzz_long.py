@@ -22,6 +22,12 @@ a reduced program (``progen.minimize``) for the first failures of each
 group.  ``--avoid-known`` leaves out the constructs behind the known bugs
 (``progen.KNOWN_BUG_AVOID*``) to look for new ones.
 
+The compiler's check mode (``AD_COMPILER_CHECK=1``: optimized and
+unoptimized generated code compared at every call) is on by default;
+``--no-check-mode`` turns it off (faster, but misses optimizer bugs that
+happen to give the same numbers at the test point).  ``--avoid F1,F2``
+leaves out more features (``progen.EXTRA_FEATURES`` names the new ones).
+
 Exit status: 0 when nothing failed, 1 otherwise.
 """
 import argparse
@@ -137,11 +143,22 @@ def main(argv=None):
     ap.add_argument("--fence-fraction", type=float, default=0.3)
     ap.add_argument("--modes", default="grad,value_and_grad,vjp,jvp")
     ap.add_argument("--fence-modes", default="grad")
+    ap.add_argument("--no-check-mode", action="store_true",
+                    help="do not set AD_COMPILER_CHECK=1 (the compiler's self-check mode)")
+    ap.add_argument("--avoid", default="",
+                    help="comma-separated feature names to leave out (in every generator)")
     args = ap.parse_args(argv)
+    if not args.no_check_mode:
+        # before the workers fork and before ad_compiler reads it
+        os.environ["AD_COMPILER_CHECK"] = "1"
+    extra_avoid = frozenset(f for f in args.avoid.split(",") if f)
 
     modes = tuple(m for m in args.modes.split(",") if m)
     fence_modes = tuple(m for m in args.fence_modes.split(",") if m)
     jobs = plan(args.programs, args.seed, args.fence_fraction, args.avoid_known)
+    if extra_avoid:
+        jobs = [(i, label, dataclasses.replace(cfg, avoid=cfg.avoid | extra_avoid), s)
+                for i, label, cfg, s in jobs]
     counts = {"fence": collections.Counter(), "subset": collections.Counter()}
     groups = collections.defaultdict(list)
     t0 = time.time()
@@ -181,7 +198,8 @@ def main(argv=None):
     elapsed = time.time() - t0
     print(f"\nfuzz_long: seed {args.seed}, {done} programs in {elapsed:.1f}s "
           f"({elapsed / max(done, 1):.3f}s each, {args.jobs} job(s))"
-          + (" [avoiding known bugs]" if args.avoid_known else ""))
+          + (" [avoiding known bugs]" if args.avoid_known else "")
+          + ("" if args.no_check_mode else " [AD_COMPILER_CHECK=1]"))
     for kind, c in counts.items():
         print(f"  {kind:7s}: tried {c['tried']}, passed {c['ok']}, compile-refused "
               f"{c['refused']}, discarded {c['discarded']}, failed {c['failed']}"

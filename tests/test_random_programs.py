@@ -292,6 +292,74 @@ def f(y):
     b = helper(y)
     return a + b
 """, (0.7,), ("jvp",)),
+    "BUG-19": (
+        "double negation and subtraction of a negation: '- -x', '-(-x)', "
+        "'2.0 - -x' and 'v = -x; -v' give the primal value -x (value_and_grad, "
+        "vjp) and a zero or negated derivative, silently",
+        """\
+import numpy as np
+
+
+def f(x):
+    v = -x
+    return (- -x) * (2.0 - -x) + -v
+""", (0.3,), SCALAR_ALL),
+    "BUG-20": (
+        "grad of a function decorated with a functools.wraps wrapper (which "
+        "scales the result): TypeError 'grad: wrt='x': f() was called without "
+        "the keyword argument 'x'' from the API instead of the derivative of "
+        "the wrapper (or a CompileError naming the decorator)",
+        """\
+import functools
+
+import numpy as np
+
+
+def scaled(k):
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return k * fn(*args, **kwargs)
+        return wrapper
+    return deco
+
+
+@scaled(2.0)
+def f(x):
+    return np.sum(np.sin(x))
+""", (np.array([0.3, -0.5]),), SCALAR_ALL),
+    "BUG-21": (
+        "complex intermediates with a real output: the gradient with respect "
+        "to a leaf of a pytree argument (dict / list entry) is complex (the "
+        "imaginary part of the cotangent is not dropped); plain array "
+        "arguments are right",
+        """\
+import numpy as np
+
+
+def f(p):
+    return np.sum(np.real(np.exp(1j * p['a'])))
+""", ({"a": np.array([0.3, -0.5])},), ("grad", "vjp")),
+    "BUG-22": (
+        "false-positive refusal: an in-place write into a fresh array -- the "
+        ".real of a product, a slice of np.abs(...) of a parameter, np.r_[...], "
+        "np.reshape(np.where(...)) -- is refused as 'in-place write into 'v', "
+        "which shares memory with 'y''",
+        """\
+import numpy as np
+
+
+def f(y):
+    v = (y.min() * np.ones(2)).real
+    v[0] *= 3.0
+    w = np.abs(y * 2.0)[:, 1:2]
+    w[:, 0] *= 3.0
+    r = np.r_[y[0], y[1]]
+    r[::2] += 1.0
+    q = np.reshape(np.where(y.T > 0.0, y.T, y.T), (2, 3))
+    q[1:] = 0.5
+    return np.sum(v) + np.sum(w) + np.sum(r) + np.sum(q) + np.sum(y)
+""", (np.arange(6.0).reshape(2, 3),), ("grad",)),
 }
 
 # Categories of the full grammar that hit known bugs with the deterministic
@@ -362,7 +430,8 @@ def test_random_programs_avoiding_known_bugs(category):
 
 # Bugs fixed since they were found (by HEAD 0cda694): their repros run
 # unmarked, as regression tests.
-FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17"}
+FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17",
+              "BUG-19"}
 
 
 def _bug_params(bugs, fixed):
