@@ -387,7 +387,7 @@ def test_dead_functions_are_dropped_with_their_generated_code():
         jvp(h, (X,), (T,))
     del h
     gc.collect()
-    assert _generated_in_linecache() <= before + 4
+    assert _generated_in_linecache() <= before + 8     # (the last few: a bounded list)
 
 
 def _generated_in_linecache():

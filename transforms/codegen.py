@@ -142,6 +142,9 @@ def rebind(generated, user_fn):
     ``user_fn``) reading ``user_fn``'s closure cells, globals and defaults."""
     pair = getattr(generated, "__ad_checked__", None)
     if pair is not None:        # AD_COMPILER_CHECK: both variants (ad_compiler/check.py)
+        return generated.__ad_recheck__(rebind(pair[0], user_fn), rebind(pair[1], user_fn))
+    pair = getattr(generated, "__ad_checked__", None)
+    if pair is not None:        # AD_COMPILER_CHECK: both variants (ad_compiler/check.py)
         return generated.__ad_recheck__(*(rebind(g, user_fn) for g in pair))
     user_cells = dict(zip(user_fn.__code__.co_freevars, user_fn.__closure__ or ()))
     own = generated.__ad_user_free__
