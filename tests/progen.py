@@ -2109,7 +2109,7 @@ def _with_leaves(args, keys, leaves):
     """A deep copy of ``args`` with the leaves at ``keys`` replaced."""
     out = list(_copy(args))
     for (p, path), v in zip(keys, leaves):
-        out[p] = _tree_set(out[p], path, v)
+        out[p] = _tree_set(out[p], path, _deepcopy(v))
     return tuple(out)
 
 

@@ -466,3 +466,125 @@ def test_generator_is_deterministic_and_valid():
                     assert np.shape(out) == ()
             finally:
                 progen.unload(path)
+
+
+# --------------------------------------------------------------------------
+# the extra constructs of the grammar and the oracle's pytree / in-place /
+# rebind support
+# --------------------------------------------------------------------------
+
+def test_extra_features_are_generated():
+    """Every construct of progen.EXTRA_FEATURES comes out of the seeded
+    generator within a few hundred programs, and every program compiles."""
+    seen = set()
+    cats = list(progen.CATEGORY_CONFIGS.values())
+    for seed in range(700):
+        p = progen.generate(progen.RandomChooser(seed), cats[seed % len(cats)])
+        compile(p.source, "<progen>", "exec")
+        seen |= p.features
+        if seen >= set(progen.EXTRA_FEATURES):
+            break
+    # "decorators" names the module-level decorator definitions (the features
+    # recorded are the four decorated_* ones)
+    assert set(progen.EXTRA_FEATURES) - seen <= {"decorators"}
+
+
+def test_generator_avoid_leaves_out_extra_features():
+    cfg = dataclasses.replace(progen.CATEGORY_CONFIGS["mixed"],
+                              avoid=frozenset(progen.EXTRA_FEATURES))
+    for seed in range(60):
+        p = progen.generate(progen.RandomChooser(seed), cfg)
+        assert not p.features & set(progen.EXTRA_FEATURES), (p.features, p.source)
+        assert not p.rebind
+
+
+_INPLACE_SRC = """\
+import numpy as np
+
+
+def bump_(A, e):
+    A += e
+    return A
+
+
+def f(x, d):
+    d['W'][0] = np.tanh(x)
+    d['W'] += 0.5
+    bump_(x, 1.0)
+    return np.sum(d['W'] * x)
+"""
+
+
+def _inplace_prog():
+    prog = progen.program_from_source(
+        _INPLACE_SRC, (np.array([0.3, -0.5]), {"W": np.array([[0.2, 0.4], [0.6, -0.1]])}))
+    prog.features |= {"inplace_helper_arg", "dict_subscript_write"}
+    return prog
+
+
+def test_oracle_follows_plain_python_for_inplace_updates():
+    """A helper that updates its argument in place and writes through a dict
+    parameter: plain Python semantics (FD of a deep-copying wrapper) or a
+    well-located refusal; never a wrong number, never the caller's data
+    modified."""
+    out = progen.check_program(_inplace_prog())
+    assert out == "ok" or out.startswith("allowed-refusal")
+
+
+def test_oracle_detects_mutated_inputs(monkeypatch):
+    """The oracle notices a derivative function that writes into the
+    caller's arguments (each API call gets its own deep copy)."""
+    import ad_compiler
+    src = "import numpy as np\n\n\ndef f(x, d):\n    return np.sum(x * d['W'])\n"
+    prog = progen.program_from_source(src, (np.array([0.3, -0.5]), {"W": np.ones(2)}))
+    real = ad_compiler.grad
+
+    def bad_grad(fn, wrt=0, **kw):
+        g = real(fn, wrt=wrt, **kw)
+
+        def run(*args):
+            out = g(*args)
+            args[1]["W"][0] = 7.0
+            return out
+        return run
+    monkeypatch.setattr(ad_compiler, "grad", bad_grad)
+    with pytest.raises(progen.Mismatch, match="mutated its inputs"):
+        progen.check_program(prog, modes=("grad",))
+
+
+def test_oracle_rejects_complex_gradients():
+    assert not progen._close(np.array([1.0 + 0.5j]), np.array([1.0]), 1.0)
+    assert progen._close(np.array([1.0]), np.array([1.0]), 1.0)
+
+
+_REBIND_SRC = """\
+import numpy as np
+
+act = np.tanh
+
+
+def helper_b(u):
+    return u * 2.0
+
+
+def helper_b_v2(u):
+    return np.sin(u)
+
+
+def f(x):
+    s = 0.0
+    for i in range(2):
+        s = s + act(x[i]) * helper_b(x[i])
+    return s
+"""
+
+
+@pytest.mark.parametrize("rebind", [("act", "np.sin"), ("helper_b", "helper_b_v2")],
+                         ids=["global_alias", "helper"])
+def test_rebinding_a_global_between_calls(rebind):
+    """Derivative functions made before a module global (an alias of a NumPy
+    function, a helper) is rebound give the derivative of the NEW function
+    afterwards, and so do new ones."""
+    prog = progen.program_from_source(_REBIND_SRC, (np.array([0.3, -0.5]),))
+    prog.rebind = (rebind,)
+    assert progen.check_program(prog) == "ok"
