@@ -75,7 +75,9 @@ class _Signature:
 
     def __init__(self, fn, skip_first=False):
         self.fn = fn
-        sig = inspect.signature(fn, follow_wrapped=False)   # a wrapper's own
+        # a decorator's wrapper (a function) has its own signature; a
+        # derivative object (grad(f)) has f's
+        sig = inspect.signature(fn, follow_wrapped=not inspect.isfunction(fn))
         self.sig = sig
         self.params = list(sig.parameters)
         kinds = inspect.Parameter

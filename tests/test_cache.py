@@ -475,3 +475,13 @@ def test_rule_registered_after_a_compile_is_used():
 
     close(g(X), np.clip(np.cos(X), -0.5, 0.5))
     close(jvp(uses_clipped, (X,), (T,))[1], np.cos(X) @ T)
+
+
+def test_second_derivatives_of_fresh_closures():
+    from ad_compiler import hessian
+    from tests.reference import fd_hessian
+    for lam in (1.0, -3.0):
+        loss = _make_loss(lam)
+        H = hessian(loss)(X)
+        close(H, fd_hessian(loss, (X,), 0), tol=1e-4)
+        close(jvp(grad(loss), (X,), (T,))[1], H @ T)
