@@ -996,14 +996,15 @@ def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offse
                                       type(None)))
         return (isinstance(u, np.ndarray) and isinstance(v, np.ndarray)
                 and np.may_share_memory(u, v))
-    def inside(c, depth=0):
-        # an element of ``b`` at any depth (``for W, b in params``:
-        # ``W`` is ``params[i][0]``, written by ``params[i][0][j] = v``)
-        if not isinstance(c, (list, tuple, dict)) or depth > 20:
-            return False
-        return any(shares(a, e) or inside(e, depth + 1)
-                   for e in (c.values() if isinstance(c, dict) else c))
-    hit = shares(a, b) or (deep and inside(b))
+    def parts(c, depth=0):
+        # c and its elements at any depth (``for W, b in params``: ``W`` is
+        # ``params[i][0]``; ``rows = [Y[0], Y[1]]`` holds views of ``Y``)
+        yield c
+        if isinstance(c, (list, tuple, dict)) and depth < 20:
+            for e in (c.values() if isinstance(c, dict) else c):
+                yield from parts(e, depth + 1)
+    b_parts = list(parts(b)) if deep else [b]
+    hit = any(shares(u, v) for u in parts(a) for v in b_parts)
     if hit:
         from ad_compiler.errors import CompileError
         raise CompileError(message, filename, lineno, col_offset,

@@ -315,6 +315,13 @@ def local_helper_second_name_update(x):
     return bump(x * 2.0)
 
 
+def rows_list_read_after_write(X):
+    Y = X * 1.0
+    rows = [Y[0], Y[1]]
+    Y[0, 0] = 3.0  # ERROR: container_of_views_read_after_write
+    return np.sum(rows[0] * rows[1])
+
+
 STRICT_CASES = [
     Case("generator", running_sq_norm, (X3,)),
     Case("yield_from", centered_square_terms, (X3,)),
@@ -348,6 +355,7 @@ STRICT_CASES = [
     Case("unpacked_read_after_write", unpacked_read_after_write, (np.ones((2, 3)),)),
     Case("loop_source_write", write_into_iterated_rows, (np.ones((3, 2)),)),
     Case("local_second_name_update", local_helper_second_name_update, (X3,)),
+    Case("container_of_views_read_after_write", rows_list_read_after_write, (np.ones((2, 3)),)),
 ]
 
 MAYBE_SUPPORTED = [

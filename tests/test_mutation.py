@@ -768,3 +768,62 @@ def test_messages_show_the_comprehension_variable_as_written(f, shown):
         grad(f)(X23.copy())
     msg = str(info.value)
     assert shown in msg and "_1" not in msg, msg
+
+
+# -- 8. containers holding views of what is later written in place -----------
+
+def comprehension_of_rows_then_write(X):
+    Y = X * 1.0
+    rows = [Y[i] for i in range(2)]
+    Y[0, 0] = 3.0 * X[1, 1]  # rows[0] sees this in Python
+    return np.sum(rows[0] * rows[1])
+
+
+def list_of_rows_then_write(X):
+    Y = X * 1.0
+    rows = list(Y)
+    Y[0, 0] = 3.0 * X[1, 1]
+    return np.sum(rows[0] * rows[1])
+
+
+def dict_of_view_then_write(X):
+    Y = X * 1.0
+    d = {"a": Y[0]}
+    Y[0, 0] = 3.0 * X[1, 1]
+    return np.sum(d["a"] * X[1])
+
+
+def write_through_list_element(X):
+    Y = X * 1.0
+    rows = [Y[0], Y[1]]
+    rows[0][0] = 3.0 * X[1, 1]  # writes into Y in Python
+    return np.sum(Y * X)
+
+
+@pytest.mark.parametrize("f, words", [
+    (comprehension_of_rows_then_write, ("'rows'", "'Y'")),
+    (list_of_rows_then_write, ("'rows'", "'Y'")),
+    (dict_of_view_then_write, ("'d'", "'Y'")),
+    (write_through_list_element, ("'rows'", "'Y'", "element"))])
+def test_containers_of_views_read_after_a_write_are_refused(f, words):
+    refused(f, X23.copy(), words=words)
+
+
+def list_of_copies_then_write(X):
+    Y = X * 1.0
+    rows = [Y[0] * 1.0, Y[1].copy()]
+    Y[0, 0] = 3.0 * X[1, 1]
+    rows[1][0] = 2.0 * X[0, 2]
+    return np.sum(rows[0] * rows[1]) + np.sum(Y * X)
+
+
+def activations_then_write(X):
+    Y = X * 1.0
+    h = np.tanh(Y)
+    Y[0, 0] = 3.0 * X[1, 1]
+    return np.sum(h * Y)
+
+
+def test_containers_of_copies_are_fine():
+    check_both_modes(list_of_copies_then_write, X23.copy())
+    check_both_modes(activations_then_write, X23.copy())

@@ -69,6 +69,9 @@ _INPLACE_METHODS = {"sort", "fill", "partition", "resize", "put", "itemset", "by
 _VIEWS = {"reshape", "ravel", "squeeze", "transpose", "swapaxes", "moveaxis", "view",
           "expand_dims", "broadcast_to", "diagonal", "asarray", "asanyarray",
           "atleast_1d", "atleast_2d", "atleast_3d", "real", "imag"}
+# NumPy functions (and array methods) whose result holds views of their input
+_VIEW_LISTS = {"split", "array_split", "hsplit", "vsplit", "dsplit", "broadcast_arrays",
+               "flip", "fliplr", "flipud", "rot90", "unstack", "meshgrid"}
 _OPAQUE = (gast.Lambda, gast.SetComp, gast.DictComp, gast.JoinedStr, gast.Set)
 
 
@@ -1131,58 +1134,109 @@ class Normalizer:
                         return True
             return False
 
+        def first_read(watched, w, loops):
+            """The first read of ``watched`` that can see the write ``w``."""
+            for n in loads.get(watched, []):
+                if n.lineno > w.lineno and not killed(watched, w, w.lineno, n.lineno):
+                    return n
+                if any(any(m is n for m in gast.walk(lp)) and n.lineno <= w.lineno
+                       and not killed(watched, w, w.lineno, n.lineno, wrap=lp)
+                       for lp in loops):
+                    return n
+            return None
+
         out = {}
         for name, binds in bindings.items():
             for b in binds:
                 v = b.value
                 anchor = getattr(b, "_ad_anchor", b)
-                if not self._may_be_view(v):
+                holder = self._may_hold_views(v)
+                if not (self._may_be_view(v) or holder):
                     continue
                 roots = {n.id for n in gast.walk(v) if isinstance(n, gast.Name)
                          and isinstance(n.ctx, gast.Load) and n.id != name
                          and (n.id in self.locals or n.id in params)}
+                if not roots:
+                    continue
                 bkey = v.slice if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) \
                     else None
                 for root, w, key, deep in writes:
-                    if root not in roots or w is anchor:
+                    if w is anchor:
                         continue
-                    if isinstance(bkey, gast.Constant) and isinstance(key, gast.Constant) \
-                            and bkey.value != key.value:
-                        continue        # another key of the container
+                    if root in roots:
+                        # a write into the source, read through ``name``
+                        if isinstance(bkey, gast.Constant) and isinstance(key, gast.Constant) \
+                                and bkey.value != key.value:
+                            continue        # another key of the container
+                        pairs = [(name, root)]
+                    elif root == name and deep and holder:
+                        # ``rows = [Y[0], Y[1]]; rows[0][0] = e``: a write
+                        # through an element of ``name``, read through a source
+                        pairs = [(r, name) for r in sorted(roots)]
+                    else:
+                        continue
                     loops = [lp for _, _, lp in where.get(id(w), []) if lp is not None]
                     if b.lineno >= w.lineno and not any(
                             any(n is anchor for n in gast.walk(lp)) for lp in loops):
                         continue        # bound after the write
                     if b.lineno < w.lineno and killed(name, w, b.lineno, w.lineno):
                         continue        # rebound before the write
-                    read = None
-                    for n in loads.get(name, []):
-                        if n.lineno > w.lineno and not killed(name, w, w.lineno, n.lineno):
-                            read = n
-                            break
-                        if any(any(m is n for m in gast.walk(lp)) and n.lineno <= w.lineno
-                               and not killed(name, w, w.lineno, n.lineno, wrap=lp)
-                               for lp in loops):
-                            read = n
-                            break
-                    if read is None:
-                        continue
-                    from ad_compiler import runtime
-                    ad = self.inject("ad", runtime)
-                    msg = (f"in-place write into '{root}' changes '{name}' (bound to it at "
-                           f"line {b.lineno}), which is read again at line {read.lineno}: "
-                           f"Python would see the write through '{name}', the derivative "
-                           f"code would not")
-                    # after the binding statement; for a for target, first
-                    # thing in the loop body
-                    slot = ("in", id(anchor)) if isinstance(anchor, gast.For) else id(anchor)
-                    out.setdefault(slot, []).append(nodes.located(gast.Expr(value=nodes.call(
-                        nodes.attr(nodes.name(ad), "check_not_aliased"),
-                        [nodes.name(name), nodes.name(root), nodes.const(deep),
-                         nodes.const(msg), nodes.const(self.info.filename),
-                         nodes.const(w.lineno), nodes.const(w.col_offset)])), anchor))
+                    for watched, written in pairs:
+                        read = first_read(watched, w, loops)
+                        if read is None:
+                            continue
+                        from ad_compiler import runtime
+                        ad = self.inject("ad", runtime)
+                        if watched == name:
+                            msg = (f"in-place write into '{written}' changes '{name}' (bound to "
+                                   f"it at line {b.lineno}), which is read again at line "
+                                   f"{read.lineno}: Python would see the write through "
+                                   f"'{name}', the derivative code would not")
+                        else:
+                            msg = (f"in-place write into an element of '{name}' (bound at line "
+                                   f"{b.lineno}) changes '{watched}', which is read again at "
+                                   f"line {read.lineno}: Python would see the write through "
+                                   f"'{watched}', the derivative code would not")
+                        # after the binding statement; for a for target, first
+                        # thing in the loop body
+                        slot = ("in", id(anchor)) if isinstance(anchor, gast.For) else id(anchor)
+                        out.setdefault(slot, []).append(nodes.located(gast.Expr(value=nodes.call(
+                            nodes.attr(nodes.name(ad), "check_not_aliased"),
+                            [nodes.name(watched), nodes.name(written),
+                             nodes.const(deep or watched != name),
+                             nodes.const(msg), nodes.const(self.info.filename),
+                             nodes.const(w.lineno), nodes.const(w.col_offset)])), anchor))
                     break
         return out
+
+    def _may_hold_views(self, value):
+        """May ``value`` be a new container holding views of (or the very
+        arrays of) what it reads: ``[Y[0], Y[1]]``, ``{"a": Y[0]}``,
+        ``[Y[i] for i ...]``, ``list(Y)``, ``np.split(Y, 2)``, ``f(Y)``?
+        Arithmetic and NumPy allocators make fresh arrays."""
+        if isinstance(value, (gast.List, gast.Tuple, gast.Dict, gast.Set, gast.ListComp,
+                              gast.DictComp, gast.SetComp, gast.GeneratorExp, gast.IfExp,
+                              gast.BoolOp)):
+            return True
+        if isinstance(value, gast.BinOp):
+            # list concatenation / repetition of displays
+            return any(isinstance(o, (gast.List, gast.Tuple, gast.ListComp))
+                       for o in (value.left, value.right))
+        if isinstance(value, gast.Call):
+            if self._allocates(value):
+                return False
+            f = value.func
+            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) \
+                    and f.value.id in self.locals:
+                return f.attr in _VIEWS or f.attr in _VIEW_LISTS    # a method of a local
+            import numpy
+            obj = self.resolve(f)
+            if isinstance(obj, numpy.ufunc):
+                return any(k.arg == "out" for k in value.keywords)
+            if (getattr(obj, "__module__", "") or "").startswith("numpy"):
+                return getattr(obj, "__name__", "") in _VIEWS | _VIEW_LISTS
+            return True
+        return False
 
     def _refuse_loop_source_writes(self, module, writes):
         """``for row in Y:`` (also ``enumerate``, ``zip``, ``d.items()``) reads
