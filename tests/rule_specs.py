@@ -740,3 +740,10 @@ add([
     S("numpy.linalg.norm", "np.linalg.norm(x, np.inf)", Cx(4), order=1),
     S("numpy.linalg.norm", "np.linalg.norm(x, 3, axis=1)", Cx(2, 3), order=1),
 ])
+
+# np.sort(stable=...) is NumPy 2's keyword
+add([
+    S("numpy.sort", "np.sort(x, axis=0, stable=True)", Distinct(3, 2), order=1,
+      skip=None if "stable" in __import__("inspect").signature(np.sort).parameters
+      else f"no stable= in NumPy {np.__version__}"),
+])

@@ -743,13 +743,14 @@ def pad(z, array, pad_width, mode="constant", constant_values=0):
             + d[constant_values] * adn.pad_mask(array, pad_width))
 
 
+# stable= is NumPy 2's keyword (the derivative does not depend on it)
 @reverse(np.sort)
-def sort(z, a, axis=-1, kind=None, order=None):
+def sort(z, a, axis=-1, kind=None, order=None, *, stable=None):
     d[a] = adn.unpermute(d[z], adn.sort_perm(a, axis), axis, np.shape(a))
 
 
 @forward(np.sort)
-def sort(z, a, axis=-1, kind=None, order=None):
+def sort(z, a, axis=-1, kind=None, order=None, *, stable=None):
     d[z] = np.take_along_axis(d[a], adn.sort_perm(a, axis), axis)
 
 
