@@ -25,6 +25,8 @@ def unbroadcast(g, x):
             return g
     except AttributeError:
         pass
+    if isinstance(x, (list, tuple)):
+        return _unbroadcast_sequence(g, x)
     shape = np.shape(x)
     gshape = np.shape(g)
     if gshape == shape:
@@ -41,6 +43,43 @@ def unbroadcast(g, x):
     if np.shape(g) != shape:
         g = np.broadcast_to(g, shape)
     return g
+
+
+def _unbroadcast_sequence(g, x):
+    """``unbroadcast`` to a list or tuple ``x``: only the adjoint of x's own
+    shape (or a scalar zero) is accepted.  Any other means the ``+``/``*``
+    that produced it concatenated or repeated lists (the array rules were
+    chosen for a value not known to be a list, such as a helper's result):
+    summing it down would be a silently wrong derivative."""
+    if np.ndim(g) == 0 and not isinstance(g, (list, tuple)):
+        if np.all(g == 0):
+            return g
+    elif isinstance(g, (list, tuple)):
+        if len(g) == len(x):
+            return g
+    else:
+        try:
+            if np.shape(g) == np.shape(x):
+                return g
+        except ValueError:                 # ragged x: no NumPy shape
+            pass
+    raise TypeError(
+        f"cannot differentiate a '+' or '*' involving a {type(x).__name__} of "
+        f"length {len(x)} whose result has a different length or shape "
+        f"({_describe_shape(g)}): the compiler could not tell that this "
+        f"operation concatenates or repeats lists (e.g. its operands are "
+        f"results of your own functions). Build the list with a display or "
+        f"list() in the same function (a = list(f(x)) + list(g(x))), or "
+        f"convert the list with np.array(...) for NumPy arithmetic.")
+
+
+def _describe_shape(g):
+    if isinstance(g, (list, tuple)):
+        return f"a {type(g).__name__} of length {len(g)}"
+    try:
+        return f"shape {np.shape(g)}"
+    except ValueError:
+        return type(g).__name__
 
 
 def scalar_seed(out):
@@ -130,6 +169,12 @@ def complete(g, x):
 
 def like(t, z):
     """A tangent ``t`` broadcast to the shape of the primal result ``z``."""
+    if isinstance(z, (list, tuple)):        # a concatenation: tangents concatenated
+        if isinstance(t, (list, tuple)) and len(t) == len(z):
+            return t
+        if np.ndim(t) == 0 and not isinstance(t, (list, tuple)) and np.all(t == 0):
+            return zeros_like(z)
+        return _unbroadcast_sequence(t, z)
     shape = np.shape(z)
     if np.shape(t) == shape:
         return t

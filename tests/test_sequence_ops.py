@@ -211,3 +211,84 @@ def test_hessian_forward_over_reverse(f):
     H = hessian(f)(X)
     ref = np.array([fd_grad(lambda x: grad(f)(x)[i], X) for i in range(X.size)])
     np.testing.assert_allclose(H, ref, rtol=1e-5, atol=1e-6)
+
+
+# --- lists returned by the user's own functions -----------------------------
+
+def _first_two(x):
+    return [x[0], x[1] ** 2]
+
+
+def _last(x):
+    out = []
+    out.append(x[2] * 2.0)
+    return out
+
+
+def _pass_on(x):
+    return _last(x)          # a list, but only through another call
+
+
+def helpers_concat(x):
+    a = _first_two(x) + _last(x)
+    return np.sum(np.array(a) * W3)
+
+
+def helpers_concat_len1(x):
+    # two lists of length 1: NumPy's rules would broadcast (silently x2)
+    a = _last(x) + _last(x)
+    return np.sum(np.array(a) * W3[:2])
+
+
+def helper_repeat(x):
+    a = _last(x) * 3
+    return np.sum(np.array(a) * W3)
+
+
+HELPER_FUNCTIONS = [helpers_concat, helpers_concat_len1, helper_repeat]
+
+
+@pytest.mark.parametrize("f", HELPER_FUNCTIONS, ids=lambda f: f.__name__)
+def test_lists_returned_by_helpers(f):
+    ref = fd_grad(f, X)
+    np.testing.assert_allclose(grad(f)(X), ref, rtol=1e-6, atol=1e-8)
+    out, pb = vjp(f, X)
+    np.testing.assert_allclose(pb(1.0)[0], ref, rtol=1e-6, atol=1e-8)
+    value, tangent = jvp(f, (X,), (T,))
+    np.testing.assert_allclose(value, f(X))
+    np.testing.assert_allclose(tangent, ref @ T, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f", [helpers_concat, helpers_concat_len1], ids=lambda f: f.__name__)
+def test_lists_returned_by_helpers_match_autograd(f):
+    ag = pytest.importorskip("autograd")
+    np.testing.assert_allclose(grad(f)(X), ag.grad(f)(X), rtol=1e-10, atol=1e-12)
+
+
+def hidden_concat_len1(x):
+    a = _pass_on(x) + _pass_on(x)
+    return np.sum(np.array(a) * W3[:2])
+
+
+def hidden_repeat(x):
+    a = _pass_on(x) * 3
+    return np.sum(np.array(a) * W3)
+
+
+@pytest.mark.parametrize("f", [hidden_concat_len1, hidden_repeat], ids=lambda f: f.__name__)
+def test_unrecognized_list_arithmetic_is_an_error_not_a_wrong_number(f):
+    # the list is only known at run time: the NumPy rules' unbroadcast sees
+    # a list operand whose adjoint has another length, and refuses
+    ref = fd_grad(f, X)
+    try:
+        g = grad(f)(X)
+    except TypeError as exc:
+        assert "concatenates or repeats lists" in str(exc)
+    else:
+        np.testing.assert_allclose(g, ref, rtol=1e-6, atol=1e-8)
+    try:
+        _, tangent = jvp(f, (X,), (T,))
+    except TypeError as exc:
+        assert "concatenates or repeats lists" in str(exc)
+    else:
+        np.testing.assert_allclose(tangent, ref @ T, rtol=1e-6, atol=1e-8)

@@ -26,6 +26,7 @@ helpers) is unknown.  ``x + y`` concatenates only when both operands are
 sequences; ``x * y`` repeats when one is a sequence and the other an int.
 """
 import operator
+import weakref
 
 import gast
 import numpy as np
@@ -230,7 +231,9 @@ def retarget(fn, act, signature, forward=False):
             if op.fn in (len, int, round, operator.index):
                 return INT, False
             return UNKNOWN, False
-        if op.kind != "prim":   # user calls too: helpers mostly return arrays
+        if op.kind == "user" and _returns_sequence(op.fn):
+            return UNKNOWN, True     # a helper that may return a list or tuple
+        if op.kind != "prim":   # other user calls: helpers mostly return arrays
             return UNKNOWN, False
         f = op.fn
         vals = [of(a) for a in op.args]
@@ -311,3 +314,84 @@ def retarget(fn, act, signature, forward=False):
 def _sequence_helpers(rt):
     return (rt.zip_, rt.enumerate_, rt.reversed_, rt.sorted_, rt.append, rt.dict_items,
             rt.dict_values)
+
+
+_RETURNS_SEQUENCE = weakref.WeakKeyDictionary()     # code -> bool
+_SEQUENCE_CALLS = {"list", "tuple", "sorted"}
+_LIST_METHODS = {"append", "extend", "insert"}
+
+
+def _returns_sequence(fn):
+    """Whether the user's function ``fn`` may return a list or tuple, read
+    from its source: a ``return`` of a display, a comprehension, ``list()``,
+    ``tuple()``, ``sorted()``, a concatenation/repetition of those, or of a
+    local name bound to one (or appended to).  Used as evidence only: the
+    ``+``/``*`` of its result get the rules that decide at run time."""
+    fn = getattr(fn, "__func__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    try:
+        return _RETURNS_SEQUENCE[code]
+    except (KeyError, TypeError):
+        pass
+    try:
+        from ad_compiler.transforms import parse
+        tree = parse.parse_function(fn).node
+    except Exception:        # errors are reported where the call is compiled
+        return False
+    out = _sequence_returns(tree)
+    try:
+        _RETURNS_SEQUENCE[code] = out
+    except TypeError:
+        pass
+    return out
+
+
+def _own_nodes(tree):
+    """The nodes of a function's body, not of the functions it defines."""
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in gast.iter_child_nodes(node):
+            if not isinstance(child, (gast.FunctionDef, gast.AsyncFunctionDef,
+                                      gast.Lambda, gast.ClassDef)):
+                todo.append(child)
+
+
+def _sequence_returns(tree):
+    nodes = list(_own_nodes(tree))
+    seqs = set()
+
+    def is_seq(e):
+        if isinstance(e, (gast.List, gast.Tuple, gast.ListComp)):
+            return True
+        if isinstance(e, gast.Call) and isinstance(e.func, gast.Name):
+            return e.func.id in _SEQUENCE_CALLS
+        if isinstance(e, gast.BinOp) and isinstance(e.op, (gast.Add, gast.Mult)):
+            return is_seq(e.left) or is_seq(e.right)
+        if isinstance(e, gast.IfExp):
+            return is_seq(e.body) or is_seq(e.orelse)
+        return isinstance(e, gast.Name) and e.id in seqs
+
+    for node in nodes:      # lst.append(v) ...: lst is a list
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) \
+                and node.func.attr in _LIST_METHODS and isinstance(node.func.value, gast.Name):
+            seqs.add(node.func.value.id)
+    changed = True
+    while changed:
+        changed = False
+        for node in nodes:
+            if isinstance(node, gast.Assign) and is_seq(node.value):
+                new = {t.id for t in node.targets if isinstance(t, gast.Name)} - seqs
+            elif isinstance(node, (gast.AugAssign, gast.AnnAssign)) and node.value is not None \
+                    and isinstance(node.target, gast.Name) and is_seq(node.value):
+                new = {node.target.id} - seqs
+            else:
+                continue
+            if new:
+                seqs |= new
+                changed = True
+    return any(isinstance(node, gast.Return) and node.value is not None and is_seq(node.value)
+               for node in nodes)
