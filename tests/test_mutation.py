@@ -827,3 +827,51 @@ def activations_then_write(X):
 def test_containers_of_copies_are_fine():
     check_both_modes(list_of_copies_then_write, X23.copy())
     check_both_modes(activations_then_write, X23.copy())
+
+
+def get_then_container_write(x, params):
+    W = params.get("W")
+    params["W"][0] = x[0] * 2.0  # W sees this in Python
+    return np.sum(W * x)
+
+
+def shallow_dict_copy_then_write(x, params):
+    p2 = params.copy()
+    params["W"][0] = x[0] * 2.0  # p2["W"] is the same array
+    return np.sum(p2["W"] * x)
+
+
+def shallow_dict_copy_written_through(x, params):
+    p2 = dict(params)
+    p2["W"][0] = x[0] * 2.0  # writes into params["W"] too
+    return np.sum(params["W"] * x)
+
+
+def shallow_list_copy_then_write(x):
+    ys = [x * 1.0, x * 2.0]
+    zs = ys.copy()
+    ys[0][0] = x[1] * 3.0
+    return np.sum(zs[0] * x)
+
+
+P3 = {"W": np.array([1.0, 2.0, 3.0]), "b": np.array([0.5])}
+
+
+@pytest.mark.parametrize("f, args, words", [
+    (get_then_container_write, (X3, P3), ("'W'", "'params'")),
+    (shallow_dict_copy_then_write, (X3, P3), ("'p2'", "'params'")),
+    (shallow_dict_copy_written_through, (X3, P3), ("'p2'", "'params'", "element")),
+    (shallow_list_copy_then_write, (X3,), ("'zs'", "'ys'"))])
+def test_shallow_copies_and_get_read_after_a_write_are_refused(f, args, words):
+    refused(f, *copy.deepcopy(args), words=words)
+
+
+def array_copy_then_write(x):
+    y = x * 1.0
+    z = y.copy()
+    y[0] = x[1] * 3.0
+    return np.sum(z * y)
+
+
+def test_array_copies_are_fine():
+    check_both_modes(array_copy_then_write, X3.copy())

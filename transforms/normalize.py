@@ -72,6 +72,8 @@ _VIEWS = {"reshape", "ravel", "squeeze", "transpose", "swapaxes", "moveaxis", "v
 # NumPy functions (and array methods) whose result holds views of their input
 _VIEW_LISTS = {"split", "array_split", "hsplit", "vsplit", "dsplit", "broadcast_arrays",
                "flip", "fliplr", "flipud", "rot90", "unstack", "meshgrid"}
+# methods whose result holds the receiver's elements (copy: of a dict or list)
+_HOLDING_METHODS = {"get", "setdefault", "pop", "values", "items", "copy"}
 _OPAQUE = (gast.Lambda, gast.SetComp, gast.DictComp, gast.JoinedStr, gast.Set)
 
 
@@ -1168,6 +1170,9 @@ class Normalizer:
                         if isinstance(bkey, gast.Constant) and isinstance(key, gast.Constant) \
                                 and bkey.value != key.value:
                             continue        # another key of the container
+                        if not deep and isinstance(v, gast.Call) \
+                                and isinstance(v.func, gast.Attribute) and v.func.attr == "copy":
+                            continue        # a copy holds R's elements, not R's memory
                         pairs = [(name, root)]
                     elif root == name and deep and holder:
                         # ``rows = [Y[0], Y[1]]; rows[0][0] = e``: a write
@@ -1223,12 +1228,13 @@ class Normalizer:
             return any(isinstance(o, (gast.List, gast.Tuple, gast.ListComp))
                        for o in (value.left, value.right))
         if isinstance(value, gast.Call):
-            if self._allocates(value):
-                return False
             f = value.func
             if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) \
                     and f.value.id in self.locals:
-                return f.attr in _VIEWS or f.attr in _VIEW_LISTS    # a method of a local
+                # a method of a local: d.get(k), a shallow d.copy() / ys.copy()
+                return f.attr in _VIEWS or f.attr in _VIEW_LISTS or f.attr in _HOLDING_METHODS
+            if self._allocates(value):
+                return False
             import numpy
             obj = self.resolve(f)
             if isinstance(obj, numpy.ufunc):
