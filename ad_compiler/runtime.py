@@ -1034,7 +1034,9 @@ def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offse
     write, the derivative code's would not.  ``a`` is refused when it is
     ``b`` itself (a mutable object), an array sharing memory with array
     ``b``, or, for a write through an element (``deep``: ``b[k][i] = v``),
-    one of ``b``'s elements (or a view of one).  Numbers pass."""
+    one of ``b``'s elements at any depth (or a view of one).  When ``a`` is
+    a list/tuple/dict (``rows = [Y[0], Y[1]]``), its elements at any depth
+    are compared the same way.  Numbers pass."""
     def shares(u, v):
         if u is v:
             return not isinstance(u, (int, float, complex, str, bytes, np.generic,
