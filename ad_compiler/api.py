@@ -496,9 +496,10 @@ def _check_callable(f, api):
                 f"(wrt counts them)")
         if inspect.isfunction(getattr(f, "__wrapped__", None)):   # functools.lru_cache...
             raise TypeError(
-                f"{api} cannot look into {name!r}, a {type(f).__name__} (a wrapper "
-                f"implemented in C) around a Python function; if the wrapper does not "
-                f"change values (a cache does not), differentiate {name}.__wrapped__")
+                f"{api} cannot look into {name!r}, a {type(f).__name__} object wrapping a "
+                f"Python function (not a function itself); if the wrapper does not "
+                f"change values (a cache such as functools.lru_cache does not), "
+                f"differentiate {name}.__wrapped__")
         raise TypeError(
             f"{api} differentiates Python functions (def) whose source it can read; "
             f"{name!r} is a {type(f).__name__}. Wrap it in a function: "

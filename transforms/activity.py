@@ -145,10 +145,10 @@ def unsupported(info, stmt, op):
         from ad_compiler.registry import qualified_name
         name = qualified_name(fn) + "()"
         if not inspect.isfunction(fn) and inspect.isfunction(getattr(fn, "__wrapped__", None)):
-            # a C-implemented decorator (functools.lru_cache / cache)
+            # a decorator returning an object (functools.lru_cache / cache)
             return info.error(node, f"no derivative rule for {name}: it is a "
-                              f"{type(fn).__name__} around a Python function, which "
-                              f"ad_compiler cannot look into",
+                              f"{type(fn).__name__} object wrapping a Python function, "
+                              f"which ad_compiler cannot look into",
                               hint=f"call {op.label[:-2]}.__wrapped__(...) instead if the "
                                    f"wrapper does not change values (a cache does not)",
                               construct=name)
