@@ -26,6 +26,22 @@ Two generators share one grammar engine (``_Gen``):
   mutation, annotated assignment, while-else, ``out=``, in-place methods,
   unregistered NumPy functions, ...).
 
+Both also mix in, at modest rates (``Config.extra`` per expression /
+statement, ``Config.specials`` per module-level construct), the constructs
+of ``EXTRA_FEATURES``: unary ``-``/``+`` in any operand position, double
+negation, negative literals, ``y = -x; -y * -x - (-x)``; ``*args`` helpers
+(``cat(W, *args)``, ``total(*xs)``); pytree parameters (a list of (W, b)
+tuples, a dict) passed twice to one helper and read by two helpers,
+``dict.get`` with and without default; nested list displays, ``np.r_``,
+``np.c_``, ``vstack`` / ``hstack`` / ``column_stack``, ``zip(*helper(p))``;
+helpers updating an array argument in place and writes through dict
+subscripts of a parameter (oracle: plain Python, or a well-located
+refusal); ``functools.wraps`` and plain decorators on helpers and on the
+entry point; a global alias (``act = np.tanh``) and a helper rebound in the
+module between calls (``Program.rebind``: checked before and after);
+parameters / locals renamed to builtin names (``sum``, ``range``...);
+complex intermediates with a real result (the gradient must be real).
+
 ``Config.avoid`` leaves out constructs by feature name; ``KNOWN_BUG_AVOID``
 (and ``KNOWN_BUG_AVOID_FENCE``) name the constructs behind the known bugs
 so that tests and long runs can look for new ones.
@@ -35,8 +51,11 @@ it into a real ``.py`` file (the compiler reads source with ``inspect``) and
 imports it.
 
 The oracle (``check_program`` / ``check_fence_program``) compares every
-derivative the API computes with central finite differences in float64, and
-the primal values it returns with the plain run.  Points near a branch
+derivative the API computes with central finite differences in float64
+(over every leaf of pytree arguments, through a wrapper that deep-copies
+the inputs), and the primal values it returns with the plain run; each API
+call gets its own deep copy of the arguments, which must come back
+unmodified.  Points near a branch
 switch (finite differences with two step sizes disagree, or the stencil
 midpoint disagrees with the value) are rejected (``Discard``) and another
 point is tried.  ``minimize()`` reduces a failing program (AST-level
