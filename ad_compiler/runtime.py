@@ -559,9 +559,20 @@ def where_true(cond, shape_of):
 # --- builtins over sequences ---------------------------------------------
 
 def sum_list(items):
-    """``sum`` of a list of tangents (zeros allowed)."""
+    """``sum`` of a list of tangents (zeros allowed); tangents of lists or
+    tuples (``sum(rows, [])``) are concatenated."""
     if isinstance(items, np.ndarray):
         return np.sum(items, axis=0)
+    items = list(items)
+    if any(isinstance(v, (list, tuple)) for v in items):
+        out = []
+        for v in items:
+            if not isinstance(v, (list, tuple)):
+                raise TypeError(
+                    "cannot differentiate sum() of lists or tuples mixed with "
+                    f"{type(v).__name__}s; concatenate the lists with + instead")
+            out.extend(v)
+        return type(items[0])(out) if isinstance(items[0], tuple) else out
     total = 0.0
     for v in items:
         total = total + v
@@ -569,10 +580,28 @@ def sum_list(items):
 
 
 def sum_list_grad(g, items):
-    """Adjoint of ``sum(items)``: each item receives ``g`` (unbroadcast)."""
+    """Adjoint of ``sum(items)``: each item receives ``g`` (unbroadcast); for
+    lists or tuples concatenated (``sum(rows, start)``) each its own part of
+    ``g``, counted from the end (``start`` comes first, see
+    ``sum_start_grad``)."""
     if isinstance(items, np.ndarray):
         return np.broadcast_to(g, items.shape) + np.zeros(items.shape, dtype=_float_dtype(items, g))
+    if any(isinstance(v, (list, tuple)) for v in items):
+        offset = len(g) - sum(len(v) for v in items)
+        out = []
+        for v in items:
+            out.append(_parts(g[offset:offset + len(v)], v))
+            offset += len(v)
+        return out
     return [unbroadcast(g, v) for v in items]
+
+
+def sum_start_grad(g, start):
+    """Adjoint of ``start`` in ``sum(items, start)``: the first entries of
+    ``g`` for a list or tuple ``start``, else ``g`` unbroadcast."""
+    if isinstance(start, (list, tuple)):
+        return _parts(g[:len(start)], start)
+    return unbroadcast(g, start)
 
 
 def _extremum_owner(m, a, b):

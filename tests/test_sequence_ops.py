@@ -292,3 +292,56 @@ def test_unrecognized_list_arithmetic_is_an_error_not_a_wrong_number(f):
         assert "concatenates or repeats lists" in str(exc)
     else:
         np.testing.assert_allclose(tangent, ref @ T, rtol=1e-6, atol=1e-8)
+
+
+# --- sum() of lists or tuples: concatenation ---------------------------------
+
+def sum_rows(x):
+    rows = [[x[0], x[1]], [x[2] ** 2]]
+    flat = sum(rows, [])
+    return np.sum(np.array(flat) * W3)
+
+
+def sum_rows_with_start(x):
+    flat = sum([[x[0]], [x[1] * x[2]]], [x[2]])
+    return np.sum(np.array(flat) * W3)
+
+
+def sum_tuples(x):
+    flat = sum([(x[0],), (x[1] * x[2], x[0])], ())
+    s = 0.0
+    for v in flat:
+        s = s + v ** 2
+    return s
+
+
+def sum_rows_with_constants(x):
+    flat = sum([[x[0], 1.5], [2.0], [x[1] * x[2]]], [])
+    return np.sum(np.array(flat) ** 2 * np.arange(1.0, 5.0))
+
+
+SUM_FUNCTIONS = [sum_rows, sum_rows_with_start, sum_tuples, sum_rows_with_constants]
+
+
+@pytest.mark.parametrize("f", SUM_FUNCTIONS, ids=lambda f: f.__name__)
+def test_sum_of_lists_concatenates(f):
+    ref = fd_grad(f, X)
+    np.testing.assert_allclose(grad(f)(X), ref, rtol=1e-6, atol=1e-8)
+    out, pb = vjp(f, X)
+    np.testing.assert_allclose(pb(1.0)[0], ref, rtol=1e-6, atol=1e-8)
+    value, tangent = jvp(f, (X,), (T,))
+    np.testing.assert_allclose(value, f(X))
+    np.testing.assert_allclose(tangent, ref @ T, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f", SUM_FUNCTIONS, ids=lambda f: f.__name__)
+def test_sum_of_lists_matches_autograd(f):
+    ag = pytest.importorskip("autograd")
+    np.testing.assert_allclose(grad(f)(X), ag.grad(f)(X), rtol=1e-10, atol=1e-12)
+
+
+def test_sum_of_lists_hessian():
+    from ad_compiler import hessian
+    H = hessian(sum_rows_with_start)(X)
+    ref = np.array([fd_grad(lambda x: grad(sum_rows_with_start)(x)[i], X) for i in range(X.size)])
+    np.testing.assert_allclose(H, ref, rtol=1e-5, atol=1e-6)

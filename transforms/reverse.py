@@ -195,6 +195,13 @@ class ReversePass:
                         elif op is not None and op.kind == "prim" and op.fn in (
                                 self.ctx.runtime.seq_add, self.ctx.runtime.seq_mul):
                             src = [n for a in op.args for n in ops_names(a)]
+                        elif op is not None and op.kind == "prim" and op.fn is sum \
+                                and len(op.args) > 1:     # sum(rows, start): start's kind
+                            if isinstance(op.args[1], (gast.List, gast.Tuple)):
+                                self.containers.add(t)
+                                changed = True
+                                continue
+                            src = ops_names(op.args[1])
                     if src and any(n in self.containers for n in src):
                         self.containers.add(t)
                         changed = True

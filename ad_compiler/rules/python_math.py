@@ -108,17 +108,23 @@ def min_(z, a, b=None):
 @reverse(builtins.sum)
 def sum_(z, iterable, start=0):
     d[iterable] = ad.sum_list_grad(d[z], iterable)
-    d[start] = ad.unbroadcast(d[z], start)
+    d[start] = ad.sum_start_grad(d[z], start)
 
 
 @forward(builtins.sum)
 def sum_(z, iterable, start=0):
-    d[z] = ad.like(ad.sum_list(d[iterable]) + d[start], z)
+    # start first: lists are concatenated in this order
+    d[z] = ad.like(d[start] + ad.sum_list(d[iterable]), z)
 
 
 @forward(ad.sum_list_grad)
 def sum_list_grad(z, g, items):
     d[z] = ad.sum_list_grad(d[g], items)
+
+
+@forward(ad.sum_start_grad)
+def sum_start_grad(z, g, start):
+    d[z] = ad.sum_start_grad(d[g], start)
 
 
 @forward(ad.builtin_extremum_grad)
