@@ -48,19 +48,25 @@ def enabled():
 _RTOL = {8: 1e-9, 4: 1e-4, 2: 1e-2}
 
 
-def _copy(x):
-    """Copies of the arrays and containers of an argument (other objects,
-    e.g. a model instance, are shared)."""
+def _copy(x, memo=None):
+    """Copies of the arrays and containers of the arguments (an object
+    passed twice is copied once; other objects, e.g. a model instance, are
+    shared)."""
+    memo = {} if memo is None else memo
+    if id(x) in memo:
+        return memo[id(x)]
     if isinstance(x, np.ndarray):
-        return x.copy()
-    if isinstance(x, dict):
-        return type(x)((k, _copy(v)) for k, v in x.items()) if type(x) is dict \
-            else copy.copy(x)
-    if isinstance(x, list):
-        return [_copy(v) for v in x]
-    if type(x) is tuple:
-        return tuple(_copy(v) for v in x)
-    return x
+        out = x.copy()
+    elif type(x) is dict:
+        out = {k: _copy(v, memo) for k, v in x.items()}
+    elif type(x) is list:
+        out = [_copy(v, memo) for v in x]
+    elif type(x) is tuple:
+        out = tuple(_copy(v, memo) for v in x)
+    else:
+        return x
+    memo[id(x)] = out
+    return out
 
 
 def _leaf_error(ref, out):
@@ -164,12 +170,15 @@ def compare(name, what, ref, out):
         raise CheckError("\n".join(lines))
 
 
-def _run_reference(ref, args, kwargs):
+def _run_reference(ref, args, kwargs, copies=True):
     """The reference's result, or the exception it raised."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return ref(*_copy(args), **_copy(kwargs)), None
+            if copies:
+                memo = {}
+                args, kwargs = _copy(args, memo), _copy(kwargs, memo)
+            return ref(*args, **kwargs), None
         except Exception as exc:        # compared with the product's below
             return None, exc
 
@@ -217,7 +226,10 @@ def checked(opt, ref, kind, what):
             if not isinstance(saved, _Saved):
                 raise CheckError(f"{ENV}: the backward sweep '{name}' got saved values "
                                  f"that its checked forward sweep did not produce")
-            ref_out, ref_exc = _run_reference(ref, (saved.ref, cotangent), {})
+            # (the saved values are the reference's own, views included: the
+            # sweep may restore overwritten inputs in place, then redo them)
+            ref_out, ref_exc = _run_reference(ref, (saved.ref, _copy(cotangent)), {},
+                                              copies=False)
             out = opt(saved.opt, cotangent)
             if ref_exc is not None:
                 raise CheckError(f"{ENV}: the unoptimized code of '{name}' ({what}) raised "

@@ -5,7 +5,9 @@ it calls lives in ``transforms/``.
 """
 import builtins
 import copy
+import functools
 import inspect
+import sys
 import weakref
 
 import gast
@@ -314,6 +316,35 @@ def _explain_decorator(fn, exc):
     exc._ad_decorator_explained = True
 
 
+# Python frames a compile may need: the passes recurse through expressions
+# (gast's conversion takes ~4 frames per level of ``x + x + ... + x``)
+_RECURSION_LIMIT = 30000
+
+
+def _recursion_room(pipeline):
+    """Run ``pipeline`` with room for deeply nested expressions (500 terms
+    of a sum, 80 nested calls); deeper ones are refused with a CompileError."""
+    @functools.wraps(pipeline)
+    def run(fn, *args, **kwargs):
+        old = sys.getrecursionlimit()
+        if old < _RECURSION_LIMIT:
+            sys.setrecursionlimit(_RECURSION_LIMIT)
+        try:
+            return pipeline(fn, *args, **kwargs)
+        except RecursionError:
+            code = fn.__code__
+            raise CompileError(
+                f"an expression of '{fn.__name__}' is nested too deeply to differentiate",
+                code.co_filename, code.co_firstlineno, 0,
+                hint="split the expression into several statements",
+                construct="deep expression") from None
+        finally:
+            if old < _RECURSION_LIMIT:
+                sys.setrecursionlimit(old)
+    return run
+
+
+@_recursion_room
 def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
     from ad_compiler.transforms import forward

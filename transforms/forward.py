@@ -48,6 +48,8 @@ class ForwardPass:
         self.tangents = {}
         self.seen = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
         self.unbound_ok = set()   # primal names pre-bound to None
+        self._fixed = {}          # (loop, live, defined) -> live tangents at its top
+        self._dry = 0             # > 0 inside a loop's dry runs
 
     def tangent(self, ident):
         if ident not in self.tangents:
@@ -309,17 +311,35 @@ class ForwardPass:
     def loop(self, stmt, state):
         maybe = set(self.seen)
         entry = state.copy()
-        # Fixed point: which tangents are live at the top of the body.
-        live = set(entry.live)
-        snap = snapshot(self.ctx.namer)
-        while True:
-            trial = _State(live, entry.defined)
-            _, after = self.block(stmt.body, trial)
-            new = live | after.live
-            if new == live:
-                break
-            live = new
-        restore(self.ctx.namer, snap)
+        # Fixed point: which tangents are live at the top of the body.  The
+        # trials are dry runs (their code is dropped); a loop met again with
+        # the same state reuses its fixed point, and inside a dry run only
+        # the state after the loop is needed, so nested loops cost linear
+        # time, not 2**depth body passes.
+        key = (id(stmt), frozenset(entry.live), frozenset(entry.defined))
+        live = self._fixed.get(key, (None,))[0]
+        if live is None:
+            live = set(entry.live)
+            snap = snapshot(self.ctx.namer)
+            self._dry += 1
+            try:
+                while True:
+                    trial = _State(live, entry.defined)
+                    _, after = self.block(stmt.body, trial)
+                    new = live | after.live
+                    if new == live:
+                        break
+                    live = new
+            finally:
+                self._dry -= 1
+            restore(self.ctx.namer, snap)
+            self._fixed[key] = (live, stmt)     # (stmt kept: its id stays its own)
+        live = set(live)
+        if self._dry:
+            for v in live - entry.live:
+                if v in maybe and v not in entry.defined:
+                    self.unbound_ok.add(v)
+            return [], _State(live, entry.defined)
         # tangent names created in the dry run are kept (deterministic)
         body_state = _State(live, entry.defined)
         body, after = self.block(stmt.body, body_state)

@@ -190,16 +190,27 @@ def copy_propagation(fn):
 
     Only when both names are assigned once in the whole function and every
     use of ``a`` comes after the copy in its block (then a and b hold the same
-    value at each use, in loops too).  Returns True if it changed."""
+    value at each use, in loops too).  Returns True if it changed.
+
+    Each block keeps, per name, the statements that read it (and how many
+    times), so a copy costs the statements that read it, not the block."""
     counts = _assign_counts(fn)
     loads = _load_counts(fn)
     changed = [False]
 
-    def uses_before(block, i, name):
-        return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
-                   for s in block[:i] for n in gast.walk(s))
+    def reads(stmt):
+        out = {}
+        for n in gast.walk(stmt):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                out[n.id] = out.get(n.id, 0) + 1
+        return out
 
     def block(stmts):
+        where = {}           # name -> {statement index: loads of the name there}
+        per_stmt = [reads(st) for st in stmts]
+        for j, names in enumerate(per_stmt):
+            for name, c in names.items():
+                where.setdefault(name, {})[j] = c
         for i, s in enumerate(stmts):
             if not (isinstance(s, gast.Assign) and len(s.targets) == 1
                     and isinstance(s.targets[0], gast.Name)):
@@ -207,10 +218,12 @@ def copy_propagation(fn):
             elif _is_number(s.value) or isinstance(s.value, gast.Name):
                 a = s.targets[0].id
                 b = s.value.id if isinstance(s.value, gast.Name) else None
-                later = stmts[i + 1:]
+                at = where.get(a, {})
                 if counts.get(a) == 1 and loads.get(a) and a != b \
                         and (b is None or counts.get(b) == 1) \
-                        and not uses_before(stmts, i, a) and _loads_in(later, a) == loads[a]:
+                        and not any(j < i for j in at) \
+                        and sum(c for j, c in at.items() if j > i) == loads[a]:
+                    later = [stmts[j] for j in sorted(at) if j > i]
                     if b is None:
                         _Substitute(a, s.value).visit(gast.Module(body=later, type_ignores=[]))
                     else:
@@ -219,10 +232,28 @@ def copy_propagation(fn):
                                 if isinstance(n, gast.Name) and n.id == a \
                                         and isinstance(n.ctx, gast.Load):
                                     n.id = b
+                        into = where.setdefault(b, {})
+                        for j, c in at.items():
+                            if j > i:
+                                into[j] = into.get(j, 0) + c
+                                per_stmt[j][b] = per_stmt[j].get(b, 0) + c
+                                del per_stmt[j][a]
                         loads[b] = loads.get(b, 0) + loads[a]
+                    if b is None:
+                        for j in at:
+                            if j > i:
+                                del per_stmt[j][a]
+                    where[a] = {j: c for j, c in at.items() if j <= i}
                     loads[a] = 0
                     changed[0] = True
-            _rewrite_blocks(s, block)
+            if getattr(s, "body", None) and not isinstance(s, gast.FunctionDef):
+                _rewrite_blocks(s, block)
+                # (the nested blocks may have renamed what s reads)
+                for name in per_stmt[i]:
+                    where[name].pop(i, None)
+                per_stmt[i] = reads(s)
+                for name, c in per_stmt[i].items():
+                    where.setdefault(name, {})[i] = c
         return stmts
 
     block(fn.body)
@@ -284,24 +315,29 @@ def free_dead_values(fn, keep=()):
             if isinstance(n, gast.Name):
                 last_use[n.id] = i
     small = _small_values(fn)
-    bound = set()
-    out = []
-    for i, stmt in enumerate(body):
-        out.append(stmt)
+    # a name bound by a top-level assignment dies after its last use (which
+    # is at or after every assignment of it): linear, not a scan of all
+    # bound names after each statement
+    dies = {}
+    for stmt in body:
         if isinstance(stmt, gast.Assign):
             for t in stmt.targets:
-                if isinstance(t, gast.Name):
-                    bound.add(t.id)
+                if isinstance(t, gast.Name) and t.id not in params and t.id not in keep \
+                        and t.id not in small:
+                    dies.setdefault(last_use[t.id], set()).add(t.id)
+    out = []
+    pending = set()
+    for i, stmt in enumerate(body):
+        out.append(stmt)
+        pending |= dies.get(i, set())
         nxt = body[i + 1] if i + 1 < len(body) else None
         if nxt is None or isinstance(nxt, gast.Return):
             continue
-        dead = sorted(n for n in bound if last_use.get(n, -1) <= i and n not in params
-                      and n not in keep and n not in small)
-        if dead:
-            out.append(gast.Delete(targets=[nodes.name(n) for n in dead]))
+        if pending:
+            out.append(gast.Delete(targets=[nodes.name(n) for n in sorted(pending)]))
             for d in out[-1].targets:
                 d.ctx = gast.Del()
-            bound -= set(dead)
+            pending = set()
     fn.body = out
     return fn
 

@@ -96,6 +96,8 @@ class ReversePass:
         self.seen = set()   # names assigned so far, in program order
         self.maybe_before = {}   # statement -> names possibly bound before it
         self.unbound_ok = set()  # names pre-bound to None (zeros_like(None) is None)
+        self._fixed = {}    # (loop, live, owned) -> its fixed point (loop_adjoint)
+        self._dry = 0       # > 0 inside a loop's dry runs
         self._key = 0
         self._prepare()
         self.shapes = ctx.shapes = shapes.analyze(fn, activity, ctx.signature)
@@ -725,20 +727,36 @@ class ReversePass:
         entry = state.copy()
         before = self.maybe_before.get(id(stmt), set())
         self.unbound_ok |= before - self.defined_before.get(id(stmt), set())
-        live = set(entry.live)
-        # zero-initialized before the loop or at the end of the body: owned
-        owned = set(entry.owned)
-        snap = snapshot(self.ctx.namer)
-        while True:
-            _, after = self.adjoint(stmt.body, _State(live, owned))
-            new_live = live | after.live
-            new_owned = (owned | (new_live - entry.live) | (new_live - after.live)) & \
-                (after.owned | (new_live - after.live))
-            if new_live == live and new_owned == owned:
-                break
-            live, owned = new_live, new_owned
+        # The fixed point's trials are dry runs (their code is dropped); a
+        # loop met again in the same state reuses its fixed point, and a dry
+        # run needs only the state after the loop: nested loops cost linear
+        # time, not 2**depth passes over the innermost body.
+        key = (id(stmt), frozenset(entry.live), frozenset(entry.owned))
+        fixed = self._fixed.get(key)
+        if fixed is None:
+            live = set(entry.live)
+            # zero-initialized before the loop or at the end of the body: owned
+            owned = set(entry.owned)
+            snap = snapshot(self.ctx.namer)
+            self._dry += 1
+            try:
+                while True:
+                    _, after = self.adjoint(stmt.body, _State(live, owned))
+                    new_live = live | after.live
+                    new_owned = (owned | (new_live - entry.live) | (new_live - after.live)) & \
+                        (after.owned | (new_live - after.live))
+                    if new_live == live and new_owned == owned:
+                        break
+                    live, owned = new_live, new_owned
+                    restore(self.ctx.namer, snap)
+            finally:
+                self._dry -= 1
             restore(self.ctx.namer, snap)
-        restore(self.ctx.namer, snap)
+            # (stmt kept in the value: its id stays its own)
+            fixed = self._fixed[key] = (frozenset(live), frozenset(owned), stmt)
+        live, owned = set(fixed[0]), set(fixed[1])
+        if self._dry:
+            return [], _State(live, owned)
         body, after = self.adjoint(stmt.body, _State(live, owned))
         pre = []
         for v in sorted(live - entry.live):
