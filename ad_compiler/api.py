@@ -367,7 +367,7 @@ class _Derivative:
                 types = _user_types(self._sig.all_positional[:1], (self._bound,))
         key = (types, signature)
         entry = self._entries.get(key)
-        if entry is None or not entry.fresh():
+        if entry is None or not entry.valid(self._fn):
             if entry is None and signature and len(self._entries) >= MAX_SPECIALIZATIONS:
                 return self._compiled(types, ())
             entry = self._entries[key] = compiler.compile_function(
@@ -383,7 +383,7 @@ class _Derivative:
         raw = _raw_key(args) if not kwargs and self._bound is None else None
         if raw is not None:
             entry = self._fast.get(raw)
-            if entry is not None and entry.fresh():
+            if entry is not None and entry.valid(self._fn):     # (not stale: freshness)
                 return entry.function, args
         args, types, signature = self._prepare(args, kwargs)
         entry = self._compiled(types, signature)

@@ -44,7 +44,9 @@ class Context:
                 return name
         if ident in self.injected:          # taken by another object
             ident = self.namer.fresh(ident)
-        user = self.info.lookup(ident)
+        # (not a dependency of the compiled code: injected names are its own
+        # closure cells, whatever the user binds under the name later)
+        user = parse.lookup_free(self.info.closure, self.info.globals, ident)
         if ident in self.namer.taken and not (user is obj and ident not in self.locals):
             ident = self.namer.fresh(ident)
         self.namer.reserve(ident)
@@ -195,7 +197,9 @@ class Compiled:
         self.tangent_params = {}
         self.checks = ()
         self.callee_deps = []
-        self._valid = None       # freshness.validator: code, checks, callee_deps
+        # valid(fn): whether this is the derivative of fn as it is now (its
+        # code, what its free names resolve to, callees): freshness.validator
+        self.valid = None
 
     @property
     def fn(self):
@@ -209,11 +213,11 @@ class Compiled:
     def valid_for(self, fn):
         """Whether this code is the derivative of ``fn`` as it is now (its
         code, and what its free names resolve to)."""
-        return self._valid(fn)
+        return self.valid(fn)
 
     def fresh(self):
         fn = self._fn()
-        return fn is not None and self._valid(fn)
+        return fn is not None and self.valid(fn)
 
     def rebind(self, fn):
         """The same code for another function with the same code object (a
@@ -348,8 +352,8 @@ def _recursion_room(pipeline):
 def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
     from ad_compiler.transforms import forward
-    # 1. Parse, with absolute line numbers, and capture the namespace.
     generation = registry.generation      # (rules registered later: recompile)
+    # 1. Parse, with absolute line numbers, and capture the namespace.
     info = parse.parse_function(fn)
     namer = names.Namer(names.all_identifiers(info.node))
     if mode == "forward":               # tangent parameters: known names
@@ -395,8 +399,8 @@ def transform(fn, mode, wrt, types=None, signature=None):
             out.sources[mode] = out.function.__ad_source__
     out.checks = freshness.relative_checks(info)
     out.callee_deps = _callee_checks(ctx.deps)
-    out._valid = freshness.validator(out.checks + tuple(out.callee_deps), fn.__globals__,
-                                     generation, out._code)
+    out.valid = freshness.validator(out.checks + tuple(out.callee_deps), fn.__globals__,
+                                    generation, out._code)
     return out
 
 

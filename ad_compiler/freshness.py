@@ -18,6 +18,7 @@ function.  ``expected`` is compared by identity (``SELF``: the function
 itself, so that a recursive function does not keep itself alive).
 """
 import builtins
+import re
 import types
 
 from ad_compiler import registry
@@ -101,10 +102,10 @@ def validator(checks, globals_, generation=None, code=None):
     if generation is not None:     # no derivative rule registered since
         terms.append(f"_registry.generation == {int(generation)}")
 
-    def value(i, target, kind, arg):
+    def value(i, target, kind, arg, exp=None):
         g = "g" if target is None else f"t{i}.__globals__"
-        if kind == GLOBAL:
-            return f"{g}.get({arg!r}, _M)"
+        if kind == GLOBAL:         # (a KeyError: not valid)
+            return f"{g}[{arg!r}]" if exp is not _MISSING else f"{g}.get({arg!r}, _M)"
         if kind == BUILTIN:
             # (the builtins of the module when the compile ran: a module
             # that swaps its __builtins__ later is not followed)
@@ -138,10 +139,11 @@ def validator(checks, globals_, generation=None, code=None):
             env[f"_B{i}"] = _builtins_of(target.__globals__ if target is not None else globals_)
             terms.append(f"{arg!r} not in {g} and {arg!r} not in _B{i}")
         else:
-            terms.append(f"{value(i, target, kind, arg)} is {e}")
-    text = ("def valid(fn):\n    try:\n        g = fn.__globals__\n        return ("
-            + "\n                and ".join(terms or ["True"])
-            + ")\n    except Exception:\n        return False\n")
+            terms.append(f"{value(i, target, kind, arg, exp)} is {e}")
+    body = "\n                and ".join(terms or ["True"])
+    prelude = "        g = fn.__globals__\n" if re.search(r"\bg\b", body) else ""
+    text = (f"def valid(fn):\n    try:\n{prelude}        return ({body})\n"
+            f"    except Exception:\n        return False\n")
     exec(compile(text, "<ad_compiler freshness>", "exec"), env)   # noqa: S102 (our text)
     valid = env["valid"]
     valid.__ad_source__ = text
