@@ -120,6 +120,14 @@ def zeros_like(x):
         return {k: zeros_like(v) for k, v in x.items()}
     if x is None:
         return None
+    # scalars keep their kind: a list of floats' derivative is a list of
+    # floats (np.zeros_like would give 0-d arrays)
+    if type(x) in (float, int, bool):
+        return 0.0
+    if type(x) is complex:
+        return 0j
+    if isinstance(x, np.generic):
+        return x.dtype.type(0) if x.dtype.kind in "fc" else np.float64(0.0)
     arr = np.asarray(x)
     if arr.dtype.kind in "fc":
         return np.zeros_like(arr)

@@ -345,3 +345,58 @@ def test_sum_of_lists_hessian():
     H = hessian(sum_rows_with_start)(X)
     ref = np.array([fd_grad(lambda x: grad(sum_rows_with_start)(x)[i], X) for i in range(X.size)])
     np.testing.assert_allclose(H, ref, rtol=1e-5, atol=1e-6)
+
+
+# --- derivatives of lists of Python floats stay lists of floats ------------
+
+def sorted_first(xs):
+    return sorted(xs)[0] * 2.0
+
+
+def sorted_weighted(xs):
+    s = sorted(xs)
+    return s[0] * 1.0 + s[1] * 2.0 + s[2] * 3.0
+
+
+def sorted_with_constant(x):
+    return sorted([x[0] * 2.0, 0.5, x[1]])
+
+
+def _fd_list(f, xs, eps=1e-6):
+    out = []
+    for i in range(len(xs)):
+        up = list(xs)
+        dn = list(xs)
+        up[i] += eps
+        dn[i] -= eps
+        out.append((f(up) - f(dn)) / (2 * eps))
+    return out
+
+
+@pytest.mark.parametrize("f", [sorted_first, sorted_weighted], ids=lambda f: f.__name__)
+def test_sorted_list_of_floats_keeps_float_entries(f):
+    xs = [0.3, -0.7, 1.1]
+    ref = _fd_list(f, xs)
+    for g in (grad(f)(xs), vjp(f, xs)[1](1.0)[0]):
+        assert isinstance(g, list) and len(g) == 3
+        assert all(np.ndim(v) == 0 and not isinstance(v, np.ndarray) for v in g), g
+        np.testing.assert_allclose(g, ref, rtol=1e-6, atol=1e-8)
+    ts = [0.5, -1.0, 2.0]
+    _, tangent = jvp(f, (xs,), (ts,))
+    np.testing.assert_allclose(tangent, np.dot(ref, ts), rtol=1e-6, atol=1e-8)
+    ag = pytest.importorskip("autograd")
+    np.testing.assert_allclose(grad(f)(xs), ag.grad(f)(xs), rtol=1e-12)
+
+
+def test_sorted_tangent_of_a_constant_entry_is_a_float():
+    value, tangent = jvp(sorted_with_constant, (X,), (T,))
+    assert value == sorted([X[0] * 2.0, 0.5, X[1]])
+    assert all(not isinstance(t, np.ndarray) for t in tangent), tangent
+    eps = 1e-6
+    plus, minus = sorted_with_constant(X + eps * T), sorted_with_constant(X - eps * T)
+    np.testing.assert_allclose(tangent, (np.array(plus) - np.array(minus)) / (2 * eps),
+                               rtol=1e-6, atol=1e-8)
+    out, pb = vjp(sorted_with_constant, X)
+    ct = [1.0, 2.0, 3.0]
+    ref = fd_grad(lambda x: np.dot(ct, sorted_with_constant(x)), X)
+    np.testing.assert_allclose(pb(ct)[0], ref, rtol=1e-6, atol=1e-8)
