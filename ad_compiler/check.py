@@ -110,7 +110,8 @@ def _leaf_error(ref, out):
     diff = np.abs(a - b)
     if np.all(diff <= tol):
         return None
-    rel = diff / np.maximum(np.abs(a), np.finfo(a.real.dtype).tiny)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        rel = diff / np.maximum(np.abs(a), np.finfo(a.real.dtype).tiny)
     return (f"values differ: max abs difference {diff.max():.3g}, max relative "
             f"difference {rel.max():.3g} (rtol {rtol:g})")
 
