@@ -400,3 +400,55 @@ def test_sorted_tangent_of_a_constant_entry_is_a_float():
     ct = [1.0, 2.0, 3.0]
     ref = fd_grad(lambda x: np.dot(ct, sorted_with_constant(x)), X)
     np.testing.assert_allclose(pb(ct)[0], ref, rtol=1e-6, atol=1e-8)
+
+
+# --- lst += [v] / lst *= n with another name for the list ---------------------
+# Python extends/repeats the list in place (the other name sees it); the
+# derivative code rebinds: refused with a CompileError at the user's line
+
+def aliased_iadd(x):
+    lst = [x[0]]
+    b = lst
+    lst += [x[1] * 2.0]
+    return np.sum(np.array(b) * np.arange(1.0, 3.0))
+
+
+def aliased_imul(x):
+    lst = [x[0], x[1]]
+    b = lst
+    lst *= 2
+    return np.sum(np.array(b) * np.arange(1.0, 5.0))
+
+
+def aliased_in_container(x):
+    lst = [x[0]]
+    box = [lst]
+    lst += [x[1] * 2.0]
+    return np.sum(np.array(box[0]) * np.arange(1.0, 3.0))
+
+
+@pytest.mark.parametrize("f", [aliased_iadd, aliased_imul, aliased_in_container],
+                         ids=lambda f: f.__name__)
+def test_aliased_list_update_is_refused(f):
+    from ad_compiler import CompileError
+    for run in (lambda: grad(f)(X), lambda: vjp(f, X), lambda: jvp(f, (X,), (T,))):
+        with pytest.raises(CompileError) as info:
+            run()
+        assert "lst" in str(info.value) and "test_sequence_ops.py" in str(info.value)
+
+
+def list_param_iadd(lst, x):
+    lst += [x[1] * 2.0]
+    lst *= 2
+    return np.sum(np.array(lst) * np.arange(1.0, 1.0 + len(lst)))
+
+
+def test_list_parameter_updated_in_place_is_not_mutated():
+    xs = [np.float64(1.5)]
+    g = grad(list_param_iadd, wrt=1)(xs, X)
+    assert len(xs) == 1
+    np.testing.assert_allclose(g, fd_grad(lambda x: list_param_iadd(list(xs), x), X), rtol=1e-6)
+    _, tangent = jvp(list_param_iadd, (xs, X), ([0.0], T))
+    assert len(xs) == 1
+    ref = fd_grad(lambda x: list_param_iadd(list(xs), x), X) @ T
+    np.testing.assert_allclose(tangent, ref, rtol=1e-6)
