@@ -307,9 +307,8 @@ def f(x):
     "BUG-19b": (
         "the clean-up passes fold '- -x' to 'x', so 'v = - -x; v *= c' becomes "
         "an in-place update of the parameter: the optimized code raises the "
-        "aliasing CompileError (seen in check mode), the unoptimized code is "
-        "right; with 'y /= ...' in the same function the optimized vjp gives "
-        "different numbers",
+        "aliasing CompileError (a CheckError in check mode), the unoptimized code is "
+        "right",
         """\
 import numpy as np
 
@@ -358,7 +357,8 @@ def f(p):
     "BUG-22": (
         "false-positive refusal: an in-place write into a fresh array -- the "
         ".real of a product, a slice of np.abs(...) of a parameter, np.r_[...], "
-        "np.reshape(np.where(...)) -- is refused as 'in-place write into 'v', "
+        "np.c_[...], np.reshape(np.where(...)), np.expand_dims(x.min(), 0), "
+        "np.concatenate(...)[1:3] -- is refused as 'in-place write into 'v', "
         "which shares memory with 'y''",
         """\
 import numpy as np
@@ -385,7 +385,6 @@ FULL_GRAMMAR_XFAIL = {
     # first failure with the deterministic examples, then other bugs the
     # category reaches with other examples (BUG-9 and BUG-15 are now refusals)
     "mixed": "BUG-19b (v = - -x; v *= c in check mode)",
-    "array_out": "BUG-19b (optimized vjp disagrees after - -x)",
 }
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
@@ -447,9 +446,7 @@ def test_random_programs_avoiding_known_bugs(category):
 
 # Bugs fixed since they were found (by HEAD 0cda694): their repros run
 # unmarked, as regression tests.
-# BUG-16 reopened: in the check mode (AD_COMPILER_CHECK=1) the optimized and
-# the unoptimized vjp backward sweep of its repro disagree.
-FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-17",
+FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17",
               "BUG-19"}
 
 
