@@ -64,13 +64,14 @@ def _unbroadcast_sequence(g, x):
         except ValueError:                 # ragged x: no NumPy shape
             pass
     raise TypeError(
-        f"cannot differentiate a '+' or '*' involving a {type(x).__name__} of "
-        f"length {len(x)} whose result has a different length or shape "
-        f"({_describe_shape(g)}): the compiler could not tell that this "
-        f"operation concatenates or repeats lists (e.g. its operands are "
-        f"results of your own functions). Build the list with a display or "
-        f"list() in the same function (a = list(f(x)) + list(g(x))), or "
-        f"convert the list with np.array(...) for NumPy arithmetic.")
+        f"cannot differentiate an operation on a {type(x).__name__} of length "
+        f"{len(x)} whose result has another length or shape "
+        f"({_describe_shape(g)}): a + or * that concatenates or repeats lists "
+        f"the compiler could not recognize (e.g. results of your own functions "
+        f"through another call), or NumPy broadcasting of a list. Build the "
+        f"list with a display or list() in the same function "
+        f"(a = list(f(x)) + list(g(x))), or convert a list meant as an array "
+        f"with np.array(...).")
 
 
 def _describe_shape(g):
