@@ -27,7 +27,10 @@ def unbroadcast(g, x):
         pass
     if isinstance(x, (list, tuple)):
         return _unbroadcast_sequence(g, x)
-    shape = np.shape(x)
+    return _unbroadcast_array(g, np.shape(x))
+
+
+def _unbroadcast_array(g, shape):
     gshape = np.shape(g)
     if gshape == shape:
         return g
@@ -46,11 +49,18 @@ def unbroadcast(g, x):
 
 
 def _unbroadcast_sequence(g, x):
-    """``unbroadcast`` to a list or tuple ``x``: only the adjoint of x's own
-    shape (or a scalar zero) is accepted.  Any other means the ``+``/``*``
-    that produced it concatenated or repeated lists (the array rules were
-    chosen for a value not known to be a list, such as a helper's result):
-    summing it down would be a silently wrong derivative."""
+    """``unbroadcast`` to a list or tuple ``x``.
+
+    NumPy broadcasting of a list operand (``X * [a, b, c]``) is summed down
+    to x's shape as for an array.  Refused is only what may be a ``+``/``*``
+    that concatenated or repeated lists the compiler did not recognize (the
+    array rules were chosen for a value not known to be a list, such as a
+    helper's result through another call): the adjoint is then itself a
+    list of another length, or x's shape cannot take part in broadcasting
+    (a ragged x, incompatible shapes), or -- the one case NumPy broadcasting
+    could also produce -- x has leading length 1 and the adjoint has x's
+    number of dimensions but another leading length (``[a] + [b]``,
+    ``[a] * 3``).  Summing those down would be a silently wrong derivative."""
     if np.ndim(g) == 0 and not isinstance(g, (list, tuple)):
         if np.all(g == 0):
             return g
@@ -59,19 +69,26 @@ def _unbroadcast_sequence(g, x):
             return g
     else:
         try:
-            if np.shape(g) == np.shape(x):
+            shape = np.shape(x)
+            gshape = np.shape(g)
+            compatible = np.broadcast_shapes(shape, gshape) == gshape
+        except ValueError:                 # ragged x or incompatible shapes
+            compatible = False
+        if compatible:
+            if gshape == shape:
                 return g
-        except ValueError:                 # ragged x: no NumPy shape
-            pass
+            if not (len(gshape) == len(shape) and shape[0] == 1 != gshape[0]):
+                return _unbroadcast_array(g, shape)
     raise TypeError(
         f"cannot differentiate an operation on a {type(x).__name__} of length "
         f"{len(x)} whose result has another length or shape "
         f"({_describe_shape(g)}): a + or * that concatenates or repeats lists "
         f"the compiler could not recognize (e.g. results of your own functions "
-        f"through another call), or NumPy broadcasting of a list. Build the "
-        f"list with a display or list() in the same function "
-        f"(a = list(f(x)) + list(g(x))), or convert a list meant as an array "
-        f"with np.array(...).")
+        f"through another call), or NumPy broadcasting of a list of length 1 "
+        f"along its length (which the compiler cannot tell apart from those). "
+        f"Build the list with a display or list() in the same function "
+        f"(a = list(f(x)) + list(g(x))), or, for a list meant as an array, "
+        f"convert it with np.array(...) (np.array([a]) - x).")
 
 
 def _describe_shape(g):
@@ -708,7 +725,14 @@ def add_tangent(dx, dy, x, y, z):
     (0.0 stands for the zeros of an inactive operand)."""
     if _concatenates(x, y):
         return type(z)(list(zero_or(dx, x)) + list(zero_or(dy, y)))
-    return like(dx + dy, z)
+    return like(_array_operand(dx) + _array_operand(dy), z)
+
+
+def _array_operand(v):
+    """A list/tuple tangent of an operand NumPy broadcasts (``X + [a, b]``)
+    as the array NumPy makes of it (``0.0 + [da, db]`` would be an error,
+    ``[da] + [db]`` a concatenation)."""
+    return np.asarray(v) if isinstance(v, (list, tuple)) else v
 
 
 def _parts(g, x):
@@ -773,7 +797,7 @@ def mul_tangent(dx, dy, x, y):
         return type(x)(list(zero_or(dx, x)) * y)
     if _repeats(y, x):
         return type(y)(x * list(zero_or(dy, y)))
-    return dx * y + x * dy
+    return _array_operand(dx) * y + x * _array_operand(dy)
 
 
 # --- in-place writes (x[idx] = v) ----------------------------------------

@@ -452,3 +452,79 @@ def test_list_parameter_updated_in_place_is_not_mutated():
     assert len(xs) == 1
     ref = fd_grad(lambda x: list_param_iadd(list(xs), x), X) @ T
     np.testing.assert_allclose(tangent, ref, rtol=1e-6)
+
+
+# --- NumPy broadcasting of a list operand (not concatenation) ----------------
+# ad.unbroadcast sums the adjoint down to the list's shape as for an array;
+# only a length-1 list broadcast along its length is refused (a + or * of
+# lists the compiler did not recognize would look the same).
+
+XB = np.arange(6.0).reshape(2, 3) / 5 + 0.5
+
+
+def bcast_mul(x):
+    w = [x[0], x[1], x[2]]
+    return np.sum(np.sin(XB * w))
+
+
+def bcast_add(x):
+    w = [x[0], x[1] ** 2, x[2]]
+    return np.sum(np.sin(XB + w))
+
+
+def bcast_sub_left(x):
+    w = (x[0], x[1], x[2] * x[0])
+    return np.sum(np.sin(w - XB))
+
+
+def bcast_sub_right(x):
+    w = [x[0], x[1], x[2]]
+    return np.sum(np.cos(XB - w) * XB)
+
+
+def bcast_div(x):
+    w = [x[0] + 2.0, x[1] + 2.0, x[2] + 2.0]
+    return np.sum(XB / w) + np.sum(w / XB)
+
+
+def bcast_column(x):
+    w = [[x[0]], [x[1] * x[2]]]          # shape (2, 1) against (2, 3)
+    return np.sum(np.sin(XB * w + w))
+
+
+def bcast_len1_extra_dims(x):
+    w = [x[0]]                           # (1,) against (2, 3): along axis 1
+    return np.sum(np.sin(XB * w - w))
+
+
+BROADCAST_FUNCTIONS = [bcast_mul, bcast_add, bcast_sub_left, bcast_sub_right,
+                       bcast_div, bcast_column, bcast_len1_extra_dims]
+
+
+@pytest.mark.parametrize("f", BROADCAST_FUNCTIONS, ids=lambda f: f.__name__)
+def test_numpy_broadcasting_of_a_list_operand(f):
+    ref = fd_grad(f, X)
+    np.testing.assert_allclose(grad(f)(X), ref, rtol=1e-6, atol=1e-8)
+    out, pb = vjp(f, X)
+    np.testing.assert_allclose(out, f(X))
+    np.testing.assert_allclose(pb(1.0)[0], ref, rtol=1e-6, atol=1e-8)
+    if f is bcast_sub_right:
+        # forward mode: the tangent of the display is a list, and the
+        # specialized tangent of XB - w is -dw (unary minus of a list)
+        with pytest.raises(TypeError):
+            jvp(f, (X,), (T,))
+        return
+    value, tangent = jvp(f, (X,), (T,))
+    np.testing.assert_allclose(value, f(X))
+    np.testing.assert_allclose(tangent, ref @ T, rtol=1e-6, atol=1e-8)
+
+
+def bcast_len1_along_length(x):
+    return np.sum(np.sin([x[0]] - x))
+
+
+def test_length1_list_broadcast_along_its_length_is_refused():
+    with pytest.raises(TypeError, match=r"np\.array"):
+        grad(bcast_len1_along_length)(X)
+    with pytest.raises(TypeError, match=r"np\.array"):
+        vjp(bcast_len1_along_length, X)[1](1.0)
