@@ -65,13 +65,36 @@ def _describe(x):
     return f"{type(x).__name__} {x!r}"[:80]
 
 
+class _Via:
+    """A wrt name of the function a decorator's wrapper wraps (the signature
+    users see): which argument of the wrapper it is depends on the call
+    (``bind_targets``).  ``index``: its position among the wrapped
+    function's positional parameters (None for keyword-only)."""
+
+    __slots__ = ("name", "index")
+
+    def __init__(self, name, index):
+        self.name, self.index = name, index
+
+    def __eq__(self, other):
+        return isinstance(other, _Via) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return repr(self.name)
+
+
 class _Signature:
     """Cheap access to the parameters of a user function (without ``self``
     for a bound method: ``skip_first``).
 
     A wrt *target* is a parameter name, or ``(pack, key)`` for one element
     of ``*args`` (key: its index among the extra positional arguments) or of
-    ``**kwargs`` (key: the keyword)."""
+    ``**kwargs`` (key: the keyword).  For a decorator's wrapper taking
+    ``*args``/``**kwargs`` (``functools.wraps``), a name of the wrapped
+    function is a ``_Via``, bound to the wrapper's arguments per call."""
 
     def __init__(self, fn, skip_first=False):
         self.fn = fn
@@ -92,6 +115,22 @@ class _Signature:
                            if p.kind is kinds.VAR_KEYWORD), None)
         self.has_varargs = self.vararg is not None or self.varkw is not None
         self._stub = None
+        # the wrapped function's parameters, which users name (what
+        # inspect.signature(f) shows), for a wrapper forwarding *args/**kwargs
+        self.seen_params, self.seen_positional = self.params, self.positional
+        if self.has_varargs and inspect.isfunction(fn) and hasattr(fn, "__wrapped__"):
+            try:
+                seen = inspect.signature(fn)
+            except (TypeError, ValueError):
+                seen = sig
+            if seen != sig:
+                self.seen_params = list(seen.parameters)
+                self.seen_positional = [
+                    p.name for p in seen.parameters.values()
+                    if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+                if skip_first:
+                    self.seen_params = self.seen_params[1:]
+                    self.seen_positional = self.seen_positional[1:]
 
     def resolve_wrt(self, wrt, api):
         single = not isinstance(wrt, (tuple, list))
@@ -112,12 +151,15 @@ class _Signature:
                         f"keyword of one)")
                 if w in self.params:
                     names.append(w)
+                elif w in self.seen_params:
+                    names.append(_Via(w, self.seen_positional.index(w)
+                                      if w in self.seen_positional else None))
                 elif self.varkw is not None:
                     names.append((self.varkw, w))
                 else:
                     raise ValueError(
                         f"{api}: '{self.fn.__name__}' has no parameter named {w!r}; its "
-                        f"parameters are {', '.join(self.params)}")
+                        f"parameters are {', '.join(self.seen_params)}")
             else:
                 w = int(w)
                 n = len(self.positional)
@@ -137,6 +179,46 @@ class _Signature:
         if len(set(names)) != len(names):
             raise ValueError(f"{api}: wrt names the same argument twice: {wrt!r}")
         return tuple(names), single
+
+    def bind_targets(self, targets, args, kwargs, api, wrt=None):
+        """The targets for this call: a name of the wrapped function
+        (``_Via``) becomes the wrapper's argument that carries it (an
+        element of *args when passed by position, of **kwargs by keyword).
+        ``args`` without a bound method's object."""
+        if not any(isinstance(t, _Via) for t in targets):
+            return targets
+        out = []
+        n = len(self.positional)
+        for t in targets:
+            if isinstance(t, _Via):
+                if t.index is not None and t.index < len(args):
+                    i = t.index
+                    if i < n:
+                        t = self.positional[i]
+                    elif self.vararg is not None:
+                        t = (self.vararg, i - n)
+                    else:
+                        raise TypeError(f"{api}: wrt={t.name!r}: {self.fn.__name__}() takes "
+                                        f"{n} positional argument(s)")
+                elif t.name in kwargs:
+                    if t.name in self.params:
+                        t = t.name
+                    elif self.varkw is not None:
+                        t = (self.varkw, t.name)
+                    else:
+                        raise TypeError(f"{api}: wrt={t.name!r}: {self.fn.__name__}() "
+                                        f"takes no keyword argument {t.name!r}")
+                else:
+                    raise TypeError(
+                        f"{api}: wrt={t.name!r}: {self.fn.__name__}() was called without "
+                        f"the argument {t.name!r}; its decorator's wrapper takes "
+                        f"*{self.vararg or ''}/**{self.varkw or ''}, so the argument to "
+                        f"differentiate must be passed explicitly (by position or keyword)")
+            out.append(t)
+        if len(set(out)) != len(out):
+            raise ValueError(f"{api}: wrt names the same argument twice: "
+                             f"{wrt if wrt is not None else targets!r}")
+        return tuple(out)
 
     def value_of(self, name, args, kwargs):
         if isinstance(name, tuple):          # an element of *args / **kwargs
@@ -234,13 +316,19 @@ def _label(target):
     return target
 
 
-def _check_wrt_values(sig, names, args, kwargs, api):
+def _check_wrt_values(sig, names, args, kwargs, api, arrays_only=False):
     for target in names:
         try:
             v = sig.value_of(target, args, kwargs)
         except TypeError as exc:
             raise TypeError(f"{api}: {exc}") from None
         name = _label(target)
+        if arrays_only and isinstance(v, (dict, list, tuple)):
+            raise TypeError(
+                f"{api}: '{name}' is a {type(v).__name__} (a pytree); {api} differentiates "
+                f"with respect to a float or a float array: pass the array as its own "
+                f"argument (e.g. a wrapper taking the leaf), or use grad/jvp, which "
+                f"accept pytrees")
         if not _is_float_tree(v):
             if isinstance(v, (bool, numbers.Integral, np.integer, np.bool_)) or (
                     isinstance(v, np.ndarray) and v.dtype.kind in "biu"):
@@ -352,27 +440,60 @@ class _Derivative:
         self._bound = fn.__self__ if inspect.ismethod(fn) else None
         self._fn = unwrap(fn.__func__ if inspect.ismethod(fn) else fn)
         self._sig = _Signature(self._fn, skip_first=self._bound is not None)
-        self._targets, self._single = self._sig.resolve_wrt(wrt, api)
-        self._wrt_names = _compile_names(self._targets)
-        self._picks = _picks(self._targets, self._wrt_names)
+        self._wrt, self._single = self._sig.resolve_wrt(wrt, api)
         self._api = api
+        self._plans = {}
+        # one plan, unless names of the wrapped function are bound to a
+        # wrapper's *args/**kwargs per call (source() then assumes they are
+        # passed by position)
+        dynamic = any(isinstance(t, _Via) for t in self._wrt)
+        self._static = None
+        if dynamic:
+            vias = [t for t in self._wrt if isinstance(t, _Via)]
+            n = 1 + max((t.index for t in vias if t.index is not None), default=-1)
+            try:
+                self._plan = self._make_plan((None,) * n, {t.name: None for t in vias})
+            except TypeError:
+                self._plan = self._make_plan((), {t.name: None for t in vias})
+        else:
+            self._plan = self._static = self._make_plan((), {})
         self._entries = {}
         self._fast = {}
-        self._key = ((), ())
+        self._key = ((), (), self._plan)
 
-    def _compiled(self, types=None, signature=()):
+    def _plan_for(self, args, kwargs):
+        """``(targets, compiled names, picks)`` for a call (``args`` without
+        a bound method's object)."""
+        if self._static is not None:
+            return self._static
+        key = (len(args), tuple(kwargs))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._make_plan(args, kwargs)
+            if len(self._plans) > 64:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _make_plan(self, args, kwargs):
+        targets = self._sig.bind_targets(self._wrt, args, kwargs, self._api)
+        names = _compile_names(targets)
+        return targets, names, _picks(targets, names)
+
+    def _compiled(self, types=None, signature=(), plan=None):
         if types is None:
-            types, signature = self._key
+            types, signature, plan = self._key
             if not types and self._bound is not None:
                 types = _user_types(self._sig.all_positional[:1], (self._bound,))
-        key = (types, signature)
+        plan = plan or self._plan
+        key = (types, signature, plan[1])
         entry = self._entries.get(key)
         if entry is None or not entry.valid(self._fn):
             if entry is None and signature and len(self._entries) >= MAX_SPECIALIZATIONS:
-                return self._compiled(types, ())
+                return self._compiled(types, (), plan)
             entry = self._entries[key] = compiler.compile_function(
-                self._fn, self._mode, self._wrt_names, types, signature)
-            self._key = key
+                self._fn, self._mode, plan[1], types, signature)
+            self._key = (types, signature, plan)
         return entry
 
     def _function_for(self, args, kwargs):
@@ -382,22 +503,23 @@ class _Derivative:
         finds the compiled entry directly (about 1 µs instead of 4)."""
         raw = _raw_key(args) if not kwargs and self._bound is None else None
         if raw is not None:
-            entry = self._fast.get(raw)
-            if entry is not None and entry.valid(self._fn):     # (not stale: freshness)
-                return entry.function, args
-        args, types, signature = self._prepare(args, kwargs)
-        entry = self._compiled(types, signature)
+            hit = self._fast.get(raw)
+            if hit is not None and hit[0].valid(self._fn):     # (not stale: freshness)
+                return hit[0].function, args, hit[1]
+        plan = self._plan_for(args, kwargs)
+        args, types, signature = self._prepare(args, kwargs, plan)
+        entry = self._compiled(types, signature, plan)
         if raw is not None:
             if len(self._fast) > 256:
                 self._fast.clear()
-            self._fast[raw] = entry
-        return entry.function, args
+            self._fast[raw] = (entry, plan)
+        return entry.function, args, plan
 
-    def _prepare(self, args, kwargs):
+    def _prepare(self, args, kwargs, plan):
         if self._bound is not None:
             args = (self._bound,) + args
         self._sig.check_call(args, kwargs)
-        _check_wrt_values(self._sig, self._targets, args[1:] if self._bound is not None
+        _check_wrt_values(self._sig, plan[0], args[1:] if self._bound is not None
                           else args, kwargs, self._api)
         positional = self._sig.all_positional
         return args, _user_types(positional, args), _shape_signature(positional, args)
@@ -412,7 +534,7 @@ class _Grad(_Derivative):
     _mode = "grad"
 
     def __call__(self, *args, **kwargs):
-        function, args = self._function_for(args, kwargs)
+        function, args, plan = self._function_for(args, kwargs)
         try:
             out = function(*args, **kwargs)
         except Exception as exc:
@@ -420,22 +542,34 @@ class _Grad(_Derivative):
             raise
         if self._has_aux:
             grads, aux = out
-            return self._shape(grads), aux
-        return self._shape(out)
+            return self._shape(grads, plan), aux
+        return self._shape(out, plan)
 
-    def _shape(self, out):
+    def _shape_output(self, out, plan):
+        """What calling this derivative returns, from the generated code's
+        output (or its tangent)."""
+        if isinstance(self, _ValueAndGrad):
+            value, grads = out
+            return value, self._shape(grads, plan)
+        if self._has_aux:
+            grads, aux = out
+            return self._shape(grads, plan), aux
+        return self._shape(out, plan)
+
+    def _shape(self, out, plan=None):
         # generated code returns a bare gradient for one wrt, a tuple for more
-        if self._picks is not None:
-            return self._pick(out)
-        if len(self._wrt_names) == 1 and not self._single:
+        _, names, picks = plan or self._plan
+        if picks is not None:
+            return self._pick(out, names, picks)
+        if len(names) == 1 and not self._single:
             return (out,)
         return out
 
-    def _pick(self, out):
+    def _pick(self, out, names, picks):
         # elements of *args / **kwargs: the generated code returns the
         # gradient of the whole pack
-        grads = (out,) if len(self._wrt_names) == 1 else out
-        picked = tuple(grads[i] if key is None else grads[i][key] for i, key in self._picks)
+        grads = (out,) if len(names) == 1 else out
+        picked = tuple(grads[i] if key is None else grads[i][key] for i, key in picks)
         return picked[0] if self._single else picked
 
 
@@ -443,13 +577,13 @@ class _ValueAndGrad(_Grad):
     _mode = "value_and_grad"
 
     def __call__(self, *args, **kwargs):
-        function, args = self._function_for(args, kwargs)
+        function, args, plan = self._function_for(args, kwargs)
         try:
             value, grads = function(*args, **kwargs)
         except Exception as exc:
             note_origin(exc)
             raise
-        return value, self._shape(grads)   # value is (out, aux) with has_aux
+        return value, self._shape(grads, plan)   # value is (out, aux) with has_aux
 
 
 def grad(f: Optional[Callable] = None, wrt: Wrt = 0,
@@ -563,12 +697,15 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> Tuple[Any, Any]:
         primals = (f.__self__,) + primals
         tangents = (None,) + tuple(tangents)
         f = f.__func__
+    derivative = None
     if isinstance(f, _Derivative):   # forward over reverse: the generated code
+        derivative = f
+        plan = f._plan_for(primals, {})
         if f._bound is not None:
             primals = (f._bound,) + primals
             tangents = (None,) + tuple(tangents)
         f._sig.check_call(primals, {})
-        f = f._compiled(_user_types(f._sig.all_positional, primals)).function
+        f = f._compiled(_user_types(f._sig.all_positional, primals), plan=plan).function
     fn = unwrap(f)
     sig = _Signature(fn)
     sig.check_call(primals, {})
@@ -595,7 +732,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> Tuple[Any, Any]:
         else:
             i = sig.positional.index(name)
             by_name[name] = _tangent_of(primals[i], tangents[i])
-    return _forward_call(fn, sig, primals, {}, by_name)
+    out, dout = _forward_call(fn, sig, primals, {}, by_name)
+    if derivative is not None:      # (grad's own selection of its gradients)
+        return derivative._shape_output(out, plan), derivative._shape_output(dout, plan)
+    return out, dout
 
 
 def _structure(x):
@@ -715,16 +855,19 @@ def jacobian(f: Callable, wrt: Wrt = 0, mode: str = "rev") -> Callable[..., Any]
     _check_callable(f, "jacobian")
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
+    if isinstance(f, _Derivative):
+        return _jacobian_of_grad(f, wrt, mode)
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
     sig = _Signature(fn, skip_first=bound is not None)
-    targets, single = sig.resolve_wrt(wrt, "jacobian")
+    wrt_targets, single = sig.resolve_wrt(wrt, "jacobian")
 
     @functools.wraps(fn)
     def jac(*args, **kwargs):
         full = (bound,) + args if bound is not None else args
         sig.check_call(full, kwargs)
-        _check_wrt_values(sig, targets, args, kwargs, "jacobian")
+        targets = sig.bind_targets(wrt_targets, args, kwargs, "jacobian", wrt)
+        _check_wrt_values(sig, targets, args, kwargs, "jacobian", arrays_only=True)
         results = []
         for target in targets:
             x = sig.value_of(target, args, kwargs)
@@ -748,6 +891,45 @@ def jacobian(f: Callable, wrt: Wrt = 0, mode: str = "rev") -> Callable[..., Any]
     return jac
 
 
+def _jacobian_of_grad(g, wrt, mode):
+    """``jacobian(grad(f), mode='fwd')``: forward mode over the generated
+    gradient code (as ``hessian`` does); ``wrt`` names f's parameters."""
+    if mode != "fwd":
+        raise TypeError(
+            "jacobian(grad(f), mode='rev') would be reverse mode over reverse-mode code, "
+            "which is not supported; use jacobian(grad(f), mode='fwd') or hessian(f) "
+            "(forward over reverse)")
+    if type(g) is not _Grad or g._has_aux:
+        raise TypeError(
+            "jacobian differentiates the function returned by grad(f) (without has_aux); "
+            "for value_and_grad or has_aux=True use jacobian(grad(f), mode='fwd') on the "
+            "scalar function itself")
+    sig = g._sig
+    wrt_targets, single = sig.resolve_wrt(wrt, "jacobian")
+
+    @functools.wraps(g)
+    def jac(*args, **kwargs):
+        full = (g._bound,) + args if g._bound is not None else args
+        sig.check_call(full, kwargs)
+        targets = sig.bind_targets(wrt_targets, args, kwargs, "jacobian", wrt)
+        _check_wrt_values(sig, targets, args, kwargs, "jacobian", arrays_only=True)
+        plan = g._plan_for(args, kwargs)
+        _check_wrt_values(sig, plan[0], args, kwargs, "jacobian")
+        gfn = g._compiled(_user_types(sig.all_positional, full), plan=plan).function
+        gsig = _Signature(gfn)
+        results = []
+        for target in targets:
+            def run(t, target=target):
+                name, tan = _pack_tangent(sig, target, full, kwargs, t)
+                out, dout = _forward_call(gfn, gsig, full, kwargs, {name: tan})
+                return g._shape(out, plan), g._shape(dout, plan)
+            results.append(_jac_fwd(run, sig.value_of(target, args, kwargs)))
+        return results[0] if single else tuple(results)
+
+    jac.__ad_grad__ = g
+    return jac
+
+
 def _basis(x):
     """Unit tangents for the entries of ``x`` (one zero tangent when x is
     empty, which still gives the output's shape)."""
@@ -765,13 +947,22 @@ def _basis(x):
 
 
 def _jac_fwd(run, x):
-    """The Jacobian by forward mode: ``run(t)`` returns ``(out, tangent)``."""
-    xshape = np.shape(x)
-    cols = []
-    out = None
+    """The Jacobian by forward mode: ``run(t)`` returns ``(out, tangent)``;
+    a tuple output (the gradients of grad(f, wrt=(0, 1))) gives a tuple."""
+    outs, douts = [], []
     for t in _basis(x):
         out, dout = run(t)
-        cols.append(np.asarray(dout))
+        outs.append(out)
+        douts.append(dout)
+    out = outs[-1]
+    if isinstance(out, tuple):
+        return tuple(_stack_columns(o, [d[k] for d in douts], x) for k, o in enumerate(out))
+    return _stack_columns(out, douts, x)
+
+
+def _stack_columns(out, cols, x):
+    xshape = np.shape(x)
+    cols = [np.asarray(c) for c in cols]
     out = np.asarray(out)
     if np.size(x) == 0:
         return np.zeros(out.shape + xshape, dtype=np.result_type(out, cols[0], 0.0))
@@ -818,21 +1009,22 @@ def hessian(f: Callable, wrt: Union[int, str] = 0) -> Callable[..., Any]:
     targets, single = sig.resolve_wrt(wrt, "hessian")
     if not single:
         raise ValueError("hessian: give a single wrt (an int position or a name)")
-    target = targets[0]
     g = grad(f, wrt=wrt)
 
     @functools.wraps(fn)
     def hess(*args, **kwargs):
         full = (bound,) + args if bound is not None else args
         sig.check_call(full, kwargs)
-        _check_wrt_values(sig, targets, args, kwargs, "hessian")
-        gfn = g._compiled(_user_types(sig.all_positional, full)).function
+        target, = sig.bind_targets(targets, args, kwargs, "hessian", wrt)
+        _check_wrt_values(sig, (target,), args, kwargs, "hessian", arrays_only=True)
+        plan = g._plan_for(args, kwargs)
+        gfn = g._compiled(_user_types(sig.all_positional, full), plan=plan).function
         gsig = _Signature(gfn)
 
         def run(t):
             name, tan = _pack_tangent(sig, target, full, kwargs, t)
             out, dout = _forward_call(gfn, gsig, full, kwargs, {name: tan})
-            return _select(sig, target, out), _select(sig, target, dout)
+            return g._shape(out, plan), g._shape(dout, plan)
         return _jac_fwd(run, sig.value_of(target, args, kwargs))
 
     hess.__ad_grad__ = g

@@ -1035,7 +1035,12 @@ def values_tangent(t, d):
 
 def project(g, x):
     """The derivative of a real ``x`` is real: drop the imaginary part that
-    complex intermediates leave in its adjoint (autograd's convention)."""
+    complex intermediates leave in its adjoint (autograd's convention); for
+    a container ``x``, leaf by leaf (``g`` has its structure: ``complete``)."""
+    if isinstance(x, dict) and isinstance(g, dict):
+        return {k: project(g[k], v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)) and isinstance(g, (tuple, list)):
+        return type(g)(project(u, v) for u, v in zip(g, x))
     if np.iscomplexobj(g) and not np.iscomplexobj(x):
         return np.real(g)
     return g

@@ -822,7 +822,10 @@ class ReversePass:
             if p in state.live and self.complex_ and p not in self.containers:
                 grads.append(nodes.call(self.ad("project"), [nodes.name(self.adj(p)), nodes.name(p)]))
             elif p in state.live and p in self.containers:
-                grads.append(nodes.call(self.ad("complete"), [nodes.name(self.adj(p)), nodes.name(p)]))
+                g = nodes.call(self.ad("complete"), [nodes.name(self.adj(p)), nodes.name(p)])
+                if self.complex_:    # real leaves of a pytree get real gradients too
+                    g = nodes.call(self.ad("project"), [g, nodes.name(p)])
+                grads.append(g)
             elif p in state.live:
                 grads.append(nodes.name(self.adj(p)))
             elif p in self.defcount:
