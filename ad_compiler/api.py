@@ -542,8 +542,21 @@ class _Grad(_Derivative):
             raise
         if self._has_aux:
             grads, aux = out
-            return self._shape(grads, plan), aux
-        return self._shape(out, plan)
+            return self._real(self._shape(grads, plan), args, kwargs, plan), aux
+        return self._real(self._shape(out, plan), args, kwargs, plan)
+
+    def _real(self, grads, args, kwargs, plan):
+        """Real gradients for real arguments when another argument is
+        complex (the generated code only projects when it sees complex
+        constants or functions itself)."""
+        if not any(np.iscomplexobj(v) for a in (*args, *kwargs.values()) for v in _leaves(a)):
+            return grads
+        if self._bound is not None:
+            args = args[1:]
+        values = [self._sig.value_of(t, args, kwargs) for t in plan[0]]
+        if self._single:
+            return runtime.project(grads, values[0])
+        return type(grads)(runtime.project(g, v) for g, v in zip(grads, values))
 
     def _shape_output(self, out, plan):
         """What calling this derivative returns, from the generated code's
@@ -583,7 +596,7 @@ class _ValueAndGrad(_Grad):
         except Exception as exc:
             note_origin(exc)
             raise
-        return value, self._shape(grads, plan)   # value is (out, aux) with has_aux
+        return value, self._real(self._shape(grads, plan), args, kwargs, plan)   # value is (out, aux) with has_aux
 
 
 def grad(f: Optional[Callable] = None, wrt: Wrt = 0,
@@ -796,6 +809,9 @@ class _Pullback:
                 out.append(by_name[self._sig.vararg][i - n])
             else:
                 out.append(None)
+        if any(np.iscomplexobj(v) for p in self._primals for v in _leaves(p)):
+            out = [g if g is None else runtime.project(g, p)   # (real primals: real)
+                   for g, p in zip(out, self._primals)]
         return tuple(out[self._skip:])
 
 

@@ -236,3 +236,24 @@ def test_complex_pytree_gradient_matches_autograd():
     for a, r in zip(tree_flatten(got)[0], tree_flatten(ref)[0]):
         assert not np.iscomplexobj(a)
         np.testing.assert_allclose(a, r, **TOL)
+
+
+def with_complex_arg(x, c, params):
+    return np.sum(np.abs(x + c) ** 2) + np.sum(np.abs(params[0] * c) ** 2)
+
+
+def test_complex_argument_real_inputs_get_real_gradients():
+    # no complex constant in the code: the complexity comes from c
+    x = np.array([0.3, 0.5])
+    c = np.array([1 + 2j, -1j])
+    params = (np.array([0.7, -0.2]),)
+    args = (x, c, params)
+    f_re = lambda x, params: with_complex_arg(x, c, params)  # noqa: E731
+    gx, gp = grad(with_complex_arg, wrt=(0, 2))(*args)
+    _, (gx2, gp2) = value_and_grad(with_complex_arg, wrt=(0, 2))(*args)
+    _, pull = vjp(with_complex_arg, *args)
+    gx3, _, gp3 = pull(1.0)
+    for a, b in ((gx, gp), (gx2, gp2), (gx3, gp3)):
+        assert not np.iscomplexobj(a) and not np.iscomplexobj(b[0])
+        np.testing.assert_allclose(a, fd_jacobian(f_re, (x, params), 0), **TOL)
+        np.testing.assert_allclose(b[0], fd_blocks(f_re, (x, params), 1)[0][0], **TOL)
