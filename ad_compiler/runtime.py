@@ -1081,6 +1081,30 @@ def check_unshared(a, others, names, message, filename=None, lineno=None, col_of
                                construct="aliased in-place update")
 
 
+def check_param_unshared(a, dunder, others, names, name, filename=None, lineno=None,
+                         col_offset=0):
+    """Refuse a parameter ``a`` (called ``name``) that the function changes
+    in place -- written into (``dunder`` None: ``a[i] = v``, ``a.append(v)``)
+    or updated (``a op= v`` with that dunder, when a's type has it) -- when
+    another parameter of ``others`` (called ``names``) is ``a``, holds it,
+    or shares memory with it: Python would see the change through the
+    other name, the derivative code (which works on a private copy, or
+    follows ``a op= v`` as a new value) would not."""
+    if dunder is not None and not hasattr(type(a), dunder):
+        return                              # a float, an int, a tuple: rebound
+    what = "array" if isinstance(a, np.ndarray) else type(a).__name__
+    hint = ("the derivative code follows the parameters as separate values; "
+            "pass distinct objects (a copy) when one is changed in place")
+    for b, other in zip(others, names):
+        msg = (f"'{name}' and '{other}' are the same {what} here (or share memory "
+               f"or elements); Python would see the update of '{name}' through "
+               f"'{other}', the derivative code would not; pass a copy")
+        if dunder is None:                  # a write may reach a's elements
+            check_not_aliased(a, b, True, msg, filename, lineno, col_offset, hint)
+        else:                               # a itself vs b and b's elements
+            check_not_aliased(b, a, False, msg, filename, lineno, col_offset, hint)
+
+
 def check_not_updated(a, dunder, message, filename=None, lineno=None, col_offset=0):
     """Refuse passing ``a`` to a helper that applies ``p op= v`` to its
     parameter when ``a`` is updated in place by that operator (an array, a
@@ -1095,7 +1119,8 @@ def check_not_updated(a, dunder, message, filename=None, lineno=None, col_offset
                            construct="argument mutation")
 
 
-def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offset=0):
+def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offset=0,
+                      hint=None):
     """Refuse a name ``a`` bound to (a view of) ``b`` when ``b`` is later
     written in place and ``a`` read again: Python's ``a`` would see the
     write, the derivative code's would not.  ``a`` is refused when it is
@@ -1122,8 +1147,9 @@ def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offse
     if hit:
         from ad_compiler.errors import CompileError
         raise CompileError(message, filename, lineno, col_offset,
-                           hint="copy it when binding it (name = ....copy()), or read "
-                                "it again from the written container after the write",
+                           hint=hint or "copy it when binding it (name = ....copy()), or "
+                                        "read it again from the written container after "
+                                        "the write",
                            construct="aliased in-place write")
 
 

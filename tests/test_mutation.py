@@ -875,3 +875,113 @@ def array_copy_then_write(x):
 
 def test_array_copies_are_fine():
     check_both_modes(array_copy_then_write, X3.copy())
+
+
+# --- the same object passed as two parameters, one changed in place ----------
+# Python sees the change through the other parameter; the derivative code
+# works on a private copy (or follows a += x as a new value): refused at
+# entry by ad.check_param_unshared, at the write's line.
+
+_XP = np.array([0.3, -0.7, 1.1])
+
+
+def _pp_update(a, b, x):
+    a += x
+    return np.sum(b * x)
+
+
+def _pp_write(a, b, x):
+    a[0] = x[0]
+    return np.sum(np.sin(b * x))
+
+
+def _pp_list(a, b, x):
+    a += [x[0]]
+    return sum(b) * x[1] + np.sum(np.asarray(a) ** 2)
+
+
+def _pp_tree_leaf(params, W, x):
+    W[0] = x[0]
+    return np.sum(params["W"] * x)
+
+
+def _pp_tree_root(params, W, x):
+    params["W"][0] = x[0]
+    return np.sum(W * x)
+
+
+def _pp_tuple(a, b, x):
+    a += (x[0],)
+    return sum(b) * x[1] + sum(a)
+
+
+def _pp_args(f, shared):
+    if f is _pp_list:
+        a = [1.0]
+        return (a, a if shared else [1.0], _XP.copy())
+    if f in (_pp_tree_leaf, _pp_tree_root):
+        p = {"W": np.ones(3)}
+        return (p, p["W"] if shared else np.ones(3), _XP.copy())
+    a = np.ones(3)
+    return (a, a if shared else a.copy(), _XP.copy())
+
+
+_PP_REFUSED = [(_pp_update, "'a' and 'b'"), (_pp_write, "'a' and 'b'"),
+               (_pp_list, "'a' and 'b'"), (_pp_tree_leaf, "'W' and 'params'"),
+               (_pp_tree_root, "'params' and 'W'")]
+
+
+def _pp_zero(v):
+    if isinstance(v, dict):
+        return {k: _pp_zero(u) for k, u in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_pp_zero(u) for u in v)
+    return np.zeros_like(np.asarray(v, dtype=float))
+
+
+def _pp_fd(f, args):
+    out = []
+    for e in np.eye(3) * 1e-6:
+        hi = f(*_pp_args(f, shared=False)[:2], args[2] + e)
+        lo = f(*_pp_args(f, shared=False)[:2], args[2] - e)
+        out.append((hi - lo) / 2e-6)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("f,names", _PP_REFUSED, ids=lambda v: getattr(v, "__name__", ""))
+def test_same_object_as_two_parameters_one_changed_in_place_is_refused(f, names):
+    import inspect
+    from ad_compiler import vjp
+    lines, start = inspect.getsourcelines(f)
+    for run in (lambda args: grad(f, wrt=2)(*args),
+                lambda args: vjp(f, *args)[1](1.0),
+                lambda args: jvp(f, args, tuple(_pp_zero(a) for a in args[:2]) + (np.ones(3),))):
+        args = _pp_args(f, shared=True)
+        with pytest.raises(CompileError) as exc:
+            run(args)
+        msg = str(exc.value)
+        assert names in msg and "pass a copy" in msg
+        assert f":{start + 1}:" in msg and lines[1].strip() in msg
+        assert np.all(np.asarray(args[1]) == 1.0)          # caller's data untouched
+
+
+@pytest.mark.parametrize("f", [f for f, _ in _PP_REFUSED], ids=lambda f: f.__name__)
+def test_distinct_parameters_changed_in_place_differentiate(f):
+    from ad_compiler import vjp
+    ref = _pp_fd(f, _pp_args(f, shared=False))
+    np.testing.assert_allclose(grad(f, wrt=2)(*_pp_args(f, shared=False)), ref,
+                               rtol=1e-6, atol=1e-8)
+    args = _pp_args(f, shared=False)
+    np.testing.assert_allclose(vjp(f, *args)[1](1.0)[2], ref, rtol=1e-6, atol=1e-8)
+    t = np.array([0.5, -1.5, 2.0])
+    args = _pp_args(f, shared=False)
+    _, tangent = jvp(f, args, tuple(_pp_zero(a) for a in args[:2]) + (t,))
+    np.testing.assert_allclose(tangent, ref @ t, rtol=1e-6, atol=1e-8)
+
+
+def test_same_tuple_as_two_parameters_updated_is_not_refused():
+    # a tuple is rebound by +=, not changed: Python's b does not see it
+    t = (1.0,)
+    ref = np.array([(_pp_tuple(t, t, _XP + e) - _pp_tuple(t, t, _XP - e)) / 2e-6
+                    for e in np.eye(3) * 1e-6])
+    np.testing.assert_allclose(grad(_pp_tuple, wrt=2)(t, t, _XP), ref, rtol=1e-6, atol=1e-8)

@@ -986,15 +986,43 @@ class Normalizer:
         params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
         written = [p for p, _ in written_parameters(fn, body)]
         body = self._copy_aliased_writes(body)
+        first = body[0] if body else None
+        checks = self._unshared_parameter_checks(params, first)
         if not written:
-            return body
+            return checks + body
         from ad_compiler import runtime
         ad = self.inject("ad", runtime)
-        first = body[0] if body else None
         pre = [nodes.located(nodes.assign(p, nodes.call(nodes.attr(nodes.name(ad), "copy_input"),
                                                         [nodes.name(p)])), first)
                for p in params if p in written]
-        return pre + body
+        return checks + pre + body
+
+    def _unshared_parameter_checks(self, params, first):
+        """A parameter changed in place (``a[i] = v``, ``a += v``,
+        ``a.append(v)``) that is, holds or shares memory with another
+        parameter (``f(A, A, x)``, ``f(params, params["W"])``): Python would
+        see the change through the other one.  A check at entry for each
+        such parameter, against every other (``ad.check_param_unshared``)."""
+        if len(params) < 2 or self.info.filename.startswith("<ad_compiler") \
+                or self.info.node.name != getattr(self.info.fn, "__name__", None):
+            return []
+        mutated = _mutations_of(self.info.node, self.info.filename, self.info.fn)
+        out = []
+        for p in params:
+            if p not in mutated:
+                continue
+            kind, dunder, _, line = mutated[p]
+            others = [q for q in params if q != p]
+            from ad_compiler import runtime
+            ad = self.inject("ad", runtime)
+            out.append(nodes.located(gast.Expr(value=nodes.call(
+                nodes.attr(nodes.name(ad), "check_param_unshared"),
+                [nodes.name(p), nodes.const(dunder if kind == "update" else None),
+                 gast.Tuple(elts=[nodes.name(q) for q in others], ctx=gast.Load()),
+                 gast.Tuple(elts=[nodes.const(q) for q in others], ctx=gast.Load()),
+                 nodes.const(p), nodes.const(self.info.filename), nodes.const(line)])),
+                first))
+        return out
 
     def _copy_aliased_writes(self, body, params=None):
         """A name written in place (``W[0] = v``) that was bound to a value the
