@@ -296,7 +296,7 @@ class Normalizer:
     # -- public -----------------------------------------------------------
 
     def run(self):
-        fn = copy.deepcopy(self.info.node)
+        fn = nodes.copy_node(self.info.node)
         body = fn.body
         # Drop the docstring.
         if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
@@ -726,8 +726,9 @@ class Normalizer:
             return []
         binding = max(before, key=lambda b: b.lineno)
         names = {}
+        roots = self._alias_roots(binding.value)     # (y = x * 2 shares nothing)
         for n in gast.walk(binding.value):
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) \
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in roots \
                     and n.id != name and n.id in self.locals and n.id in bound:
                 names.setdefault(n.id, getattr(n, "_ad_user_name", n.id))
         others = sorted(names)
@@ -1181,11 +1182,8 @@ class Normalizer:
                 v = b.value
                 anchor = getattr(b, "_ad_anchor", b)
                 holder = self._may_hold_views(v)
-                if not (self._may_be_view(v) or holder):
-                    continue
-                roots = {n.id for n in gast.walk(v) if isinstance(n, gast.Name)
-                         and isinstance(n.ctx, gast.Load) and n.id != name
-                         and (n.id in self.locals or n.id in params)}
+                roots = {r for r in self._alias_roots(v)
+                         if r != name and (r in self.locals or r in params)}
                 if not roots:
                     continue
                 bkey = v.slice if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) \
@@ -1272,6 +1270,94 @@ class Normalizer:
             return True
         return False
 
+    def _alias_roots(self, value, definite=False):
+        """The local names (and parameters) whose memory, or whose elements,
+        the value of ``value`` may share.  Only what can hand its operand
+        back propagates: a name, a basic subscript, an attribute (``x.T``),
+        a view function or method applied to its DIRECT operand
+        (``x.reshape(..)``, ``np.ravel(x)``, ``np.asarray(x)``), a display
+        or comprehension (holds what it reads), a conditional, a container
+        method (``d.get(k)``), a builtin that may return an element
+        (``list``, ``min``, ``next``) and a call of a user (or unknown)
+        function (any argument).  Arithmetic, comparisons, ufuncs and the
+        other NumPy functions make fresh arrays: ``(y * 2).reshape(3)`` and
+        ``np.ravel(np.tanh(x))`` share nothing.  ``definite``: only what
+        certainly shares (chains of views down to a name), for compile-time
+        refusals."""
+        roots = self._alias_roots
+        if isinstance(value, gast.Name):
+            return {value.id} if value.id in self.locals else set()
+        if isinstance(value, gast.Subscript):
+            if self._advanced_index(value.slice):
+                return set()
+            return roots(value.value, definite)
+        if isinstance(value, gast.Attribute):
+            if value.attr in ("shape", "size", "ndim", "dtype", "nbytes", "itemsize"):
+                return set()
+            return roots(value.value, definite)
+        if isinstance(value, (gast.Starred, gast.NamedExpr)):
+            return roots(value.value, definite)
+        if definite:
+            if isinstance(value, gast.Call):
+                f = value.func
+                if isinstance(f, gast.Attribute) and not self._is_static_ref(f):
+                    return roots(f.value, True) if f.attr in _VIEWS else set()
+                obj = self.resolve(f)
+                if (getattr(obj, "__module__", "") or "").startswith("numpy") \
+                        and getattr(obj, "__name__", "") in _VIEWS and value.args:
+                    return roots(value.args[0], True)
+            return set()
+        if isinstance(value, gast.IfExp):
+            return roots(value.body) | roots(value.orelse)
+        if isinstance(value, gast.BoolOp):
+            return set().union(*(roots(v) for v in value.values))
+        if isinstance(value, (gast.List, gast.Tuple, gast.Set)):
+            return set().union(*(roots(e) for e in value.elts))
+        if isinstance(value, gast.Dict):
+            return set().union(*(roots(e) for e in value.values if e is not None))
+        if isinstance(value, (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp,
+                              gast.Lambda)):
+            return {n.id for n in gast.walk(value) if isinstance(n, gast.Name)
+                    and isinstance(n.ctx, gast.Load) and n.id in self.locals}
+        if isinstance(value, gast.BinOp):
+            # list / tuple concatenation and repetition of displays hold
+            # their elements; arithmetic makes a fresh array
+            if any(isinstance(o, (gast.List, gast.Tuple, gast.ListComp))
+                   for o in (value.left, value.right)):
+                return roots(value.left) | roots(value.right)
+            return set()
+        if not isinstance(value, gast.Call):
+            return set()            # constants, unary operators, comparisons
+        f = value.func
+        args = list(value.args) + [k.value for k in value.keywords]
+        everything = set().union(*(roots(a) for a in args)) if args else set()
+        if isinstance(f, gast.Attribute) and not self._is_static_ref(f):
+            # a method of a value: x.reshape(..), d.get(k, default), x.sum()
+            if f.attr in _VIEWS or f.attr in _VIEW_LISTS:
+                return roots(f.value)
+            if f.attr in _HOLDING_METHODS:
+                return roots(f.value) | everything
+            return set()
+        import numpy
+        obj = self.resolve(f)
+        if obj is None:
+            return everything       # unknown callee: may return an argument
+        if isinstance(obj, numpy.ufunc):
+            out = [k.value for k in value.keywords if k.arg == "out"]
+            return roots(out[0]) if out else set()
+        mod = getattr(obj, "__module__", "") or ""
+        name = getattr(obj, "__name__", "")
+        if mod.startswith("numpy"):
+            if name in ("broadcast_arrays", "meshgrid"):
+                return everything
+            if name in _VIEWS or name in _VIEW_LISTS or name in _NO_COPY:
+                return roots(value.args[0]) if value.args else everything
+            return set()
+        if mod == "math" or obj in (float, int, len, abs, sum, range, bool, round, pow,
+                                    isinstance, print, divmod, hash, str, repr):
+            return set()
+        return everything
+
     def _refuse_loop_source_writes(self, module, writes):
         """``for row in Y:`` (also ``enumerate``, ``zip``, ``d.items()``) reads
         the next element of ``Y`` at each iteration, and Python's next element
@@ -1290,10 +1376,7 @@ class Normalizer:
             if isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) \
                     and it.func.attr in ("items", "values", "keys") and not it.args:
                 it = it.func.value
-            if not self._may_be_view(it):
-                return []
-            return [n.id for n in gast.walk(it) if isinstance(n, gast.Name)
-                    and isinstance(n.ctx, gast.Load) and n.id in self.locals]
+            return sorted(self._alias_roots(it, definite=True))
 
         for loop in gast.walk(module):
             if not isinstance(loop, gast.For):
@@ -1392,11 +1475,11 @@ class Normalizer:
                 continue
             binding = max(before, key=lambda b: b.lineno)
             value = binding.value
-            if not self._may_be_view(value):
-                continue
             key = value.slice if isinstance(value, gast.Subscript) else None
-            sources = {n.id for n in gast.walk(value) if isinstance(n, gast.Name)
-                       and isinstance(n.ctx, gast.Load) and n.id in params and n.id != name}
+            # only what certainly shares memory is refused here: a view of
+            # a fresh array ((y * 2).reshape(3)) shares nothing
+            sources = {r for r in self._alias_roots(value, definite=True)
+                       if r in params and r != name}
             if not sources:
                 continue
             # the statements that run after the write: later lines, and the
