@@ -327,3 +327,52 @@ def test_r_concatenation_of_dict_entry():
     _, t = jvp(fz_r_concatenation, [x, d], [np.ones(3), {"c": np.zeros(2)}])
     np.testing.assert_allclose(t, np.sum(ref), rtol=1e-6, atol=1e-8)
     assert np.array_equal(d["c"], [0.2, -0.7])
+
+
+# -- helpers that write into a fresh argument ---------------------------------
+
+def _zero_first(v):
+    v[0] = 0.0
+    return v
+
+
+def u_module_helper_writes_fresh_arg(x):
+    return np.sum(_zero_first(np.tanh(x)) * x) + np.sum(_zero_first((x * 2.0).reshape(3)))
+
+
+def u_local_helper_writes_fresh_arg(x):
+    def fill(v):
+        v[1] = 5.0
+        return v
+    return np.sum(fill(np.sin(x)) * x) + np.sum(fill(np.exp(x).T))
+
+
+@pytest.mark.parametrize("f", [u_module_helper_writes_fresh_arg,
+                               u_local_helper_writes_fresh_arg])
+def test_helper_writing_into_fresh_argument(f):
+    check(f, X3)
+
+
+def _refused(f, *args):
+    with pytest.raises(ad_compiler.CompileError):
+        grad(f)(*args)
+
+
+def test_helper_writes_into_shared_argument_still_refused():
+    def mod_param(x):
+        return np.sum(_zero_first(x)) + np.sum(x)
+
+    def mod_view(x):
+        return np.sum(_zero_first(x.reshape(3))) + np.sum(x)
+
+    def local_global(x):
+        def fill(v):
+            v[1] = 5.0
+            return v
+        return np.sum(fill(_G) * x) + np.sum(_G)
+
+    for f in (mod_param, mod_view, local_global):
+        _refused(f, X3.copy())
+
+
+_G = np.array([1.0, 2.0, 3.0])

@@ -258,7 +258,9 @@ def check_no_argument_mutation(info, stmt, op, bound_names):
     for param in bound:
         kind, _, filename, lineno = mutations.get(param, (None, None, None, None))
         actual = bound[param]
-        if kind == "write" and any(n in bound_names for n in nodes.names_in(actual)):
+        fresh = getattr(info, "fresh_temps", ())
+        if kind == "write" and any(n in bound_names and n not in fresh
+                                   for n in nodes.names_in(actual)):
             raise info.error(
                 stmt, f"{op.label} writes into its argument '{param}' in place (at "
                 f"{filename}:{lineno}); ad_compiler does not follow changes "
@@ -835,7 +837,18 @@ class Normalizer:
         if self._is_atom(op):
             return pre, op
         tmp = self._temp()
+        if not (self._alias_roots(op) - self._fresh_temps()):
+            # a new array no other name holds (np.tanh(x), its views): a
+            # helper may write into it (check_no_argument_mutation)
+            self._fresh_temps().add(tmp)
         return pre + [nodes.assign(tmp, op)], nodes.name(tmp)
+
+    def _fresh_temps(self):
+        """The temporaries bound to fresh values (read once, by the
+        expression they were made for), shared with later passes."""
+        if not hasattr(self.info, "fresh_temps"):
+            self.info.fresh_temps = set()
+        return self.info.fresh_temps
 
     def _index(self, index):
         if isinstance(index, gast.Slice):
@@ -1286,7 +1299,12 @@ class Normalizer:
         refusals."""
         roots = self._alias_roots
         if isinstance(value, gast.Name):
-            return {value.id} if value.id in self.locals else set()
+            if value.id in self.locals:
+                return {value.id}
+            # a global holding data (not a module, function or class)
+            obj = self.resolve(value)
+            return set() if obj is None or callable(obj) or inspect.ismodule(obj) \
+                or isinstance(obj, (int, float, complex, str, bool)) else {value.id}
         if isinstance(value, gast.Subscript):
             if self._advanced_index(value.slice):
                 return set()
@@ -1752,7 +1770,7 @@ class Normalizer:
             if p not in rename:
                 continue
             value = bound.get(p, defaults.get(p))
-            if kind == "write" and not self._allocates(value):
+            if kind == "write" and not self._allocates(value) and self._alias_roots(value):
                                 raise self.info.error(
                     call, f"{what} writes into its parameter '{p}' in place (line {lineno}), "
                     f"which here is '{_user_text(value)}': Python would change it, and the "
@@ -1760,7 +1778,7 @@ class Normalizer:
                     hint=f"return the new value from {fdef.name} and assign it here, or "
                          f"pass a copy ({_user_text(value)}.copy())",
                     construct="argument mutation")
-            if kind == "update" and (isinstance(value, gast.Name) or self._may_be_view(value)):
+            if kind == "update" and self._alias_roots(value):
                                 out.append(nodes.located(self._update_guard(
                     rename[p], dunder, call, what, p, f"line {lineno}",
                     shown=_user_text(value)), call))
