@@ -50,7 +50,7 @@ def to_source(tree, comments=None):
     """Unparse a gast tree (or a list of statements) to Python source."""
     if isinstance(tree, list):
         tree = gast.Module(body=tree, type_ignores=[])
-    for node in gast.walk(tree):       # a block left empty by a pass: 'pass'
+    for node in nodes.walk(tree):       # a block left empty by a pass: 'pass'
         if isinstance(node, (gast.For, gast.While, gast.If, gast.FunctionDef)) and not node.body:
             node.body = [gast.Pass()]
     py = _NegativeConstants().visit(gast.gast_to_ast(tree))

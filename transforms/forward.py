@@ -124,8 +124,8 @@ class ForwardPass:
                 value = op.args[1]
                 if isinstance(value, gast.Name) and self.act.is_active(value.id):
                     tan = self.tangent_expr(value, state)
-                    push = nodes.expr_stmt(nodes.call(copy.deepcopy(stmt.value.func),
-                                                      [copy.deepcopy(op.args[0]), tan]))
+                    push = nodes.expr_stmt(nodes.call(nodes.copy_node(stmt.value.func),
+                                                      [nodes.copy_node(op.args[0]), tan]))
                     return [stmt, nodes.located(push, stmt)], state
             return [stmt], state
         return [stmt], state
@@ -145,11 +145,11 @@ class ForwardPass:
         ad = self.ctx.global_name("ad", self.ctx.runtime)
         if g is not None:
             call = nodes.call(nodes.attr(nodes.name(ad), "added_at"),
-                              [self.tangent_expr(buf, state), copy.deepcopy(idx),
+                              [self.tangent_expr(buf, state), nodes.copy_node(idx),
                                self.tangent_expr(g, state)])
         else:
             call = nodes.call(nodes.attr(nodes.name(ad), "zeroed_at"),
-                              [self.tangent_expr(buf, state), copy.deepcopy(idx)])
+                              [self.tangent_expr(buf, state), nodes.copy_node(idx)])
         state = state.copy()
         state.live.add(buf.id)
         return [stmt, nodes.located(nodes.assign(self.tangent(buf.id), call), stmt)], state
@@ -159,7 +159,7 @@ class ForwardPass:
 
     def zeros_like(self, node):
         ad = self.ctx.global_name("ad", self.ctx.runtime)
-        return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [copy.deepcopy(node)])
+        return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [nodes.copy_node(node)])
 
     def tangent_expr(self, atom, state, for_output=False):
         """The tangent of an operand, zeros if it has none."""
@@ -169,10 +169,10 @@ class ForwardPass:
             return type(atom)(elts=[self.tangent_expr(e, state) for e in atom.elts],
                               ctx=gast.Load())
         if isinstance(atom, gast.Dict):
-            return gast.Dict(keys=[copy.deepcopy(k) for k in atom.keys],
+            return gast.Dict(keys=[nodes.copy_node(k) for k in atom.keys],
                              values=[self.tangent_expr(v, state) for v in atom.values])
         ad = self.ctx.global_name("ad", self.ctx.runtime)
-        return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [copy.deepcopy(atom)])
+        return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [nodes.copy_node(atom)])
 
     def deriv_node(self, atom, state):
         if isinstance(atom, gast.Name):
@@ -194,7 +194,7 @@ class ForwardPass:
         out = []
         if op.kind == "pop":
             if self.act.is_active(target):
-                pop = nodes.assign(self.tangent(target), copy.deepcopy(stmt.value))
+                pop = nodes.assign(self.tangent(target), nodes.copy_node(stmt.value))
                 out.append(nodes.located(pop, stmt))
                 state.live.add(target)
             out.append(stmt)
@@ -213,7 +213,7 @@ class ForwardPass:
         elif op.kind == "container":
             if any(n in state.live for n in op.diff):
                 dt = self.tangent_expr(op.node, state) if not isinstance(op.node, gast.Dict) else \
-                    gast.Dict(keys=[copy.deepcopy(k) for k in op.node.keys],
+                    gast.Dict(keys=[nodes.copy_node(k) for k in op.node.keys],
                               values=[self.tangent_expr(v, state) for v in op.node.values])
         elif op.kind == "prim":
             dt, pre = self.prim(stmt, op, target, state)
@@ -285,8 +285,8 @@ class ForwardPass:
         for param, actual in callee.bound.items():
             if param in callee.tangent_params:
                 kw.append((callee.tangent_params[param], self.tangent_expr(actual, state)))
-        call = nodes.call(nodes.name(callee.name), [copy.deepcopy(a) for a in op.args],
-                          [(k, copy.deepcopy(v)) for k, v in op.keywords])
+        call = nodes.call(nodes.name(callee.name), [nodes.copy_node(a) for a in op.args],
+                          [(k, nodes.copy_node(v)) for k, v in op.keywords])
         call.keywords = list(call.keywords) + [gast.keyword(arg=k, value=v) for k, v in kw]
         new = nodes.assign(nodes.tuple_([nodes.name(target, True),
                                          nodes.name(self.tangent(target), True)], store=True), call)

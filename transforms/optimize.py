@@ -25,7 +25,6 @@ After::
     t3 = x.T
     bx = bz * 2.0
 """
-import copy
 
 import gast
 
@@ -37,7 +36,7 @@ _IMPURE_RUNTIME = {"push", "pop", "add_at", "scalar_seed", "defer_matmul_left",
 
 
 def _is_pure(node, pure_roots):
-    for sub in gast.walk(node):
+    for sub in nodes.walk(node):
         if isinstance(sub, gast.Call):
             func = sub.func
             root = func
@@ -71,7 +70,7 @@ def dead_code(fn, pure_roots):
         return s.targets[0].id
 
     def loads(node):
-        return {n.id for n in gast.walk(node)
+        return {n.id for n in nodes.walk(node)
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
     assigns = {}         # target -> names its pure assignments read
@@ -137,7 +136,7 @@ def _rewrite_blocks(stmt, block):
 def _load_counts(fn):
     """name -> how many times the function reads it."""
     counts = {}
-    for n in gast.walk(fn):
+    for n in nodes.walk(fn):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             counts[n.id] = counts.get(n.id, 0) + 1
     return counts
@@ -145,7 +144,7 @@ def _load_counts(fn):
 
 def _assign_counts(fn):
     counts = {}
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Param)):
             counts[node.id] = counts.get(node.id, 0) + 1
     return counts
@@ -159,7 +158,7 @@ def _is_number(node):
 
 
 def _loads_in(stmts, name):
-    return sum(1 for t in stmts for n in gast.walk(t)
+    return sum(1 for t in stmts for n in nodes.walk(t)
                if isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load))
 
 
@@ -169,7 +168,7 @@ class _Substitute(gast.NodeTransformer):
 
     def visit_Name(self, node):
         if node.id == self.name and isinstance(node.ctx, gast.Load):
-            return copy.deepcopy(self.value)
+            return nodes.copy_node(self.value)
         return node
 
     def visit_UnaryOp(self, node):
@@ -200,7 +199,7 @@ def copy_propagation(fn):
 
     def reads(stmt):
         out = {}
-        for n in gast.walk(stmt):
+        for n in nodes.walk(stmt):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
                 out[n.id] = out.get(n.id, 0) + 1
         return out
@@ -228,7 +227,7 @@ def copy_propagation(fn):
                         _Substitute(a, s.value).visit(gast.Module(body=later, type_ignores=[]))
                     else:
                         for t in later:
-                            for n in gast.walk(t):
+                            for n in nodes.walk(t):
                                 if isinstance(n, gast.Name) and n.id == a \
                                         and isinstance(n.ctx, gast.Load):
                                     n.id = b
@@ -267,10 +266,10 @@ def _small_values(fn):
     """Names that only ever hold small values not worth a ``del``: numbers,
     shapes and their entries, ``range``/``len`` results."""
     sites = {}
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, gast.Assign):
             for t in node.targets:
-                for n in gast.walk(t):
+                for n in nodes.walk(t):
                     if isinstance(n, gast.Name):
                         sites.setdefault(n.id, []).append(
                             node.value if isinstance(t, gast.Name) else None)
@@ -311,7 +310,7 @@ def free_dead_values(fn, keep=()):
     params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
     last_use = {}
     for i, stmt in enumerate(body):
-        for n in gast.walk(stmt):
+        for n in nodes.walk(stmt):
             if isinstance(n, gast.Name):
                 last_use[n.id] = i
     small = _small_values(fn)
@@ -393,7 +392,7 @@ _CSE_FUNCS = {"sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh
 def _cse_candidate(node, pure_roots):
     """Arithmetic and elementwise math of NumPy only (no array creation, no
     random numbers: equal expressions must mean equal, unshared results)."""
-    for sub in gast.walk(node):
+    for sub in nodes.walk(node):
         if isinstance(sub, gast.Call):
             f = sub.func
             if not (isinstance(f, gast.Attribute) and f.attr in _CSE_FUNCS
@@ -411,7 +410,7 @@ def _mutated(fn):
     """Names whose value may change in place: bases of subscript and
     attribute stores, ``+=`` targets, arguments of call statements."""
     out = set()
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(node.ctx, gast.Store):
             base = node.value
             while isinstance(base, (gast.Subscript, gast.Attribute)):
@@ -421,7 +420,7 @@ def _mutated(fn):
         elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Name):
             out.add(node.target.id)
         elif isinstance(node, gast.Expr) and isinstance(node.value, gast.Call):
-            out |= {n.id for n in gast.walk(node.value) if isinstance(n, gast.Name)}
+            out |= {n.id for n in nodes.walk(node.value) if isinstance(n, gast.Name)}
     return out
 
 
@@ -461,7 +460,7 @@ def common_subexpressions(fn, pure_roots):
         if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], gast.Name) and stable(stmt.targets[0].id)
                 and _cse_candidate(stmt.value, pure_roots)
-                and all(stable(n.id) for n in gast.walk(stmt.value) if isinstance(n, gast.Name)
+                and all(stable(n.id) for n in nodes.walk(stmt.value) if isinstance(n, gast.Name)
                         and isinstance(n.ctx, gast.Load) and n.id not in pure_roots)):
             known.setdefault(gast.dump(stmt.value), stmt.targets[0].id)
     return changed[0]
@@ -474,7 +473,7 @@ def _is_neg(node):
 def _mentions(stmt, name, stores_only=False):
     return any(isinstance(n, gast.Name) and n.id == name
                and (not stores_only or not isinstance(n.ctx, gast.Load))
-               for n in gast.walk(stmt))
+               for n in nodes.walk(stmt))
 
 
 def fold_negations(fn):

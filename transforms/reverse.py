@@ -257,7 +257,7 @@ class ReversePass:
             return [stmt]
         if isinstance(stmt, gast.If):
             pre = []
-            stored = {n.id for n in gast.walk(gast.Module(body=stmt.body + stmt.orelse, type_ignores=[]))
+            stored = {n.id for n in nodes.walk(gast.Module(body=stmt.body + stmt.orelse, type_ignores=[]))
                       if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
             if isinstance(stmt.test, gast.Name) and stmt.test.id in stored:
                 # the branch changes its own condition: test a copy
@@ -312,18 +312,18 @@ class ReversePass:
             if isinstance(value, gast.Name) and self.act.is_active(value.id):
                 g = self.ctx.namer.temp("g")
                 out.append(self.loc(nodes.assign(g, nodes.call(
-                    self.ad("take_at"), [nodes.name(bx), copy.deepcopy(idx)])), stmt))
+                    self.ad("take_at"), [nodes.name(bx), nodes.copy_node(idx)])), stmt))
                 out += self.contribute(value.id, nodes.call(self.ad("unbroadcast"), [
                     nodes.name(g), nodes.name(value.id)]), state, stmt)
             if base in state.owned:
                 out.append(self.loc(nodes.expr_stmt(nodes.call(
-                    self.ad("zero_at"), [nodes.name(bx), copy.deepcopy(idx)])), stmt))
+                    self.ad("zero_at"), [nodes.name(bx), nodes.copy_node(idx)])), stmt))
             else:
                 out.append(self.loc(nodes.assign(bx, nodes.call(
-                    self.ad("zeroed_at"), [nodes.name(bx), copy.deepcopy(idx)])), stmt))
+                    self.ad("zeroed_at"), [nodes.name(bx), nodes.copy_node(idx)])), stmt))
                 state.owned.add(base)
         old_stmt, old = stmt._ad_old
-        restore_ = gast.Subscript(value=nodes.name(base), slice=copy.deepcopy(target.slice),
+        restore_ = gast.Subscript(value=nodes.name(base), slice=nodes.copy_node(target.slice),
                                   ctx=gast.Store())
         out.append(self.loc(nodes.assign(restore_, nodes.name(old)), stmt))
         more, state = self.adjoint_stmt(old_stmt, state)
@@ -341,8 +341,8 @@ class ReversePass:
             self.saves[key] = (tape, True)
             stmt._ad_tape_key = key
             pre = [nodes.located(_marker(_SAVE, tape, key), stmt)]
-        call = nodes.call(nodes.name(callee.name), [copy.deepcopy(a) for a in op.args],
-                          [(k, copy.deepcopy(v)) for k, v in op.keywords])
+        call = nodes.call(nodes.name(callee.name), [nodes.copy_node(a) for a in op.args],
+                          [(k, nodes.copy_node(v)) for k, v in op.keywords])
         new = nodes.assign(nodes.tuple_([nodes.name(target, True), nodes.name(tape, True)],
                                         store=True), call)
         defined.add(target)
@@ -566,7 +566,7 @@ class ReversePass:
         for key, value in pairs:
             if not any(self.act.is_active(n) for n in nodes.names_in(value)):
                 continue
-            item = gast.Subscript(value=copy.deepcopy(bnode), slice=copy.deepcopy(key),
+            item = gast.Subscript(value=nodes.copy_node(bnode), slice=nodes.copy_node(key),
                                   ctx=gast.Load())
             out += self.unpack_adjoint(value, item, state, stmt)
         return out
@@ -587,7 +587,7 @@ class ReversePass:
                                       construct=op.prim.name) from None
         if op.fn is operator.getitem and isinstance(op.args[0], gast.Name):
             idx = templates.index_as_value(op.args[1])
-            return self.contribute_at(op.args[0].id, idx, copy.deepcopy(bt), state, stmt)
+            return self.contribute_at(op.args[0].id, idx, nodes.copy_node(bt), state, stmt)
         keep = set()
         for p, actual in binding.items():
             # a name, or a (nested) tuple/list display of atoms
@@ -604,7 +604,7 @@ class ReversePass:
 
         def deriv(p):
             if p == tpl.result:
-                return copy.deepcopy(bt)
+                return nodes.copy_node(bt)
             raise ValueError(f"rule {tpl.name} reads d[{p}] in reverse mode")
 
         items = templates.instantiate(tpl, binding, nodes.name(target), deriv,
@@ -672,7 +672,7 @@ class ReversePass:
         """``ad.mean_grad(g, x)`` -> ``np.full(shape, g / n)`` and
         ``ad.expand(g, x, ...)`` -> ``np.full``/``np.broadcast_to`` when x is
         a float64 array of a shape known from the arguments."""
-        for node in list(gast.walk(expr)):
+        for node in list(nodes.walk(expr)):
             for field, value in gast.iter_fields(node):
                 if isinstance(value, list):
                     for i, v in enumerate(value):
@@ -772,11 +772,11 @@ class ReversePass:
             rng = stmt.iter
             needs_var = var in nodes.loaded_names(gast.Module(body=body, type_ignores=[]))
             if counter is not None:
-                seq = gast.Subscript(value=copy.deepcopy(rng),
+                seq = gast.Subscript(value=nodes.copy_node(rng),
                                      slice=gast.Slice(lower=None, upper=nodes.name(counter[0]), step=None),
                                      ctx=gast.Load())
             else:
-                seq = copy.deepcopy(rng)
+                seq = nodes.copy_node(rng)
             if needs_var:
                 it = nodes.call(self.builtin("reversed"), [seq])
                 target = nodes.name(var, True)
@@ -844,7 +844,7 @@ class ReversePass:
         projected on the reals."""
         import numpy
         for stmt in _walk(self.fn.body):
-            for n in gast.walk(stmt):
+            for n in nodes.walk(stmt):
                 if isinstance(n, gast.Constant) and isinstance(n.value, complex):
                     return True
             op = self.act.ops.get(id(stmt))
@@ -857,11 +857,11 @@ class ReversePass:
 
     def _resolve_markers(self, primal, adjoint):
         needed = set()
-        for node in gast.walk(gast.Module(body=adjoint, type_ignores=[])):
+        for node in nodes.walk(gast.Module(body=adjoint, type_ignores=[])):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
                 needed.add(node.id)
         active_keys = {k for k, (var, _) in self.saves.items() if var in needed}
-        zero_inited = {n.value.args[0].id for n in gast.walk(gast.Module(body=adjoint, type_ignores=[]))
+        zero_inited = {n.value.args[0].id for n in nodes.walk(gast.Module(body=adjoint, type_ignores=[]))
                        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call)
                        and isinstance(n.value.func, gast.Attribute) and n.value.func.attr in ("zeros_like", "zeros_buffer")
                        and n.value.args and isinstance(n.value.args[0], gast.Name)}
@@ -927,13 +927,13 @@ class ReversePass:
         def seed(out, bout):
             if self._float_scalar(out):
                 return nodes.assign(bout, nodes.const(1.0))
-            return nodes.assign(bout, nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)]))
+            return nodes.assign(bout, nodes.call(self.ad("scalar_seed"), [nodes.copy_node(out)]))
 
         # the seed is also the scalar check, so emit it even for constant outputs
         primal, out, adjoint, grads = self._sweeps(wrt, seed)
         if not (isinstance(out, gast.Name) and self.act.is_active(out.id)) \
                 and not self._float_scalar(out):
-            primal.append(nodes.expr_stmt(nodes.call(self.ad("scalar_seed"), [copy.deepcopy(out)])))
+            primal.append(nodes.expr_stmt(nodes.call(self.ad("scalar_seed"), [nodes.copy_node(out)])))
         result = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
         if aux is not None:
             kept = self.ctx.namer.fresh("aux_value")
@@ -944,7 +944,7 @@ class ReversePass:
         if with_value:
             # the adjoint sweep may restore the output's name: keep the value
             value = self.ctx.namer.fresh("value")
-            primal.append(nodes.assign(value, copy.deepcopy(out)))
+            primal.append(nodes.assign(value, nodes.copy_node(out)))
             if aux is not None:
                 result = nodes.tuple_([nodes.tuple_([nodes.name(value), nodes.name(aux)]), result])
             else:
@@ -976,16 +976,16 @@ class ReversePass:
     def run_split(self, wrt, base):
         primal, out, adjoint, grads = self._sweeps(wrt, lambda out, bout: None)
         loaded = set()
-        for node in gast.walk(gast.Module(body=adjoint + [gast.Return(value=nodes.tuple_(grads))],
+        for node in nodes.walk(gast.Module(body=adjoint + [gast.Return(value=nodes.tuple_(grads))],
                                           type_ignores=[])):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
                 loaded.add(node.id)
         assigned = set(self.params)
-        for node in gast.walk(gast.Module(body=primal, type_ignores=[])):
+        for node in nodes.walk(gast.Module(body=primal, type_ignores=[])):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
                 assigned.add(node.id)
         adjoint_assigned = set()
-        for node in gast.walk(gast.Module(body=adjoint, type_ignores=[])):
+        for node in nodes.walk(gast.Module(body=adjoint, type_ignores=[])):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
                 adjoint_assigned.add(node.id)
         saved = sorted((loaded & assigned) - {self.adj(n) for n in self.adjoints}
@@ -998,7 +998,7 @@ class ReversePass:
         saved_name = self.ctx.namer.fresh("saved")
         fwd = copy.copy(self.fn)
         fwd.name = self.ctx.namer.fresh(f"{base}_fwd")
-        fwd.body = primal + [gast.Return(value=nodes.tuple_([copy.deepcopy(out),
+        fwd.body = primal + [gast.Return(value=nodes.tuple_([nodes.copy_node(out),
                                                              nodes.tuple_([nodes.name(s) for s in saved])]))]
         bout_name = self.adj(out.id) if isinstance(out, gast.Name) else self.ctx.namer.fresh("bout")
         unpack = []
@@ -1012,7 +1012,7 @@ class ReversePass:
         # called again, so it records what it undoes and redoes it at the end
         # (views of the arrays stay consistent, unlike with copies).
         redo = None
-        restores = [st for st in gast.walk(gast.Module(body=adjoint, type_ignores=[]))
+        restores = [st for st in nodes.walk(gast.Module(body=adjoint, type_ignores=[]))
                     if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Subscript)
                     and isinstance(st.targets[0].value, gast.Name)]
         if restores:

@@ -9,7 +9,6 @@ rule ``d[z] = d[x] * y + x * d[y]`` with an inactive ``y`` becomes
 ``dz = dx * y``.
 """
 import builtins
-import copy
 import functools
 import inspect
 import textwrap
@@ -46,7 +45,7 @@ class Template:
             for t in getattr(stmt, "targets", []):
                 if _is_d(t):
                     self.assigned.add(t.slice.id)
-            for n in gast.walk(stmt.value) if hasattr(stmt, "value") else ():
+            for n in nodes.walk(stmt.value) if hasattr(stmt, "value") else ():
                 if _is_d(n):
                     self.read.add(n.slice.id)
         self.locals = set()
@@ -54,6 +53,10 @@ class Template:
             for t in getattr(stmt, "targets", []):
                 if isinstance(t, gast.Name):
                     self.locals.add(t.id)
+        # every identifier of the body, in walk order (instantiate maps the
+        # rule module's globals among them, once per call site)
+        self.identifiers = [sub.id for node in self.body for sub in nodes.walk(node)
+                            if isinstance(sub, gast.Name)]
 
     @property
     def name(self):
@@ -117,7 +120,7 @@ def _is_d(node):
 
 def index_as_value(node):
     """An index expression (may hold slices) as an ordinary value."""
-    node = copy.deepcopy(node)
+    node = nodes.copy_node(node)
     if isinstance(node, gast.Slice):
         parts = [node.lower, node.upper, node.step]
         func = nodes.name("slice")
@@ -138,13 +141,13 @@ class _Filler(gast.NodeTransformer):
 
     def visit_Subscript(self, node):
         if _is_d(node):
-            out = copy.deepcopy(self.deriv(node.slice.id))
-            for sub in gast.walk(out):
+            out = nodes.copy_node(self.deriv(node.slice.id))
+            for sub in nodes.walk(out):
                 sub._ad_bearing = True
             return out
         node.value = self.visit(node.value)
         if isinstance(node.slice, gast.Name) and node.slice.id in self.binding:
-            node.slice = copy.deepcopy(self.binding[node.slice.id])
+            node.slice = nodes.copy_node(self.binding[node.slice.id])
         else:
             node.slice = self.visit(node.slice)
         return node
@@ -152,7 +155,7 @@ class _Filler(gast.NodeTransformer):
     def visit_Name(self, node):
         ident = node.id
         if ident == self.result_name:
-            return nodes.set_ctx(copy.deepcopy(self.result), isinstance(node.ctx, gast.Store))
+            return nodes.set_ctx(nodes.copy_node(self.result), isinstance(node.ctx, gast.Store))
         if ident in self.binding:
             return index_as_value(self.binding[ident])
         if ident in self.rename:
@@ -167,7 +170,7 @@ def is_zero(node):
 
 
 def has_zero(node):
-    return any(is_zero(n) for n in gast.walk(node))
+    return any(is_zero(n) for n in nodes.walk(node))
 
 
 class _ZeroSimplifier(gast.NodeTransformer):
@@ -225,7 +228,7 @@ class _ZeroSimplifier(gast.NodeTransformer):
         operands = list(node.args) + [k.value for k in node.keywords]
         marked = [a for a in operands
                   if any(getattr(n, "_ad_bearing", False) or is_zero(n)
-                         for n in gast.walk(a))]
+                         for n in nodes.walk(a))]
         if marked and all(is_zero(a) for a in marked):
             return nodes.name(ZERO)
         return node
@@ -237,79 +240,104 @@ def _same_constant(node, value):
     return False
 
 
+def _parameters(fn):
+    """``fn``'s parameters, or None when it has no signature (memoized: the
+    same few runtime helpers come back at every call site)."""
+    try:
+        return _PARAMETERS[fn]
+    except KeyError:
+        pass
+    except TypeError:             # unhashable callable: not memoized
+        return _signature_parameters(fn)
+    out = _PARAMETERS[fn] = _signature_parameters(fn)
+    return out
+
+
+_PARAMETERS = {}
+
+
+def _signature_parameters(fn):
+    try:
+        return list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+class _DefaultArgsDropper(gast.NodeTransformer):
+    def __init__(self, resolve):
+        self.resolve = resolve
+
+    def visit_Call(self, call):
+        self.generic_visit(call)
+        fn = self.resolve(call.func)
+        if fn is None:
+            return call
+        params = _parameters(fn)
+        if params is None:
+            return call
+        empty = inspect.Parameter.empty
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                      p.POSITIONAL_OR_KEYWORD)]
+        args = list(call.args)
+        while args and len(args) <= len(positional) and not isinstance(args[-1], gast.Starred):
+            p = positional[len(args) - 1]
+            if p.default is empty or not _same_constant(args[-1], p.default):
+                break
+            args.pop()
+        call.args = args
+        by_name = {p.name: p for p in params}
+        call.keywords = [k for k in call.keywords
+                         if not (k.arg in by_name and by_name[k.arg].default is not empty
+                                 and _same_constant(k.value, by_name[k.arg].default))]
+        return call
+
+
 def _drop_default_args(node, resolve):
     """``ad.expand(g, x, None, False)`` -> ``ad.expand(g, x)`` when those are
     the callee's defaults: generated code shows only what matters."""
+    return _DefaultArgsDropper(resolve).visit(node)
 
-    class Dropper(gast.NodeTransformer):
-        def visit_Call(self, call):
-            self.generic_visit(call)
-            fn = resolve(call.func)
-            if fn is None:
-                return call
-            try:
-                params = list(inspect.signature(fn).parameters.values())
-            except (TypeError, ValueError):
-                return call
-            empty = inspect.Parameter.empty
-            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
-                                                          p.POSITIONAL_OR_KEYWORD)]
-            args = list(call.args)
-            while args and len(args) <= len(positional) and not isinstance(args[-1], gast.Starred):
-                p = positional[len(args) - 1]
-                if p.default is empty or not _same_constant(args[-1], p.default):
-                    break
-                args.pop()
-            call.args = args
-            by_name = {p.name: p for p in params}
-            call.keywords = [k for k in call.keywords
-                             if not (k.arg in by_name and by_name[k.arg].default is not empty
-                                     and _same_constant(k.value, by_name[k.arg].default))]
-            return call
 
-    return Dropper().visit(node)
+class _StaticFolder(gast.NodeTransformer):
+    def visit_Compare(self, n):
+        self.generic_visit(n)
+        if (len(n.ops) == 1 and isinstance(n.ops[0], (gast.Is, gast.IsNot))
+                and isinstance(n.left, (gast.Constant, gast.Tuple, gast.List))
+                and isinstance(n.comparators[0], gast.Constant)
+                and n.comparators[0].value is None):
+            res = isinstance(n.left, gast.Constant) and n.left.value is None
+            if isinstance(n.ops[0], gast.IsNot):
+                res = not res
+            return nodes.const(res)
+        return n
+
+    def visit_BinOp(self, n):
+        self.generic_visit(n)
+        num = (int, float)
+        l, r = n.left, n.right
+        lc = isinstance(l, gast.Constant) and isinstance(l.value, num) and not isinstance(l.value, bool)
+        rc = isinstance(r, gast.Constant) and isinstance(r.value, num) and not isinstance(r.value, bool)
+        if lc and rc and isinstance(n.op, (gast.Add, gast.Sub, gast.Mult)):
+            import operator
+            f = {gast.Add: operator.add, gast.Sub: operator.sub,
+                 gast.Mult: operator.mul}[type(n.op)]
+            return nodes.const(f(l.value, r.value))
+        if rc and r.value == 1 and isinstance(n.op, (gast.Pow, gast.Mult, gast.Div)):
+            return l          # x ** 1, x * 1, x / 1
+        if lc and l.value == 1 and isinstance(n.op, gast.Mult):
+            return r
+        return n
+
+    def visit_IfExp(self, n):
+        self.generic_visit(n)
+        if isinstance(n.test, gast.Constant):
+            return n.body if n.test.value else n.orelse
+        return n
 
 
 def _fold_static(node):
     """Fold ``C is None`` / ``C is not None`` and IfExps on constants."""
-
-    class Folder(gast.NodeTransformer):
-        def visit_Compare(self, n):
-            self.generic_visit(n)
-            if (len(n.ops) == 1 and isinstance(n.ops[0], (gast.Is, gast.IsNot))
-                    and isinstance(n.left, (gast.Constant, gast.Tuple, gast.List))
-                    and isinstance(n.comparators[0], gast.Constant)
-                    and n.comparators[0].value is None):
-                res = isinstance(n.left, gast.Constant) and n.left.value is None
-                if isinstance(n.ops[0], gast.IsNot):
-                    res = not res
-                return nodes.const(res)
-            return n
-
-        def visit_BinOp(self, n):
-            self.generic_visit(n)
-            num = (int, float)
-            l, r = n.left, n.right
-            lc = isinstance(l, gast.Constant) and isinstance(l.value, num) and not isinstance(l.value, bool)
-            rc = isinstance(r, gast.Constant) and isinstance(r.value, num) and not isinstance(r.value, bool)
-            if lc and rc and isinstance(n.op, (gast.Add, gast.Sub, gast.Mult)):
-                import operator
-                f = {gast.Add: operator.add, gast.Sub: operator.sub,
-                     gast.Mult: operator.mul}[type(n.op)]
-                return nodes.const(f(l.value, r.value))
-            if rc and r.value == 1 and isinstance(n.op, (gast.Pow, gast.Mult, gast.Div)):
-                return l          # x ** 1, x * 1, x / 1
-            if lc and l.value == 1 and isinstance(n.op, gast.Mult):
-                return r
-            return n
-
-        def visit_IfExp(self, n):
-            self.generic_visit(n)
-            if isinstance(n.test, gast.Constant):
-                return n.body if n.test.value else n.orelse
-            return n
-
-    return Folder().visit(node)
+    return _StaticFolder().visit(node)
 
 
 def instantiate(template, binding, result, deriv, fresh, global_name, mode):
@@ -330,17 +358,15 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
     """
     rename = {name: fresh(name) for name in sorted(template.locals)}
     globals_map = {}
-    for node in template.body:
-        for sub in gast.walk(node):
-            if (isinstance(sub, gast.Name) and sub.id not in binding
-                    and sub.id not in rename and sub.id != template.result
-                    and sub.id != "d" and sub.id in template.globals):
-                globals_map[sub.id] = global_name(sub.id, template.globals[sub.id])
-            elif (isinstance(sub, gast.Name) and sub.id not in binding
-                    and sub.id not in rename and sub.id != template.result
-                    and sub.id != "d" and hasattr(builtins, sub.id)):
-                # a builtin (float(...)): under a name the user does not rebind
-                globals_map[sub.id] = global_name(sub.id, getattr(builtins, sub.id))
+    for ident in template.identifiers:
+        if (ident in binding or ident in rename or ident == template.result
+                or ident == "d"):
+            continue
+        if ident in template.globals:
+            globals_map[ident] = global_name(ident, template.globals[ident])
+        elif hasattr(builtins, ident):
+            # a builtin (float(...)): under a name the user does not rebind
+            globals_map[ident] = global_name(ident, getattr(builtins, ident))
 
     inverse = {generated: ident for ident, generated in globals_map.items()}
     from ad_compiler import runtime as _runtime
@@ -363,7 +389,7 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
     items = []
     zero_temps = set()
     for stmt in template.body:
-        stmt = copy.deepcopy(stmt)
+        stmt = nodes.copy_node(stmt)
         if not isinstance(stmt, gast.Assign) or len(stmt.targets) != 1:
             raise ValueError(f"rule {template.name}: only assignments are "
                              f"allowed in a template body")
@@ -372,7 +398,7 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
         filler.result_name = template.result
         value = filler.visit(stmt.value)
         # zero temporaries propagate
-        for sub in gast.walk(value):
+        for sub in nodes.walk(value):
             if isinstance(sub, gast.Name) and sub.id in zero_temps:
                 sub.id = ZERO
         value = _ZeroSimplifier(runtime_alias).visit(value)
