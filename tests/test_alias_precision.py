@@ -376,3 +376,54 @@ def test_helper_writes_into_shared_argument_still_refused():
 
 
 _G = np.array([1.0, 2.0, 3.0])
+
+
+# -- writes through a name that MAY share memory with one read later ---------
+# (were silently wrong: the write reached only the private copy)
+
+def _ident(a):
+    return a
+
+
+def w_cond_view(x):
+    v = (x if x[0] > 0 else x * 2.0)[1:]
+    v[0] = 1.0
+    return np.sum(x * x) + np.sum(v)
+
+
+def w_helper_returns_param(x):
+    v = _ident(x)
+    v[0] = 1.0
+    return np.sum(x * x)
+
+
+def w_helper_returns_local(x):
+    y = x * 1.0
+    v = _ident(y)
+    v[0] = 1.0
+    return np.sum(y * x)
+
+
+def w_ravel_of_local(x):
+    y = x * 1.0
+    v = np.ravel(y)
+    v[0] = 1.0
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("f", [w_cond_view, w_helper_returns_param, w_helper_returns_local,
+                               w_ravel_of_local])
+def test_write_through_shared_name_refused(f):
+    with pytest.raises(ad_compiler.CompileError, match="shares memory"):
+        grad(f)(X3.copy())
+    with pytest.raises(ad_compiler.CompileError, match="shares memory"):
+        jvp(f, [X3.copy()], [np.ones(3)])
+
+
+def test_write_through_conditional_view_of_fresh_array():
+    """The same program, taking the fresh branch at run time, is right."""
+    x = np.array([-0.3, -1.2, 0.7])
+    ref = fd_grad(w_cond_view, [x], 0)
+    np.testing.assert_allclose(grad(w_cond_view)(x.copy()), ref, rtol=1e-6, atol=1e-8)
+    _, t = jvp(w_cond_view, [x.copy()], [np.ones(3)])
+    np.testing.assert_allclose(t, np.sum(ref), rtol=1e-6, atol=1e-8)

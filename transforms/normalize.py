@@ -1201,6 +1201,11 @@ class Normalizer:
                     continue
                 bkey = v.slice if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) \
                     else None
+                simple = isinstance(v, gast.Name) or (
+                    isinstance(v, (gast.Subscript, gast.Attribute))
+                    and isinstance(v.value, gast.Name)) or (
+                    isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
+                    and v.func.attr == "copy") or getattr(b, "_ad_unpacked", False)
                 for root, w, key, deep in writes:
                     if w is anchor:
                         continue
@@ -1217,6 +1222,12 @@ class Normalizer:
                         # ``rows = [Y[0], Y[1]]; rows[0][0] = e``: a write
                         # through an element of ``name``, read through a source
                         pairs = [(r, name) for r in sorted(roots)]
+                    elif root == name and not deep and not simple:
+                        # ``v = helper(x)`` / ``v = np.ravel(y)`` /
+                        # ``v = (x if c else z)[1:]``, then ``v[0] = e``:
+                        # refused when v does share memory with x, y or z
+                        # (direct views and plain names: _refuse_alias_updates)
+                        pairs = [(r, name) for r in sorted(roots)]
                     else:
                         continue
                     loops = [lp for _, _, lp in where.get(id(w), []) if lp is not None]
@@ -1231,7 +1242,12 @@ class Normalizer:
                             continue
                         from ad_compiler import runtime
                         ad = self.inject("ad", runtime)
-                        if watched == name:
+                        if watched != name and not deep:
+                            msg = (f"in-place write into '{written}', which shares memory "
+                                   f"with '{watched}' (bound at line {b.lineno}), and "
+                                   f"'{watched}' is read again at line {read.lineno}: Python "
+                                   f"would see the write there, the derivative code would not")
+                        elif watched == name:
                             msg = (f"in-place write into '{written}' changes '{name}' (bound to "
                                    f"it at line {b.lineno}), which is read again at line "
                                    f"{read.lineno}: Python would see the write through "
