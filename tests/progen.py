@@ -1933,11 +1933,9 @@ KNOWN_BUG_AVOID = frozenset({
     "active_kwarg",            # BUG-18
     # found by the extra constructs (test_random_programs.KNOWN_BUGS):
     "decorated_entry_wraps",   # BUG-20 (grad of a functools.wraps wrapper: TypeError)
-    "complex_real",            # BUG-21 (complex gradient of pytree leaves), BUG-22
-    "unary_ops",               # BUG-19b (- -x folded to x by the clean-up: an alias)
 })
 # fixed since: "attr_T" (BUG-1), "for_iter_rebind" (BUG-5), "setitem_self" (BUG-16),
-# "neg_alias" (BUG-19)
+# "neg_alias" / "unary_ops" (BUG-19, BUG-19b), "complex_real" (BUG-21, BUG-22)
 EXPLORE_CFG = Config(avoid=KNOWN_BUG_AVOID)
 
 # foreign constructs behind known bugs (fence fuzzing)

@@ -384,7 +384,6 @@ def f(y):
 FULL_GRAMMAR_XFAIL = {
     # first failure with the deterministic examples, then other bugs the
     # category reaches with other examples (BUG-9 and BUG-15 are now refusals)
-    "mixed": "BUG-19b (v = - -x; v *= c in check mode)",
 }
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
@@ -447,7 +446,7 @@ def test_random_programs_avoiding_known_bugs(category):
 # Bugs fixed since they were found (by HEAD 0cda694): their repros run
 # unmarked, as regression tests.
 FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17",
-              "BUG-19", "BUG-19b", "BUG-22"}
+              "BUG-19", "BUG-19b", "BUG-21", "BUG-22"}
 
 
 def _bug_params(bugs, fixed):
