@@ -28,7 +28,6 @@ Costs: each call runs twice (plus argument copies); code that draws random
 numbers or has side effects runs them twice.  Entries compiled without the
 variable stay unchecked (the cache keys include the flag).
 """
-import copy
 import functools
 import inspect
 import os

@@ -419,3 +419,21 @@ def expected_vjp(name, cotangent):
                 acc.append(g)
             result[p][src] = tree_unflatten(in_def, acc)
     return result
+
+
+def fd_grad_of_copies(f, args, argnum=0, eps=1e-6):
+    """Central differences of ``f`` with respect to the array
+    ``args[argnum]``; every call gets deep copies of the arguments (``f`` may
+    write into them, as plain Python code does)."""
+    import copy
+    x = np.asarray(args[argnum], dtype=float)
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = eps
+        hi = list(copy.deepcopy(args))
+        lo = list(copy.deepcopy(args))
+        hi[argnum] = x + e
+        lo[argnum] = x - e
+        g.flat[i] = (f(*hi) - f(*lo)) / (2 * eps)
+    return g
