@@ -63,7 +63,7 @@ def to_source(tree, comments=None):
     return text + "\n"
 
 
-class _NegativeConstants(ast.NodeTransformer):
+class _NegativeConstants(nodes.Transformer):
     """A negative number constant (passes make them: ``-1.5``, ``-0.0``) is
     written as a negation of a positive one, which ``ast.unparse`` puts in
     parentheses where precedence needs it: ``(-1.5) ** 2``, not ``-1.5 ** 2``

@@ -162,7 +162,7 @@ def _loads_in(stmts, name):
                if isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load))
 
 
-class _Substitute(gast.NodeTransformer):
+class _Substitute(nodes.Transformer):
     def __init__(self, name, value):
         self.name, self.value = name, value
 
@@ -441,7 +441,7 @@ def common_subexpressions(fn, pure_roots):
     def stable(name):
         return counts.get(name, 0) <= 1 and name not in mutated
 
-    class Replace(gast.NodeTransformer):
+    class Replace(nodes.Transformer):
         def generic_visit(self, node):
             if isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp)):
                 name = known.get(gast.dump(node))

@@ -131,7 +131,7 @@ def index_as_value(node):
     return node
 
 
-class _Filler(gast.NodeTransformer):
+class _Filler(nodes.Transformer):
     def __init__(self, binding, result, deriv, rename, globals_map):
         self.binding = binding
         self.result = result
@@ -173,7 +173,7 @@ def has_zero(node):
     return any(is_zero(n) for n in nodes.walk(node))
 
 
-class _ZeroSimplifier(gast.NodeTransformer):
+class _ZeroSimplifier(nodes.Transformer):
     """Propagate known-zero derivatives through linear expressions."""
 
     def __init__(self, runtime_name=None):
@@ -263,7 +263,7 @@ def _signature_parameters(fn):
         return None
 
 
-class _DefaultArgsDropper(gast.NodeTransformer):
+class _DefaultArgsDropper(nodes.Transformer):
     def __init__(self, resolve):
         self.resolve = resolve
 
@@ -298,7 +298,7 @@ def _drop_default_args(node, resolve):
     return _DefaultArgsDropper(resolve).visit(node)
 
 
-class _StaticFolder(gast.NodeTransformer):
+class _StaticFolder(nodes.Transformer):
     def visit_Compare(self, n):
         self.generic_visit(n)
         if (len(n.ops) == 1 and isinstance(n.ops[0], (gast.Is, gast.IsNot))
@@ -418,7 +418,7 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
 def replace_zero(node, zero_factory):
     """Replace the remaining ZERO markers inside ``node``."""
 
-    class R(gast.NodeTransformer):
+    class R(nodes.Transformer):
         def visit_Name(self, n):
             if n.id == ZERO:
                 return zero_factory()
