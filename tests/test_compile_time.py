@@ -161,3 +161,27 @@ def test_compiling_leaves_the_garbage_collector_as_it_was(big, monkeypatch):
     with pytest.raises(ValueError, match="a failing pass"):
         compiler.transform(big.small, "grad", ("x",))
     assert gc.isenabled()
+
+
+def test_transformer_is_gast_node_transformer():
+    """nodes.Transformer (the passes' fast base class) rewrites as
+    gast.NodeTransformer does: replaced, dropped (None) and spliced (list)
+    children, visit_<Class> dispatch, generic_visit elsewhere."""
+    import gast
+    from ad_compiler.transforms import nodes
+
+    def rewrite(base):
+        class T(base):
+            def visit_Expr(self, node):
+                return None                              # dropped
+            def visit_Pass(self, node):
+                return [gast.Pass(), gast.Pass()]        # spliced
+            def visit_Name(self, node):
+                return nodes.name(node.id.upper(), isinstance(node.ctx, gast.Store))
+            def visit_Constant(self, node):
+                return nodes.const(-node.value) if isinstance(node.value, int) else node
+        tree = gast.parse("def f(x, y=2):\n    'doc'\n    pass\n"
+                          "    z = [x, y * 3, g(x, k=1)][0]\n    return z + 1\n")
+        return gast.dump(T().visit(tree))
+
+    assert rewrite(nodes.Transformer) == rewrite(gast.NodeTransformer)
