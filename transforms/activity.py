@@ -76,24 +76,16 @@ def analyze(fn, wrt, resolve, info):
                 extra = ops.operand_names(op.args[2]) if op.fn is runtime.add_at else []
                 flows.append((buf, [buf] + extra, stmt))
 
-    varied = set(wrt)
-    changed = True
-    while changed:
-        changed = False
-        for tgt, srcs, _ in flows:
-            if tgt not in varied and any(s in varied for s in srcs):
-                varied.add(tgt)
-                changed = True
-    useful = set(outputs)
-    changed = True
-    while changed:
-        changed = False
-        for tgt, srcs, _ in flows:
-            if tgt in useful:
-                for s in srcs:
-                    if s not in useful:
-                        useful.add(s)
-                        changed = True
+    # varied: what the inputs flow into; useful: what flows into the outputs
+    # (worklists over the flow graph: linear, where sweeping all the flows
+    # until nothing changes took one sweep per statement of a long function)
+    readers, sources = {}, {}
+    for tgt, srcs, _ in flows:
+        for s in srcs:
+            readers.setdefault(s, []).append(tgt)
+        sources.setdefault(tgt, []).extend(srcs)
+    varied = _closure(set(wrt), readers)
+    useful = _closure(set(outputs), sources)
     act = Activity(varied, useful, ops_by_stmt, outputs)
     params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
     for stmt, op in mutating:
@@ -112,6 +104,17 @@ def analyze(fn, wrt, resolve, info):
         if tgt in act.active and any(s in act.active for s in srcs):
             raise unsupported(info, stmt, op)
     return act
+
+
+def _closure(names, edges):
+    """``names`` and everything reachable from them along ``edges``."""
+    todo = list(names)
+    while todo:
+        for n in edges.get(todo.pop(), ()):
+            if n not in names:
+                names.add(n)
+                todo.append(n)
+    return names
 
 
 def _writes_into_argument(fn):
