@@ -973,3 +973,44 @@ def test_same_tuple_as_two_parameters_updated_is_not_refused():
     ref = np.array([(_pp_tuple(t, t, _XP + e) - _pp_tuple(t, t, _XP - e)) / 2e-6
                     for e in np.eye(3) * 1e-6])
     np.testing.assert_allclose(grad(_pp_tuple, wrt=2)(t, t, _XP), ref, rtol=1e-6, atol=1e-8)
+
+
+# -- second names bound by unpacking or inside a block (10,000-program fuzz) ---
+
+def _unpacked_second_name(y):
+    v0, v1 = np.sum(y, axis=0, keepdims=True), np.sum(y, axis=0, keepdims=True)
+    al = v0
+    al += 0.5
+    return np.sum(v0 * v1)
+
+
+def _branch_bound_second_name(y):
+    if np.sum(y) > -10.0:
+        v0 = np.sum(y, axis=0, keepdims=True)
+        al = v0
+        al += 0.5
+    else:
+        v0 = y[0]
+    return np.sum(v0 * y)
+
+
+def _loop_second_name_of_unpacked(y):
+    v0, v1 = np.sum(y, axis=0, keepdims=True), np.sum(y, axis=0, keepdims=True)
+    for r in y:
+        al = v0
+        al += 0.5
+    return np.sum(v0 * v1)
+
+
+@pytest.mark.parametrize("f", [_unpacked_second_name, _branch_bound_second_name,
+                               _loop_second_name_of_unpacked], ids=lambda f: f.__name__)
+def test_update_through_a_second_name_of_an_unpacked_or_block_local_is_refused(f):
+    # al is the same array as v0, so Python's v0 sees al += 0.5; these names
+    # were not counted as bound (unpacking, a branch), no check was made and
+    # the gradient was silently that of the function without the update
+    y = np.array([[0.3, -0.2, 0.1], [0.5, 1.1, 0.2]])
+    for run in (lambda: grad(f)(y.copy()), lambda: jvp(f, (y.copy(),), (np.ones_like(y),))):
+        with pytest.raises(CompileError) as exc:
+            run()
+        assert "in-place update of 'al', which is the same array as 'v0'" in str(exc.value)
+        assert "al += 0.5" in str(exc.value)

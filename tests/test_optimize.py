@@ -149,6 +149,27 @@ def test_the_reported_negation_case_exactly():
 
 
 
+def test_double_negation_stays_a_fresh_array_where_it_is_written():
+    # found by the 10,000-program fuzz run: - -x folded to x made v1 another
+    # name for the input, and the write v1[-1] = ... changed the caller's x
+    # (vjp) and the derivative
+    def f(x):
+        v0, v1 = np.maximum(x, x), - -x
+        v0 = np.concatenate((np.sum(v1, axis=0, keepdims=True), v0[1:]))
+        v0[-1] += x.T @ np.sum(v0, axis=1)
+        v0[:, 1] *= np.cos(v1[1, -1] * v1.min(axis=1))
+        v1[-1] = np.max(x, axis=0)
+        return v1.sum()
+    x = np.array([[0.3, -1.2, 0.7], [1.1, 0.4, -0.5], [0.9, -0.1, 0.2]])
+    x0 = x.copy()
+    ref = fd_jacobian(f, (x0.copy(),), 0)
+    out, pullback = vjp(f, x)
+    np.testing.assert_allclose(pullback(1.0)[0], ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(grad(f)(x), ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(jvp(f, (x,), (np.ones_like(x),))[1], ref.sum(), rtol=1e-6)
+    np.testing.assert_array_equal(x, x0)
+
+
 def test_double_products_do_not_overflow_early():
     # bx = bt1 * x + x * bt1 was 2.0 * bt1 * x: 2.0 * 1e308 is inf
     def f(x):

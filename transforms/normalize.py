@@ -275,6 +275,12 @@ class _LoopCtx:
         self.brk = brk
 
 
+
+def _stored_names(target):
+    """The names an assignment target binds (``v0, (a, b)`` binds three)."""
+    return {n.id for n in gast.walk(target)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+
 class Normalizer:
     def __init__(self, info, namer, resolve, inject):
         self.info = info
@@ -1547,17 +1553,37 @@ class Normalizer:
                             construct="aliased in-place write")
 
     def _definitely_before(self, stmt):
-        """Names assigned by top-level statements before ``stmt``'s line (a
-        cheap, conservative 'certainly bound here')."""
+        """Names certainly bound when ``stmt`` runs (cheap, conservative):
+        the parameters, what the simple statements before it assign in its
+        own block and in every block around it (unpacking included), and
+        the targets of the ``for`` loops around it.  Blocks are found by
+        line (the statement may belong to a rewritten copy of the tree)."""
         out = {a.id for a in self.info.node.args.args + self.info.node.args.posonlyargs
                + self.info.node.args.kwonlyargs}
-        for s in self.info.node.body:
-            if getattr(s, "lineno", 0) >= stmt.lineno:
-                break
-            if isinstance(s, gast.Assign):
-                for t in s.targets:
-                    if isinstance(t, gast.Name):
-                        out.add(t.id)
+        line = stmt.lineno
+        block = self.info.node.body
+        while block:
+            inner = None
+            for s in block:
+                first = getattr(s, "lineno", 0)
+                last = getattr(s, "end_lineno", None) or first
+                if first >= line:
+                    break
+                if last >= line:            # s contains stmt's line
+                    if isinstance(s, gast.For):
+                        out.update(_stored_names(s.target))
+                    for field in ("body", "orelse"):
+                        sub = getattr(s, field, None)
+                        if isinstance(sub, list) and sub and any(
+                                getattr(t, "lineno", 0) <= line <= (getattr(t, "end_lineno", 0) or 0)
+                                for t in sub):
+                            inner = sub
+                    break
+                if isinstance(s, (gast.Assign, gast.AugAssign, gast.AnnAssign)):
+                    targets = s.targets if isinstance(s, gast.Assign) else [s.target]
+                    for t in targets:
+                        out.update(_stored_names(t))
+            block = inner
         return out
 
     def _refuse_alias_updates(self, body, written, params=None):

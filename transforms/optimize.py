@@ -488,6 +488,9 @@ def fold_negations(fn):
     Returns True if it changed."""
     counts = _assign_counts(fn)
     loads = _load_counts(fn)
+    # -(-a) is a fresh array, ``a`` the same one: where anything is written
+    # in place, a double negation must not become another name for ``a``
+    writes = bool(_mutated(fn))
     changed = [False]
 
     def negated(expr, defs):
@@ -497,6 +500,8 @@ def fold_negations(fn):
         single-use definitions in ``defs`` it goes through (only when it
         succeeds)."""
         if _is_neg(expr):
+            if writes and isinstance(expr.operand, gast.Name):
+                return None
             return expr.operand
         if isinstance(expr, gast.Constant) and _is_number(expr):
             return gast.UnaryOp(op=gast.USub(), operand=expr)
