@@ -363,6 +363,20 @@ def _user_types(positional, args):
     return tuple(out)
 
 
+def _any_complex(args, kwargs):
+    """Whether any leaf of the arguments is complex (cheap for the common
+    call with real arrays and floats: it runs on every gradient call)."""
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            if a.dtype.kind == "c":
+                return True
+        elif t is not float and t is not int and any(
+                np.iscomplexobj(v) for v in _leaves(a)):
+            return True
+    return any(np.iscomplexobj(v) for a in kwargs.values() for v in _leaves(a))
+
+
 def _raw_key(args):
     """The types, dtypes and shapes of arguments that are all arrays, floats
     or ints (what the argument checks and the shape signature depend on),
@@ -549,7 +563,7 @@ class _Grad(_Derivative):
         """Real gradients for real arguments when another argument is
         complex (the generated code only projects when it sees complex
         constants or functions itself)."""
-        if not any(np.iscomplexobj(v) for a in (*args, *kwargs.values()) for v in _leaves(a)):
+        if not _any_complex(args, kwargs):
             return grads
         if self._bound is not None:
             args = args[1:]
