@@ -354,6 +354,23 @@ import numpy as np
 def f(p):
     return np.sum(np.real(np.exp(1j * p['a'])))
 """, ({"a": np.array([0.3, -0.5])},), ("grad", "vjp")),
+    "BUG-23": (
+        "complex intermediates of a real value that is reassigned and used "
+        "again in a complex expression: the adjoint of the real intermediate "
+        "keeps an imaginary part (only the parameters' adjoints are projected "
+        "to real, at the end), which the next complex operation's adjoint "
+        "turns into a wrong real contribution (found by the final fuzz run, "
+        "seed 4242; also wrong before round 2; jvp is right)",
+        """\
+import numpy as np
+
+
+def f(x, W):
+    x = 0.5 * x + 0.5 * np.sin(np.abs(np.exp(1j * W[0]) * (1.5 + x * 1j)) ** 2)
+    v = x @ x
+    return np.abs(np.exp(1j * v) * (1.5 + v * 1j)) ** 2
+""", (np.array([0.87, 1.0, -0.055]), np.array([[-0.5, -1.07, 0.35], [-1.46, 0.13, -1.31]])),
+        ("grad",)),
     "BUG-22": (
         "false-positive refusal: an in-place write into a fresh array -- the "
         ".real of a product, a slice of np.abs(...) of a parameter, np.r_[...], "
