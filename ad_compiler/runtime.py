@@ -19,15 +19,23 @@ def _float_dtype(x, g):
 
 
 def unbroadcast(g, x):
-    """Sum ``g`` down to the shape of ``x`` (the adjoint of broadcasting)."""
+    """Sum ``g`` down to the shape of ``x`` (the adjoint of broadcasting).
+    The adjoint of a real ``x`` is real: the imaginary part that a complex
+    operation (``1j * x``) leaves in it is dropped here, at every operand,
+    so that it never reaches the next complex operation upstream."""
     try:                                   # the common case, cheaply
         if g.shape == x.shape:
+            if g.dtype.kind == "c" and x.dtype.kind != "c":
+                return g.real
             return g
     except AttributeError:
         pass
     if isinstance(x, (list, tuple)):
         return _unbroadcast_sequence(g, x)
-    return _unbroadcast_array(g, np.shape(x))
+    out = _unbroadcast_array(g, np.shape(x))
+    if np.iscomplexobj(out) and not np.iscomplexobj(x):
+        return np.real(out)
+    return out
 
 
 def _unbroadcast_array(g, shape):

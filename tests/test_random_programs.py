@@ -360,7 +360,8 @@ def f(p):
         "keeps an imaginary part (only the parameters' adjoints are projected "
         "to real, at the end), which the next complex operation's adjoint "
         "turns into a wrong real contribution (found by the final fuzz run, "
-        "seed 4242; also wrong before round 2; jvp is right)",
+        "seed 4242; also wrong before round 2; jvp was right); fixed: "
+        "ad.unbroadcast drops the imaginary part of a real operand's adjoint",
         """\
 import numpy as np
 
@@ -371,6 +372,21 @@ def f(x, W):
     return np.abs(np.exp(1j * v) * (1.5 + v * 1j)) ** 2
 """, (np.array([0.87, 1.0, -0.055]), np.array([[-0.5, -1.07, 0.35], [-1.46, 0.13, -1.31]])),
         ("grad",)),
+    "BUG-24": (
+        "a view of a dict entry (v = d['W'][:, 1:2].squeeze()) read after "
+        "d['W'] += e: Python's in-place += changes the array the view sees; "
+        "the container write copies the entry and stores it back, so the view "
+        "keeps the old values (wrong primal value and derivative; found by the "
+        "final fuzz run, seed 4242)",
+        """\
+import numpy as np
+
+
+def f(d, x):
+    v4 = d['W'][:, 1:2].squeeze()
+    d['W'] += 0.1 * np.tanh(x[0])
+    return v4 * x[1]
+""", ({"W": np.arange(6.0).reshape(3, 2)}, np.array([0.3, 0.7])), ("vjp",)),
     "BUG-22": (
         "false-positive refusal: an in-place write into a fresh array -- the "
         ".real of a product, a slice of np.abs(...) of a parameter, np.r_[...], "
@@ -463,7 +479,7 @@ def test_random_programs_avoiding_known_bugs(category):
 # Bugs fixed since they were found (by HEAD 0cda694): their repros run
 # unmarked, as regression tests.
 FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17",
-              "BUG-19", "BUG-19b", "BUG-21", "BUG-22"}
+              "BUG-19", "BUG-19b", "BUG-21", "BUG-22", "BUG-23"}
 
 
 def _bug_params(bugs, fixed):
