@@ -33,10 +33,13 @@ _source_checkout_transforms()
 from ad_compiler.errors import CheckError, CompileError, InternalError  # noqa: E402
 from ad_compiler.api import (grad, value_and_grad, jvp, vjp, jacobian, hessian,  # noqa: E402
                              source)
+from ad_compiler.convenience import (jacfwd, jacrev, elementwise_grad, hvp,  # noqa: E402
+                                     hessian_vector_product)
 from ad_compiler.registry import forward, reverse, nondifferentiable  # noqa: E402
 from ad_compiler.rules.python_math import stop_gradient  # noqa: E402
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian",
+           "jacfwd", "jacrev", "elementwise_grad", "hvp", "hessian_vector_product",
            "source", "stop_gradient", "CompileError", "InternalError", "CheckError", "forward",
            "reverse", "nondifferentiable", "__version__"]
 __version__ = "0.2.0"

@@ -143,6 +143,12 @@ class _Signature:
                 raise TypeError(f"{api}: wrt must be an int position, a parameter name or a "
                                 f"tuple of them; got {w!r}")
             if isinstance(w, str):
+                fixed = getattr(self.fn, "__ad_partial__", None)
+                if fixed is not None and w in fixed[2]:
+                    raise ValueError(
+                        f"{api}: wrt={w!r} names an argument the functools.partial fixes "
+                        f"({w}=...); differentiate {fixed[0].__name__} itself with "
+                        f"wrt={w!r}, or leave {w} out of the partial")
                 if w in (self.vararg, self.varkw):
                     kind = "*" if w == self.vararg else "**"
                     raise ValueError(
@@ -613,25 +619,40 @@ class _ValueAndGrad(_Grad):
         return value, self._real(self._shape(grads, plan), args, kwargs, plan)   # value is (out, aux) with has_aux
 
 
-def grad(f: Optional[Callable] = None, wrt: Wrt = 0,
-         has_aux: bool = False) -> Callable[..., Any]:
+class _DefaultWrt(int):
+    """The default ``wrt=0``, told apart from an explicit ``wrt=0`` so that
+    giving both ``wrt`` and ``argnums`` is an error."""
+
+    def __repr__(self):
+        return "0"
+
+
+_WRT0 = _DefaultWrt(0)
+
+
+def grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
+         has_aux: bool = False, *, argnums=None) -> Callable[..., Any]:
     """Return a function computing the gradient of scalar-valued ``f``.
 
     ``wrt`` is a position, a parameter name or a tuple of them (a tuple gives
     a tuple of gradients).  Usable bare (``@grad``) or as ``@grad(wrt=1)``.
     With ``has_aux=True``, ``f`` returns ``(output, aux)``; the gradient of
     the output is returned as ``(gradient, aux)``, aux undifferentiated.
+    ``argnums`` (JAX's name: an int position or a tuple of them) is an
+    alias of ``wrt``.
     """
+    wrt = _wrt_or_argnums(wrt, argnums, "grad")
     if f is None:
         return lambda fn: grad(fn, wrt, has_aux)
     _check_callable(f, "grad")
     return _Grad(f, wrt, "grad", has_aux)
 
 
-def value_and_grad(f: Optional[Callable] = None, wrt: Wrt = 0,
-                   has_aux: bool = False) -> Callable[..., Any]:
+def value_and_grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
+                   has_aux: bool = False, *, argnums=None) -> Callable[..., Any]:
     """Like ``grad`` but returns ``(f(*args), gradient)``; with
     ``has_aux=True``: ``((output, aux), gradient)``."""
+    wrt = _wrt_or_argnums(wrt, argnums, "value_and_grad")
     if f is None:
         return lambda fn: value_and_grad(fn, wrt, has_aux)
     _check_callable(f, "value_and_grad")
@@ -650,11 +671,11 @@ def _check_callable(f, api):
             or hasattr(f, "__ad_wrapped__")):
         name = getattr(f, "__name__", type(f).__name__)
         if isinstance(f, functools.partial):
-            inner = getattr(f.func, "__name__", "the function")
-            raise TypeError(
-                f"{api} cannot differentiate a functools.partial object (of {inner!r}) yet; "
-                f"differentiate {inner} itself and pass the fixed arguments explicitly "
-                f"(wrt counts them)")
+            # made a plain function with the partial's remaining parameters
+            # (transforms/parse.py: partial_function); its callable checked
+            _check_callable(f.func, api)
+            unwrap(f)
+            return
         if inspect.isfunction(getattr(f, "__wrapped__", None)):   # functools.lru_cache...
             raise TypeError(
                 f"{api} cannot look into {name!r}, a {type(f).__name__} object wrapping a "
@@ -877,27 +898,36 @@ def _select(sig, target, grads_of_name):
     return grads_of_name if isinstance(target, str) else grads_of_name[target[1]]
 
 
-def jacobian(f: Callable, wrt: Wrt = 0, mode: str = "rev") -> Callable[..., Any]:
+def jacobian(f: Callable, wrt: Wrt = _WRT0, mode: str = "rev", *,
+             argnums=None) -> Callable[..., Any]:
     """Return a function computing the Jacobian ``out.shape + arg.shape``.
 
     For a complex output of a real argument both modes give the complex
-    Jacobian (d Re(out)/dx + i d Im(out)/dx)."""
-    _check_callable(f, "jacobian")
+    Jacobian (d Re(out)/dx + i d Im(out)/dx).  ``argnums`` is an alias of
+    ``wrt``.  Pytrees (dicts, lists, tuples) give JAX's nesting: the
+    output's structure, whose leaves are the argument's structure (a tuple
+    of them for a tuple ``wrt``), whose leaves are the blocks
+    ``out_leaf.shape + arg_leaf.shape``."""
+    return _jacobian(f, _wrt_or_argnums(wrt, argnums, "jacobian"), mode, "jacobian")
+
+
+def _jacobian(f, wrt, mode, api):
+    _check_callable(f, api)
     if mode not in ("rev", "fwd"):
-        raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
+        raise ValueError(f"{api}: mode must be 'rev' or 'fwd', got {mode!r}")
     if isinstance(f, _Derivative):
         return _jacobian_of_grad(f, wrt, mode)
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
     sig = _Signature(fn, skip_first=bound is not None)
-    wrt_targets, single = sig.resolve_wrt(wrt, "jacobian")
+    wrt_targets, single = sig.resolve_wrt(wrt, api)
 
     @functools.wraps(fn)
     def jac(*args, **kwargs):
         full = (bound,) + args if bound is not None else args
         sig.check_call(full, kwargs)
-        targets = sig.bind_targets(wrt_targets, args, kwargs, "jacobian", wrt)
-        _check_wrt_values(sig, targets, args, kwargs, "jacobian", arrays_only=True)
+        targets = sig.bind_targets(wrt_targets, args, kwargs, api, wrt)
+        _check_wrt_values(sig, targets, args, kwargs, api)
         results = []
         for target in targets:
             x = sig.value_of(target, args, kwargs)
@@ -905,15 +935,19 @@ def jacobian(f: Callable, wrt: Wrt = 0, mode: str = "rev") -> Callable[..., Any]
                 def run(t, target=target):
                     name, tan = _pack_tangent(sig, target, full, kwargs, t)
                     return _forward_call(fn, sig, full, kwargs, {name: tan})
-                results.append(_jac_fwd(run, x))
+                results.append(_jac_fwd_tree(run, x, api))
             else:
                 name = target if isinstance(target, str) else target[0]
                 entry, out, saved = _split_call(fn, sig, full, kwargs, (name,))
 
                 def pull(ct, target=target, entry=entry, saved=saved):
-                    return _select(sig, target, entry.bwd(saved, ct)[0])
-                results.append(_jac_rev(pull, out, x))
-        return results[0] if single else tuple(results)
+                    try:
+                        return _select(sig, target, entry.bwd(saved, ct)[0])
+                    except Exception as exc:
+                        note_origin(exc)
+                        raise
+                results.append(_jac_rev_tree(pull, out, x, api))
+        return _nest_jacobians(results, single)
 
     jac.__ad_source_fn__ = fn
     jac.__ad_mode__ = mode if mode == "fwd" else "vjp"
@@ -1030,8 +1064,10 @@ def _jac_rev(pull, out, x):
     return J.reshape(out.shape + xshape)
 
 
-def hessian(f: Callable, wrt: Union[int, str] = 0) -> Callable[..., Any]:
-    """Return a function computing the Hessian (forward over reverse)."""
+def hessian(f: Callable, wrt: Union[int, str] = _WRT0, *, argnums=None) -> Callable[..., Any]:
+    """Return a function computing the Hessian (forward over reverse);
+    ``argnums`` is an alias of ``wrt``."""
+    wrt = _wrt_or_argnums(wrt, argnums, "hessian")
     _check_callable(f, "hessian")
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
@@ -1099,3 +1135,174 @@ def source(df: Callable, mode: Optional[str] = None, wrt: Wrt = 0) -> str:
     raise TypeError("source() expects a function returned by grad, value_and_grad, "
                     "hessian, jacobian or a vjp pullback; for forward mode give the "
                     "function and the mode: source(f, mode='fwd', wrt=0)")
+
+
+# --- JAX's argnums, pytree Jacobians (jacobian, jacfwd, jacrev) --------------
+
+def _wrt_or_argnums(wrt, argnums, api):
+    """``wrt``, or ``argnums`` (JAX's name for it: an int position or a
+    sequence of int positions) when given instead."""
+    if argnums is None:
+        return wrt
+    if wrt is not _WRT0:
+        raise TypeError(f"{api}: give either wrt or argnums (argnums is an alias of wrt), "
+                        f"not both: got wrt={wrt!r}, argnums={argnums!r}")
+    items = argnums if isinstance(argnums, (tuple, list)) else (argnums,)
+    for a in items:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (numbers.Integral, np.integer)):
+            hint = f"; to name a parameter use wrt={a!r}" if isinstance(a, str) else ""
+            raise TypeError(f"{api}: argnums must be an int position or a tuple of int "
+                            f"positions; got {argnums!r}{hint}")
+    return tuple(int(a) for a in argnums) if isinstance(argnums, (tuple, list)) \
+        else int(argnums)
+
+
+def _tree_split(x):
+    """``(leaves, treedef)`` of dicts (insertion order), lists, tuples
+    (namedtuples too) and None (no leaves, as in JAX); the rest are leaves."""
+    leaves = []
+
+    def walk(v):
+        if v is None:
+            return ("none",)
+        if isinstance(v, dict):
+            return ("dict", type(v), tuple(v), tuple(walk(e) for e in v.values()))
+        if isinstance(v, (list, tuple)):
+            return ("seq", type(v), len(v), tuple(walk(e) for e in v))
+        leaves.append(v)
+        return None
+    return leaves, walk(x)
+
+
+def _tree_join(tdef, leaves):
+    it = iter(leaves)
+
+    def build(d):
+        if d is None:
+            return next(it)
+        if d[0] == "none":
+            return None
+        if d[0] == "dict":
+            _, kind, keys, subs = d
+            items = {k: build(s) for k, s in zip(keys, subs)}
+            return items if kind is dict else kind(items)
+        _, kind, _, subs = d
+        vals = [build(s) for s in subs]
+        if kind is list or kind is tuple:
+            return kind(vals)
+        return kind(*vals) if hasattr(kind, "_fields") else kind(vals)
+    return build(tdef)
+
+
+def _numeric_leaves(leaves, api):
+    """Whether each output leaf is a float/complex value (else an int or
+    bool: a constant, zero blocks); other leaves are an error."""
+    kinds = []
+    for v in leaves:
+        if isinstance(v, (np.ndarray, np.generic, numbers.Number)):
+            kinds.append(np.asarray(v).dtype.kind in "fc")
+        else:
+            raise TypeError(f"{api}: the function's output has a leaf that is "
+                            f"{_describe(v)}; a Jacobian needs outputs whose leaves are "
+                            f"numbers or numeric arrays (dicts/lists/tuples of them)")
+    return kinds
+
+
+def _jac_rev_tree(pull, out, x, api):
+    """``(output treedef, [per output leaf: the blocks in x's structure])``
+    by reverse mode: one pullback per output entry (two for a complex
+    output and real leaves of x).  Plain arrays: ``_jac_rev``."""
+    if not isinstance(out, (dict, list, tuple, type(None))) and \
+            not isinstance(x, (dict, list, tuple)):
+        _numeric_leaves([out], api)
+        return None, [_jac_rev(pull, out, x)]
+    outs, odef = _tree_split(out)
+    floats = _numeric_leaves(outs, api)
+    xs, xdef = _tree_split(x)
+    xshapes = [np.shape(v) for v in xs]
+    x_real = [np.result_type(np.asarray(v), 0.0).kind != "c" for v in xs]
+    dtypes = [np.result_type(np.asarray(o), 0.0) for o in outs]
+    zeros = [np.zeros(np.shape(o), dtype=d) for o, d in zip(outs, dtypes)]
+
+    def grads(j, k, value):
+        leaves = list(zeros)
+        leaves[j] = c = zeros[j].copy()
+        c.reshape(-1)[k] = value
+        g = pull(_as_cotangent(_tree_join(odef, leaves), out))
+        gs = [None] * len(xs) if g is None else _tree_split(g)[0]
+        return [np.zeros(s) if v is None else np.broadcast_to(np.asarray(v), s)
+                for v, s in zip(gs, xshapes)]
+
+    per_out = []
+    for j, o in enumerate(outs):
+        oshape = np.shape(o)
+        rows = []
+        if floats[j]:
+            for k in range(int(np.prod(oshape, dtype=int))):
+                r = grads(j, k, 1.0)
+                if dtypes[j].kind == "c" and any(x_real):
+                    # the pullback of a real leaf keeps Re(ct J): ct = 1j gives -Im(J)
+                    r_im = grads(j, k, 1j)
+                    r = [np.real(a) - 1j * np.real(b) if real else a
+                         for a, b, real in zip(r, r_im, x_real)]
+                rows.append(r)
+        blocks = []
+        for i, (v, s) in enumerate(zip(xs, xshapes)):
+            if rows:
+                blocks.append(np.stack([r[i] for r in rows], axis=0).reshape(oshape + s))
+            else:
+                dtype = np.result_type(dtypes[j], np.asarray(v)) if floats[j] else np.float64
+                blocks.append(np.zeros(oshape + s, dtype=dtype))
+        per_out.append(_tree_join(xdef, blocks))
+    return odef, per_out
+
+
+def _jac_fwd_tree(run, x, api):
+    """``(output treedef, [per output leaf: the blocks in x's structure])``
+    by forward mode: one tangent per entry of each leaf of x.  Plain
+    arrays: ``_jac_fwd``."""
+    if not isinstance(x, (dict, list, tuple)):
+        cols = [run(t) for t in _basis(x)]
+        out = cols[-1][0]
+        if not isinstance(out, (dict, list, tuple, type(None))):
+            _numeric_leaves([out], api)
+            return None, [_stack_columns(out, [d for _, d in cols], x)]
+        outs, odef = _tree_split(out)
+        floats = _numeric_leaves(outs, api)
+        douts = [_tree_split(d)[0] if d is not None else [None] * len(outs) for _, d in cols]
+        return odef, [_stack_columns(o, [d[j] if floats[j] and d[j] is not None else 0.0
+                                         for d in douts], x)
+                      for j, o in enumerate(outs)]
+    xs, xdef = _tree_split(x)
+    zeros = [runtime.zeros_like(v) if isinstance(v, np.ndarray) else 0.0 * v for v in xs]
+    odef, outs, floats = None, None, None
+    columns = []               # per leaf of x: per output leaf: its columns
+    for i, v in enumerate(xs):
+        per_leaf = None
+        for t in _basis(v):
+            leaves = list(zeros)
+            leaves[i] = t
+            out, dout = run(_tree_join(xdef, leaves))
+            if odef is None:
+                outs, odef = _tree_split(out)
+                floats = _numeric_leaves(outs, api)
+            ds = _tree_split(dout)[0] if dout is not None else [None] * len(outs)
+            if per_leaf is None:
+                per_leaf = [[] for _ in outs]
+            for j in range(len(outs)):
+                per_leaf[j].append(ds[j] if floats[j] and ds[j] is not None else 0.0)
+        columns.append(per_leaf)
+    return odef, [_tree_join(xdef, [_stack_columns(o, columns[i][j], xs[i])
+                                     for i in range(len(xs))])
+                  for j, o in enumerate(outs)]
+
+
+def _nest_jacobians(results, single):
+    """JAX's nesting of ``(output treedef, per output leaf)`` results, one
+    per wrt: the output's structure outside, a tuple over wrt inside."""
+    odef = results[0][0]
+    if single:
+        per_out = results[0][1]
+    else:
+        per_out = [tuple(r[1][j] for r in results) for j in range(len(results[0][1]))]
+    return per_out[0] if odef is None else _tree_join(odef, per_out)
