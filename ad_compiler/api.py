@@ -115,6 +115,7 @@ class _Signature:
                            if p.kind is kinds.VAR_KEYWORD), None)
         self.has_varargs = self.vararg is not None or self.varkw is not None
         self._stub = None
+        self._from_end = None       # (api, wrt): a negative position was given
         # the wrapped function's parameters, which users name (what
         # inspect.signature(f) shows), for a wrapper forwarding *args/**kwargs
         self.seen_params, self.seen_positional = self.params, self.positional
@@ -181,6 +182,8 @@ class _Signature:
                     raise ValueError(
                         f"{api}: wrt={w} is out of range: '{self.fn.__name__}' takes {n} "
                         f"positional argument(s) ({', '.join(self.positional)})")
+                if w < 0:
+                    self._from_end = (api, w)
                 names.append(self.positional[w])
         if len(set(names)) != len(names):
             raise ValueError(f"{api}: wrt names the same argument twice: {wrt!r}")
@@ -262,6 +265,8 @@ class _Signature:
                 self._stub = _arity_stub(self.fn, self.sig)
             self._stub(*args, **kwargs)
             raise
+        if self._from_end is not None:
+            _check_from_end(self, args)
 
     def element_position(self, target):
         """The position among all positional arguments of a target (a
@@ -1306,3 +1311,20 @@ def _nest_jacobians(results, single):
     else:
         per_out = [tuple(r[1][j] for r in results) for j in range(len(results[0][1]))]
     return per_out[0] if odef is None else _tree_join(odef, per_out)
+
+
+def _check_from_end(sig, args):
+    """A negative wrt/argnums counts from the end of f's positional
+    parameters; JAX counts from the end of the positional arguments of the
+    call.  The two agree when the call passes every positional parameter
+    by position; otherwise say so instead of picking one of them."""
+    api, w = sig._from_end
+    n = len(sig.positional)
+    passed = len(args) - (len(sig.all_positional) - n)
+    if passed != n:
+        raise TypeError(
+            f"{api}: wrt/argnums={w} counts from the end of the positional arguments, "
+            f"but this call passes {passed} of the {n} positional parameters of "
+            f"'{sig.fn.__name__}' ({', '.join(sig.positional)}) by position, so it would "
+            f"name '{sig.positional[w]}' here and a different argument in JAX; pass all "
+            f"{n} by position, or give a position counted from 0 or a parameter name")
