@@ -9,7 +9,7 @@ import numpy as np
 
 from ad_compiler import compiler, runtime
 from ad_compiler.transforms.codegen import note_origin
-from ad_compiler.transforms.parse import unwrap
+from ad_compiler.transforms.parse import missing_source, unwrap
 
 #: a position, a parameter name, or a tuple of them
 Wrt = Union[int, str, Sequence[Union[int, str]]]
@@ -31,21 +31,72 @@ def _is_float_value(x):
 
 
 def _leaves(x):
+    """The leaves of a pytree: dicts, lists, tuples (NamedTuples too) and
+    dataclass instances are containers."""
     if isinstance(x, dict):
         for v in x.values():
             yield from _leaves(v)
     elif isinstance(x, (tuple, list)):
         for v in x:
             yield from _leaves(v)
+    elif runtime.is_dataclass_instance(x):
+        for f in runtime.record_fields(x):
+            yield from _leaves(getattr(x, f))
     else:
         yield x
 
 
+def _is_container(x):
+    return isinstance(x, (dict, tuple, list)) or runtime.is_dataclass_instance(x)
+
+
+def _is_constant_leaf(v):
+    """A leaf of a differentiated pytree that has no derivative: None, an
+    int or bool (its gradient is zeros, its tangent None or 0)."""
+    return v is None or isinstance(v, (bool, numbers.Integral, np.integer, np.bool_)) or (
+        isinstance(v, np.ndarray) and v.dtype.kind in "biu")
+
+
+# array attributes the compiler reads as such (no derivative, or .T...): a
+# record field of that name would not be differentiated
+_ARRAY_ATTRS = ("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
+                "flags", "T", "mT", "real", "imag", "flat", "base", "ctypes")
+
+
+def _check_record_fields(x):
+    if isinstance(x, dict):
+        for v in x.values():
+            _check_record_fields(v)
+        return
+    fields = runtime.record_fields(x) if (isinstance(x, tuple) or
+                                          runtime.is_dataclass_instance(x)) else None
+    if fields:
+        clash = [f for f in fields if f in _ARRAY_ATTRS]
+        if clash:
+            raise TypeError(
+                f"cannot differentiate with respect to a {type(x).__name__}: its field "
+                f"{clash[0]!r} has the name of an array attribute, which ad_compiler reads "
+                f"as the array's (p.{clash[0]} would get no or the wrong derivative); "
+                f"rename the field")
+    if isinstance(x, (tuple, list)):
+        for v in x:
+            _check_record_fields(v)
+    elif fields:
+        for f in fields:
+            _check_record_fields(getattr(x, f))
+
+
 def _is_float_tree(x):
-    """A float, a float array, or a dict/list/tuple whose leaves all are."""
-    if isinstance(x, (dict, tuple, list)):
+    """A float, a float array, or a pytree (dict, list, tuple, NamedTuple,
+    dataclass) with at least one float leaf whose other leaves are None,
+    ints or bools (no derivative)."""
+    if _is_container(x):
         leaves = list(_leaves(x))
-        return bool(leaves) and all(_is_float_value(v) for v in leaves)
+        if not any(_is_float_value(v) for v in leaves) or not all(
+                _is_float_value(v) or _is_constant_leaf(v) for v in leaves):
+            return False
+        _check_record_fields(x)
+        return True
     return _is_float_value(x)
 
 
@@ -56,6 +107,13 @@ def _same_structure(t, p):
     if isinstance(p, (tuple, list)):
         return isinstance(t, (tuple, list)) and len(t) == len(p) and all(
             _same_structure(a, b) for a, b in zip(t, p))
+    if runtime.is_dataclass_instance(p):
+        return type(t) is type(p) and all(
+            _same_structure(getattr(t, f), getattr(p, f)) for f in runtime.record_fields(p))
+    if p is None:
+        return t is None or (not _is_container(t) and np.ndim(t) == 0)
+    if _is_container(t):
+        return False
     return np.shape(t) == np.shape(p)
 
 
@@ -334,7 +392,7 @@ def _check_wrt_values(sig, names, args, kwargs, api, arrays_only=False):
         except TypeError as exc:
             raise TypeError(f"{api}: {exc}") from None
         name = _label(target)
-        if arrays_only and isinstance(v, (dict, list, tuple)):
+        if arrays_only and _is_container(v):
             raise TypeError(
                 f"{api}: '{name}' is a {type(v).__name__} (a pytree); {api} differentiates "
                 f"with respect to a float or a float array: pass the array as its own "
@@ -672,6 +730,10 @@ def _check_callable(f, api):
             f"{api} of a function returned by grad/value_and_grad would be reverse "
             f"over reverse, which is not supported; use hessian(f), or jvp(grad(f), ...) "
             f"/ jacobian(grad(f), mode='fwd') (forward over reverse)")
+    if inspect.isfunction(getattr(f, "__func__", f)):
+        missing = missing_source(getattr(f, "__func__", f))   # (REPL, exec: short, no
+        if missing is not None:                                # frames of the compiler)
+            raise missing from None
     if not (inspect.isfunction(f) or inspect.ismethod(f) or isinstance(f, _Derivative)
             or hasattr(f, "__ad_wrapped__")):
         name = getattr(f, "__name__", type(f).__name__)
@@ -715,6 +777,32 @@ def _tangent_of(p, t):
     """A tangent as generated code takes it: None (a constant) becomes zeros
     (only elements of *args get here), an array primal gets an array."""
     if t is None or not _is_float_tree(p):
+        return runtime.zeros_like(p)
+    if isinstance(p, np.ndarray) and not isinstance(t, np.ndarray):
+        return np.asarray(t, dtype=p.dtype)
+    if _is_container(p):
+        return _tree_tangent(p, t)
+    return t
+
+
+def _tree_tangent(p, t):
+    """The tangent ``t`` of a pytree ``p`` (``_same_structure``) in p's own
+    structure (a tuple given for a NamedTuple becomes the NamedTuple);
+    leaves without a derivative (None, ints) get None / zeros and must be
+    given as None or 0."""
+    if isinstance(p, dict):
+        return {k: _tree_tangent(v, t[k]) for k, v in p.items()}
+    if isinstance(p, (tuple, list)):
+        items = [_tree_tangent(v, u) for v, u in zip(p, t)]
+        return type(p)._make(items) if runtime.is_namedtuple(p) else type(p)(items)
+    if runtime.is_dataclass_instance(p):
+        return runtime.build_dataclass(type(p), {f: _tree_tangent(getattr(p, f), getattr(t, f))
+                                                 for f in runtime.record_fields(p)})
+    if _is_constant_leaf(p):
+        if t is not None and np.any(np.asarray(t) != 0):
+            raise TypeError(f"jvp: a leaf {_describe(p)} of a pytree primal has no "
+                            f"derivative (None, int or bool); give None or 0 as its "
+                            f"tangent, got {_describe(t)}")
         return runtime.zeros_like(p)
     if isinstance(p, np.ndarray) and not isinstance(t, np.ndarray):
         return np.asarray(t, dtype=p.dtype)
@@ -794,9 +882,21 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> Tuple[Any, Any]:
 def _structure(x):
     if isinstance(x, dict):
         return {k: _structure(v) for k, v in x.items()}
+    if runtime.is_namedtuple(x) or runtime.is_dataclass_instance(x):
+        inner = ", ".join(f"{f}={_structure(getattr(x, f))}" for f in runtime.record_fields(x))
+        return _Shown(f"{type(x).__name__}({inner})")
     if isinstance(x, (tuple, list)):
         return type(x)(_structure(v) for v in x)
+    if x is None:
+        return None
     return np.shape(x)
+
+
+class _Shown(str):
+    """A structure shown in a message as written (no quotes)."""
+
+    def __repr__(self):
+        return str(self)
 
 
 def _as_cotangent(ct, out):
@@ -806,7 +906,13 @@ def _as_cotangent(ct, out):
     if isinstance(out, dict) and isinstance(ct, dict):
         return {k: _as_cotangent(ct[k], v) for k, v in out.items()}
     if isinstance(out, (tuple, list)) and isinstance(ct, (tuple, list)):
-        return type(ct)(_as_cotangent(c, o) for c, o in zip(ct, out))
+        items = [_as_cotangent(c, o) for c, o in zip(ct, out)]
+        return type(ct)._make(items) if runtime.is_namedtuple(ct) else type(ct)(items)
+    if runtime.is_dataclass_instance(out) and type(ct) is type(out):
+        return runtime.build_dataclass(type(out), {
+            f: _as_cotangent(getattr(ct, f), getattr(out, f)) for f in runtime.record_fields(out)})
+    if out is None:
+        return None
     if isinstance(out, (np.ndarray, np.generic)):
         arr = np.asarray(ct)
         if arr.dtype.kind not in "fc":

@@ -108,7 +108,7 @@ def _callee(ctx, stmt, op, mode, active_names, shapes=None):
     types = tuple(sorted((p, ctx.types[a.id]) for p, a in bound.items()
                          if isinstance(a, gast.Name) and a.id in ctx.types))
     key = (fn.__code__, mode, wrt, types)
-    base = fn.__name__
+    base = parse.display_name(fn)
     if key in _COMPILING:
         # recursion: call through a trampoline that finds the finished entry
         if mode == "forward":
@@ -152,7 +152,7 @@ class _Trampoline:
         self._fn = weakref.ref(fn)
         self.args = (mode, wrt, types)
         self.attr = attr
-        self.__name__ = f"{fn.__name__}_{attr}"
+        self.__name__ = f"{parse.display_name(fn)}_{attr}"
 
     def _target(self):
         fn = self._fn()
@@ -388,7 +388,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
     # 5. Differentiate, then 6. clean up and load.
     if mode == "forward":
         tree, tparams = forward.ForwardPass(ctx, norm, act).run(list(wrt), tangent_names(fn, wrt))
-        tree.name = namer.fresh(f"{fn.__name__}_jvp")
+        tree.name = namer.fresh(f"{info.display_name}_jvp")
         out.tangent_params = tparams
         out.function = _finish(ctx, tree, fn, "function", "forward mode")
         out.sources["jvp"] = out.function.__ad_source__
@@ -396,7 +396,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
         from ad_compiler.transforms import reverse
         rp = reverse.ReversePass(ctx, norm, act)
         if mode == "split":
-            fwd_tree, bwd_tree = rp.run_split(list(wrt), fn.__name__)
+            fwd_tree, bwd_tree = rp.run_split(list(wrt), info.display_name)
             out.fwd = _finish(ctx, fwd_tree, fn, "fwd", "vjp forward sweep")
             out.bwd = _finish(ctx, bwd_tree, fn, "bwd", "vjp backward sweep")
             out.sources["fwd"] = out.fwd.__ad_source__
@@ -404,7 +404,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
         else:
             tree = rp.run_combined(list(wrt), with_value=(mode == "value_and_grad"), aux=aux)
             prefix = "value_and_grad" if mode == "value_and_grad" else "grad"
-            tree.name = namer.fresh(f"{prefix}_{fn.__name__}")
+            tree.name = namer.fresh(f"{prefix}_{info.display_name}")
             out.function = _finish(ctx, tree, fn, "function", f"{mode} mode")
             out.sources[mode] = out.function.__ad_source__
     out.checks = freshness.relative_checks(info)
@@ -518,5 +518,5 @@ def normalized(fn):
     resolver = ops.Resolver(info, ctx.locals, ctx.injected, ctx.types)
     fence.check(info, resolver_lookup(info, ctx))
     norm = normalize.normalize(info, namer, resolver, ctx.global_name)
-    norm.name = f"{fn.__name__}_normalized"
+    norm.name = f"{info.display_name}_normalized"
     return _finish(ctx, norm, fn)

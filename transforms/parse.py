@@ -8,6 +8,7 @@
   user's globals and closure cells live at run time.
 """
 import __future__
+import ast
 import builtins
 import dis
 import functools
@@ -20,6 +21,7 @@ import weakref
 import gast
 
 from ad_compiler.errors import CompileError
+from ad_compiler.transforms import nodes
 
 _MISSING = object()
 
@@ -32,6 +34,7 @@ class FunctionInfo:
         self.node = node                      # gast.FunctionDef, absolute lines
         self.filename = filename
         self.source_lines = source_lines
+        self.display_name = display_name(fn)   # generated code: grad_<name>
         self.globals = fn.__globals__
         code = fn.__code__
         self.closure = {}
@@ -97,20 +100,122 @@ def is_code_dependency(obj):
 
 def unwrap(fn):
     """The plain Python function behind decorators we know of."""
-    seen = set()
-    while id(fn) not in seen:
-        seen.add(id(fn))
-        if isinstance(fn, functools.partial):
-            raise TypeError(
-                "ad_compiler cannot differentiate a functools.partial object; "
-                "differentiate the underlying function and pass the fixed "
-                "arguments explicitly")
-        break
+    if isinstance(fn, functools.partial):
+        fn = partial_function(fn)
     if inspect.ismethod(fn):
         fn = fn.__func__
     # (AD_COMPILER_CHECK: generated code checked against its unoptimized
     # form is transformed as the optimized code, see ad_compiler/check.py)
     return getattr(fn, "__ad_checked__", (fn,))[0]
+
+
+_PARTIALS = weakref.WeakKeyDictionary()    # partial object -> its function
+_PARTIAL_MAKERS = {}                        # text -> (filename, factory)
+
+
+def partial_function(p):
+    """A plain function doing what ``functools.partial`` object ``p`` does,
+    with its remaining parameters (as ``inspect.signature(p)`` shows them)::
+
+        def loss(w, *, X=<fixed>, y=<fixed>):
+            return loss(w, X=X, y=y)
+
+    ``loss`` in the body is a closure cell holding ``p.func`` (for a bound
+    method, its function, with the object in a cell of its own), fixed
+    positional arguments are cells too; the text is registered with
+    ``linecache`` so it can be parsed like any function.  One code object
+    per shape of partial (the function's name, parameters and which
+    arguments are fixed): partials made again with new values (in a
+    training loop) share compiled code."""
+    try:
+        hit = _PARTIALS.get(p)
+    except TypeError:
+        hit = None
+    if hit is not None:
+        return hit
+    func, args, keywords = p.func, tuple(p.args), dict(p.keywords)
+    while isinstance(func, functools.partial):        # (subclasses are not flattened)
+        args = tuple(func.args) + args
+        keywords = {**func.keywords, **keywords}
+        func = func.func
+    if not callable(func):
+        raise TypeError(f"functools.partial of a non-callable {type(func).__name__}")
+    try:
+        sig = inspect.signature(p)
+        inner = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"cannot read the signature of the functools.partial object "
+                        f"{p!r}: {exc}") from None
+    name = display_name(func)
+    if name == "lambda":
+        name = "partial_lambda"
+    params = list(sig.parameters.values())
+    taken = {q.name for q in params} | set(keywords) | {name, "_make"}
+    free = {}                              # closure variable -> value
+
+    def cell(base, value):
+        ident = base
+        k = 1
+        while ident in taken or ident in free or not ident.isidentifier():
+            ident = f"{base}{k}"
+            k += 1
+        free[ident] = value
+        return ident
+
+    callee = func
+    lead = []
+    if inspect.ismethod(func):
+        callee = func.__func__
+        first = next(iter(inspect.signature(callee).parameters), "self")
+        lead.append(cell(first, func.__self__))
+    fname = cell("func", callee)
+    # fixed positional arguments, named after the parameters they fill
+    inner_params = [q for q in inner.parameters.values()
+                    if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+    for i, a in enumerate(args):
+        lead.append(cell(inner_params[i].name if i < len(inner_params) else f"arg{i}", a))
+    call = list(lead)
+    empty = inspect.Parameter.empty
+    for q in params:
+        if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD):
+            call.append(q.name)
+        elif q.kind is q.VAR_POSITIONAL:
+            call.append("*" + q.name)
+        elif q.kind is q.KEYWORD_ONLY:
+            call.append(f"{q.name}={q.name}")
+        else:
+            call.append("**" + q.name)
+    stub = sig.replace(parameters=[q.replace(annotation=empty,
+                                             default=None if q.default is not empty else empty)
+                                   for q in params], return_annotation=empty)
+    header = f"def {name}{stub}:"
+    text = (f"def _make({', '.join(free)}):\n"
+            f"    {header}\n"
+            f"        return {fname}({', '.join(call)})\n"
+            f"    return {name}\n")
+    made = _PARTIAL_MAKERS.get(text)
+    if made is None:
+        filename = f"<functools.partial of {name} #{len(_PARTIAL_MAKERS) + 1}>"
+        lines = text.splitlines(True)
+        linecache.cache[filename] = (len(text), None, lines, filename)
+        ns = {}
+        exec(compile(text, filename, "exec"), ns)    # noqa: S102 (our own text)
+        made = _PARTIAL_MAKERS[text] = ns["_make"]
+    out = made(*free.values())
+    out.__defaults__ = tuple(q.default for q in params
+                             if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+                             and q.default is not empty) or None
+    out.__kwdefaults__ = {q.name: q.default for q in params
+                          if q.kind is q.KEYWORD_ONLY and q.default is not empty} or None
+    out.__qualname__ = getattr(func, "__qualname__", name)
+    out.__module__ = getattr(func, "__module__", None)
+    out.__doc__ = getattr(func, "__doc__", None)
+    out.__ad_partial__ = (func, args, keywords)
+    try:
+        _PARTIALS[p] = out
+    except TypeError:
+        pass
+    return out
 
 
 def parse_function(fn):
@@ -121,19 +226,14 @@ def parse_function(fn):
             f"got {type(fn).__name__} {fn!r}")
     code = fn.__code__
     filename = code.co_filename
+    if code.co_name == "<lambda>":
+        return _parse_lambda(fn)
     try:
         # from the code object: inspect would follow ``__wrapped__`` from a
         # decorator's wrapper to the function it wraps, which is not what runs
         lines, start = inspect.getsourcelines(code)
     except (OSError, TypeError) as exc:
-        raise CompileError(
-            f"cannot read the source of function '{fn.__name__}' "
-            f"(defined in {filename!r}): {exc}",
-            filename, code.co_firstlineno, 0,
-            hint="ad_compiler transforms source code: define the function in "
-                 "a .py file (or a notebook cell) instead of with exec() or "
-                 "at the interactive prompt",
-            construct="missing source") from None
+        raise _no_source(fn, exc) from None
     src = textwrap.dedent("".join(lines))
     try:
         module = gast.parse(src)
@@ -167,6 +267,201 @@ def parse_function(fn):
     # they returned with this code (a wrapper is transformed as itself).
     node.decorator_list = []
     return FunctionInfo(fn, node, filename, lines)
+
+
+def display_name(fn):
+    """The identifier generated code is named after (``grad_<name>``,
+    ``<name>_fwd``): the function's name, ``lambda`` for a lambda."""
+    name = getattr(fn, "__name__", "f")
+    return name if name.isidentifier() else "lambda"
+
+
+def missing_source(fn):
+    """The CompileError for a function whose source cannot be read at all
+    (typed at the prompt before Python 3.13, made by exec or ``python -c``),
+    found cheaply (no parse), or None."""
+    filename = fn.__code__.co_filename
+    if filename.startswith("<") and filename.endswith(">") and not linecache.getlines(filename):
+        return _no_source(fn, None)
+    return None
+
+
+def _no_source(fn, exc):
+    code = fn.__code__
+    filename = code.co_filename
+    what = "lambda" if code.co_name == "<lambda>" else f"function '{fn.__name__}'"
+    if filename in ("<stdin>", "<console>") or filename.startswith(
+            ("<python-input", "<ipython-input")):
+        where = "typed at the interactive prompt"
+    elif filename == "<string>":
+        where = "made by exec() or python -c"
+    else:
+        where = f"in {filename}" + (f": {exc}" if exc is not None else "")
+    return CompileError(
+        f"cannot read the source of the {what} ({where})",
+        filename, code.co_firstlineno, 0,
+        hint="ad_compiler transforms source code: define the function in "
+             "a .py file or a notebook cell (on Python 3.13+ the interactive "
+             "prompt works too)",
+        construct="missing source")
+
+
+_FILE_TREES = {}        # filename -> (text, ast.Module) of the files lambdas come from
+
+
+def _file_tree(fn, lines):
+    """The whole file ``fn`` comes from, parsed (cached per text)."""
+    filename = fn.__code__.co_filename
+    text = "".join(lines)
+    hit = _FILE_TREES.get(filename)
+    if hit is not None and hit[0] == text:
+        return hit[1]
+    try:
+        tree = ast.parse(text, filename)
+    except (SyntaxError, ValueError) as exc:
+        raise CompileError(
+            f"cannot parse the source of the lambda: {getattr(exc, 'msg', exc)}",
+            filename, getattr(exc, "lineno", None) or fn.__code__.co_firstlineno, 0,
+            hint="if the file was edited after it was imported, reload the module",
+            construct="source") from None
+    if len(_FILE_TREES) >= 16:
+        _FILE_TREES.pop(next(iter(_FILE_TREES)))
+    _FILE_TREES[filename] = (text, tree)
+    return tree
+
+
+def _ast_params(lam):
+    a = lam.args
+    names = [x.arg for x in a.posonlyargs + a.args]
+    if a.vararg is not None:
+        names.append("*" + a.vararg.arg)
+    names += [x.arg for x in a.kwonlyargs]
+    if a.kwarg is not None:
+        names.append("**" + a.kwarg.arg)
+    return names
+
+
+def _code_params(code):
+    n = code.co_argcount + code.co_kwonlyargcount
+    names = list(code.co_varnames[:n])
+    extra = list(code.co_varnames[n:])
+    if code.co_flags & inspect.CO_VARARGS:
+        names.insert(code.co_argcount, "*" + extra.pop(0))
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        names.append("**" + extra.pop(0))
+    return names
+
+
+def _positions(code):
+    """(line, col, end line, end col) of the code's instructions, from
+    ``co_positions`` (Python 3.11+, unless disabled by -X no_debug_ranges)."""
+    out = set()
+    for ins in dis.get_instructions(code):
+        pos = getattr(ins, "positions", None)
+        if ins.opname == "RESUME" or pos is None or pos.col_offset is None \
+                or pos.lineno is None or (pos.lineno, pos.col_offset) == (
+                    pos.end_lineno, pos.end_col_offset):
+            continue            # (no location: an empty span at column 0)
+        out.add((pos.lineno, pos.col_offset, pos.end_lineno, pos.end_col_offset))
+    return out
+
+
+def _contains(node, pos):
+    line, col, end_line, end_col = pos
+    return ((node.lineno, node.col_offset) <= (line, col)
+            and (end_line, end_col) <= (node.end_lineno, node.end_col_offset))
+
+
+def _parse_lambda(fn):
+    """A lambda: found in its file by its code object (first line,
+    parameters and, where several match, the columns its instructions
+    come from), and made a FunctionDef ``def <lambda>(...): return body``."""
+    code = fn.__code__
+    filename = code.co_filename
+    line = code.co_firstlineno
+    try:
+        lines, _ = inspect.findsource(code)
+    except (OSError, TypeError) as exc:
+        raise _no_source(fn, exc) from None
+    tree = _file_tree(fn, lines)
+    params = _code_params(code)
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == line
+             and _ast_params(n) == params]
+    text = lines[line - 1].rstrip("\n") if line <= len(lines) else None
+    if len(found) > 1:
+        positions = _positions(code)
+        if positions:
+            found = [n for n in found if all(_contains(n.body, p) for p in positions)]
+            # a lambda inside the body of another: the innermost
+            found = [n for n in found
+                     if not any(m is not n and _contains(n, (m.lineno, m.col_offset,
+                                                              m.end_lineno, m.end_col_offset))
+                                for m in found)]
+        if len(found) > 1:
+            raise CompileError(
+                f"cannot tell which of the {len(found)} lambdas with parameters "
+                f"({', '.join(params)}) on line {line} is the one to differentiate",
+                filename, line, 0, line=text,
+                hint="give the lambda a name with 'def', or put it on a line of its own",
+                construct="lambda")
+    if not found:
+        raise CompileError(
+            "the source of the lambda in {} is not the code that runs: line {} has no "
+            "lambda with parameters ({})".format(filename, line, ", ".join(params)),
+            filename, line, 0, line=text,
+            hint="reload the module (importlib.reload) or re-run the cell that "
+                 "defines the lambda, then differentiate it again",
+            construct="stale source")
+    lam = found[0]
+    segment = lines[lam.lineno - 1:lam.end_lineno]
+    if _lambda_changed(code, lines, lam):
+        raise CompileError(
+            f"the source of the lambda in {filename} is not the code that runs: "
+            f"the file was edited after it was imported",
+            filename, line, 0, line=text,
+            hint="reload the module (importlib.reload) or re-run the cell that "
+                 "defines the lambda, then differentiate it again",
+            construct="stale source")
+    glam = gast.ast_to_gast(lam)
+    body = nodes.located(gast.Return(value=glam.body), glam.body)
+    node = nodes.located(nodes.function_def(fn.__name__, glam.args, [body]), glam)
+    info = FunctionInfo(fn, node, filename, segment)
+    info.display_name = _assigned_name(tree, lam) or "lambda"
+    return info
+
+
+def _assigned_name(tree, lam):
+    """``sq`` for ``sq = lambda x: ...`` (a plain name bound to the lambda)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and node.value is lam and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            return node.targets[0].id
+        if isinstance(node, ast.AnnAssign) and node.value is lam \
+                and isinstance(node.target, ast.Name):
+            return node.target.id
+    return None
+
+
+def _lambda_changed(code, lines, lam):
+    """``source_changed`` for a lambda: its text, compiled as ``_ = (lambda
+    ...)`` inside its enclosing defs and classes, against its code."""
+    qualname = getattr(code, "co_qualname", None)
+    filename = code.co_filename
+    if qualname is None or filename.startswith("<") or not os.path.isfile(filename):
+        return False
+    first = lines[lam.lineno - 1]
+    indent = first[:len(first) - len(first.lstrip())]
+    segment = ast.get_source_segment("".join(lines), lam)
+    if segment is None:
+        return False
+    text = f"{indent}_ = ({segment})\n"
+    hit = _CHECKED.get(code)
+    if hit is not None and hit[0] == text:
+        return hit[1]
+    twin = _recompile(code, qualname, [text])
+    changed = twin is _NOT_FOUND or (twin is not None and _fingerprint(twin) != _fingerprint(code))
+    _CHECKED[code] = (text, changed)
+    return changed
 
 
 _FUTURE_FLAGS = 0
@@ -203,7 +498,8 @@ def source_changed(code, lines):
 
 def _recompile(code, qualname, lines):
     parts = qualname.split(".")
-    if any(not p.isidentifier() for p in parts if p != "<locals>"):
+    if any(not p.isidentifier() for p in parts[:-1] if p != "<locals>") or not (
+            parts[-1].isidentifier() or parts[-1] == "<lambda>"):
         return None
     first = lines[0]
     indent = first[:len(first) - len(first.lstrip())]

@@ -1,0 +1,265 @@
+"""Functions given as lambdas and functools.partial objects, in every API
+function and both modes, against central finite differences (float64) and,
+where it runs, autograd."""
+import functools
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from functools import partial
+
+import numpy as np
+import pytest
+
+import autograd
+import autograd.numpy as anp
+
+from ad_compiler import (CompileError, grad, hessian, jacobian, jvp, source,
+                         value_and_grad, vjp)
+from ad_compiler.transforms import parse
+from tests.reference import fd_hessian, fd_jacobian
+
+RNG = np.random.RandomState(3)
+X = RNG.randn(5, 3)
+Y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+W = np.array([0.1, -0.2, 0.3])
+T = np.array([0.5, 1.0, -2.0])
+
+
+def close(a, b, tol=1e-6):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
+
+
+def loss(w, X, y):
+    p = 1.0 / (1.0 + np.exp(-(X @ w)))
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def aloss(w, X, y):
+    p = 1.0 / (1.0 + anp.exp(-anp.dot(X, w)))
+    return -anp.mean(y * anp.log(p) + (1 - y) * anp.log(1 - p))
+
+
+def check_scalar(f, x, ag=None):
+    """Every API function on scalar-valued ``f`` of one array, against FD
+    (and autograd's gradient ``ag`` when given)."""
+    g = fd_jacobian(f, (x,), 0)
+    close(grad(f)(x), g)
+    v, g2 = value_and_grad(f)(x)
+    close(v, f(x))
+    close(g2, g)
+    close(jvp(f, (x,), (T,))[1], g @ T)
+    out, pb = vjp(f, x)
+    close(pb(1.0)[0], g)
+    close(jacobian(f)(x), g)
+    close(jacobian(f, mode="fwd")(x), g)
+    close(hessian(f)(x), fd_hessian(f, (x,), 0), tol=1e-5)
+    if ag is not None:
+        close(grad(f)(x), ag(x))
+
+
+# -- lambdas -----------------------------------------------------------------
+
+def test_lambda_of_closure_and_globals():
+    Xc, yc = X * 0.5, Y
+    check_scalar(lambda w: loss(w, Xc, yc), W, autograd.grad(lambda w: aloss(w, Xc, yc)))
+    assert "def grad_lambda(w):" in source(grad(lambda w: loss(w, Xc, yc)))
+
+
+def test_several_lambdas_on_one_line():
+    total = grad(lambda a: np.sum(np.sin(a)))(W) + grad(lambda b: np.sum(b ** 3))(W)
+    close(total, np.cos(W) + 3 * W ** 2)
+    # same parameters on one line: told apart by their columns
+    f1, f2 = (lambda a: np.sum(a * 2.0)), (lambda a: np.sum(a ** 3))
+    close(grad(f1)(W), np.full(3, 2.0))
+    close(grad(f2)(W), 3 * W ** 2)
+    close(jvp(f2, (W,), (T,))[1], np.dot(3 * W ** 2, T))
+
+
+def test_lambda_inside_lambda():
+    f = lambda a: (lambda a: np.sum(np.sin(a) * a))(a * 2.0)   # noqa: E731
+    check_scalar(f, W)
+
+
+def test_ambiguous_lambdas_are_refused(monkeypatch):
+    f1, f2 = (lambda a: np.sum(a * 2.0)), (lambda a: np.sum(a ** 3))
+    monkeypatch.setattr(parse, "_positions", lambda code: set())   # (no column info)
+    with pytest.raises(CompileError, match="cannot tell which of the 2 lambdas") as err:
+        grad(f2)(W)
+    assert err.value.lineno == f2.__code__.co_firstlineno
+    assert "f1, f2 = " in str(err.value)
+    del f1
+
+
+def test_lambda_spanning_lines_with_defaults():
+    f = grad(lambda w,
+             k=3.0: np.sum(np.cos(w) *
+                           w ** k))
+    close(f(W), fd_jacobian(lambda w: np.sum(np.cos(w) * w ** 3.0), (W,), 0))
+    close(f(W, 2.0), fd_jacobian(lambda w: np.sum(np.cos(w) * w ** 2.0), (W,), 0))
+    pos = np.abs(W) + 0.5
+    close(grad(lambda w, k=3.0: np.sum(w ** k), wrt="k")(pos, 2.0),
+          np.sum(pos ** 2.0 * np.log(pos)))
+
+
+def make_lambda(c):
+    return lambda v: np.sum(c * np.tanh(v))
+
+
+def test_lambda_in_a_function_body_reads_its_cells():
+    for c in (1.0, -2.5):
+        f = make_lambda(c)
+        check_scalar(f, W, autograd.grad(lambda v: anp.sum(c * anp.tanh(v))))
+
+
+cube = lambda v: v ** 3                           # noqa: E731
+sq = lambda x: np.sum(np.sin(x) ** 2)             # noqa: E731
+
+
+def calls_module_lambda(x):
+    return np.sum(cube(x) * 2.0) + sq(x)
+
+
+def test_module_level_lambdas():
+    check_scalar(sq, W, autograd.grad(lambda x: anp.sum(anp.sin(x) ** 2)))
+    assert "def grad_sq(x):" in source(grad(sq))
+    check_scalar(calls_module_lambda, W)
+    assert "lambda_fwd" in source(grad(calls_module_lambda)) or \
+        "cube" in source(grad(calls_module_lambda))
+
+
+def test_lambda_method_of_a_class():
+    class C:
+        scale = 3.0
+        f = lambda self, x: np.sum(self.scale * x ** 2)   # noqa: E731
+    c = C()
+    close(grad(c.f)(W), 6 * W)
+    close(jvp(c.f, (W,), (T,))[1], np.dot(6 * W, T))
+
+
+def test_stale_lambda_source_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "lam_mod_stale.py"
+    path.write_text("import numpy as np\nf = lambda x: np.sum(x ** 2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("lam_mod_stale")
+    close(grad(mod.f)(W), 2 * W)
+    path.write_text("import numpy as np\nf = lambda x: np.sum(x ** 3)\n")
+    st = os.stat(path)
+    os.utime(path, (st.st_atime, st.st_mtime + 5))
+    import linecache
+    linecache.checkcache(str(path))
+    with pytest.raises(CompileError, match="not the code that runs"):
+        jvp(mod.f, (W,), (T,))         # (compiled again: checked again)
+    sys.modules.pop("lam_mod_stale", None)
+
+
+# -- functools.partial ------------------------------------------------------
+
+def f2(a, x):
+    return np.sum(a * np.sin(x) * x)
+
+
+def af2(a, x):
+    return anp.sum(a * anp.sin(x) * x)
+
+
+def test_partial_with_keywords():
+    p = partial(loss, X=X, y=Y)
+    check_scalar(p, W, autograd.grad(lambda w: aloss(w, X, Y)))
+    assert "def grad_loss(w, *, X, y):" in source(grad(p))
+    # a keyword given at the call overrides, as calling the partial does
+    close(grad(p)(W, X=2 * X), fd_jacobian(lambda w: loss(w, 2 * X, Y), (W,), 0))
+    with pytest.raises(ValueError, match="wrt='X' names an argument the functools.partial fixes"):
+        grad(p, wrt="X")
+
+
+def test_partial_positional_shifts_wrt():
+    p = partial(f2, 2.0)
+    check_scalar(p, W, autograd.grad(lambda x: af2(2.0, x)))
+    with pytest.raises(ValueError, match="out of range"):
+        grad(p, wrt=1)
+    q = partial(f2, x=W)
+    close(grad(q)(1.5), np.sum(np.sin(W) * W))
+    close(grad(q, wrt="a")(1.5), np.sum(np.sin(W) * W))
+
+
+def test_nested_partials_and_new_values_reuse_code():
+    p = partial(partial(f2), 2.0)
+    close(grad(p)(W), autograd.grad(lambda x: af2(2.0, x))(W))
+
+    class P(functools.partial):      # a subclass is not flattened by functools
+        pass
+    q = partial(P(loss, X=X), y=Y)
+    close(grad(q)(W), autograd.grad(lambda w: aloss(w, X, Y))(W))
+    codes = set()
+    for a in (1.0, -3.0, 0.5):   # made again with new values: new numbers, same code
+        r = partial(f2, a)
+        close(grad(r)(W), autograd.grad(lambda x: af2(a, x))(W))
+        codes.add(parse.unwrap(r).__code__)
+    assert len(codes) == 1
+
+
+class Model:
+    def __init__(self):
+        self.W = np.array([[1.0, 2.0], [0.5, -1.0], [0.0, 3.0]])
+
+    def loss(self, c, x):
+        return np.sum(c * np.tanh(x @ self.W))
+
+
+def test_partial_of_a_method():
+    m = Model()
+    p = partial(m.loss, 2.0)
+    check_scalar(p, W, autograd.grad(lambda x: anp.sum(2.0 * anp.tanh(anp.dot(x, m.W)))))
+
+
+def test_partial_of_a_lambda():
+    p = partial(lambda c, x: np.sum(c * x ** 3), 2.0)
+    check_scalar(p, W)
+
+
+# -- sources that cannot be read ----------------------------------------------
+
+def _run(code):
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_no_source_is_short_and_has_no_compiler_frames():
+    r = _run("""
+        import numpy as np
+        from ad_compiler import grad
+        grad(lambda x: np.sum(x ** 2))(np.ones(2))
+    """)
+    assert r.returncode != 0
+    err = r.stderr
+    assert "CompileError: <string>:4:1: cannot read the source of the lambda " \
+           "(made by exec() or python -c)" in err, err
+    frames = [line for line in err.splitlines() if line.startswith('  File "')]
+    inside = [f for f in frames if "ad_compiler" in f or "transforms" in f]
+    assert all("api.py" in f for f in inside) and len(inside) <= 2, err
+    assert len(err.splitlines()) <= 12, err
+
+
+def test_function_typed_at_a_prompt_with_linecache_source():
+    # Python 3.13's REPL keeps what was typed in linecache under
+    # <python-input-N>: such functions are read from there
+    import linecache
+    text = "import numpy as np\ndef f(x):\n    return np.sum(x ** 3)\ng = lambda x: np.sum(np.cos(x))\n"
+    name = "<python-input-ad-test>"
+    linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+    try:
+        ns = {}
+        exec(compile(text, name, "exec"), ns)
+        close(grad(ns["f"])(W), 3 * W ** 2)
+        close(grad(ns["g"])(W), -np.sin(W))
+    finally:
+        linecache.cache.pop(name, None)
+    ns = {}
+    exec(compile(text, "<python-input-gone>", "exec"), ns)
+    with pytest.raises(CompileError, match="typed at the interactive prompt"):
+        grad(ns["f"])
