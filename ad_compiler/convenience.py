@@ -137,6 +137,9 @@ def elementwise_grad(f, wrt=_WRT0, *, argnums=None):
             result.append(g)
         return result[0] if single else tuple(result)
 
+    egrad.__ad_source_fn__ = fn          # source(elementwise_grad(f)): both sweeps
+    egrad.__ad_mode__ = "vjp"
+    egrad.__ad_wrt__ = wrt
     return egrad
 
 
@@ -164,7 +167,8 @@ def hvp(f, wrt=_WRT0, *, argnums=None):
         raise TypeError(f"{name} of a function returned by grad/value_and_grad would be "
                         f"a third derivative, which is not supported; give {name} the "
                         f"scalar function itself")
-    g = api.grad(f, wrt=wrt)
+    api._check_callable(f, name)
+    g = api._Grad(f, wrt, name)          # (errors about wrt name hvp)
     sig = g._sig
 
     @functools.wraps(g._fn)

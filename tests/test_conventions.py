@@ -144,9 +144,9 @@ def test_jacfwd_jacrev_shapes_and_values():
 
 
 def test_jacfwd_of_grad_is_the_hessian():
-    close(jacfwd(grad(scalar2), 0)(X, Y), fd_hessian(scalar2, (X, Y), 0), 1e-5)
-    with pytest.raises(TypeError, match="reverse"):
-        jacrev(grad(scalar2))
+    H = fd_hessian(scalar2, (X, Y), 0)
+    close(jacfwd(grad(scalar2), 0)(X, Y), H, 1e-5)
+    close(jacfwd(grad(scalar2), argnums=0)(X, Y), H, 1e-5)
 
 
 # --- elementwise_grad ------------------------------------------------------
@@ -422,3 +422,21 @@ def test_inputs_are_not_mutated():
 def test_exported():
     for name in ("jacfwd", "jacrev", "elementwise_grad", "hvp", "hessian_vector_product"):
         assert name in ad_compiler.__all__ and hasattr(ad_compiler, name)
+
+
+def test_error_messages_name_the_new_functions():
+    with pytest.raises(ValueError, match="^hvp: 'cubic' has no parameter named 'q'"):
+        hvp(cubic, wrt="q")
+    with pytest.raises(TypeError, match="^jacfwd expects a function"):
+        jacfwd(3)
+    with pytest.raises(TypeError, match="^elementwise_grad: cannot differentiate .* integer"):
+        elementwise_grad(cubic, wrt=1)(X, np.ones((2, 3), dtype=int))
+    with pytest.raises(TypeError, match="scalar"):
+        hvp(vec2)(X, W, np.ones(3))
+
+
+def test_source_of_the_new_functions():
+    assert "def " in ad_compiler.source(jacfwd(vec2))
+    assert "def " in ad_compiler.source(jacrev(vec2))
+    assert "def " in ad_compiler.source(elementwise_grad(softplus))
+    assert "def grad_cubic" in ad_compiler.source(hvp(cubic))
