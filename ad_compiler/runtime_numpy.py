@@ -12,6 +12,8 @@ NumPy is the only dependency.  Conventions:
 * complex values follow autograd's convention: the adjoint of ``z`` is
   ``dL/dRe(z) - 1j * dL/dIm(z)``, so holomorphic rules need no conjugation.
 """
+import inspect
+
 import numpy as np
 
 from ad_compiler import runtime as _rt
@@ -627,21 +629,52 @@ def scatter_add(values, idx, like):
 # --------------------------------------------------------------------------
 
 
-def _parse_einsum(subscripts, ops):
-    if not isinstance(subscripts, str):
-        raise NotImplementedError("derivative of np.einsum in the interleaved "
-                                  "(operand, sublist) form; use a subscripts string")
+EINSUM_ARGS = 16
+"""How many positional arguments the einsum rules take: 15 operands with a
+subscripts string, 7 in the (operand, sublist) form with an output sublist."""
+
+
+def _einsum_args(fn):
+    """Give ``fn(*lead, *args)`` the signature ``(*lead, a0, a1=None, ...,
+    a15=None, *, optimize=False)``: the einsum rules pass all sixteen
+    positional slots, and the code generator drops the trailing ``None``s
+    (the defaults), so generated code shows the user's own call."""
+    sig = inspect.signature(fn)
+    P = inspect.Parameter
+    lead = [p for p in sig.parameters.values() if p.kind is P.POSITIONAL_OR_KEYWORD]
+    slots = [P("a0", P.POSITIONAL_OR_KEYWORD)] + [
+        P(f"a{k}", P.POSITIONAL_OR_KEYWORD, default=None) for k in range(1, EINSUM_ARGS)]
+    fn.__signature__ = sig.replace(parameters=lead + slots + [
+        P("optimize", P.KEYWORD_ONLY, default=False)])
+    return fn
+
+
+def _einsum_parts(args):
+    """``np.einsum``'s positional arguments (either form, trailing Nones
+    dropped) as (operands, input subscripts, output subscript, position of
+    each operand among ``args``), ellipses spelled as letters."""
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
     try:
         from numpy._core.einsumfunc import _parse_einsum_input
     except ImportError:          # NumPy 1.x
         from numpy.core.einsumfunc import _parse_einsum_input
-    ins, out, _ = _parse_einsum_input((subscripts,) + tuple(ops))
-    return ins.split(","), out
+    if isinstance(args[0], str):
+        positions = list(range(1, len(args)))
+    else:                        # op0, sublist0, op1, sublist1, ..., [output sublist]
+        positions = list(range(0, len(args) - 1, 2))
+    ins, out, ops = _parse_einsum_input(args)
+    return list(ops), ins.split(","), out, positions
 
 
-def einsum(subscripts, *ops):
-    """np.einsum over the operands that are not None."""
-    return np.einsum(subscripts, *[o for o in ops if o is not None])
+@_einsum_args
+def einsum(*args, optimize=False):
+    """np.einsum of the positional arguments that are not trailing Nones."""
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
+    return np.einsum(*args, optimize=optimize)
 
 
 def _sum_to(x, shape):
@@ -652,46 +685,50 @@ def _sum_to(x, shape):
     return x
 
 
-def einsum_vjp(g, subscripts, i, *ops):
-    """Adjoint of ``np.einsum(subscripts, *ops)`` w.r.t. operand ``i``."""
-    ops = [o for o in ops if o is not None]
-    ins, out = _parse_einsum(subscripts, ops)
-    target = ins[i]
-    op = np.asarray(ops[i])
-    others = [s for j, s in enumerate(ins) if j != i]
-    other_ops = [o for j, o in enumerate(ops) if j != i]
-    unique = "".join(dict.fromkeys(target))
-    seen = set(out) | set("".join(others))
-    naked = [c for c in unique if c not in seen]
+def _einsum_adjoint(g, ops, ins, out, m, optimize):
+    """Adjoint of einsum(ins -> out)(*ops) with respect to operand ``m``: the
+    einsum of the cotangent with the other operands onto ``m``'s subscripts.
+    Subscripts that only ``m`` carries (summed away in the primal) are
+    broadcast back; a subscript repeated in ``m`` (a diagonal) is written
+    back onto that diagonal; size-1 broadcasting is summed back."""
+    target = ins[m]
+    op = np.asarray(ops[m])
     g = np.asarray(g)
-    terms = [out] + others
-    operands = [g] + other_ops
-    if naked:
-        sizes = [op.shape[target.index(c)] for c in naked]
-        terms.append("".join(naked))
-        operands.append(np.ones(sizes, dtype=_float_dtype(g)))
-    r = np.einsum(",".join(terms) + "->" + unique, *operands)
-    if len(unique) != len(target):  # repeated subscripts: a diagonal
-        full = np.zeros(op.shape, dtype=np.result_type(r))
-        sizes = {c: op.shape[k] for k, c in enumerate(target)}
-        r = _sum_to(r, tuple(sizes[c] for c in unique))
-        view = np.einsum(target + "->" + unique, full)
+    others = [s for j, s in enumerate(ins) if j != m]
+    other_ops = [o for j, o in enumerate(ops) if j != m]
+    unique = "".join(dict.fromkeys(target))
+    present = set(out).union(*others)
+    kept = "".join(c for c in unique if c in present)
+    size = {c: op.shape[k] for k, c in enumerate(target)}
+    r = np.einsum(",".join([out] + others) + "->" + kept, g, *other_ops,
+                  optimize=bool(optimize) or len(other_ops) > 1)
+    shape = tuple(size[c] for c in unique)
+    r = np.reshape(r, tuple(r.shape[kept.index(c)] if c in kept else 1 for c in unique))
+    r = np.broadcast_to(_sum_to(r, shape), shape)
+    if len(unique) != len(target):  # repeated subscripts: onto the diagonal
+        full = np.zeros(op.shape, dtype=np.result_type(r, _float_dtype(g)))
+        view = np.einsum(target + "->" + unique, full)   # a writeable view
         view += r
         r = full
-    r = _sum_to(r, op.shape)
-    if r.shape != op.shape:
-        r = np.broadcast_to(r, op.shape)
     return match_complex(r, op)
 
 
-def einsum_vjp_sub(g, subscripts, i, j, dj, *ops):
-    """einsum_vjp with operand ``j`` replaced by ``dj`` (a tangent term)."""
-    live = [o for o in ops if o is not None]
-    if i == j:
-        return _zeros(live[i])
-    live = list(live)
-    live[j] = _dense(dj, live[j])
-    return einsum_vjp(g, subscripts, i, *live)
+@_einsum_args
+def einsum_vjp(g, k, *args, optimize=False):
+    """Adjoint of ``np.einsum(*args)`` with respect to its positional
+    argument ``k`` (an operand, in either form)."""
+    ops, ins, out, positions = _einsum_parts(args)
+    return _einsum_adjoint(g, ops, ins, out, positions.index(k), optimize)
+
+
+@_einsum_args
+def einsum_vjp_sub(g, k, j, dj, *args, optimize=False):
+    """einsum_vjp with argument ``j`` replaced by ``dj`` (a tangent term)."""
+    if j == k:
+        return _zeros(args[k])
+    args = list(args)
+    args[j] = _dense(dj, args[j])
+    return einsum_vjp(g, k, *args, optimize=optimize)
 
 
 def _tensordot_axes(axes, a_ndim, b_ndim):

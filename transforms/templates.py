@@ -86,7 +86,8 @@ def bind(template, args, keywords):
     try:
         bound = template.signature.bind_partial(*args, **kw)
     except TypeError as exc:
-        raise BindError(str(exc)) from None
+        # a rule may say what to do (``template.__ad_bind_hint__``)
+        raise BindError(str(exc) + getattr(template.fn, "__ad_bind_hint__", "")) from None
     out_arg = bound.arguments.get("out")
     if out_arg is not None and not (isinstance(out_arg, gast.Constant) and out_arg.value is None):
         raise BindError("out= is not supported: assign the result instead")

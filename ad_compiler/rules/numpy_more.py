@@ -949,22 +949,91 @@ def cross(z, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
             + np.cross(a, d[b], axisa, axisb, axisc, axis))
 
 
+_EINSUM_HINT = (f" (the derivative of np.einsum takes at most {adn.EINSUM_ARGS - 1} "
+                f"operands with a subscripts string, {adn.EINSUM_ARGS // 2 - 1} in the "
+                f"(operand, sublist) form): split the contraction into two einsum calls")
+
+
 @reverse(np.einsum)
-def einsum(z, subscripts, a0, a1=None, a2=None, a3=None, a4=None, out=None, optimize=False):
-    d[a0] = adn.einsum_vjp(d[z], subscripts, 0, a0, a1, a2, a3, a4)
-    d[a1] = adn.einsum_vjp(d[z], subscripts, 1, a0, a1, a2, a3, a4)
-    d[a2] = adn.einsum_vjp(d[z], subscripts, 2, a0, a1, a2, a3, a4)
-    d[a3] = adn.einsum_vjp(d[z], subscripts, 3, a0, a1, a2, a3, a4)
-    d[a4] = adn.einsum_vjp(d[z], subscripts, 4, a0, a1, a2, a3, a4)
+def einsum(z, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+           a9=None, a10=None, a11=None, a12=None, a13=None, a14=None, a15=None, *, out=None,
+           optimize=False):
+    d[a0] = adn.einsum_vjp(d[z], 0, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a1] = adn.einsum_vjp(d[z], 1, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a2] = adn.einsum_vjp(d[z], 2, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a3] = adn.einsum_vjp(d[z], 3, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a4] = adn.einsum_vjp(d[z], 4, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a5] = adn.einsum_vjp(d[z], 5, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a6] = adn.einsum_vjp(d[z], 6, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a7] = adn.einsum_vjp(d[z], 7, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a8] = adn.einsum_vjp(d[z], 8, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a9] = adn.einsum_vjp(d[z], 9, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a10] = adn.einsum_vjp(d[z], 10, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a11] = adn.einsum_vjp(d[z], 11, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a12] = adn.einsum_vjp(d[z], 12, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a13] = adn.einsum_vjp(d[z], 13, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a14] = adn.einsum_vjp(d[z], 14, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+    d[a15] = adn.einsum_vjp(d[z], 15, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+
+
+einsum.__ad_bind_hint__ = _EINSUM_HINT
 
 
 @forward(np.einsum)
-def einsum(z, subscripts, a0, a1=None, a2=None, a3=None, a4=None, out=None, optimize=False):
-    d[z] = (adn.einsum(subscripts, d[a0], a1, a2, a3, a4)
-            + adn.einsum(subscripts, a0, d[a1], a2, a3, a4)
-            + adn.einsum(subscripts, a0, a1, d[a2], a3, a4)
-            + adn.einsum(subscripts, a0, a1, a2, d[a3], a4)
-            + adn.einsum(subscripts, a0, a1, a2, a3, d[a4]))
+def einsum(z, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+           a9=None, a10=None, a11=None, a12=None, a13=None, a14=None, a15=None, *, out=None,
+           optimize=False):
+    d[z] = (adn.einsum(d[a0], a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, d[a1], a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, d[a2], a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, d[a3], a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, d[a4], a5, a6, a7, a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, d[a5], a6, a7, a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, d[a6], a7, a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, d[a7], a8, a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, d[a8], a9, a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, a8, d[a9], a10, a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, d[a10], a11, a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, d[a11], a12, a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, d[a12], a13, a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, d[a13], a14,
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, d[a14],
+                       a15, optimize=optimize)
+            + adn.einsum(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14,
+                       d[a15], optimize=optimize))
+
+
+einsum.__ad_bind_hint__ = _EINSUM_HINT
 
 
 @reverse(optional(np, "vecdot"), optional(np, "linalg.vecdot"))
@@ -1130,13 +1199,43 @@ def _interp_edges(z, g, x, xp, fp, left=None, right=None):
 
 
 @forward(adn.einsum_vjp)
-def _einsum_vjp(z, g, subscripts, i, a0, a1=None, a2=None, a3=None, a4=None):
-    d[z] = (adn.einsum_vjp(d[g], subscripts, i, a0, a1, a2, a3, a4)
-            + adn.einsum_vjp_sub(g, subscripts, i, 0, d[a0], a0, a1, a2, a3, a4)
-            + adn.einsum_vjp_sub(g, subscripts, i, 1, d[a1], a0, a1, a2, a3, a4)
-            + adn.einsum_vjp_sub(g, subscripts, i, 2, d[a2], a0, a1, a2, a3, a4)
-            + adn.einsum_vjp_sub(g, subscripts, i, 3, d[a3], a0, a1, a2, a3, a4)
-            + adn.einsum_vjp_sub(g, subscripts, i, 4, d[a4], a0, a1, a2, a3, a4))
+def _einsum_vjp(z, g, k, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None,
+                a8=None, a9=None, a10=None, a11=None, a12=None, a13=None, a14=None,
+                a15=None, *, optimize=False):
+    d[z] = (adn.einsum_vjp(d[g], k, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
+                           a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 12, d[a12], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 13, d[a13], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 14, d[a14], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_sub(g, k, 15, d[a15], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                                 a10, a11, a12, a13, a14, a15, optimize=optimize))
 
 
 @forward(adn.tensordot_vjp_a)
