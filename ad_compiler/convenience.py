@@ -111,6 +111,8 @@ def elementwise_grad(f, wrt=_WRT0, *, argnums=None):
     """
     name = "elementwise_grad"
     wrt = _wrt_or_argnums(wrt, argnums, name)
+    if _is_derivative(f):
+        return _elementwise_grad_of_derivative(f, wrt)
     bound, fn, sig = _plain_function(f, name)
     wrt_targets, single = sig.resolve_wrt(wrt, name)
 
@@ -163,10 +165,10 @@ def hvp(f, wrt=_WRT0, *, argnums=None):
     """
     name = "hvp"
     wrt = _wrt_or_argnums(wrt, argnums, name)
-    if isinstance(f, api._Derivative):
-        raise TypeError(f"{name} of a function returned by grad/value_and_grad would be "
-                        f"a third derivative, which is not supported; give {name} the "
-                        f"scalar function itself")
+    if _is_derivative(f):
+        raise TypeError(f"{name} of a function returned by the API (grad, jacobian, "
+                        f"hessian...) is not supported; give {name} the scalar function "
+                        f"itself")
     api._check_callable(f, name)
     g = api._Grad(f, wrt, name)          # (errors about wrt name hvp)
     sig = g._sig
@@ -204,6 +206,40 @@ def hvp(f, wrt=_WRT0, *, argnums=None):
 
     hv.__ad_grad__ = g
     return hv
+
+
+def _is_derivative(f):
+    """A function the API returned (grad(f), jacobian(f)...), which is
+    differentiated through the API rather than by reading its source."""
+    composes = getattr(api, "_composes", None)
+    return isinstance(f, api._Derivative) or (composes is not None and composes(f))
+
+
+def _elementwise_grad_of_derivative(D, wrt):
+    """``elementwise_grad(grad(f))`` and the like: the API's ``vjp`` of the
+    derivative with a cotangent of ones (positional arguments only)."""
+    name = "elementwise_grad"
+    single = not isinstance(wrt, (tuple, list))
+    items = (wrt,) if single else tuple(wrt)
+    if not all(isinstance(w, int) for w in items):
+        raise TypeError(f"{name} of a function returned by the API takes wrt as int "
+                        f"positions; got wrt={wrt!r}")
+
+    def egrad(*args, **kwargs):
+        if kwargs:
+            raise TypeError(f"{name} of a function returned by the API takes positional "
+                            f"arguments only; got keyword(s) {', '.join(kwargs)}")
+        n = len(args)
+        for w in items:
+            if not -n <= w < n:
+                raise ValueError(f"{name}: wrt={w} is out of range for a call with {n} "
+                                 f"positional argument(s)")
+        out, pullback = api.vjp(D, *args)
+        cts = pullback(_ones_cotangent(out, name))
+        grads = tuple(cts[w] for w in items)
+        return grads[0] if single else grads
+
+    return egrad
 
 
 #: autograd's name for ``hvp``

@@ -250,10 +250,9 @@ def test_hvp_errors():
         hvp(scalar2, wrt=(0, 1))(X, Y, X)
     with pytest.raises(TypeError, match="missing"):
         hvp(cubic)(X, np.ones(3))          # v taken for W: W missing
-    with pytest.raises(TypeError, match="third derivative"):
-        hvp(grad(cubic))
-    with pytest.raises(TypeError, match="reverse over reverse"):
-        elementwise_grad(grad(cubic))
+    for D in (grad(cubic), jacobian(vec2), hessian(cubic)):
+        with pytest.raises(TypeError, match="hvp of a function returned by the API"):
+            hvp(D)
 
 
 # --- methods, keyword-only arguments ----------------------------------------
@@ -440,3 +439,24 @@ def test_source_of_the_new_functions():
     assert "def " in ad_compiler.source(jacrev(vec2))
     assert "def " in ad_compiler.source(elementwise_grad(softplus))
     assert "def grad_cubic" in ad_compiler.source(hvp(cubic))
+
+
+def sin_sq(x):
+    return np.sum(np.sin(x) ** 2)
+
+
+def sin_x(x):
+    return np.sin(x) * x
+
+
+def test_elementwise_grad_of_a_derivative():
+    # elementwise_grad of grad(f): the vjp of the gradient with ones, H @ 1
+    H = fd_hessian(sin_sq, (X,), 0)
+    close(elementwise_grad(grad(sin_sq))(X), H @ np.ones(3), 1e-5)
+    # of jacobian(v) for elementwise v: d/dx sum(J), J = diag(x cos x + sin x)
+    ref = fd_jacobian(lambda x: np.sum(x * np.cos(x) + np.sin(x)), (X,), 0)
+    close(elementwise_grad(jacobian(sin_x))(X), ref)
+    with pytest.raises(TypeError, match="int positions"):
+        elementwise_grad(grad(sin_sq), wrt="x")
+    with pytest.raises(TypeError, match="positional arguments only"):
+        elementwise_grad(grad(sin_sq))(x=X)
