@@ -37,6 +37,7 @@ from ad_compiler.convenience import (jacfwd, jacrev, elementwise_grad, hvp,  # n
                                      hessian_vector_product)
 from ad_compiler.registry import forward, reverse, nondifferentiable  # noqa: E402
 from ad_compiler.rules.python_math import stop_gradient  # noqa: E402
+from ad_compiler import compose  # noqa: E402,F401  (rules for derivatives called in derivatives)
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian",
            "jacfwd", "jacrev", "elementwise_grad", "hvp", "hessian_vector_product",

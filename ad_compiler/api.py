@@ -9,7 +9,7 @@ import numpy as np
 
 from ad_compiler import compiler, runtime
 from ad_compiler.transforms.codegen import note_origin
-from ad_compiler.transforms.parse import missing_source, unwrap
+from ad_compiler.transforms.parse import FunctionValue, is_function_value, missing_source, unwrap
 
 #: a position, a parameter name, or a tuple of them
 Wrt = Union[int, str, Sequence[Union[int, str]]]
@@ -426,6 +426,9 @@ def _user_types(positional, args):
     for name, a in zip(positional, args):
         if type(a) in _FAST_PLAIN:
             continue
+        if is_function_value(a):      # a function argument: specialized to it
+            out.append((name, FunctionValue(a)))
+            continue
         if not isinstance(a, _PLAIN_TYPES) and not callable(a) and \
                 type(a).__module__ not in ("builtins", "numpy"):
             out.append((name, type(a)))
@@ -707,6 +710,8 @@ def grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
     wrt = _wrt_or_argnums(wrt, argnums, "grad")
     if f is None:
         return lambda fn: grad(fn, wrt, has_aux)
+    if _composes(f):                 # grad(grad(f)), grad of a Hessian...
+        return compose.nested_grad(f, wrt, has_aux, value=False)
     _check_callable(f, "grad")
     return _Grad(f, wrt, "grad", has_aux)
 
@@ -718,18 +723,21 @@ def value_and_grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
     wrt = _wrt_or_argnums(wrt, argnums, "value_and_grad")
     if f is None:
         return lambda fn: value_and_grad(fn, wrt, has_aux)
+    if _composes(f):
+        return compose.nested_grad(f, wrt, has_aux, value=True)
     _check_callable(f, "value_and_grad")
     return _ValueAndGrad(f, wrt, "value_and_grad", has_aux)
+
+
+def _composes(f):
+    """A function the API returned (grad(f), hessian(f)...), which the
+    API differentiates through ad_compiler.compose."""
+    return compose.is_derivative(f)
 
 
 def _check_callable(f, api):
     if not callable(f):
         raise TypeError(f"{api} expects a function, got {_describe(f)}")
-    if isinstance(f, _Derivative) and api in ("grad", "value_and_grad", "vjp", "hessian"):
-        raise TypeError(
-            f"{api} of a function returned by grad/value_and_grad would be reverse "
-            f"over reverse, which is not supported; use hessian(f), or jvp(grad(f), ...) "
-            f"/ jacobian(grad(f), mode='fwd') (forward over reverse)")
     if inspect.isfunction(getattr(f, "__func__", f)):
         missing = missing_source(getattr(f, "__func__", f))   # (REPL, exec: short, no
         if missing is not None:                                # frames of the compiler)
@@ -830,6 +838,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> Tuple[Any, Any]:
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp(f, primals, tangents): primals and tangents must be tuples, "
                         "e.g. jvp(f, (x,), (dx,))")
+    if _composes(f) and not isinstance(f, _Derivative):
+        return compose.api_jvp(f, primals, tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents; "
                          f"give one tangent per primal (None or 0 for constants)")
@@ -980,6 +990,8 @@ def vjp(f: Callable, *primals: Any) -> Tuple[Any, Callable[[Any], tuple]]:
     """Reverse mode: ``(out, pullback)``; ``pullback(ct)`` returns one
     cotangent per primal (None for integer/boolean primals)."""
     _check_callable(f, "vjp")
+    if _composes(f):                 # vjp of grad(f): forward over reverse
+        return compose.api_vjp(f, primals)
     bound = inspect.ismethod(f)
     if bound:                        # a bound method: self is a constant
         primals = (f.__self__,) + primals
@@ -1026,8 +1038,10 @@ def _jacobian(f, wrt, mode, api):
     _check_callable(f, api)
     if mode not in ("rev", "fwd"):
         raise ValueError(f"{api}: mode must be 'rev' or 'fwd', got {mode!r}")
-    if isinstance(f, _Derivative):
+    if type(f) is _Grad and not f._has_aux and mode == "fwd":
         return _jacobian_of_grad(f, wrt, mode)
+    if _composes(f):                 # of any derivative: by forward mode (mode="rev" too)
+        return compose.jacobian_of(f, wrt)
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
     sig = _Signature(fn, skip_first=bound is not None)
@@ -1063,6 +1077,7 @@ def _jacobian(f, wrt, mode, api):
     jac.__ad_source_fn__ = fn
     jac.__ad_mode__ = mode if mode == "fwd" else "vjp"
     jac.__ad_wrt__ = wrt
+    jac.__ad_compose__ = ("jacobian", f, wrt)
     return jac
 
 
@@ -1102,6 +1117,7 @@ def _jacobian_of_grad(g, wrt, mode):
         return results[0] if single else tuple(results)
 
     jac.__ad_grad__ = g
+    jac.__ad_compose__ = ("jacobian", g, wrt)
     return jac
 
 
@@ -1180,6 +1196,8 @@ def hessian(f: Callable, wrt: Union[int, str] = _WRT0, *, argnums=None) -> Calla
     ``argnums`` is an alias of ``wrt``."""
     wrt = _wrt_or_argnums(wrt, argnums, "hessian")
     _check_callable(f, "hessian")
+    if _composes(f):                 # the Jacobian of grad(f) by forward mode
+        return compose.jacobian_of(compose.nested_grad(f, wrt, False, value=False), wrt)
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
     sig = _Signature(fn, skip_first=bound is not None)
@@ -1205,6 +1223,7 @@ def hessian(f: Callable, wrt: Union[int, str] = _WRT0, *, argnums=None) -> Calla
         return _jac_fwd(run, sig.value_of(target, args, kwargs))
 
     hess.__ad_grad__ = g
+    hess.__ad_compose__ = ("hessian", g, wrt)
     return hess
 
 
@@ -1434,3 +1453,6 @@ def _check_from_end(sig, args):
             f"'{sig.fn.__name__}' ({', '.join(sig.positional)}) by position, so it would "
             f"name '{sig.positional[w]}' here and a different argument in JAX; pass all "
             f"{n} by position, or give a position counted from 0 or a parameter name")
+
+
+from ad_compiler import compose  # noqa: E402  (it builds on this module)

@@ -3,6 +3,8 @@
 It depends on NumPy only.  Every helper is cheap when there is nothing to do
 (``unbroadcast`` of equal shapes returns its input untouched).
 """
+import dataclasses
+
 import numpy as np
 
 
@@ -108,6 +110,175 @@ def _describe_shape(g):
         return type(g).__name__
 
 
+# --- records: NamedTuples and dataclasses as pytrees ------------------------
+# A NamedTuple's derivative is positional like a tuple's (a list or tuple of
+# its fields' derivatives, or the NamedTuple itself); a dataclass's is a dict
+# {field: derivative} (missing: no contribution) or the dataclass itself.
+# ``complete`` gives gradients the record's own type; a dataclass gradient
+# is built without calling __init__/__post_init__ (``build_dataclass``).
+
+def is_namedtuple(x):
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def is_dataclass_instance(x):
+    return hasattr(type(x), "__dataclass_fields__") and not isinstance(x, type)
+
+
+def record_fields(like):
+    """The field names of a NamedTuple or dataclass (instance or class), else None."""
+    cls = like if isinstance(like, type) else type(like)
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return tuple(cls._fields)
+    if hasattr(cls, "__dataclass_fields__"):
+        return tuple(f.name for f in dataclasses.fields(cls))
+    return None
+
+
+def _rebuild(like, items):
+    """A list, tuple or NamedTuple of ``like``'s type holding ``items``."""
+    if isinstance(like, tuple) and hasattr(type(like), "_fields"):
+        return type(like)._make(items)
+    return type(like)(items)
+
+
+def build_dataclass(cls, values):
+    """An instance of the dataclass ``cls`` whose fields are ``values``
+    (a dict; missing fields are None), made without calling __init__ or
+    __post_init__ (a gradient is not a value those should validate or
+    derive fields from); frozen and slotted dataclasses too."""
+    obj = object.__new__(cls)
+    for f in dataclasses.fields(cls):
+        object.__setattr__(obj, f.name, values.get(f.name))
+    return obj
+
+
+def _field_dict(g):
+    """A dataclass's derivative as a dict {field: derivative}."""
+    if g is None:
+        return {}
+    if isinstance(g, dict):
+        return g
+    if is_dataclass_instance(g):
+        return {f.name: getattr(g, f.name) for f in dataclasses.fields(g)}
+    raise TypeError(f"expected the derivative of a dataclass (a dataclass or a dict of "
+                    f"its fields), got {type(g).__name__}")
+
+
+def _not_a_record(x, name):
+    return TypeError(
+        f"cannot differentiate the attribute .{name} of a {type(x).__name__}: attributes "
+        f"are differentiated on NamedTuples and dataclasses only (and .T, .real, .imag "
+        f"of arrays); compute the value with a NumPy function instead")
+
+
+def field(x, name):
+    """``x.name`` (the primitive an attribute read is differentiated as)."""
+    return getattr(x, name)
+
+
+def field_of(g, like, name):
+    """The part for field ``name`` of the derivative ``g`` of a record like
+    ``like`` (an instance or its class); None when g has none."""
+    if g is None:
+        return None
+    if isinstance(g, dict):
+        return g.get(name)
+    if isinstance(g, (tuple, list)):
+        return g[record_fields(like).index(name)]
+    return getattr(g, name)
+
+
+def field_grad(g, x, name):
+    """Adjoint of ``x.name`` with respect to the record ``x``."""
+    if is_namedtuple(x):
+        out = [zeros_like(v) for v in x]
+        out[x._fields.index(name)] = g
+        return out
+    if is_dataclass_instance(x):
+        return {name: g}
+    raise _not_a_record(x, name)
+
+
+def field_tangent(t, x, name):
+    """Tangent of ``x.name`` from the tangent ``t`` of the record ``x``."""
+    if not (is_namedtuple(x) or is_dataclass_instance(x)):
+        raise _not_a_record(x, name)
+    v = field_of(t, x, name)
+    return zeros_like(getattr(x, name)) if v is None else v
+
+
+def record(cls, fields, values):
+    """``cls(**dict(zip(fields, values)))``: a NamedTuple or dataclass built
+    from differentiated values (the primitive of the constructor call)."""
+    return cls(**dict(zip(fields, values)))
+
+
+def record_grad(g, like, fields, values):
+    """Adjoints of the ``values`` given for ``fields`` of a record like
+    ``like`` (its class or an instance), from the record's adjoint ``g``."""
+    out = []
+    for f, v in zip(fields, values):
+        p = field_of(g, like, f)
+        out.append(zeros_like(v) if p is None else p)
+    return tuple(out)
+
+
+def as_record(t, x):
+    """The derivative ``t`` of the record ``x`` as a record of x's type
+    (missing parts are zeros)."""
+    names = record_fields(x)
+    parts = {}
+    for f in names:
+        p = field_of(t, x, f)
+        parts[f] = zeros_like(getattr(x, f)) if p is None else p
+    if is_namedtuple(x):
+        return type(x)._make(parts[f] for f in names)
+    return build_dataclass(type(x), parts)
+
+
+def record_tangent(z, fields, tangents):
+    """Tangent of the record ``z`` built from values for ``fields`` whose
+    tangents are ``tangents`` (fields left to their defaults: zeros)."""
+    given = dict(zip(fields, tangents))
+    parts = {f: given[f] if f in given else zeros_like(getattr(z, f))
+             for f in record_fields(z)}
+    if is_namedtuple(z):
+        return type(z)._make(parts[f] for f in record_fields(z))
+    return build_dataclass(type(z), parts)
+
+
+def replace_fields(x, fields, values):
+    """``x._replace(**kw)`` / ``dataclasses.replace(x, **kw)``."""
+    kw = dict(zip(fields, values))
+    return x._replace(**kw) if is_namedtuple(x) else dataclasses.replace(x, **kw)
+
+
+def replace_grad(g, x, fields):
+    """Adjoint of ``replace_fields(x, fields, ...)`` with respect to ``x``:
+    ``g`` without the replaced fields."""
+    if g is None:
+        return None
+    if is_namedtuple(x):
+        out = [field_of(g, x, f) for f in x._fields]
+        for i, f in enumerate(x._fields):
+            if f in fields or out[i] is None:
+                out[i] = zeros_like(x[i])
+        return out
+    return {k: v for k, v in _field_dict(g).items() if k not in fields}
+
+
+def replaced_tangent(t, x, fields, tangents):
+    """Tangent of ``replace_fields(x, fields, values)``."""
+    r = as_record(t, x)
+    kw = dict(zip(fields, tangents))
+    if is_namedtuple(x):
+        return r._replace(**kw)
+    parts = _field_dict(r)
+    parts.update(kw)
+    return build_dataclass(type(x), parts)
+
+
 def scalar_seed(out):
     """The seed adjoint of a scalar output; refuses non-scalar outputs."""
     if isinstance(out, float):               # float and np.float64
@@ -141,7 +312,7 @@ def aux_pair(value):
 def zeros_like(x):
     """A zero derivative shaped like ``x`` (containers map element-wise)."""
     if isinstance(x, (tuple, list)):
-        return type(x)(zeros_like(v) for v in x)
+        return _rebuild(x, [zeros_like(v) for v in x])
     if isinstance(x, dict):
         return {k: zeros_like(v) for k, v in x.items()}
     if x is None:
@@ -154,6 +325,9 @@ def zeros_like(x):
         return 0j
     if isinstance(x, np.generic):
         return x.dtype.type(0) if x.dtype.kind in "fc" else np.float64(0.0)
+    if is_dataclass_instance(x):
+        return build_dataclass(type(x), {f.name: zeros_like(getattr(x, f.name))
+                                         for f in dataclasses.fields(x)})
     arr = np.asarray(x)
     if arr.dtype.kind in "fc":
         return np.zeros_like(arr)
@@ -174,13 +348,16 @@ def add(a, b):
         return b
     if b is None:
         return a
+    if is_dataclass_instance(a) or is_dataclass_instance(b):
+        # (a dataclass's derivative: the dataclass or a dict of its fields)
+        a, b = _field_dict(a), _field_dict(b)
     if isinstance(a, dict):
         out = dict(a)
         for k, v in b.items():
             out[k] = add(out[k], v) if k in out else v
         return out
     if isinstance(a, (tuple, list)):
-        return type(a)(add(u, v) for u, v in zip(a, b))
+        return _rebuild(a, [add(u, v) for u, v in zip(a, b)])
     return a + b
 
 
@@ -193,9 +370,14 @@ def complete(g, x):
     if isinstance(x, (tuple, list)):
         if not isinstance(g, (tuple, list)):
             g = [None] * len(x)
-        return type(x)(complete(u, v) if u is not None else zeros_like(v) for u, v in zip(g, x))
-    if g is None:
-        return zeros_like(x)
+        return _rebuild(x, [complete(u, v) if u is not None else zeros_like(v)
+                            for u, v in zip(g, x)])
+    if is_dataclass_instance(x):
+        g = _field_dict(g)
+        return build_dataclass(type(x), {
+            f.name: complete(g.get(f.name), getattr(x, f.name)) for f in dataclasses.fields(x)})
+    if g is None or _is_integer_leaf(x):
+        return zeros_like(x)      # (an integer leaf of a pytree: no derivative)
     if np.shape(g) != np.shape(x):
         return match(g, x)
     return g
@@ -226,9 +408,17 @@ def updated(a, idx, v):
     return out
 
 
+def _is_integer_leaf(x):
+    """An int, bool or integer array: a leaf of a pytree with no derivative."""
+    if type(x) in (int, bool):
+        return True
+    return isinstance(x, (np.integer, np.bool_)) or (
+        isinstance(x, np.ndarray) and x.dtype.kind in "biu")
+
+
 def match(g, x):
     """Make a derivative ``g`` of ``x`` have exactly x's shape."""
-    if isinstance(x, (tuple, list, dict)):
+    if isinstance(x, (tuple, list, dict)) or is_dataclass_instance(x):
         return g
     if np.shape(g) == np.shape(x):
         return g
@@ -747,7 +937,7 @@ def _parts(g, x):
     """The adjoint ``g`` of the sequence ``x`` as a sequence: an array
     adjoint (from ``np.array(seq)``) split into its rows."""
     if isinstance(g, np.ndarray):
-        return type(x)(g[i] for i in range(len(x)))
+        return _rebuild(x, [g[i] for i in range(len(x))])
     return g
 
 
@@ -763,7 +953,7 @@ def _unrepeat(g, x, n):
     out = list(g[:m])
     for k in range(1, n):
         out = [add(a, b) for a, b in zip(out, g[k * m:(k + 1) * m])]
-    return type(x)(out)
+    return _rebuild(x, out)
 
 
 def mul_grad_left(g, x, y):
@@ -802,9 +992,9 @@ def mul_grad_right_tangent(dg, dx, g, x, y):
 def mul_tangent(dx, dy, x, y):
     """Tangent of ``z = x * y``: the repeated tangents for a repetition."""
     if _repeats(x, y):
-        return type(x)(list(zero_or(dx, x)) * y)
+        return (tuple if is_namedtuple(x) else type(x))(list(zero_or(dx, x)) * y)
     if _repeats(y, x):
-        return type(y)(x * list(zero_or(dy, y)))
+        return (tuple if is_namedtuple(y) else type(y))(x * list(zero_or(dy, y)))
     return _array_operand(dx) * y + x * _array_operand(dy)
 
 
@@ -1048,7 +1238,10 @@ def project(g, x):
     if isinstance(x, dict) and isinstance(g, dict):
         return {k: project(g[k], v) for k, v in x.items()}
     if isinstance(x, (tuple, list)) and isinstance(g, (tuple, list)):
-        return type(g)(project(u, v) for u, v in zip(g, x))
+        return _rebuild(g, [project(u, v) for u, v in zip(g, x)])
+    if is_dataclass_instance(x) and is_dataclass_instance(g):
+        return build_dataclass(type(g), {f.name: project(getattr(g, f.name), getattr(x, f.name))
+                                         for f in dataclasses.fields(g)})
     if np.iscomplexobj(g) and not np.iscomplexobj(x):
         return np.real(g)
     return g
@@ -1111,6 +1304,18 @@ def check_param_unshared(a, dunder, others, names, name, filename=None, lineno=N
             check_not_aliased(a, b, True, msg, filename, lineno, col_offset, hint)
         else:                               # a itself vs b and b's elements
             check_not_aliased(b, a, False, msg, filename, lineno, col_offset, hint)
+
+
+def check_function(f, expected, message, filename=None, lineno=None, col_offset=0):
+    """The code was specialized to function ``expected`` for a parameter
+    (its default): refuse a call passing another function."""
+    if f is not expected:
+        from ad_compiler.errors import CompileError
+        raise CompileError(message.format(got=getattr(f, "__name__", type(f).__name__)),
+                           filename, lineno, col_offset,
+                           hint="pass the function by position (the derivative is then "
+                                "compiled for it), or call a module-level function",
+                           construct="function argument")
 
 
 def check_not_updated(a, dunder, message, filename=None, lineno=None, col_offset=0):
@@ -1312,3 +1517,82 @@ def defer_tangent(dparts, defer, g, dg, x, dx, y, dy):
 
 def _zero(t):
     return type(t) is float and t == 0.0
+
+
+# --- calls of derivatives inside differentiated code (ad_compiler/compose.py) -
+# Generated code differentiates a call of a function the API returned
+# (``grad(energy)(x)``, ``jvp(f, (x,), (v,))``) through these: their rules
+# (rules/composition.py) call back into ad_compiler, which transforms the
+# derivative's own generated code again.
+
+def call_derivative(fn, args, kwargs=None):
+    """``fn(*args, **kwargs)``: the call of a derivative, as rules see it."""
+    return fn(*args, **(kwargs or {}))
+
+
+def derivative_vjp(fn, args, kwargs, ct):
+    """The cotangents of ``args`` (a tuple, None for constants) for the
+    call ``fn(*args, **kwargs)`` of a derivative and its cotangent ``ct``."""
+    from ad_compiler import compose
+    return compose.derivative_vjp(fn, args, kwargs, ct)
+
+
+def derivative_jvp(fn, args, kwargs, tangents):
+    """The tangent of the call ``fn(*args, **kwargs)`` of a derivative."""
+    from ad_compiler import compose
+    return compose.derivative_jvp(fn, args, kwargs, tangents)
+
+
+def jvp_of(fn):
+    """``(*args, *tangents) -> tangent of fn(*args)``, differentiable again."""
+    from ad_compiler import compose
+    return compose.jvp_of(fn)
+
+
+def jvp_pair_of(fn):
+    """``(*args, *tangents) -> (fn(*args), its tangent)``."""
+    from ad_compiler import compose
+    return compose.jvp_pair_of(fn)
+
+
+def vjp_of(fn):
+    """``(*args, ct) -> cotangents of args``, differentiable again."""
+    from ad_compiler import compose
+    return compose.vjp_of(fn)
+
+
+def cat(a, b):
+    """Two sequences (a zero 0.0 stands for one of zeros) as one tuple."""
+    a = () if a is None or _zero(a) else tuple(a)
+    b = () if b is None or _zero(b) else tuple(b)
+    return a + b
+
+
+def cat_split(g, a):
+    """The parts of a cotangent of ``cat(a, b)``: (for a, for b)."""
+    if g is None or _zero(g):
+        return None, None
+    n = len(a)
+    return tuple(g[:n]), tuple(g[n:])
+
+
+def tree_vdot(a, b):
+    """The sum over the leaves of ``a`` and ``b`` of ``sum(a * b)``."""
+    if a is None or b is None:
+        return 0.0
+    if isinstance(a, dict):
+        return sum((tree_vdot(a[k], b[k]) for k in a), 0.0)
+    if isinstance(a, (tuple, list)):
+        return sum((tree_vdot(u, v) for u, v in zip(a, b)), 0.0)
+    return np.sum(a * b)
+
+
+def tree_scale(x, s):
+    """Every leaf of ``x`` times ``s``."""
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        return {k: tree_scale(v, s) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(tree_scale(v, s) for v in x)
+    return x * s

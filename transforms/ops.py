@@ -91,6 +91,9 @@ class Resolver:
         while isinstance(node, gast.Attribute):
             path.append(node.attr)
             node = node.value
+        if isinstance(node, gast.Name) and not path and hasattr(
+                self.types.get(node.id), "obj"):
+            return self.types[node.id].obj    # a function argument specialized to
         if not isinstance(node, gast.Name) or node.id in self.locals:
             return None
         if node.id in self.injected:
@@ -112,6 +115,12 @@ class Resolver:
         while isinstance(node, gast.Attribute):
             node = node.value
         return isinstance(node, gast.Name) and node.id in self.locals
+
+
+def _root(node):
+    while isinstance(node, (gast.Attribute, gast.Subscript)):
+        node = node.value
+    return node
 
 
 def _missing():
@@ -181,8 +190,8 @@ def classify(op, resolve):
             return Op("prim" if prim else "unknown", op, fn=fn, prim=prim,
                       args=[base], diff=operand_names(base),
                       label=f"attribute .{op.attr}")
-        return Op("unknown", op, diff=operand_names(base),
-                  label=f"attribute .{op.attr}")
+        from ad_compiler.transforms import sequences     # NamedTuple/dataclass fields
+        return sequences.attribute_op(op, base, f"attribute .{op.attr}")
     if isinstance(op, (gast.Tuple, gast.List)):
         if any(isinstance(e, gast.Starred) for e in op.elts):
             return Op("opaque", op, diff=operand_names(op), label="a starred element in a display ([*x])")
@@ -259,6 +268,10 @@ def _classify_call(op, resolve):
                 return o
         if meth in NONDIFF_METHODS:
             return Op("nondiff", op, label=f"method .{meth}()")
+        if meth == "_replace":                  # a NamedTuple's
+            from ad_compiler.transforms import sequences
+            return sequences.replace_method_op(op, recv, args, keywords, all_names,
+                                               f"method .{meth}()")
         if meth in DICT_METHODS and not args and not keywords:
             from ad_compiler import runtime
             fn = getattr(runtime, DICT_METHODS[meth])
@@ -299,6 +312,10 @@ def _classify_call(op, resolve):
         return o
     obj = resolve(func)
     label = describe(func)
+    if resolve.is_local_root(func):
+        # a callee computed by the function (a pullback, a closure made
+        # inside): its result depends on the callee's value too
+        names = names + operand_names(func if isinstance(func, gast.Name) else _root(func))
     written = getattr(op, "_ad_label", None)     # a computed callee: what the user wrote
     if written is not None:
         return Op("unknown", op, fn=None, args=args, keywords=keywords, diff=names,
@@ -312,6 +329,21 @@ def _classify_call(op, resolve):
         return Op("push", op, fn=obj, args=args, label="ad.push()")
     if obj is None:
         return Op("unknown", op, diff=names, label=f"{label}()")
+    from ad_compiler.transforms import sequences     # NamedTuple/dataclass constructors
+    record = sequences.record_call_op(op, obj, args, keywords, names, label)
+    if record is not None:
+        return record
+    from ad_compiler import compose
+    if compose.is_derivative(obj):
+        # grad(energy)(x), a Hessian...: differentiated by ad_compiler.compose
+        fn = runtime.call_derivative
+        kw = gast.Dict(keys=[nodes.const(k) for k, _ in keywords],
+                       values=[v for _, v in keywords]) if keywords else nodes.const(None)
+        o = Op("prim", op, fn=fn, prim=registry.lookup(fn),
+               args=[func, gast.Tuple(elts=args, ctx=gast.Load())],
+               keywords=[("kwargs", kw)], diff=names, label=f"{label}()")
+        o.starred = starred
+        return o
     prim = registry.lookup(obj)
     if prim is not None:
         o = Op("prim", op, fn=obj, prim=prim, args=args, keywords=keywords,
