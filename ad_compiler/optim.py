@@ -35,7 +35,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from ad_compiler.tree import tree_flatten, tree_map, tree_unflatten
+from ad_compiler.tree import leaf_paths, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["Optimizer", "sgd", "adam", "adamw", "rmsprop", "adagrad",
            "apply_updates", "step_decay", "cosine_decay", "linear_warmup",
@@ -98,13 +98,15 @@ def _leaves(name, what, reference, tree):
     return [b.value for b in tree_flatten(boxed)[0]]
 
 
-def _check_real(name, leaves):
-    for i, x in enumerate(leaves):
+def _check_real(name, params):
+    for i, x in enumerate(tree_flatten(params)[0]):
         dt = np.asarray(x).dtype
         if not np.issubdtype(dt, np.floating):
-            raise TypeError(f"{name}: leaf {i} of params has dtype {dt}; the "
-                            f"optimizers work on real floating-point parameters "
-                            f"only")
+            where = leaf_paths(params)[i]
+            raise TypeError(f"{name}: the parameter at {where} has dtype {dt}; the "
+                            f"optimizers update real floating-point parameters "
+                            f"only: keep integer, complex and other values out of "
+                            f"the tree given to init/update")
 
 
 def _zeros(x):
@@ -200,8 +202,7 @@ def sgd(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
                          "dampening == 0")
 
     def init(params):
-        leaves, _ = tree_flatten(params)
-        _check_real(name + ".init", leaves)
+        _check_real(name + ".init", params)
         buf = tree_map(_zeros, params) if momentum != 0 else None
         return SGDState(0, buf)
 
@@ -239,8 +240,7 @@ def _adam_family(name, lr, betas, eps, weight_decay, amsgrad, decoupled):
     _check_range(name, "weight_decay value", weight_decay, 0.0)
 
     def init(params):
-        leaves, _ = tree_flatten(params)
-        _check_real(name + ".init", leaves)
+        _check_real(name + ".init", params)
         z = tree_map(_zeros, params)
         return AdamState(0, z, tree_map(_zeros, params),
                          tree_map(_zeros, params) if amsgrad else None)
@@ -308,8 +308,7 @@ def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
     _check_range(name, "weight_decay value", weight_decay, 0.0)
 
     def init(params):
-        leaves, _ = tree_flatten(params)
-        _check_real(name + ".init", leaves)
+        _check_real(name + ".init", params)
         return RMSPropState(0, tree_map(_zeros, params),
                             tree_map(_zeros, params) if centered else None,
                             tree_map(_zeros, params) if momentum > 0 else None)
@@ -359,8 +358,7 @@ def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0
     _check_range(name, "epsilon value", eps, 0.0)
 
     def init(params):
-        leaves, _ = tree_flatten(params)
-        _check_real(name + ".init", leaves)
+        _check_real(name + ".init", params)
         return AdagradState(0, tree_map(lambda x: _full(x, initial_accumulator_value),
                                         params))
 

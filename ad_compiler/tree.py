@@ -30,7 +30,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["TreeDef", "tree_flatten", "tree_unflatten", "tree_leaves",
+__all__ = ["TreeDef", "tree_flatten", "tree_unflatten", "tree_leaves", "leaf_paths",
            "tree_structure", "tree_map", "tree_add", "tree_sub", "tree_scale",
            "tree_zeros_like", "tree_vdot", "ravel"]
 
@@ -202,6 +202,32 @@ def _path_str(path):
     return "".join(f".{k}" if attr else f"[{k!r}]" for attr, k in path) or "the root"
 
 
+def leaf_paths(tree):
+    """The location of every leaf of ``tree`` in ``tree_flatten`` order, as
+    text: ``['W1']``, ``[0].b`` (``.name``: a NamedTuple or dataclass
+    field), ``the root`` for a tree that is a single leaf."""
+    out = []
+
+    def walk(x, path):
+        node = _node(x)
+        if node is None:
+            out.append(_path_str(path))
+            return
+        kind, meta, children = node
+        for label, c in zip(_labels(kind, meta, children), children):
+            walk(c, path + (label,))
+    walk(tree, ())
+    return out
+
+
+def _labels(kind, meta, children):
+    if kind == "dict":
+        return [(False, k) for k in meta[1]]
+    if kind in ("dataclass", "namedtuple"):
+        return [(True, n) for n in (meta[1] if kind == "dataclass" else meta._fields)]
+    return [(False, j) for j in range(len(children))]
+
+
 def _describe(x):
     node = _node(x)
     if node is None:
@@ -243,13 +269,7 @@ def _map(f, x, rest, path):
             if ynode[1] != meta or len(ynode[2]) != len(children):
                 raise _mismatch(i, path, x, y)
             others.append(ynode[2])
-    if kind == "dict":
-        labels = [(False, k) for k in meta[1]]
-    elif kind in ("dataclass", "namedtuple"):
-        names = meta[1] if kind == "dataclass" else meta._fields
-        labels = [(True, n) for n in names]
-    else:
-        labels = [(False, j) for j in range(len(children))]
+    labels = _labels(kind, meta, children)
     out = [_map(f, c, [o[j] for o in others], path + (label,))
            for j, (c, label) in enumerate(zip(children, labels))]
     return _rebuild(kind, meta, out)
@@ -330,10 +350,10 @@ def ravel(tree):
             continue
         a = np.asarray(leaf) if isinstance(leaf, (np.ndarray, np.generic)) else None
         if a is None or not np.issubdtype(a.dtype, np.floating):
-            what = (f"{a.dtype} array" if a is not None
-                    else type(leaf).__name__)
+            what = (f"an array of dtype {a.dtype}" if a is not None
+                    else f"of type {type(leaf).__name__}")
             raise TypeError(
-                f"ravel: leaf {i} of the tree is a {what}; ravel packs floating-"
+                f"ravel: the leaf at {leaf_paths(tree)[i]} is {what}; ravel packs floating-"
                 f"point leaves only (float arrays, NumPy float scalars, Python "
                 f"floats): keep integer, complex and other values out of the "
                 f"tree you ravel")

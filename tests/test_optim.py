@@ -370,7 +370,38 @@ def test_errors():
         optim.sgd("0.1")
     with pytest.raises(ValueError, match="beta"):
         optim.adam(betas=(0.9, 1.0))
-    with pytest.raises(TypeError, match="real floating-point"):
+    with pytest.raises(TypeError, match="real floating-point parameters"):
         optim.adam().init({"a": np.ones(2, dtype=complex)})
-    with pytest.raises(TypeError, match="real floating-point"):
+    with pytest.raises(TypeError, match="real floating-point parameters"):
         optim.sgd().init({"n": 3})
+    with pytest.raises(TypeError, match=r"parameter at \[.p.\]\.b has dtype int"):
+        optim.adam().init({"p": Params(np.ones(2), 3)})
+
+
+@pytest.mark.parametrize("opt, steps", [
+    (optim.sgd(0.1, momentum=0.9, nesterov=True), 300),
+    (optim.adam(optim.cosine_decay(0.1, 2000, eta_min=1e-3)), 2000),
+    (optim.rmsprop(optim.step_decay(0.01, 300, 0.3)), 1500),
+    (optim.adagrad(0.5), 1500),
+], ids=["sgd", "adam", "rmsprop", "adagrad"])
+def test_training_with_grad_reaches_the_least_squares_solution(opt, steps):
+    """ad_compiler.grad + an optimizer on a dict/list of parameters converge
+    to the least-squares solution given by np.linalg.lstsq."""
+    from ad_compiler import grad
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.1 * rng.normal(size=40)
+
+    def loss(p, X, y):
+        r = X @ p["w"][0] + p["b"] - y
+        return np.mean(r * r)
+
+    dloss = grad(loss)
+    params = {"w": [np.zeros(3)], "b": 0.0}
+    state = opt.init(params)
+    for _ in range(steps):
+        updates, state = opt.update(dloss(params, X, y), state, params)
+        params = optim.apply_updates(params, updates)
+    exact = np.linalg.lstsq(np.c_[X, np.ones(40)], y, rcond=None)[0]
+    np.testing.assert_allclose(np.r_[params["w"][0], params["b"]], exact, atol=1e-3)
+    assert type(params["b"]) is float

@@ -173,7 +173,7 @@ def test_ravel_restores_shapes_and_dtypes():
 
 
 def test_ravel_errors():
-    with pytest.raises(TypeError, match="leaf 1 .* int64 array"):
+    with pytest.raises(TypeError, match=r"leaf at \[1\] is an array of dtype int64"):
         ravel([np.ones(2), np.arange(3)])
     with pytest.raises(TypeError, match="complex"):
         ravel([np.ones(2, dtype=complex)])
@@ -205,3 +205,12 @@ def test_ravel_gradient_matches_finite_differences():
         e[i] = 1e-6
         fd[i] = (loss(unravel(v + e), X) - loss(unravel(v - e), X)) / 2e-6
     np.testing.assert_allclose(ad, fd, rtol=1e-7, atol=1e-8)
+
+
+def test_leaf_paths():
+    from ad_compiler.tree import leaf_paths
+    t = {"a": [1.0, Layer(2.0, None)], "m": Model([3.0]), "n": None}
+    assert leaf_paths(t) == ["['a'][0]", "['a'][1].W", "['m'].layers[0]",
+                             "['m'].temperature"]
+    assert leaf_paths(np.ones(2)) == ["the root"]
+    assert len(leaf_paths(sample())) == len(tree_leaves(sample()))
