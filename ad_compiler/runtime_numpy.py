@@ -373,6 +373,45 @@ def stack_like_split(g, arrays, kind):
                             arrays)
 
 
+def append_adjoint(g, arr, values, axis, which):
+    """Adjoint of ``np.append(arr, values, axis)`` with respect to ``arr``
+    (which=0) or ``values`` (which=1); axis=None flattened both."""
+    g = np.asarray(g)
+    if axis is None:
+        n = np.size(arr)
+        piece = g.reshape(-1)[:n] if which == 0 else g.reshape(-1)[n:]
+    else:
+        n = np.shape(arr)[axis] if np.ndim(arr) else 1
+        piece = np.take(g, range(n), axis=axis) if which == 0 else \
+            np.take(g, range(n, g.shape[axis]), axis=axis)
+    x = arr if which == 0 else values
+    return _rt.unbroadcast(np.reshape(piece, np.shape(x)), x)
+
+
+def _select_index(condlist, shape):
+    """For each element: the position of the first true condition, or -1."""
+    conds = [np.asarray(c, dtype=bool) for c in condlist]
+    idx = np.full(shape, -1)
+    for k in range(len(conds) - 1, -1, -1):
+        idx = np.where(conds[k], k, idx)
+    return np.broadcast_to(idx, shape)
+
+
+def select_adjoint(g, condlist, choicelist):
+    """Adjoint of ``np.select`` with respect to the choices: ``g`` where a
+    choice was taken (its condition is the first true one), summed back to
+    each choice's shape, in the structure of ``choicelist``."""
+    g = np.asarray(g)
+    idx = _select_index(condlist, g.shape)
+    pieces = [_rt.unbroadcast(np.where(idx == k, g, 0), c) for k, c in enumerate(choicelist)]
+    return _rt.like_sequence(pieces, choicelist)
+
+
+def select_default_mask(condlist, z):
+    """Where ``np.select`` took its default (no condition is true)."""
+    return _select_index(condlist, np.shape(z)) < 0
+
+
 # --------------------------------------------------------------------------
 # reductions and scans
 # --------------------------------------------------------------------------

@@ -869,6 +869,39 @@ def column_stack(z, tup):
     d[z] = np.column_stack(d[tup])
 
 
+@reverse(optional(np, "row_stack"))
+def row_stack(z, tup, *, dtype=None, casting="same_kind"):
+    d[tup] = adn.stack_like_split(d[z], tup, "v")
+
+
+@forward(optional(np, "row_stack"))
+def row_stack(z, tup, *, dtype=None, casting="same_kind"):
+    d[z] = np.vstack(d[tup])
+
+
+@reverse(np.append)
+def append(z, arr, values, axis=None):
+    d[arr] = adn.append_adjoint(d[z], arr, values, axis, 0)
+    d[values] = adn.append_adjoint(d[z], arr, values, axis, 1)
+
+
+@forward(np.append)
+def append(z, arr, values, axis=None):
+    d[z] = np.append(ad.zero_or(d[arr], arr), ad.zero_or(d[values], values), axis)
+
+
+@reverse(np.select)
+def select(z, condlist, choicelist, default=0):
+    d[choicelist] = adn.select_adjoint(d[z], condlist, choicelist)
+    d[default] = ad.unbroadcast(d[z] * adn.select_default_mask(condlist, z), default)
+
+
+@forward(np.select)
+def select(z, condlist, choicelist, default=0):
+    d[z] = np.select(condlist, ad.zero_or(d[choicelist], choicelist),
+                     ad.zero_or(d[default], default))
+
+
 @reverse(optional(np, "astype"))
 def astype(z, x, dtype, *, copy=True, device=None):
     d[x] = np.asarray(adn.match_complex(d[z], x), dtype=np.result_type(x))
@@ -1276,6 +1309,19 @@ def _abs_dir(r, x):
 @forward(adn.sign_vjp)
 def _sign_vjp(r, g, x):
     d[r] = adn.sign_vjp_tangent(g, x, d[g], d[x])
+
+
+@forward(adn.append_adjoint)
+def _append_adjoint(z, g, arr, values, axis, which):
+    d[z] = adn.append_adjoint(d[g], arr, values, axis, which)
+
+
+@forward(adn.select_adjoint)
+def _select_adjoint(z, g, condlist, choicelist):
+    d[z] = adn.select_adjoint(d[g], condlist, choicelist)
+
+
+nondifferentiable(adn.select_default_mask)
 
 
 # helpers that only compute indices, masks, shapes or constants
