@@ -35,7 +35,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from ad_compiler.tree import leaf_paths, tree_flatten, tree_map, tree_unflatten
+from ad_compiler.tree import (TreeStructureError, leaf_paths, tree_flatten, tree_map,
+                              tree_unflatten)
 
 __all__ = ["Optimizer", "sgd", "adam", "adamw", "rmsprop", "adagrad",
            "apply_updates", "step_decay", "cosine_decay", "linear_warmup",
@@ -89,12 +90,14 @@ class _Box:
 
 def _leaves(name, what, reference, tree):
     """The leaves of ``tree`` in the leaf order of ``reference``; a
-    ``ValueError`` if the structures differ."""
+    ``ValueError`` if the structures differ.  ``what``: the names of the two
+    trees, as ``("params", "grads")``."""
     try:
         boxed = tree_map(lambda _, x: _Box(x), reference, tree)
-    except ValueError as e:
-        detail = str(e).split(": ", 1)[-1]
-        raise ValueError(f"{name}: {what}: {detail}") from None
+    except TreeStructureError as e:
+        raise ValueError(f"{name}: {what[1]} and {what[0]} have different "
+                         f"structures: at {e.where}, {what[0]} has {e.expected}, "
+                         f"{what[1]} has {e.got}") from None
     return [b.value for b in tree_flatten(boxed)[0]]
 
 
@@ -153,7 +156,7 @@ def _begin(name, state, cls, grads, params, needs_params):
         ref = grads
     else:
         ref = params
-    g = _leaves(f"{name}.update", "grads and params have different structures",
+    g = _leaves(f"{name}.update", ("params", "grads"),
                 ref, grads)
     return ref, g, tree_flatten(ref)[0]
 
@@ -176,10 +179,10 @@ def apply_updates(params, updates):
         return s
     try:
         return tree_map(add, params, updates)
-    except ValueError as e:
-        detail = str(e).split(": ", 1)[-1]
-        raise ValueError("apply_updates: params and updates have different "
-                         f"structures: {detail}") from None
+    except TreeStructureError as e:
+        raise ValueError(f"apply_updates: updates and params have different "
+                         f"structures: at {e.where}, params has {e.expected}, "
+                         f"updates has {e.got}") from None
 
 
 # --------------------------------------------------------------------------
@@ -214,7 +217,7 @@ def sgd(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
              for gi, pi in zip(g, p)]
         new_buf = None
         if momentum != 0:
-            old = _leaves(f"{name}.update", "the state does not match the params",
+            old = _leaves(f"{name}.update", ("params", "state"),
                           params_ref, state.momentum)
             if state.count == 0:
                 buf = [di * 1.0 for di in d]          # a copy
@@ -248,8 +251,8 @@ def _adam_family(name, lr, betas, eps, weight_decay, amsgrad, decoupled):
     def update(grads, state, params=None):
         ref, g, p = _begin(name, state, AdamState, grads, params, weight_decay != 0)
         where = f"{name}.update"
-        m_old = _leaves(where, "the state does not match the params", ref, state.exp_avg)
-        v_old = _leaves(where, "the state does not match the params", ref,
+        m_old = _leaves(where, ("params", "state"), ref, state.exp_avg)
+        v_old = _leaves(where, ("params", "state"), ref,
                         state.exp_avg_sq)
         count = state.count + 1
         lr_now = _lr_at(lr, state.count)
@@ -260,7 +263,7 @@ def _adam_family(name, lr, betas, eps, weight_decay, amsgrad, decoupled):
         step_size = lr_now / (1 - beta1 ** count)
         bc2_sqrt = math.sqrt(1 - beta2 ** count)
         if amsgrad:
-            vmax_old = _leaves(where, "the state does not match the params", ref,
+            vmax_old = _leaves(where, ("params", "state"), ref,
                                state.max_exp_avg_sq)
             vmax = [np.maximum(a, b) for a, b in zip(vmax_old, v)]
             second = vmax
@@ -316,7 +319,7 @@ def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
     def update(grads, state, params=None):
         ref, g, p = _begin(name, state, RMSPropState, grads, params, weight_decay != 0)
         where = f"{name}.update"
-        mismatch = "the state does not match the params"
+        mismatch = ("params", "state")
         lr_now = _lr_at(lr, state.count)
         if weight_decay != 0:
             g = [gi + weight_decay * pi for gi, pi in zip(g, p)]
@@ -369,7 +372,7 @@ def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0
             g = [gi + weight_decay * pi for gi, pi in zip(g, p)]
         clr = _lr_at(lr, state.count) / (1 + state.count * lr_decay)
         acc = [s + gi * gi for s, gi in
-               zip(_leaves(where, "the state does not match the params", ref,
+               zip(_leaves(where, ("params", "state"), ref,
                            state.sum), g)]
         updates = [-clr * (gi / (np.sqrt(s) + eps)) for gi, s in zip(g, acc)]
         return (_unflatten_like(ref, updates),

@@ -30,7 +30,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["TreeDef", "tree_flatten", "tree_unflatten", "tree_leaves", "leaf_paths",
+__all__ = ["TreeDef", "TreeStructureError", "tree_flatten", "tree_unflatten", "tree_leaves", "leaf_paths",
            "tree_structure", "tree_map", "tree_add", "tree_sub", "tree_scale",
            "tree_zeros_like", "tree_vdot", "ravel"]
 
@@ -242,10 +242,21 @@ def _describe(x):
     return f"a {type(x).__name__} of length {len(children)}"
 
 
+class TreeStructureError(ValueError):
+    """Trees that should have the same structure do not.  ``where`` is the
+    path of the first difference (``['W'][0]``, ``the root``), ``expected``
+    and ``got`` describe the two subtrees there, ``index`` is the position
+    of the differing tree among ``tree_map``'s trees (1 = the second)."""
+
+    def __init__(self, index, where, expected, got):
+        super().__init__(
+            f"tree_map: tree {index + 1} does not have the structure of the first "
+            f"tree at {where}: expected {expected}, got {got}")
+        self.index, self.where, self.expected, self.got = index, where, expected, got
+
+
 def _mismatch(i, path, x, y):
-    return ValueError(
-        f"tree_map: tree {i + 2} does not have the structure of the first tree "
-        f"at {_path_str(path)}: expected {_describe(x)}, got {_describe(y)}")
+    return TreeStructureError(i + 1, _path_str(path), _describe(x), _describe(y))
 
 
 def _map(f, x, rest, path):
@@ -281,7 +292,8 @@ def tree_map(f, tree, *rest):
     Every tree in ``rest`` must have the structure of ``tree`` (the same
     containers; dict keys matched by name, in any order; a leaf where
     ``tree`` has a leaf, never a container or ``None``); a ``ValueError``
-    names the first place where they differ.  Returns a new tree: no
+    (a ``TreeStructureError``) names the first place where they differ.
+    Returns a new tree: no
     container of the arguments is reused or modified."""
     if not callable(f):
         raise TypeError(f"tree_map: the first argument must be a function, got "

@@ -352,8 +352,11 @@ def test_errors():
     state = opt.init(params)
     with pytest.raises(ValueError, match=r"grads and params have different structures"):
         opt.update({"b": np.ones(2)}, state, params)
-    with pytest.raises(ValueError, match=r"grads and params"):
+    with pytest.raises(ValueError, match=r"at \['a'\], params has a leaf \(ndarray\), "
+                       r"grads has a list of length 1"):
         opt.update({"a": [np.ones(2)]}, state, params)
+    with pytest.raises(ValueError, match=r"state and params have different structures"):
+        opt.update({"b": np.ones(2)}, state, {"b": np.ones(2)})
     with pytest.raises(TypeError, match="AdamState"):
         opt.update({"a": np.ones(2)}, optim.sgd().init(params), params)
     with pytest.raises(ValueError, match="needs the parameters"):

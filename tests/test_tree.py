@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ad_compiler import grad
-from ad_compiler.tree import (TreeDef, ravel, tree_add, tree_flatten, tree_leaves,
+from ad_compiler.tree import (TreeDef, TreeStructureError, ravel, tree_add, tree_flatten, tree_leaves,
                               tree_map, tree_scale, tree_structure, tree_sub,
                               tree_unflatten, tree_vdot, tree_zeros_like)
 
@@ -109,6 +109,7 @@ def test_tree_map_mismatch_names_the_place(other, where):
     with pytest.raises(ValueError, match="tree 2 does not have the structure") as e:
         tree_map(lambda u, v: u, a, other)
     assert where in str(e.value)
+    assert isinstance(e.value, TreeStructureError) and e.value.where == where
 
 
 def test_tree_map_mismatch_in_namedtuple_field():
