@@ -96,6 +96,21 @@ def analyze(fn, wrt, resolve, info):
                              hint=f"compute the new array and assign it instead "
                                   f"({dst} = ...)",
                              construct=op.label)
+    # Refuse attribute writes into a differentiated object (p.W = v on a
+    # dataclass): later reads of p.W would not see the derivative of v.
+    for stmt in _walk_stmts(fn.body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Attribute):
+            root = stmt.targets[0].value
+            while isinstance(root, (gast.Attribute, gast.Subscript)):
+                root = root.value
+            if isinstance(root, gast.Name) and root.id in varied:
+                attr = stmt.targets[0].attr
+                raise info.error(stmt, f"cannot differentiate a write to the attribute "
+                                 f".{attr} of '{root.id}', a differentiated value",
+                                 hint=f"build a new object instead: "
+                                      f"{root.id} = dataclasses.replace({root.id}, {attr}=...) "
+                                      f"(or {root.id}._replace({attr}=...) for a NamedTuple)",
+                                 construct="attribute write")
     # Refuse active values flowing into what we cannot differentiate.
     for tgt, srcs, stmt in flows:
         op = ops_by_stmt[id(stmt)]

@@ -33,7 +33,7 @@ import operator
 
 import gast
 
-from ad_compiler.transforms import nodes, shapes, templates
+from ad_compiler.transforms import nodes, sequences, shapes, templates
 from ad_compiler.transforms.ops import operand_names as ops_names
 from ad_compiler.transforms.names import restore, snapshot
 
@@ -133,7 +133,9 @@ class ReversePass:
                 t = stmt.targets[0].id
                 self.defcount[t] = self.defcount.get(t, 0) + 1
                 op = self.act.ops.get(id(stmt))
-                if op is not None and op.kind in ("container", "user"):
+                if op is not None and (op.kind in ("container", "user") or (
+                        op.kind == "prim" and op.fn in self._container_results())
+                        or sequences.returns_numpy_sequence(op)):
                     self.containers.add(t)
             elif isinstance(stmt, gast.For):
                 t = stmt.target.id
@@ -212,7 +214,16 @@ class ReversePass:
         """Functions whose result is a container when their argument is."""
         rt = self.ctx.runtime
         return (rt.as_sequence, rt.dict_items, rt.dict_values, rt.dict_get, rt.append,
-                rt.zip_, rt.enumerate_, rt.reversed_, rt.sorted_, list, tuple)
+                rt.zip_, rt.enumerate_, rt.reversed_, rt.sorted_, list, tuple,
+                rt.field, rt.replace_fields)
+
+    def _container_results(self):
+        """Functions whose result is a list, tuple or record whatever their
+        argument is (list(x) of an array is a list: its adjoint is
+        accumulated with ad.add, never with + or +=)."""
+        rt = self.ctx.runtime
+        return (list, tuple, rt.zip_, rt.enumerate_, rt.reversed_, rt.sorted_, rt.append,
+                rt.dict_items, rt.dict_values, rt.record, rt.replace_fields)
 
     def may_overwrite(self, var, in_loop):
         """Can this assignment overwrite a value the adjoint may still read?"""

@@ -263,6 +263,56 @@ def members_tangent(z, t, like):
     d[z] = ad.members_tangent(d[t], like)
 
 
+# --- NamedTuples and dataclasses: attribute reads, construction, replace ---
+# (transforms/sequences.py: attribute_op, record_call_op, replace_method_op give
+# these primitives to ``p.W``, ``Params(W, b)``, ``p._replace(W=v)``, ``dataclasses.replace``)
+
+@reverse(ad.field)
+def field(z, x, name):
+    d[x] = ad.field_grad(d[z], x, name)
+
+
+@forward(ad.field)
+def field(z, x, name):
+    d[z] = ad.field_tangent(d[x], x, name)
+
+
+@forward(ad.field_grad)
+def field_grad(z, g, x, name):
+    d[z] = ad.field_grad(d[g], x, name)
+
+
+@reverse(ad.record)
+def record(z, cls, fields, values):
+    d[values] = ad.record_grad(d[z], cls, fields, values)
+
+
+@forward(ad.record)
+def record(z, cls, fields, values):
+    d[z] = ad.record_tangent(z, fields, d[values])
+
+
+@forward(ad.record_grad)
+def record_grad(z, g, like, fields, values):
+    d[z] = ad.record_grad(d[g], like, fields, values)
+
+
+@reverse(ad.replace_fields)
+def replace_fields(z, x, fields, values):
+    d[x] = ad.replace_grad(d[z], x, fields)
+    d[values] = ad.record_grad(d[z], x, fields, values)
+
+
+@forward(ad.replace_fields)
+def replace_fields(z, x, fields, values):
+    d[z] = ad.replaced_tangent(d[x], x, fields, d[values])
+
+
+@forward(ad.replace_grad)
+def replace_grad(z, g, x, fields):
+    d[z] = ad.replace_grad(d[g], x, fields)
+
+
 # --- + and * where an operand may be a list or tuple ---------------------
 # (transforms/sequences.py gives these primitives to the statements whose
 # operands it cannot prove are arrays or numbers; the helpers decide from
