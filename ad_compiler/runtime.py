@@ -186,7 +186,11 @@ def field_of(g, like, name):
         return g.get(name)
     if isinstance(g, (tuple, list)):
         return g[record_fields(like).index(name)]
-    return getattr(g, name)
+    if is_dataclass_instance(g) and name in record_fields(g):
+        return getattr(g, name)
+    kind = like.__name__ if isinstance(like, type) else type(like).__name__
+    raise TypeError(f"the derivative of a {kind} must be a {kind} (or a tuple/dict of its "
+                    f"fields' derivatives), got {type(g).__name__}")
 
 
 def field_grad(g, x, name):
