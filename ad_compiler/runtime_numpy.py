@@ -388,6 +388,109 @@ def append_adjoint(g, arr, values, axis, which):
     return _rt.unbroadcast(np.reshape(piece, np.shape(x)), x)
 
 
+def _positions(x, start=1):
+    """Integers ``start, start+1, ...`` shaped like ``x``: pushed through a
+    linear index-moving function (insert, delete, block, meshgrid), they
+    tell where each element of ``x`` lands."""
+    return np.arange(start, start + np.size(x)).reshape(np.shape(x))
+
+
+def _gather_back(g, pos, n):
+    """The adjoint of an index-moving function, flat: ``g``'s entries summed
+    onto the elements they came from (``pos`` holds 1 + the element's flat
+    index, 0 for entries that come from elsewhere)."""
+    g = np.asarray(g)
+    out = np.zeros(n + 1, dtype=_float_dtype(g))
+    np.add.at(out, np.ravel(pos), np.ravel(np.broadcast_to(g, np.shape(pos))))
+    return out[1:]
+
+
+def _shaped_like(flat, x):
+    return _rt.unbroadcast(np.reshape(flat, np.shape(x)), x)
+
+
+def insert_adjoint(g, arr, obj, values, axis, which):
+    """Adjoint of ``np.insert(arr, obj, values, axis)`` with respect to
+    ``arr`` (which=0) or ``values`` (which=1, broadcast values summed back)."""
+    if which == 0:
+        pos = np.insert(_positions(arr), obj, 0, axis)
+        return _shaped_like(_gather_back(g, pos, np.size(arr)), arr)
+    pos = np.insert(np.zeros(np.shape(arr), dtype=np.intp), obj, _positions(values), axis)
+    return _shaped_like(_gather_back(g, pos, np.size(values)), values)
+
+
+def delete_adjoint(g, arr, obj, axis):
+    """Adjoint of ``np.delete(arr, obj, axis)``: ``g`` in the kept places."""
+    pos = np.delete(_positions(arr), obj, axis)
+    return _shaped_like(_gather_back(g, pos, np.size(arr)), arr)
+
+
+def _block_positions(arrays, offset):
+    if isinstance(arrays, list):
+        out = []
+        for a in arrays:
+            p, offset = _block_positions(a, offset)
+            out.append(p)
+        return out, offset
+    return _positions(arrays, offset), offset + np.size(arrays)
+
+
+def _block_pieces(arrays, flat, offset):
+    if isinstance(arrays, list):
+        out = []
+        for a in arrays:
+            p, offset = _block_pieces(a, flat, offset)
+            out.append(p)
+        return out, offset
+    n = np.size(arrays)
+    return _shaped_like(flat[offset:offset + n], arrays), offset + n
+
+
+def block_adjoint(g, arrays):
+    """Adjoint of ``np.block(arrays)``: the pieces of ``g`` in the nested
+    list structure of ``arrays``."""
+    positions, end = _block_positions(arrays, 1)
+    flat = _gather_back(g, np.block(positions), end - 1)
+    return _block_pieces(arrays, flat, 0)[0]
+
+
+def unstack_adjoint(g, z, axis):
+    """Adjoint of ``np.unstack(x, axis=axis)``: the pieces' cotangents stacked
+    (missing pieces are zeros)."""
+    return np.stack([cot(g, z, i) for i in range(len(z))], axis=axis)
+
+
+def _meshgrid_axis(k, n, indexing):
+    """The axis along which output ``k`` of an n-input meshgrid varies."""
+    if indexing == "xy" and n > 1 and k < 2:
+        return 1 - k
+    return k
+
+
+def meshgrid_adjoint(g, z, x, k, indexing="xy"):
+    """Adjoint of ``np.meshgrid`` with respect to its input ``k`` (``x``):
+    output k's cotangent summed over the axes x was repeated along."""
+    gk = np.asarray(cot(g, z, k))
+    axis = _meshgrid_axis(k, len(z), indexing)
+    other = tuple(a for a in range(gk.ndim) if a != axis)
+    return _shaped_like(np.sum(gk, axis=other), x)
+
+
+def meshgrid_tangent(z, indexing, t0=0.0, t1=0.0, t2=0.0, t3=0.0, t4=0.0, t5=0.0, t6=0.0,
+                     t7=0.0):
+    """Tangent of ``z = np.meshgrid(x0, ..., indexing=indexing)`` from the
+    inputs' tangents (0.0 for a constant input)."""
+    ts = (t0, t1, t2, t3, t4, t5, t6, t7)
+    out = []
+    for k, zk in enumerate(z):
+        shape = [1] * np.ndim(zk)
+        shape[_meshgrid_axis(k, len(z), indexing)] = -1
+        t = np.reshape(ts[k], shape) if np.ndim(ts[k]) else ts[k]
+        dt = np.result_type(zk, t, 0.0)
+        out.append(np.array(np.broadcast_to(t, np.shape(zk)), dtype=dt))
+    return tuple(out) if isinstance(z, tuple) else out
+
+
 def _select_index(condlist, shape):
     """For each element: the position of the first true condition, or -1."""
     conds = [np.asarray(c, dtype=bool) for c in condlist]

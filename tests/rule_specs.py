@@ -476,6 +476,28 @@ add([
     S("numpy.select", "np.select([x > 0], [2.0 * x])", U(5), f32=True),
     S("numpy.select", "np.select([y > 0.5, y > 0], [x, x * x], default=y)", U(2, 3), U(3)),
     S("numpy.select", "np.select([x.real > 0], [x * y], default=y)", Cx(4), U(4)),
+    S("numpy.insert", "np.insert(x, 1, y, axis=0)", U(2, 3), U(3)),
+    S("numpy.insert", "np.insert(x, [0, 2, 2], y)", U(2, 3), U()),
+    S("numpy.insert", "np.insert(x, [1], y[:2, None], axis=1)", U(2, 3), U(3)),
+    S("numpy.insert", "np.insert(x, 2, y * x[0])", Cx(4), U()),
+    S("numpy.delete", "np.delete(x, 1, axis=1)", U(2, 3)),
+    S("numpy.delete", "np.delete(x, [0, 3])", U(2, 3)),
+    S("numpy.delete", "np.delete(x, slice(0, 4, 2), axis=0) * y", U(5, 2), U(2)),
+    S("numpy.block", "np.block([[x, y], [y * 2, x]])", U(2, 3), U(2, 3)),
+    S("numpy.block", "np.block([x, y, 1.0])", U(3), U(2)),
+    S("numpy.block", "np.block([[x], [y]])", Cx(1, 2), U(2, 2)),
+    S("numpy.unstack", "np.unstack(x, axis=1)[2] * 3", U(2, 3), skip=_ONLY_NUMPY2),
+    S("numpy.unstack", "np.concatenate(np.unstack(x * y))", U(3, 2), U(2), skip=_ONLY_NUMPY2),
+    S("numpy.meshgrid", """\
+        a, b = np.meshgrid(x, y)
+        return a * b ** 2""", U(3), U(2)),
+    S("numpy.meshgrid", """\
+        a, b = np.meshgrid(x, y, indexing="ij", sparse=True)
+        return np.sin(a) * b""", U(3), U(2)),
+    S("numpy.meshgrid", """\
+        a, b, c = np.meshgrid(x, y, x[:2])
+        return a * b + c""", U(3), U(2)),
+    S("numpy.meshgrid", "np.meshgrid(x, 2.0 * y)[1] * x[0, 0]", U(2, 2), U(3)),
     S("numpy.full", "np.full((2, 3), x)", U()),
     S("numpy.full", "np.full((2, 3), x)", U(3)),
     S("numpy.linspace", "np.linspace(x, y, 5)", U(), U()),

@@ -236,6 +236,8 @@ class _ZeroSimplifier(nodes.Transformer):
 
 
 def _same_constant(node, value):
+    if not isinstance(node, gast.AST):      # a plain default value
+        return type(node) is type(value) and node == value
     if isinstance(node, gast.Constant):
         return type(node.value) is type(value) and node.value == value
     return False
@@ -282,7 +284,9 @@ class _DefaultArgsDropper(nodes.Transformer):
         args = list(call.args)
         while args and len(args) <= len(positional) and not isinstance(args[-1], gast.Starred):
             p = positional[len(args) - 1]
-            if p.default is empty or not _same_constant(args[-1], p.default):
+            # a known-zero derivative is the constant 0.0 in generated code
+            zero = is_zero(args[-1]) and _same_constant(p.default, 0.0)
+            if p.default is empty or not (zero or _same_constant(args[-1], p.default)):
                 break
             args.pop()
         call.args = args

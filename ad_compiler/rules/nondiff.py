@@ -23,7 +23,7 @@ _NUMPY = [
     "unique", "floor_divide", "result_type", "broadcast_shapes", "iscomplexobj",
     "isscalar", "may_share_memory", "shares_memory", "indices", "tri",
     "diag_indices", "triu_indices", "tril_indices", "mask_indices", "ndindex",
-    "meshgrid", "heaviside", "signbit", "isreal", "iscomplex", "isrealobj",
+    "heaviside", "signbit", "isreal", "iscomplex", "isrealobj",
     "issubdtype", "dtype", "int64", "int32", "bool_",
 ]
 for _name in _NUMPY:

@@ -902,6 +902,77 @@ def select(z, condlist, choicelist, default=0):
                      ad.zero_or(d[default], default))
 
 
+@reverse(np.insert)
+def insert(z, arr, obj, values, axis=None):
+    d[arr] = adn.insert_adjoint(d[z], arr, obj, values, axis, 0)
+    d[values] = adn.insert_adjoint(d[z], arr, obj, values, axis, 1)
+
+
+@forward(np.insert)
+def insert(z, arr, obj, values, axis=None):
+    d[z] = np.insert(ad.zero_or(d[arr], arr), obj, ad.zero_or(d[values], values), axis)
+
+
+@reverse(np.delete)
+def delete(z, arr, obj, axis=None):
+    d[arr] = adn.delete_adjoint(d[z], arr, obj, axis)
+
+
+@forward(np.delete)
+def delete(z, arr, obj, axis=None):
+    d[z] = np.delete(d[arr], obj, axis)
+
+
+@reverse(np.block)
+def block(z, arrays):
+    d[arrays] = adn.block_adjoint(d[z], arrays)
+
+
+@forward(np.block)
+def block(z, arrays):
+    d[z] = np.block(d[arrays])
+
+
+@reverse(optional(np, "unstack"))
+def unstack(z, x, *, axis=0):
+    d[x] = adn.unstack_adjoint(d[z], z, axis)
+
+
+@forward(optional(np, "unstack"))
+def unstack(z, x, *, axis=0):
+    d[z] = np.unstack(d[x], axis=axis)
+
+
+_MESHGRID_HINT = (" (the derivative of np.meshgrid takes at most 8 arrays): build the grid "
+                  "with broadcasting instead (x[:, None, None] ...)")
+
+
+@reverse(np.meshgrid)
+def meshgrid(z, x0, x1=None, x2=None, x3=None, x4=None, x5=None, x6=None, x7=None, *,
+             copy=True, sparse=False, indexing="xy"):
+    d[x0] = adn.meshgrid_adjoint(d[z], z, x0, 0, indexing)
+    d[x1] = adn.meshgrid_adjoint(d[z], z, x1, 1, indexing)
+    d[x2] = adn.meshgrid_adjoint(d[z], z, x2, 2, indexing)
+    d[x3] = adn.meshgrid_adjoint(d[z], z, x3, 3, indexing)
+    d[x4] = adn.meshgrid_adjoint(d[z], z, x4, 4, indexing)
+    d[x5] = adn.meshgrid_adjoint(d[z], z, x5, 5, indexing)
+    d[x6] = adn.meshgrid_adjoint(d[z], z, x6, 6, indexing)
+    d[x7] = adn.meshgrid_adjoint(d[z], z, x7, 7, indexing)
+
+
+meshgrid.__ad_bind_hint__ = _MESHGRID_HINT
+
+
+@forward(np.meshgrid)
+def meshgrid(z, x0, x1=None, x2=None, x3=None, x4=None, x5=None, x6=None, x7=None, *,
+             copy=True, sparse=False, indexing="xy"):
+    d[z] = adn.meshgrid_tangent(z, indexing, d[x0], d[x1], d[x2], d[x3], d[x4], d[x5],
+                                d[x6], d[x7])
+
+
+meshgrid.__ad_bind_hint__ = _MESHGRID_HINT
+
+
 @reverse(optional(np, "astype"))
 def astype(z, x, dtype, *, copy=True, device=None):
     d[x] = np.asarray(adn.match_complex(d[z], x), dtype=np.result_type(x))
@@ -1322,6 +1393,31 @@ def _select_adjoint(z, g, condlist, choicelist):
 
 
 nondifferentiable(adn.select_default_mask)
+
+
+@forward(adn.insert_adjoint)
+def _insert_adjoint(r, g, arr, obj, values, axis, which):
+    d[r] = adn.insert_adjoint(d[g], arr, obj, values, axis, which)
+
+
+@forward(adn.delete_adjoint)
+def _delete_adjoint(r, g, arr, obj, axis):
+    d[r] = adn.delete_adjoint(d[g], arr, obj, axis)
+
+
+@forward(adn.block_adjoint)
+def _block_adjoint(r, g, arrays):
+    d[r] = adn.block_adjoint(d[g], arrays)
+
+
+@forward(adn.unstack_adjoint)
+def _unstack_adjoint(r, g, z, axis):
+    d[r] = adn.unstack_adjoint(d[g], z, axis)
+
+
+@forward(adn.meshgrid_adjoint)
+def _meshgrid_adjoint(r, g, z, x, k, indexing="xy"):
+    d[r] = adn.meshgrid_adjoint(d[g], z, x, k, indexing)
 
 
 # helpers that only compute indices, masks, shapes or constants
