@@ -203,6 +203,7 @@ def form_of(D, args, kwargs=None):
     """The Form computing ``D(*args, **kwargs)``, over ``args``."""
     kwargs = dict(kwargs or {})
     args = tuple(args)
+    D = canonical(D, args)
     if isinstance(D, api._Derivative):
         plan = D._plan_for(args, kwargs)
         full = (D._bound,) + args if D._bound is not None else args
@@ -214,7 +215,7 @@ def form_of(D, args, kwargs=None):
     spec = getattr(D, "__ad_compose__", None)
     if spec is not None:
         kind = spec[0]
-        _, f, wrt = spec                 # ("hessian", grad(f), wrt) / ("jacobian", f, wrt)
+        kind, f, wrt = spec    # ("hessian", grad(f), wrt), ("jacobian" | "hvp" | "egrad", f, wrt)
         return jacobian_form(f, args, kwargs, positions(f, wrt))
     return _plain_form(D, args, kwargs)
 
@@ -270,6 +271,44 @@ def is_gradient(D):
     if isinstance(D, NestedGrad):
         return True
     return type(D) in (api._Grad, api._ValueAndGrad) and not D._has_aux
+
+
+def canonical(D, args):
+    """``elementwise_grad(f)`` and ``hvp(f)`` are gradients of scalar
+    functions: of ``sum(f(x))`` and of ``<grad f(x), v>``; given as such
+    they reverse like every gradient (forward over reverse)."""
+    spec = getattr(D, "__ad_compose__", None)
+    if spec is None or spec[0] not in ("egrad", "hvp"):
+        return D
+    kind, f, wrt = spec
+    pos = positions(f, wrt)
+    if kind == "egrad":
+        return _synthesized_grad(f, len(args), pos, "summed",
+                                 "ad.tree_sum(f({args}))")
+    if not isinstance(pos, int):
+        raise TypeError("hvp with several wrt positions cannot be differentiated again; "
+                        "take one position at a time")
+    inner = nested_grad(f, pos) if is_derivative(f) else api.grad(f, wrt=pos)
+    return _synthesized_grad(inner, len(args) - 1, pos, "hvp_potential",
+                             "ad.tree_vdot(f({args}), v)", extra="v")
+
+
+_SYNTHESIZED = {}
+
+
+def _synthesized_grad(f, m, pos, name, body, extra=None):
+    """``grad(s, wrt=pos)`` of a scalar function ``s(a0, .., a{m-1}[, extra])
+    = body`` generated once per (f, m, pos) (its code calls ``f``)."""
+    key = (f, m, pos, name)
+    g = _SYNTHESIZED.get(key)
+    if g is None:
+        names = [f"a{i}" for i in range(m)]
+        params = names + ([extra] if extra else [])
+        src = (f"def {name}({', '.join(params)}):\n"
+               f"    return {body.format(args=', '.join(names))}\n")
+        s = codegen.load(src, name, None, {"f": f, "ad": runtime})
+        g = _SYNTHESIZED[key] = api._Grad(s, pos, "grad")
+    return g
 
 
 _ALL_CACHE = weakref.WeakKeyDictionary()
@@ -429,9 +468,9 @@ def _dot(a, b):
     return s
 
 
-def vjp_generic(D, args, kwargs, ct, positions=None):
+def vjp_generic(D, args, kwargs, ct, positions=None, form=None):
     """Cotangents of ``args`` by forward mode: one tangent per entry."""
-    F = form_of(D, args, kwargs)
+    F = form if form is not None else form_of(D, args, kwargs)
     res = [None] * len(args)
     for i in (positions if positions is not None else _active(args)):
         a = args[i]
@@ -449,26 +488,65 @@ def vjp_generic(D, args, kwargs, ct, positions=None):
             T[i] = e
             _, dout = F.jvp(args, T)
             entries.append(_dot(ct, dout))
-        g = np.reshape(np.asarray(entries, dtype=np.result_type(np.asarray(a), 0.0)),
-                       np.shape(a))
-        res[i] = g if isinstance(a, np.ndarray) else type(a)(g) if isinstance(a, float) else g[()]
+        res[i] = _shaped(entries, a)
     return tuple(res)
+
+
+def _shaped(entries, a):
+    g = np.reshape(np.asarray(entries, dtype=np.result_type(np.asarray(a), 0.0)), np.shape(a))
+    if isinstance(a, np.ndarray):
+        return g
+    return float(g) if isinstance(a, float) else g[()]
+
+
+# An _Of object is called with two arguments, as generated code passes them:
+# ``(args, tangents)`` or ``(args, ct)`` (a zero 0.0 standing for zeros);
+# its Form works on them as one flat list.
+
+def _flat(D, pair, m, tangent=False):
+    A, B = (None, None) if _is_zero(pair) and not isinstance(pair, (tuple, list)) else pair
+    A = [None] * m if _is_zero(A) and not isinstance(A, (tuple, list)) else list(A)
+    if D._kind == "vjp":
+        return A + [B]
+    return A + ([None] * m if _is_zero(B) and not isinstance(B, (tuple, list)) else list(B))
+
+
+def _unflat(D, flat, m):
+    if D._kind == "vjp":
+        return tuple(flat[:m]), flat[m]
+    return tuple(flat[:m]), tuple(flat[m:])
+
+
+def runtime_vjp(D, args, kwargs, ct):
+    """``ad.derivative_vjp``."""
+    return derivative_vjp(D, args, kwargs, ct)
+
+
+def runtime_jvp(D, args, kwargs, tangents):
+    """``ad.derivative_jvp``."""
+    return derivative_jvp(D, args, kwargs, tangents)
 
 
 def derivative_vjp(D, args, kwargs, ct):
     """The cotangents of ``args`` (one per argument, None for constants)."""
     args = tuple(args)
+    if _is_zero(ct) and not isinstance(ct, (tuple, list)):
+        return (None,) * len(args)
+    if isinstance(D, _Of):
+        m = len(args[0])
+        flat = _flat(D, args, m)
+        if D._kind == "vjp" and not is_derivative(D._D):
+            # the pullback of f is the gradient of <ct, f(x)>: reversed as one
+            act = _active(flat[:m])
+            G = _pullback_gradient(D._D, m, act)
+            cts = tuple(ct[i] for i in act)
+            res = _vjp_gradient(G, flat, kwargs, cts)
+        else:
+            res = vjp_generic(D, flat, kwargs, ct, form=D._flat_form(flat, kwargs))
+        return _unflat(D, res, m)
+    D = canonical(D, args)
     if is_gradient(D):
         return _vjp_gradient(D, args, kwargs, ct)
-    if isinstance(D, _Of) and D._kind == "vjp" and not is_gradient(D._D):
-        # the pullback of f is the gradient of <ct, f(x)>: reversed as one
-        m = len(args) - 1
-        act = _active(args[:m])
-        G = _pullback_gradient(D._D, m, act)
-        cts = tuple(ct[i] for i in act)
-        if all(_is_zero(c) for c in cts):
-            return (None,) * len(args)
-        return _vjp_gradient(G, args, kwargs, cts)
     return vjp_generic(D, args, kwargs, ct)
 
 
@@ -476,17 +554,50 @@ def derivative_jvp(D, args, kwargs, tangents):
     """The tangent of ``D(*args, **kwargs)`` for ``tangents`` (one per
     argument; None or 0 for constants)."""
     args = tuple(args)
-    tangents = list(tangents) if tangents is not None else [None] * len(args)
+    if tangents is None or (_is_zero(tangents) and not isinstance(tangents, (tuple, list))):
+        tangents = [None] * len(args)
+    tangents = list(tangents)
     if len(tangents) != len(args):
         tangents = (tangents + [None] * len(args))[:len(args)]
+    if isinstance(D, _Of) and D._kind == "vjp" and is_derivative(D._D) \
+            and not is_gradient(canonical(D._D, args[0])):
+        m = len(args[0])
+        flat, dflat = _flat(D, args, m), _flat(D, tangents, m, True)
+        # (the tangent of the cotangents of args: the _Of's output)
+        return _jvp_of_generic_vjp(D._D, flat[:m], kwargs, flat[m], dflat[:m], dflat[m])
     F = form_of(D, args, kwargs)
     return F.jvp(args, tangents)[1]
 
 
+def _jvp_of_generic_vjp(D, args, kwargs, ct, dargs, dct):
+    """The tangent of ``vjp_generic(D, args, ct)``: the cotangents it sums
+    are bilinear in ct and D's tangents, so the product rule applies."""
+    args = list(args)
+    out = [None] * len(args)
+    if not _is_zero(dct):
+        out = list(vjp_generic(D, args, kwargs, dct))
+    if all(_is_zero(t) for t in dargs):
+        return tuple(out)
+    second = jvp_of(D)
+    for i in _active(args):
+        a = args[i]
+        if not api._is_float_value(a):
+            continue
+        entries = []
+        for e in api._basis(a):
+            T = [None] * len(args)
+            T[i] = e
+            d2 = derivative_jvp(second, (tuple(args), tuple(T)), kwargs, (tuple(dargs), None))
+            entries.append(_dot(ct, d2))
+        g = _shaped(entries, a)
+        out[i] = g if out[i] is None else out[i] + g
+    return tuple(out)
+
+
 class _Of:
-    """``jvp_of(D)(*args, *tangents)`` (the tangent of D) and
-    ``vjp_of(D)(*args, ct)`` (D's cotangents of its arguments), as objects
-    compiled code can differentiate again."""
+    """``jvp_of(D)(args, tangents)`` (the tangent of D), ``jvp_pair_of(D)``
+    (the value and the tangent) and ``vjp_of(D)(args, ct)`` (D's cotangents
+    of its arguments), as objects compiled code can differentiate again."""
 
     def __init__(self, D, kind):
         self._D = D
@@ -496,10 +607,18 @@ class _Of:
     def __repr__(self):
         return f"<{self._kind} of {self._D!r}>"
 
-    def __call__(self, *P, **kwargs):
-        return self._form(P, kwargs).call(P)
+    def __call__(self, args, other, **kwargs):
+        flat = _flat(self, (args, other), len(args))
+        return self._flat_form(flat, kwargs).call(flat)
 
-    def _form(self, P, kwargs):
+    def _form(self, pair, kwargs):
+        m = len(pair[0])
+        F = self._flat_form(_flat(self, pair, m), kwargs)
+        pre1 = F.pre
+        return Form(F.fn, F.n, F.names, F.extras, F.combine, F.kwargs,
+                    lambda P, tangent=False: pre1(_flat(self, P, m, tangent), tangent))
+
+    def _flat_form(self, P, kwargs):
         D = self._D
         if self._kind == "jvp":
             m = len(P) // 2
@@ -515,6 +634,10 @@ class _Of:
             return form_of(D, args, kwargs).jvp_form(args, T)
         # vjp: P = args + (ct,)
         args, ct = list(P[:-1]), P[-1]
+        D = canonical(D, args)
+        if not is_gradient(D) and is_derivative(D):
+            raise TypeError(f"cannot differentiate the pullback of {D!r} a second time "
+                            f"(a Jacobian, Hessian or tangent reversed twice)")
         if not is_gradient(D):
             act = _active(args)
             G = _pullback_gradient(D, len(args), act)
@@ -695,13 +818,12 @@ d = None  # the d[x] notation of templates; never evaluated
 
 @reverse(api.jvp, name="ad_compiler.jvp")
 def jvp(z, f, primals, tangents):
-    parts = ad.cat_split(ad.derivative_vjp(ad.jvp_pair_of(f), ad.cat(primals, tangents),
-                                           None, d[z]), primals)
+    parts = ad.derivative_vjp(ad.jvp_pair_of(f), (primals, tangents), None, d[z])
     d[primals] = parts[0]
     d[tangents] = parts[1]
 
 
 @forward(api.jvp, name="ad_compiler.jvp")
 def jvp(z, f, primals, tangents):
-    d[z] = ad.derivative_jvp(ad.jvp_pair_of(f), ad.cat(primals, tangents), None,
-                             ad.cat(d[primals], d[tangents]))
+    d[z] = ad.derivative_jvp(ad.jvp_pair_of(f), (primals, tangents), None,
+                             (d[primals], d[tangents]))

@@ -142,6 +142,7 @@ def elementwise_grad(f, wrt=_WRT0, *, argnums=None):
     egrad.__ad_source_fn__ = fn          # source(elementwise_grad(f)): both sweeps
     egrad.__ad_mode__ = "vjp"
     egrad.__ad_wrt__ = wrt
+    egrad.__ad_compose__ = ("egrad", f, wrt)   # (differentiable again)
     return egrad
 
 
@@ -165,10 +166,8 @@ def hvp(f, wrt=_WRT0, *, argnums=None):
     """
     name = "hvp"
     wrt = _wrt_or_argnums(wrt, argnums, name)
-    if _is_derivative(f):
-        raise TypeError(f"{name} of a function returned by the API (grad, jacobian, "
-                        f"hessian...) is not supported; give {name} the scalar function "
-                        f"itself")
+    if _is_derivative(f):               # a third derivative: through ad_compiler.compose
+        return _hvp_of_derivative(f, wrt)
     api._check_callable(f, name)
     g = api._Grad(f, wrt, name)          # (errors about wrt name hvp)
     sig = g._sig
@@ -205,6 +204,28 @@ def hvp(f, wrt=_WRT0, *, argnums=None):
         return g._shape(dout, plan)
 
     hv.__ad_grad__ = g
+    hv.__ad_compose__ = ("hvp", f, wrt)   # (differentiable again)
+    return hv
+
+
+def _hvp_of_derivative(D, wrt):
+    """``hvp(D)`` for a function the API returned (``hvp(grad(f))``...):
+    the tangent of ``grad(D)`` (ad_compiler.compose)."""
+    from ad_compiler import compose
+    pos = compose.positions(D, wrt)
+    if not isinstance(pos, int):
+        raise TypeError("hvp of a function returned by the API takes one wrt position")
+    G = compose.nested_grad(D, pos)
+
+    def hv(*args, **kwargs):
+        if not args:
+            raise TypeError("hvp(f) returns h(*args, v): give f's positional arguments "
+                            "followed by the vector v")
+        args, v = args[:-1], args[-1]
+        tangents = [None] * len(args)
+        tangents[pos] = v
+        return compose.form_of(G, args, kwargs).jvp(args, tangents)[1]
+    hv.__ad_compose__ = ("hvp", D, pos)
     return hv
 
 
@@ -239,6 +260,7 @@ def _elementwise_grad_of_derivative(D, wrt):
         grads = tuple(cts[w] for w in items)
         return grads[0] if single else grads
 
+    egrad.__ad_compose__ = ("egrad", D, wrt)
     return egrad
 
 

@@ -7,6 +7,8 @@ import dataclasses
 
 import numpy as np
 
+from ad_compiler import arrays
+
 
 def _float_dtype(x, g):
     """The dtype of a derivative of ``x``: x's own if it is inexact (float32
@@ -291,6 +293,8 @@ def scalar_seed(out):
         return np.ones_like(out) if out.ndim else out.dtype.type(1)
     if isinstance(out, int) and not isinstance(out, bool):
         return 1.0
+    if arrays.is_foreign(out) and out.size == 1 and out.dtype.kind in "fc":
+        return np.ones_like(out)       # (of the array's own kind: lazy for Dask)
     kind = type(out).__name__
     shape = np.shape(out) if not isinstance(out, (tuple, list, dict)) else None
     raise TypeError(
@@ -332,10 +336,10 @@ def zeros_like(x):
     if is_dataclass_instance(x):
         return build_dataclass(type(x), {f.name: zeros_like(getattr(x, f.name))
                                          for f in dataclasses.fields(x)})
-    arr = np.asarray(x)
+    arr = arrays.asarray(x)
     if arr.dtype.kind in "fc":
         return np.zeros_like(arr)
-    return np.zeros(arr.shape)
+    return arrays.zeros(arr.shape, np.float64, arr)
 
 
 def zeros_buffer(x):
@@ -426,6 +430,8 @@ def match(g, x):
         return g
     if np.shape(g) == np.shape(x):
         return g
+    if arrays.any_foreign(g, x) is not None:
+        return np.zeros_like(x, dtype=_float_dtype(x, g)) + g
     return np.broadcast_to(g, np.shape(x)) + np.zeros_like(x, dtype=np.result_type(g, 0.0))
 
 
@@ -447,11 +453,33 @@ def scatter(g, x, idx):
         else:
             out[idx] = g
         return out
+    if arrays.any_foreign(g, x) is not None:
+        return _scatter_foreign(g, x, idx)
     out = np.zeros(np.shape(x), dtype=np.result_type(x, g, 0.0))
     if _is_basic(idx):
         out[idx] = g
     else:
         np.add.at(out, idx, g)
+    return out
+
+
+def _scatter_foreign(g, x, idx):
+    """``scatter`` for a Dask/CuPy... operand: zeros of x's kind with ``g``
+    written at a basic index (slices, ints, None, ...); a fancy index,
+    which could repeat entries, needs ``np.add.at``: CuPy has it
+    (``cupyx.scatter_add``), Dask has not."""
+    dt = np.result_type(x.dtype, getattr(g, "dtype", np.float64), 0.0)
+    out = np.zeros_like(x, dtype=dt) if arrays.is_foreign(x) else arrays.zeros(np.shape(x), dt, g)
+    if _is_basic(idx):
+        out[idx] = g
+        return out
+    try:
+        np.add.at(out, idx, g)
+    except (TypeError, NotImplementedError, AttributeError) as exc:
+        raise TypeError(
+            f"the adjoint of indexing a {type(out).__module__}.{type(out).__name__} with an "
+            f"integer/boolean array needs np.add.at, which it does not support ({exc}); "
+            f"index it with slices and integers, or use NumPy arrays") from None
     return out
 
 
@@ -506,6 +534,8 @@ def _normalize_axis(axis, ndim):
 def expand(g, x, axis=None, keepdims=False):
     """Broadcast the adjoint ``g`` of a reduction of ``x`` back to x's shape."""
     shape = np.shape(x)
+    if arrays.any_foreign(g, x) is not None:
+        return _expand_foreign(g, x, shape, axis, keepdims)
     if axis is None and np.ndim(g) == 0:
         if not shape:
             return g
@@ -515,6 +545,16 @@ def expand(g, x, axis=None, keepdims=False):
     if not keepdims and axis is not None and len(shape):
         g = np.expand_dims(g, _normalize_axis(axis, len(shape)))
     return broadcast_to(g, shape)
+
+
+def _expand_foreign(g, x, shape, axis, keepdims):
+    """``expand`` where ``g`` or ``x`` is a Dask/CuPy... array: zeros of
+    x's own kind (lazy for Dask, chunked like x) plus ``g``, broadcast."""
+    if not shape:
+        return g
+    if not keepdims and axis is not None:
+        g = np.expand_dims(g, _normalize_axis(axis, len(shape)))
+    return np.zeros_like(x, dtype=_float_dtype(x, g)) + g
 
 
 _SMALL = 4096
@@ -527,7 +567,7 @@ def broadcast_to(g, shape):
     n = 1
     for d in shape:
         n *= d
-    if n <= _SMALL:
+    if n <= _SMALL and not arrays.is_foreign(g):
         out = np.empty(shape, dtype=getattr(g, "dtype", None) or np.result_type(g))
         out[...] = g
         return out
@@ -537,7 +577,7 @@ def broadcast_to(g, shape):
 def reduced_count(x, axis=None):
     """How many entries a reduction of ``x`` over ``axis`` combines."""
     if axis is None:
-        return np.size(x)
+        return arrays.size(x)
     shape = np.shape(x)
     n = 1
     for a in _normalize_axis(axis, len(shape)):
@@ -623,7 +663,7 @@ def matmul_grad_left(g, x, y):
         return g @ y.T
     if xd == 2 and yd == 1:
         return np.multiply.outer(g, y)
-    x = np.asarray(x); y = np.asarray(y); g = np.asarray(g)
+    x = arrays.asarray(x); y = arrays.asarray(y); g = arrays.asarray(g)
     if yd == 1:
         if xd == 1:
             return g * y
@@ -642,7 +682,7 @@ def matmul_grad_right(g, x, y):
         return x.T @ g
     if xd == 2 and yd == 1:
         return x.T @ g
-    x = np.asarray(x); y = np.asarray(y); g = np.asarray(g)
+    x = arrays.asarray(x); y = arrays.asarray(y); g = arrays.asarray(g)
     if xd == 1:
         if yd == 1:
             return g * x
@@ -657,7 +697,7 @@ def dot_grad_left(g, x, y):
     (``runtime_numpy.dot_vjp_a`` handles N-d operands)."""
     if _ndim(x) == 1 and _ndim(y) == 1:
         return g * y
-    x = np.asarray(x); y = np.asarray(y)
+    x = arrays.asarray(x); y = arrays.asarray(y)
     if x.ndim == 0 or y.ndim == 0:
         return unbroadcast(g * y, x)
     return matmul_grad_left(g, x, y)
@@ -667,7 +707,7 @@ def dot_grad_right(g, x, y):
     """Adjoint of ``np.dot(x, y)`` w.r.t. y (at most 2 dims, as above)."""
     if _ndim(x) == 1 and _ndim(y) == 1:
         return g * x
-    x = np.asarray(x); y = np.asarray(y)
+    x = arrays.asarray(x); y = arrays.asarray(y)
     if x.ndim == 0 or y.ndim == 0:
         return unbroadcast(g * x, y)
     return matmul_grad_right(g, x, y)
@@ -1045,8 +1085,8 @@ def zeroed_at(g, idx):
 def copy_input(x):
     """A private copy of an argument the function writes into, so that the
     caller's array is never modified."""
-    if isinstance(x, np.ndarray):
-        return x.copy()
+    if isinstance(x, np.ndarray) or arrays.is_foreign(x):
+        return x.copy()          # (a Dask array's x[i] = v would rebind the caller's)
     if isinstance(x, dict):
         return dict(x)
     if isinstance(x, list):
@@ -1311,14 +1351,22 @@ def check_param_unshared(a, dunder, others, names, name, filename=None, lineno=N
 
 
 def check_function(f, expected, message, filename=None, lineno=None, col_offset=0):
-    """The code was specialized to function ``expected`` for a parameter
-    (its default): refuse a call passing another function."""
-    if f is not expected:
+    """The code was specialized to function ``expected`` for a name (a
+    parameter's default, ``f = np.sin``, ``acts['relu']``): refuse another
+    function.  A lambda or local def made again by the same code, reading
+    no enclosing variable, is the same function."""
+    if f is not expected and not (
+            type(f) is type(expected) and getattr(f, "__code__", None) is not None
+            and f.__code__ is expected.__code__ and not f.__closure__
+            and f.__globals__ is expected.__globals__
+            and f.__defaults__ == expected.__defaults__):
         from ad_compiler.errors import CompileError
         raise CompileError(message.format(got=getattr(f, "__name__", type(f).__name__)),
                            filename, lineno, col_offset,
-                           hint="pass the function by position (the derivative is then "
-                                "compiled for it), or call a module-level function",
+                           hint="the derivative code is specialized to the function this "
+                                "name held when it was compiled; pass a function argument "
+                                "by position (the code is then compiled for it), or call "
+                                "the function directly",
                            construct="function argument")
 
 
@@ -1538,13 +1586,13 @@ def derivative_vjp(fn, args, kwargs, ct):
     """The cotangents of ``args`` (a tuple, None for constants) for the
     call ``fn(*args, **kwargs)`` of a derivative and its cotangent ``ct``."""
     from ad_compiler import compose
-    return compose.derivative_vjp(fn, args, kwargs, ct)
+    return compose.runtime_vjp(fn, args, kwargs, ct)
 
 
 def derivative_jvp(fn, args, kwargs, tangents):
     """The tangent of the call ``fn(*args, **kwargs)`` of a derivative."""
     from ad_compiler import compose
-    return compose.derivative_jvp(fn, args, kwargs, tangents)
+    return compose.runtime_jvp(fn, args, kwargs, tangents)
 
 
 def jvp_of(fn):
@@ -1589,6 +1637,30 @@ def tree_vdot(a, b):
     if isinstance(a, (tuple, list)):
         return sum((tree_vdot(u, v) for u, v in zip(a, b)), 0.0)
     return np.sum(a * b)
+
+
+def tree_sum(x):
+    """The sum of all entries of all leaves of ``x``."""
+    if x is None:
+        return 0.0
+    if isinstance(x, dict):
+        return sum((tree_sum(v) for v in x.values()), 0.0)
+    if isinstance(x, (tuple, list)):
+        return sum((tree_sum(v) for v in x), 0.0)
+    return np.sum(x)
+
+
+def tree_fill(x, s):
+    """``x``'s structure and shapes, every entry ``s``."""
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        return {k: tree_fill(v, s) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(tree_fill(v, s) for v in x)
+    if isinstance(x, np.ndarray):
+        return np.full(x.shape, s, dtype=np.result_type(x, s, 0.0))
+    return s
 
 
 def tree_scale(x, s):

@@ -26,26 +26,13 @@ def call_derivative(z, fn, args, kwargs=None):
 
 @forward(ad.derivative_jvp)
 def derivative_jvp(z, fn, args, kwargs, tangents):
-    d[z] = ad.derivative_jvp(ad.jvp_of(fn), ad.cat(args, tangents), kwargs,
-                             ad.cat(d[args], d[tangents]))
+    d[z] = ad.derivative_jvp(ad.jvp_of(fn), (args, tangents), kwargs,
+                             (d[args], d[tangents]))
 
 
 @forward(ad.derivative_vjp)
 def derivative_vjp(z, fn, args, kwargs, ct):
-    d[z] = ad.derivative_jvp(ad.vjp_of(fn), ad.cat(args, (ct,)), kwargs,
-                             ad.cat(d[args], (d[ct],)))
-
-
-@reverse(ad.cat)
-def cat(z, a, b):
-    parts = ad.cat_split(d[z], a)
-    d[a] = parts[0]
-    d[b] = parts[1]
-
-
-@forward(ad.cat)
-def cat(z, a, b):
-    d[z] = ad.cat(d[a], d[b])
+    d[z] = ad.derivative_jvp(ad.vjp_of(fn), (args, ct), kwargs, (d[args], d[ct]))
 
 
 @reverse(ad.tree_vdot)
@@ -68,6 +55,23 @@ def tree_scale(z, x, s):
 @forward(ad.tree_scale)
 def tree_scale(z, x, s):
     d[z] = ad.tree_scale(d[x], s) + ad.tree_scale(x, d[s])
+
+
+@reverse(ad.tree_sum)
+def tree_sum(z, x):
+    d[x] = ad.tree_fill(x, d[z])
+
+
+@forward(ad.tree_sum)
+def tree_sum(z, x):
+    d[z] = ad.tree_sum(d[x])
+
+
+# (tree_fill reads x for its shapes only: no reverse rule, as the other
+# helpers of reverse-mode code)
+@forward(ad.tree_fill)
+def tree_fill(z, x, s):
+    d[z] = ad.tree_fill(x, d[s])
 
 
 nondifferentiable(ad.jvp_of, ad.vjp_of, ad.jvp_pair_of)
