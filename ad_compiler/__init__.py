@@ -37,10 +37,11 @@ from ad_compiler.convenience import (jacfwd, jacrev, elementwise_grad, hvp,  # n
                                      hessian_vector_product)
 from ad_compiler.registry import forward, reverse, nondifferentiable  # noqa: E402
 from ad_compiler.rules.python_math import stop_gradient  # noqa: E402
+from ad_compiler.checkpointing import checkpoint  # noqa: E402
 from ad_compiler import compose  # noqa: E402,F401  (rules for derivatives called in derivatives)
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian",
            "jacfwd", "jacrev", "elementwise_grad", "hvp", "hessian_vector_product",
-           "source", "stop_gradient", "CompileError", "InternalError", "CheckError", "forward",
+           "source", "stop_gradient", "checkpoint", "CompileError", "InternalError", "CheckError", "forward",
            "reverse", "nondifferentiable", "__version__"]
 __version__ = "0.2.0"

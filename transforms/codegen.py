@@ -225,6 +225,9 @@ def annotate(fn, filename, comments):
                     text = text[:67] + "..."
                 out.append(comments.marker(f"{kind} {lineno}: {text}"))
                 last = key
+            note = getattr(s, "_ad_note", None)     # a pass's remark on a statement
+            if note:
+                out.append(comments.marker(note))
             for field in ("body", "orelse"):
                 sub = getattr(s, field, None)
                 if sub and not isinstance(s, (gast.FunctionDef,)):

@@ -53,6 +53,7 @@ import inspect
 
 import gast
 
+from ad_compiler import checkpointing
 from ad_compiler.transforms import nodes
 
 _ARITH_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.MatMult,
@@ -216,6 +217,7 @@ def _mutations_of(node, filename, fn, _depth=0, _seen=None):
                     callee = fn.__closure__[fn.__code__.co_freevars.index(f.id)].cell_contents
                 except ValueError:
                     callee = None
+        callee = checkpointing.inner(callee)
         if callee is None or not ops.is_user_function(callee):
             continue
         try:
@@ -2159,6 +2161,7 @@ class Normalizer:
             return None, None
         elif isinstance(f, (gast.Name, gast.Attribute)):
             obj = self.resolve(f)
+        obj = checkpointing.inner(obj)      # checkpoint(helper): the helper
         if obj is None or not ops.is_user_function(obj):
             return None, None
         return obj, args

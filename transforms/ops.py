@@ -11,7 +11,7 @@ import operator
 import gast
 import numpy as np
 
-from ad_compiler import registry
+from ad_compiler import checkpointing as _checkpoint, registry
 from ad_compiler.transforms import nodes
 
 BINOPS = {
@@ -48,7 +48,7 @@ class Op:
           "unknown" (no rule), "opaque" (lambda, comprehension...)
     """
     __slots__ = ("kind", "fn", "prim", "args", "keywords", "diff", "label",
-                 "node", "starred")
+                 "node", "starred", "checkpoint")
 
     def __init__(self, kind, node, fn=None, prim=None, args=(), keywords=(),
                  diff=(), label=""):
@@ -61,6 +61,7 @@ class Op:
         self.diff = list(diff)          # names whose derivative flows
         self.label = label
         self.starred = False
+        self.checkpoint = False          # a call of a checkpoint()ed helper
 
 
 def operand_names(node):
@@ -262,9 +263,10 @@ def _classify_call(op, resolve):
                 o.starred = starred
                 return o
             if inspect.isfunction(method):
-                o = Op("user", op, fn=method, args=[recv] + args, keywords=keywords,
-                       diff=all_names, label=f"{cls.__name__}.{meth}()")
+                o = Op("user", op, fn=_checkpoint.inner(method), args=[recv] + args,
+                       keywords=keywords, diff=all_names, label=f"{cls.__name__}.{meth}()")
                 o.starred = starred
+                o.checkpoint = _checkpoint.is_checkpointed(method)
                 return o
         if meth in NONDIFF_METHODS:
             return Op("nondiff", op, label=f"method .{meth}()")
@@ -322,6 +324,17 @@ def _classify_call(op, resolve):
                   label=written)
     if hasattr(obj, "__ad_trampoline__"):
         obj = obj.__ad_trampoline__()
+    if _checkpoint.is_checkpointed(obj):
+        # checkpoint(helper): differentiated as the helper, recomputed in
+        # the backward sweep (transforms/reverse.py)
+        inner = _checkpoint.inner(obj)
+        if is_user_function(inner):
+            o = Op("user", op, fn=inner, args=args, keywords=keywords, diff=names,
+                   label=f"{label}()")
+            o.starred = starred
+            o.checkpoint = True
+            return o
+        obj = inner
     from ad_compiler import runtime
     if obj is runtime.pop:
         return Op("pop", op, fn=obj, args=args, label="ad.pop()")

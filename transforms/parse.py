@@ -104,6 +104,8 @@ def unwrap(fn):
         fn = partial_function(fn)
     if inspect.ismethod(fn):
         fn = fn.__func__
+    if inspect.isfunction(fn) and "__ad_checkpoint__" in fn.__dict__:
+        fn = fn.__ad_checkpoint__       # checkpoint(f) differentiated itself: f
     # (AD_COMPILER_CHECK: generated code checked against its unoptimized
     # form is transformed as the optimized code, see ad_compiler/check.py)
     return getattr(fn, "__ad_checked__", (fn,))[0]

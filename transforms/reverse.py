@@ -346,6 +346,12 @@ class ReversePass:
         tape = self.ctx.namer.fresh(f"{target}_tape")
         stmt._ad_callee = (callee, tape)
         self.defcount[tape] = 2 if in_loop else 1
+        if op.checkpoint:
+            # checkpoint(helper): the primal calls the helper itself and keeps
+            # no tape; the adjoint sweep runs helper_fwd again on the
+            # arguments (saved like any value the adjoint reads)
+            defined.add(target)
+            return [stmt]
         pre, _ = ([], None)
         if in_loop:
             key = self.new_key()
@@ -548,6 +554,8 @@ class ReversePass:
         elif op.kind == "user":
             callee, tape = getattr(stmt, "_ad_callee", (None, None))
             if callee is not None:
+                if op.checkpoint:
+                    out += self.recompute_callee(stmt, op, callee, tape)
                 grads = [self.ctx.namer.temp("g") for _ in callee.order]
                 call = nodes.call(nodes.name(callee.bwd_name), [nodes.name(tape), bt])
                 if len(grads) == 1:
@@ -561,6 +569,18 @@ class ReversePass:
                     actual = callee.bound[param]
                     out += self.unpack_adjoint(actual, nodes.name(gname), state, stmt)
         return out, state
+
+    def recompute_callee(self, stmt, op, callee, tape):
+        """``_, tape = helper_fwd(args)`` for a checkpointed helper: its
+        forward sweep again, on the arguments of the call, for its tape."""
+        call = nodes.call(nodes.name(callee.name), [nodes.copy_node(a) for a in op.args],
+                          [(k, nodes.copy_node(v)) for k, v in op.keywords])
+        again = self.ctx.namer.fresh("_")
+        new = self.loc(nodes.assign(nodes.tuple_([nodes.name(again, True), nodes.name(tape, True)],
+                                                 store=True), call), stmt)
+        new._ad_note = (f"checkpoint: {op.label[:-2]}'s forward sweep is recomputed "
+                        f"here (its values were not kept)")
+        return [new]
 
     def unpack_adjoint(self, node, bnode, state, stmt):
         """Adjoint of a tuple/list/dict display: each element gets its part of
