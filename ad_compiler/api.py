@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ad_compiler import compiler, runtime
+from ad_compiler import arrays, compiler, runtime
 from ad_compiler.transforms.codegen import note_origin
 from ad_compiler.transforms.parse import FunctionValue, is_function_value, missing_source, unwrap
 
@@ -25,7 +25,7 @@ def _is_float_value(x):
         return False
     if isinstance(x, (float, complex, np.floating, np.complexfloating)):
         return True
-    if isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray) or arrays.is_foreign(x):   # (Dask, CuPy...)
         return x.dtype.kind in "fc"
     return False
 
@@ -54,7 +54,7 @@ def _is_constant_leaf(v):
     """A leaf of a differentiated pytree that has no derivative: None, an
     int or bool (its gradient is zeros, its tangent None or 0)."""
     return v is None or isinstance(v, (bool, numbers.Integral, np.integer, np.bool_)) or (
-        isinstance(v, np.ndarray) and v.dtype.kind in "biu")
+        arrays.is_array(v) and v.dtype.kind in "biu")
 
 
 # array attributes the compiler reads as such (no derivative, or .T...): a
@@ -120,6 +120,8 @@ def _same_structure(t, p):
 def _describe(x):
     if isinstance(x, np.ndarray):
         return f"an array of dtype {x.dtype} and shape {x.shape}"
+    if arrays.is_foreign(x):
+        return f"a {type(x).__module__}.{type(x).__name__} of dtype {x.dtype} and shape {x.shape}"
     return f"{type(x).__name__} {x!r}"[:80]
 
 
@@ -400,7 +402,7 @@ def _check_wrt_values(sig, names, args, kwargs, api, arrays_only=False):
                 f"accept pytrees")
         if not _is_float_tree(v):
             if isinstance(v, (bool, numbers.Integral, np.integer, np.bool_)) or (
-                    isinstance(v, np.ndarray) and v.dtype.kind in "biu"):
+                    arrays.is_array(v) and v.dtype.kind in "biu"):
                 raise TypeError(
                     f"{api}: cannot differentiate with respect to '{name}': it is an "
                     f"integer/boolean value ({_describe(v)}); integer arguments are "
@@ -430,7 +432,8 @@ def _user_types(positional, args):
             out.append((name, FunctionValue(a)))
             continue
         if not isinstance(a, _PLAIN_TYPES) and not callable(a) and \
-                type(a).__module__ not in ("builtins", "numpy"):
+                type(a).__module__ not in ("builtins", "numpy") and \
+                not arrays.is_foreign(a):     # (a Dask/CuPy array's methods are NumPy's)
             out.append((name, type(a)))
     return tuple(out)
 
