@@ -250,9 +250,21 @@ def test_hvp_errors():
         hvp(scalar2, wrt=(0, 1))(X, Y, X)
     with pytest.raises(TypeError, match="missing"):
         hvp(cubic)(X, np.ones(3))          # v taken for W: W missing
+    # of a derivative: the derivative must have a scalar output
     for D in (grad(cubic), jacobian(vec2), hessian(cubic)):
-        with pytest.raises(TypeError, match="hvp of a function returned by the API"):
-            hvp(D)
+        with pytest.raises(TypeError, match="scalar output"):
+            hvp(D)(X, W, np.ones_like(X))
+
+
+def test_hvp_of_a_derivative_is_a_third_derivative():
+    def quartic(a):
+        return a ** 4 + np.sin(a)
+    a, v = 0.7, 1.5
+    # hvp(grad(f))(a, v) = f'''(a) v
+    close(hvp(grad(quartic))(a, v), (24 * a - np.cos(a)) * v, 1e-10)
+    h = 1e-4
+    fd = (grad(quartic)(a + h) - 2 * grad(quartic)(a) + grad(quartic)(a - h)) / h ** 2 * v
+    close(hvp(grad(quartic))(a, v), fd, 1e-5)
 
 
 # --- methods, keyword-only arguments ----------------------------------------
