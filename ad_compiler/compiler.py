@@ -105,8 +105,7 @@ def _callee(ctx, stmt, op, mode, active_names, shapes=None):
                 if any(n in active_names for n in nodes.names_in(a)))
     normalize.check_no_argument_mutation(ctx.info, stmt, op, ctx.locals)
     # user objects passed on keep their class (self.method calls resolve)
-    types = tuple(sorted((p, ctx.types[a.id]) for p, a in bound.items()
-                         if isinstance(a, gast.Name) and a.id in ctx.types))
+    types = _argument_types(ctx, sig, bound)
     key = (fn.__code__, mode, wrt, types)
     base = parse.display_name(fn)
     if key in _COMPILING:
@@ -127,6 +126,27 @@ def _callee(ctx, stmt, op, mode, active_names, shapes=None):
     fwd = ctx.global_name(f"{base}_fwd", entry.fwd)
     bwd = ctx.global_name(f"{base}_bwd", entry.bwd)
     return Callee(fwd, bound, bwd_name=bwd, order=wrt)
+
+
+def _argument_types(ctx, sig, bound):
+    """What the callee is specialized to: (parameter, class) of user objects
+    passed on (``self.method`` calls resolve), and (parameter,
+    ``parse.FunctionValue``) of functions passed (``apply(np.tanh, x)``,
+    a global function, a function parameter passed on) or left to a
+    function default (``act=np.tanh``)."""
+    out = {}
+    resolver = ops.Resolver(ctx.info, ctx.locals, ctx.injected, ctx.types)
+    for p, a in bound.items():
+        if isinstance(a, gast.Name) and a.id in ctx.types:
+            out[p] = ctx.types[a.id]
+        elif isinstance(a, (gast.Name, gast.Attribute)):
+            obj = resolver(a)
+            if obj is not None and parse.is_function_value(obj):
+                out[p] = parse.FunctionValue(obj)
+    for p, param in sig.parameters.items():
+        if p not in bound and parse.is_function_value(param.default):
+            out[p] = parse.FunctionValue(param.default)
+    return tuple(sorted(out.items()))
 
 
 def _packed_arguments(sig, bound):

@@ -263,3 +263,139 @@ def test_function_typed_at_a_prompt_with_linecache_source():
     exec(compile(text, "<python-input-gone>", "exec"), ns)
     with pytest.raises(CompileError, match="typed at the interactive prompt"):
         grad(ns["f"])
+
+
+# -- functions passed as values ------------------------------------------------
+
+def relu(v):
+    return np.maximum(v, 0.0)
+
+
+def softplus(v):
+    return np.log1p(np.exp(v))
+
+
+def apply(fn, x):
+    return fn(x)
+
+
+def layer(x, act=np.tanh):
+    return act(x) * 2.0
+
+
+ACTS = {"relu": relu, "tanh": np.tanh, "softplus": softplus}
+
+
+def map_local_def(x):
+    def h(v):
+        return v ** 2 * x[2]            # reads the enclosing x: inlined
+    return sum(list(map(h, [x[0], x[1]])))
+
+
+def map_function_and_lambda(x, y):
+    a = np.stack(list(map(np.sin, [x, y * 2.0])))
+    b = list(map(lambda u, v: u * np.cos(v), [x, y], [y, x]))
+    return np.sum(a) + np.sum(b[0] * b[1])
+
+
+def sorted_with_local_key(x):
+    def first(r):
+        return r[0]
+    rows = sorted([x * 2.0, x + 1.0, np.sin(x)], key=first)
+    return np.sum(rows[0] * rows[2])
+
+
+def callbacks(x):
+    def cube(v):
+        return v ** 3
+    return np.sum(apply(np.tanh, x) + apply(lambda v: v ** 2, x) + apply(cube, x)
+                  + apply(softplus, x))
+
+
+def default_function(x):
+    return np.sum(layer(x) + layer(x, act=np.sin) + layer(x, softplus))
+
+
+def top_default(x, nonlinearity=np.tanh):
+    return np.sum(nonlinearity(x) * x)
+
+
+def dict_of_functions(x):
+    def sq(v):
+        return v * v
+    acts = {"relu": relu, "sin": np.sin, "sq": sq}
+    fns = [np.cos, softplus]
+    f = np.exp
+    return np.sum(ACTS["softplus"](x) + acts["sin"](x) + acts["sq"](x) + fns[1](x)
+                  + f(x) + ACTS["tanh"](x) * fns[0](x))
+
+
+def anp_dict_of_functions(x):
+    sp = lambda v: anp.log1p(anp.exp(v))      # noqa: E731
+    return anp.sum(sp(x) + anp.sin(x) + x * x + sp(x) + anp.exp(x)
+                   + anp.tanh(x) * anp.cos(x))
+
+
+XS = np.array([0.3, -0.7, 1.1])
+YS = np.array([-0.4, 0.9, 0.2])
+
+
+def check_fn(f, args, wrt=0, ag=None):
+    """grad/vjp (reverse) and jvp (forward) of scalar f w.r.t. args[wrt]
+    against FD, and autograd's gradient when given."""
+    g = fd_jacobian(f, args, wrt)
+    close(grad(f, wrt=wrt)(*args), g)
+    tangents = tuple(T if i == wrt else np.zeros_like(a) for i, a in enumerate(args))
+    close(jvp(f, args, tangents)[1], g @ T)
+    close(vjp(f, *args)[1](1.0)[wrt], g)
+    if ag is not None:
+        close(g, ag(*args))
+
+
+@pytest.mark.parametrize("f", [map_local_def, sorted_with_local_key, callbacks,
+                               default_function, dict_of_functions])
+def test_functions_passed_as_values(f):
+    check_fn(f, (XS,))
+
+
+def test_functions_passed_as_values_against_autograd():
+    close(grad(dict_of_functions)(XS), autograd.grad(anp_dict_of_functions)(XS))
+    check_fn(map_function_and_lambda, (XS, YS), 0)
+    check_fn(map_function_and_lambda, (XS, YS), 1)
+    close(hessian(callbacks)(XS), fd_hessian(callbacks, (XS,), 0), tol=1e-5)
+
+
+def test_top_level_function_argument():
+    check_fn(top_default, (XS,), ag=autograd.grad(lambda x: anp.sum(anp.tanh(x) * x)))
+    # passed by position: compiled for it
+    close(grad(top_default)(XS, np.sin), np.cos(XS) * XS + np.sin(XS))
+    close(grad(top_default)(XS, relu), fd_jacobian(lambda x: top_default(x, relu), (XS,), 0))
+    # by keyword: the code was specialized to the default; refused, not wrong
+    with pytest.raises(CompileError, match="'nonlinearity' was differentiated as tanh"):
+        grad(top_default)(XS, nonlinearity=np.sin)
+
+
+def test_rebound_function_global_is_checked():
+    saved = ACTS["tanh"]
+    try:
+        close(grad(dict_of_functions)(XS), autograd.grad(anp_dict_of_functions)(XS))
+        ACTS["tanh"] = np.sin          # data, not code: checked when the code runs
+        with pytest.raises(CompileError, match="differentiated as tanh"):
+            grad(dict_of_functions)(XS)
+    finally:
+        ACTS["tanh"] = saved
+
+
+def closure_value(x):
+    s = np.sum(x)
+
+    def h(v):
+        return v * s
+    return np.sum(apply(h, x))
+
+
+def test_local_function_reading_enclosing_values_passed_to_a_helper_is_refused():
+    with pytest.raises(CompileError, match="the local function 'h' is used as a value "
+                                           "and reads 's' of the enclosing function") as err:
+        grad(closure_value)(XS)
+    assert "apply(h, x)" in str(err.value)

@@ -317,7 +317,7 @@ class Normalizer:
         body = self._extract_local_functions(body)
         body = self._copy_written_inputs(fn, body)
         body = self._lower_returns(body)
-        new_body = self._block(body)
+        new_body = self._function_parameters(fn) + self._block(body)
         if not new_body or not isinstance(new_body[-1], gast.Return):
             new_body.append(gast.Return(value=nodes.const(None)))
         fn.body = new_body
@@ -974,11 +974,14 @@ class Normalizer:
                     and isinstance(stmt.targets[0], gast.Name)
                     and isinstance(stmt.value, gast.Lambda)):
                 fdef = self._lambda_def(stmt.value, stmt.targets[0].id)
+                fdef._ad_lambda = stmt.value
                 self._check_inlinable(fdef, stmt)
                 self.local_fns[fdef.name] = fdef
                 continue
             out.append(stmt)
-        # a local function may only be called, never used as a value
+        # a local function is inlined where it is called; used as a value
+        # (passed to a helper, sorted(key=h)), it must read no variable of
+        # the enclosing function: it is then the function its code makes
         for name in self.local_fns:
             called = set()
             for node in gast.walk(gast.Module(body=out, type_ignores=[])):
@@ -986,11 +989,39 @@ class Normalizer:
                     called.add(id(node.func))
             for node in gast.walk(gast.Module(body=out, type_ignores=[])):
                 if nodes.is_name(node, name) and id(node) not in called:
-                    raise self.info.error(node, f"the local function '{name}' is used as a "
-                                          f"value; only direct calls of local functions "
-                                          f"are supported",
-                                          hint="define it at module level", construct="closure")
+                    fdef = self.local_fns[name]
+                    made, why = self._code_function(getattr(fdef, "_ad_lambda", fdef))
+                    if made is None:
+                        raise self.info.error(
+                            node, f"the local function '{name}' is used as a value{why}; "
+                                  f"such a function can only be called directly (it is "
+                                  f"then inlined)",
+                            hint="pass those values as parameters, or define the function "
+                                 "at module level", construct="closure")
+                    node._ad_user_name = name
+                    node.id = self.inject(name, made)
         return out
+
+    def _code_function(self, node):
+        """``(function, "")`` for a local def or lambda ``node`` that reads
+        no variable of the enclosing function and has constant defaults:
+        the function its code object makes (equal to the one Python makes
+        at run time); else ``(None, why)``."""
+        from ad_compiler.transforms import parse
+        code = parse.nested_code(self.info.fn.__code__, node)
+        if code is None:
+            return None, ""
+        if code.co_freevars:
+            return None, (" and reads " + ", ".join(f"'{v}'" for v in code.co_freevars)
+                          + " of the enclosing function")
+        defaults = node.args.defaults
+        if not all(isinstance(d, gast.Constant) for d in defaults) or any(
+                d is not None for d in node.args.kw_defaults) or getattr(
+                node, "decorator_list", None):
+            return None, " with defaults that are not constants (or decorators)"
+        made = parse.function_from_code(code, self.info.globals,
+                                        tuple(d.value for d in defaults) or None)
+        return made, ""
 
     def _rewrite_maps(self, body):
         """``map(h, xs, ys)`` -> ``[h(a, b) for a, b in zip(xs, ys)]`` when
@@ -1968,6 +1999,7 @@ class Normalizer:
         seq = self._sequence_builtin(expr)
         if seq is not None:
             expr = seq
+        expr = self._functions_passed(expr)
         pre = []
         func = expr.func
         label = None
@@ -1979,6 +2011,15 @@ class Normalizer:
             # grad(energy)(x): the derivative is made now, read as a global
             made = self._static_derivative(func)
             func = nodes.name(self.inject(self._derivative_name(func), made))
+        elif self._function_of(func) is not None:
+            # f = np.sin; f(x) / acts['relu'](x): specialized, checked when run
+            obj, written = self._function_of(func), expr.func
+            if not isinstance(func, gast.Name):
+                p, func = self._atomize(func)
+                pre += p
+            from ad_compiler.transforms.ops import describe
+            pre.append(self._function_guard(func.id, obj, expr, f"'{describe(written)}'",
+                                            "what it held when compiled"))
         elif not (isinstance(func, gast.Name) or self._is_static_ref(func)):
             written = expr.func
             p, func = self._atomize(func)
@@ -2005,6 +2046,144 @@ class Normalizer:
         if label is not None:
             call._ad_label = label
         return pre + self._update_guards(expr, call), call
+
+    def _function_of(self, node, depth=0):
+        """The function a callee expression holds when it can be told from
+        the program text: a local bound once (at the top of the body) to a
+        function (``f = np.sin``), an entry with a constant key of a global
+        dict or list of functions (``ACTS['relu']``) or of a local dict or
+        list display bound once; None otherwise (and for plain global names,
+        which the resolver handles)."""
+        from ad_compiler.transforms import parse
+        if depth > 8:
+            return None
+        if isinstance(node, gast.Name):
+            if node.id not in self.locals or node.id in self.local_fns \
+                    or node.id in self.resolve.types:
+                return None
+            value = self._single_binding(node.id)
+            if value is None:
+                return None
+            if isinstance(value, gast.Name) and value.id in self.locals:
+                return self._function_of(value, depth + 1)
+            if self._is_static_ref(value):
+                obj = self.resolve(value)
+                return obj if parse.is_function_value(obj) else None
+            return self._function_of(value, depth + 1)
+        if not (isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant)):
+            return None
+        key, base = node.slice.value, node.value
+        if self._is_static_ref(base):
+            container = self.resolve(base)
+            if not isinstance(container, (dict, list, tuple)):
+                return None
+            try:
+                obj = container[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+            return obj if parse.is_function_value(obj) else None
+        if not isinstance(base, gast.Name) or base.id not in self.locals:
+            return None
+        display = self._single_binding(base.id)
+        entry = None
+        if isinstance(display, gast.Dict):
+            for k, v in zip(display.keys, display.values):
+                if isinstance(k, gast.Constant) and k.value == key and type(k.value) is type(key):
+                    entry = v
+        elif isinstance(display, (gast.List, gast.Tuple)) and type(key) is int \
+                and -len(display.elts) <= key < len(display.elts) \
+                and not any(isinstance(e, gast.Starred) for e in display.elts):
+            entry = display.elts[key]
+        if entry is None:
+            return None
+        # (a lambda in the display is made again by the generated code: not
+        # the function its own code makes; a local def is, see
+        # _extract_local_functions)
+        if isinstance(entry, gast.Name) and entry.id in self.local_fns:
+            fdef = self.local_fns[entry.id]
+            return self._code_function(getattr(fdef, "_ad_lambda", fdef))[0]
+        if self._is_static_ref(entry):
+            obj = self.resolve(entry)
+            return obj if parse.is_function_value(obj) else None
+        return None
+
+    def _single_binding(self, name):
+        """The value of ``name = value`` when that is a statement of the
+        function's body (not nested) and the only binding of the name."""
+        if not hasattr(self, "_top_bindings"):
+            counts = {}
+            for n in gast.walk(self.info.node):
+                if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+                    counts[n.id] = counts.get(n.id, 0) + 1
+            self._top_bindings = {
+                st.targets[0].id: st.value for st in self.info.node.body
+                if isinstance(st, gast.Assign) and len(st.targets) == 1
+                and isinstance(st.targets[0], gast.Name) and counts.get(st.targets[0].id) == 1}
+        return self._top_bindings.get(name)
+
+    def _function_parameters(self, fn):
+        """Parameters holding functions: specialized to the function the
+        compile was given (``types``, from the call) or, when called in the
+        body, to a function default (``act=np.tanh``) with a check at entry
+        that the call did not pass another one.  A parameter the body
+        rebinds is not specialized."""
+        from ad_compiler.transforms import parse
+        types = self.resolve.types
+        stored = {n.id for n in gast.walk(fn) if isinstance(n, gast.Name)
+                  and isinstance(n.ctx, (gast.Store, gast.Del))}
+        for p in [p for p, v in types.items() if isinstance(v, parse.FunctionValue)]:
+            if p in stored:
+                del types[p]
+        try:
+            sig = inspect.signature(self.info.fn, follow_wrapped=False)
+        except (TypeError, ValueError):
+            return []
+        called = {n.func.id for n in gast.walk(fn)
+                  if isinstance(n, gast.Call) and isinstance(n.func, gast.Name)}
+        out = []
+        for p, param in sig.parameters.items():
+            if p in types or p in stored or p not in called \
+                    or not parse.is_function_value(param.default):
+                continue
+            out.append(self._function_guard(p, param.default, fn,
+                                            f"the parameter '{p}'", "its default"))
+        return out
+
+    def _function_guard(self, name, obj, node, what, why):
+        """Specialize calls of local ``name`` to function ``obj``, with a
+        check that it holds ``obj`` when the code runs."""
+        from ad_compiler import runtime
+        from ad_compiler.transforms import parse
+        self.resolve.types[name] = parse.FunctionValue(obj)
+        shown = getattr(obj, "__name__", "the function")
+        msg = (f"{what} was differentiated as {shown} ({why}), but here it is {{got}}")
+        base = parse.display_name(obj)
+        ref = self.inject(base if base != "lambda" else "lambda_", obj)
+        return nodes.located(gast.Expr(value=nodes.call(
+            nodes.attr(nodes.name(self.inject("ad", runtime)), "check_function"),
+            [nodes.name(name), nodes.name(ref), nodes.const(msg),
+             nodes.const(self.info.filename), nodes.const(node.lineno),
+             nodes.const(node.col_offset)])), node)
+
+    def _functions_passed(self, expr):
+        """A lambda passed to a user function (``apply(lambda v: v**2, x)``)
+        is the function its code makes when it reads no local variable, so
+        that the helper is compiled for it (compiler._argument_types)."""
+        if not any(isinstance(a, gast.Lambda) for a in expr.args) and not any(
+                isinstance(k.value, gast.Lambda) for k in expr.keywords):
+            return expr
+        if self._callee_of(expr, expr)[0] is None:
+            return expr
+
+        def made(value):
+            if isinstance(value, gast.Lambda):
+                fn, _ = self._code_function(value)
+                if fn is not None:
+                    return nodes.located(nodes.name(self.inject("lambda_", fn)), value)
+            return value
+        return nodes.located(gast.Call(func=expr.func, args=[made(a) for a in expr.args],
+                                       keywords=[gast.keyword(arg=k.arg, value=made(k.value))
+                                                 for k in expr.keywords]), expr)
 
     def _rewrite_derivative_values(self, body):
         """Derivatives held in local names, when every use calls them:

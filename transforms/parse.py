@@ -271,6 +271,87 @@ def parse_function(fn):
     return FunctionInfo(fn, node, filename, lines)
 
 
+class FunctionValue:
+    """A function passed as an argument (``apply(np.tanh, x)``, a default
+    ``act=np.tanh``), known when compiling: the code is specialized to it
+    (an entry of the compile's ``types``, beside classes of user objects),
+    so ``act(x)`` differentiates as ``np.tanh(x)``.  Equal by identity."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return isinstance(other, FunctionValue) and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __lt__(self, other):          # (types are sorted tuples of pairs)
+        return id(self.obj) < id(getattr(other, "obj", other))
+
+    def __repr__(self):
+        return f"FunctionValue({getattr(self.obj, '__name__', self.obj)!r})"
+
+
+def is_function_value(obj):
+    """Whether ``obj`` is a function a call can be specialized to: a Python
+    function, a builtin or NumPy function, a ufunc (not a class, not an
+    object with a ``__call__``)."""
+    import numpy
+    return (inspect.isfunction(obj) or inspect.isbuiltin(obj)
+            or isinstance(obj, numpy.ufunc)
+            or type(obj).__name__ == "_ArrayFunctionDispatcher")
+
+
+def nested_code(code, node):
+    """The code object, among those nested in ``code``, of the local
+    ``def`` or lambda ``node`` (a gast node with absolute positions), or
+    None: matched by name, first line, parameters and, for lambdas, the
+    columns its instructions come from."""
+    is_lambda = isinstance(node, gast.Lambda)
+    name = "<lambda>" if is_lambda else node.name
+    a = node.args
+    params = [x.id for x in a.posonlyargs + a.args]
+    if a.vararg is not None:
+        params.append("*" + a.vararg.id)
+    params += [x.id for x in a.kwonlyargs]
+    if a.kwarg is not None:
+        params.append("**" + a.kwarg.id)
+    found, stack = [], [code]
+    while stack:
+        c = stack.pop()
+        for k in c.co_consts:
+            if not inspect.iscode(k):
+                continue
+            stack.append(k)
+            if k.co_name == name and k.co_firstlineno == node.lineno and _code_params(k) == params:
+                found.append(k)
+    if is_lambda and len(found) > 1 and getattr(node.body, "end_lineno", None) is not None:
+        found = [k for k in found if _positions(k)
+                 and all(_contains(node.body, pos) for pos in _positions(k))]
+    return found[0] if len(found) == 1 else None
+
+
+_MADE = weakref.WeakKeyDictionary()       # code -> function made from it
+
+
+def function_from_code(code, globals_, defaults=None):
+    """A function of a nested code object that reads no enclosing variable
+    (no free variables), made once per code object: a local def or lambda
+    passed as a value is specialized to it."""
+    if code.co_freevars:
+        return None
+    made = _MADE.get(code)
+    if made is None or made.__defaults__ != defaults:
+        import types
+        made = types.FunctionType(code, globals_, code.co_name, defaults)
+        made.__qualname__ = getattr(code, "co_qualname", code.co_name)
+        _MADE[code] = made
+    return made
+
+
 def display_name(fn):
     """The identifier generated code is named after (``grad_<name>``,
     ``<name>_fwd``): the function's name, ``lambda`` for a lambda."""
