@@ -711,6 +711,7 @@ def grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
     alias of ``wrt``.
     """
     wrt = _wrt_or_argnums(wrt, argnums, "grad")
+    f = _as_function(f)
     if f is None:
         return lambda fn: grad(fn, wrt, has_aux)
     if _composes(f):                 # grad(grad(f)), grad of a Hessian...
@@ -724,12 +725,22 @@ def value_and_grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
     """Like ``grad`` but returns ``(f(*args), gradient)``; with
     ``has_aux=True``: ``((output, aux), gradient)``."""
     wrt = _wrt_or_argnums(wrt, argnums, "value_and_grad")
+    f = _as_function(f)
     if f is None:
         return lambda fn: value_and_grad(fn, wrt, has_aux)
     if _composes(f):
         return compose.nested_grad(f, wrt, has_aux, value=True)
     _check_callable(f, "value_and_grad")
     return _ValueAndGrad(f, wrt, "value_and_grad", has_aux)
+
+
+def _as_function(f):
+    """A NumPy/SciPy function with derivative rules (``np.tanh``,
+    ``np.linalg.det``) as a Python function calling it, so that
+    ``grad(np.tanh)`` works as in JAX and autograd; anything else as is."""
+    if f is None or inspect.isfunction(f) or inspect.ismethod(f) or _composes(f):
+        return f
+    return compose.primitive_function(f) or f
 
 
 def _composes(f):
@@ -837,6 +848,7 @@ def _forward_call(fn, sig, args, kwargs, tangents):
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> Tuple[Any, Any]:
     """Forward mode: ``(f(*primals), J(primals) @ tangents)``."""
+    f = _as_function(f)
     _check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp(f, primals, tangents): primals and tangents must be tuples, "
@@ -992,6 +1004,7 @@ def _split_call(fn, sig, args, kwargs, names):
 def vjp(f: Callable, *primals: Any) -> Tuple[Any, Callable[[Any], tuple]]:
     """Reverse mode: ``(out, pullback)``; ``pullback(ct)`` returns one
     cotangent per primal (None for integer/boolean primals)."""
+    f = _as_function(f)
     _check_callable(f, "vjp")
     if _composes(f):                 # vjp of grad(f): forward over reverse
         return compose.api_vjp(f, primals)
@@ -1038,6 +1051,7 @@ def jacobian(f: Callable, wrt: Wrt = _WRT0, mode: str = "rev", *,
 
 
 def _jacobian(f, wrt, mode, api):
+    f = _as_function(f)
     _check_callable(f, api)
     if mode not in ("rev", "fwd"):
         raise ValueError(f"{api}: mode must be 'rev' or 'fwd', got {mode!r}")
@@ -1198,6 +1212,7 @@ def hessian(f: Callable, wrt: Union[int, str] = _WRT0, *, argnums=None) -> Calla
     """Return a function computing the Hessian (forward over reverse);
     ``argnums`` is an alias of ``wrt``."""
     wrt = _wrt_or_argnums(wrt, argnums, "hessian")
+    f = _as_function(f)
     _check_callable(f, "hessian")
     if _composes(f):                 # the Jacobian of grad(f) by forward mode
         return compose.jacobian_of(compose.nested_grad(f, wrt, False, value=False), wrt)

@@ -388,7 +388,7 @@ class NestedGrad:
                             f"of them, got {wrt!r}")
 
     def __repr__(self):
-        return f"<{'value_and_grad' if self._value else 'grad'} of {self._inner!r}>"
+        return f"<{_label(self)}>"
 
     def _positions(self, args):
         pos = (self._wrt_spec,) if self._single else self._wrt_spec
@@ -410,7 +410,7 @@ class NestedGrad:
             WD, single = _wrt_positions(D, args)
             if not single or np.ndim(args[WD[0]]) != 0 or isinstance(D, api._ValueAndGrad) \
                     or getattr(D, "_value", False):
-                raise TypeError(_NOT_SCALAR.format(D=D))
+                raise TypeError(_NOT_SCALAR.format(D=_label(D)))
             seeds = [api._tangent_of(args[WD[0]], 1.0)]
             F1, T, act = _gradient_jvp_form(D, args, kwargs, seeds)
             tails = [[seeds[0]]]
@@ -424,8 +424,22 @@ class NestedGrad:
                     return out[act.index(WD[0])], picked
                 return picked
             return fix_tangents(F1, args, T, tails, comb)
-        raise TypeError(f"nesting past {D!r} inside another derivative is not supported: "
-                        f"only gradients (grad, value_and_grad) can be reversed more than once")
+        if len(W) == 1 and not self._value:
+            # a Jacobian, Hessian or tangent with a scalar output: its
+            # gradient is its Jacobian, by forward mode over its input
+            F = jacobian_form(D, args, kwargs, W[0])
+            jac, w, single = F.combine, W[0], self._single
+
+            def comb_jac(outs):
+                g = jac(outs)
+                if isinstance(g, (tuple, list, dict)) or np.shape(g) != np.shape(args[w]):
+                    raise TypeError(_NOT_SCALAR.format(D=_label(D)))
+                return g if single else (g,)
+            return Form(F.fn, F.n, F.names, F.extras, comb_jac, F.kwargs, F.pre)
+        raise TypeError(f"{_label(self)} inside another derivative is not supported: the "
+                        f"{'value and ' if self._value else ''}gradient of {_label(D)} with "
+                        f"respect to several arguments is reversed only when {_label(D)} is "
+                        f"a gradient; take one argument at a time")
 
     def __call__(self, *args, **kwargs):
         D = self._inner
@@ -436,7 +450,7 @@ class NestedGrad:
         W = self._positions(args)
         out = D(*args, **kwargs)
         if np.ndim(out) != 0 or isinstance(out, (tuple, list, dict)):
-            raise TypeError(_NOT_SCALAR.format(D=D))
+            raise TypeError(_NOT_SCALAR.format(D=_label(D)))
         cts = vjp_generic(D, args, kwargs, np.ones_like(out) if isinstance(out, np.ndarray)
                           else 1.0, W)
         picked = tuple(cts[w] for w in W)
@@ -444,7 +458,21 @@ class NestedGrad:
         return (out, picked) if self._value else picked
 
 
-_NOT_SCALAR = ("grad of {D!r} needs a scalar output (its argument must be a scalar): "
+def _label(D):
+    """``grad(f)``, ``hessian(grad(f))``...: how messages name a derivative."""
+    if isinstance(D, NestedGrad):
+        return f"{'value_and_grad' if D._value else 'grad'}({_label(D._inner)})"
+    if isinstance(D, _Of):
+        return f"{D._kind}({_label(D._D)})"
+    if isinstance(D, api._Derivative):
+        return f"{D._api}({getattr(D._fn, '__name__', 'f')})"
+    spec = getattr(D, "__ad_compose__", None)
+    if spec is not None:
+        return f"{spec[0]}({_label(spec[1])})"
+    return getattr(D, "__name__", None) or repr(D)
+
+
+_NOT_SCALAR = ("grad of {D} needs a scalar output (its argument must be a scalar): "
                "for an array use jacobian(...) or grad of a function that sums it")
 
 
@@ -690,6 +718,36 @@ def _spread(grads, act, m):
 _PULLBACK_GRADS = {}
 
 
+_PRIMITIVES = {}
+
+
+def primitive_function(f):
+    """``def tanh(x): return f(x)`` for a callable with derivative rules
+    (a ufunc: one parameter per input), or None."""
+    from ad_compiler import registry
+    if registry.lookup(f) is None:
+        return None
+    key = registry._key(f)
+    fn = _PRIMITIVES.get(key)
+    if fn is None:
+        nin = getattr(f, "nin", None)
+        if nin is None:
+            try:
+                sig = inspect.signature(f)
+                kinds = inspect.Parameter
+                nin = sum(1 for p in sig.parameters.values()
+                          if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+                          and p.default is p.empty) or 1
+            except (TypeError, ValueError):
+                nin = 1
+        name = getattr(f, "__name__", "f")
+        name = name if name.isidentifier() else "f"
+        params = ["x"] if nin == 1 else [f"x{i}" for i in range(nin)]
+        src = f"def {name}({', '.join(params)}):\n    return f({', '.join(params)})\n"
+        fn = _PRIMITIVES[key] = codegen.load(src, name, None, {"f": f})
+    return fn
+
+
 def _pullback_gradient(f, m, act):
     """``grad(phi, wrt=act)`` for ``phi(a0.., ct) = <ct, f(a0..)>``: the
     pullback of f as a gradient (generated once per (f, m, act))."""
@@ -751,6 +809,10 @@ def nested_grad(D, wrt, has_aux=False, value=False):
     """``grad(D)`` / ``value_and_grad(D)`` for a function the API returned."""
     if has_aux:
         raise TypeError("has_aux=True is not supported for the gradient of a derivative")
+    if getattr(D, "_has_aux", False):
+        raise TypeError(f"the gradient of {_label(D)} made with has_aux=True is not supported "
+                        f"(it returns a pair); differentiate a function returning only the "
+                        f"scalar, or use jacobian(...)")
     return NestedGrad(D, positions(D, wrt), value=value)
 
 

@@ -113,6 +113,7 @@ def elementwise_grad(f, wrt=_WRT0, *, argnums=None):
     wrt = _wrt_or_argnums(wrt, argnums, name)
     if _is_derivative(f):
         return _elementwise_grad_of_derivative(f, wrt)
+    f = api._as_function(f)
     bound, fn, sig = _plain_function(f, name)
     wrt_targets, single = sig.resolve_wrt(wrt, name)
 
@@ -166,6 +167,7 @@ def hvp(f, wrt=_WRT0, *, argnums=None):
     """
     name = "hvp"
     wrt = _wrt_or_argnums(wrt, argnums, name)
+    f = api._as_function(f)
     if _is_derivative(f):               # a third derivative: through ad_compiler.compose
         return _hvp_of_derivative(f, wrt)
     api._check_callable(f, name)

@@ -23,3 +23,29 @@ def test_readme_api_example_runs(tmp_path):
     np.testing.assert_allclose(ns["bx"], np.cos(x) * y)
     np.testing.assert_allclose(ns["J"], np.diag(np.cos(x) * x + np.sin(x)))
     np.testing.assert_allclose(ns["H"], np.diag(-np.sin(x) * y))
+
+
+def test_readme_composition_example_runs(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    example = "import numpy as np\n" + next(b for b in blocks if "force_loss" in b)
+    path = tmp_path / "readme_composition.py"
+    path.write_text(example)
+    ns = {"__name__": "readme_composition", "__file__": str(path)}
+    exec(compile(example, str(path), "exec"), ns)
+    x = ns["x"]
+
+    def force_loss(x):      # by hand: the forces of the chain, then the loss
+        d = x[1:] - x[:-1]
+        g = np.zeros_like(x)
+        g[1:] += 4 * d ** 3
+        g[:-1] -= 4 * d ** 3
+        return np.sum(g ** 2)
+    h = 1e-6
+    fd = np.array([(force_loss(x + h * e) - force_loss(x - h * e)) / (2 * h)
+                   for e in np.eye(len(x))])
+    np.testing.assert_allclose(ns["dloss"], fd, rtol=1e-6)
+    t = np.tanh(0.3)
+    np.testing.assert_allclose(ns["d3"], -2 * (1 - t ** 2) * (1 - 3 * t ** 2), rtol=1e-12)
+    assert ns["H3"].shape == (4, 4, 4)
+    np.testing.assert_allclose(ns["H3"], np.transpose(ns["H3"], (1, 0, 2)), atol=1e-9)
