@@ -2191,7 +2191,7 @@ class Normalizer:
         * ``dE = grad(energy)`` (made from what is known when compiling):
           the calls ``dE(x)`` call the derivative itself;
         * ``y, pb = vjp(f, a, b)``: ``pb_a, pb_b = a, b`` and ``y = f(a, b)``;
-          the calls ``pb(v)`` become calls of ``vjp_of(f)(pb_a, pb_b, v)``,
+          the calls ``pb(v)`` become calls of ``vjp_of(f)((pb_a, pb_b), v)``,
           a derivative with its arguments in view (ad_compiler.compose).
 
         Anything else (a pullback stored, returned, or made from a local
@@ -2276,8 +2276,9 @@ class Normalizer:
                 if isinstance(node.func, gast.Name) and node.func.id in made:
                     name, aliases = made[node.func.id]
                     node.func = nodes.name(name)
-                    if aliases is not None:
-                        node.args = [nodes.name(a) for a in aliases] + list(node.args)
+                    if aliases is not None:   # vjp_of(f)((pb_a, pb_b), v)
+                        node.args = [gast.Tuple(elts=[nodes.name(a) for a in aliases],
+                                                ctx=gast.Load())] + list(node.args)
                 return node
         module = Calls().visit(gast.Module(body=body, type_ignores=[]))
         return module.body

@@ -75,6 +75,11 @@ def operand_names(node):
         return out
     if isinstance(node, gast.Starred):
         return operand_names(node.value)
+    if isinstance(node, gast.Dict):      # the keywords of a derivative's call
+        out = []
+        for e in node.values:
+            out += operand_names(e)
+        return out
     return []
 
 

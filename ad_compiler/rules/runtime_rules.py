@@ -90,6 +90,24 @@ def prod_grad(z, g, x, p, axis=None, keepdims=False):
             + ad.prod_grad_tangent(g, x, p, d[x], d[p], axis, keepdims))
 
 
+@forward(ad.prod_grad_tangent)
+def prod_grad_tangent(r, g, x, z, u, w, axis=None, keepdims=False):
+    # r = G * (W / x - Z * u / x**2) (G, Z, W: g, z, w expanded): third
+    # derivatives of np.prod, term by term (each term one more call)
+    d[r] = (ad.prod_grad_tangent(d[g], x, z, u, w, axis, keepdims)
+            + ad.prod_grad_tangent(g, x, z, d[u], d[w], axis, keepdims)
+            + ad.prod_grad_tangent(g, x, d[z], u, 0.0, axis, keepdims)
+            + ad.prod_grad_tangent(g, x, w, d[x], 0.0, axis, keepdims)
+            + ad.prod_grad_tangent(g, x, z, -2.0 * u * d[x] / x, 0.0, axis, keepdims))
+
+
+@forward(ad.added_at)
+def added_at(z, buf, idx, g):
+    # linear in (buf, g): the adjoint accumulation of x[i] reads, as
+    # forward mode over gradient code meets it (third derivatives)
+    d[z] = ad.added_at(ad.zero_or(d[buf], buf), idx, ad.zero_or(d[g], g))
+
+
 @reverse(ad.append)
 def append(z, items, value):
     d[items] = d[z][:-1]
