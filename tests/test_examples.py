@@ -32,6 +32,12 @@ EXPECTED_OUTPUT = {
     "grad_accumulation.py": ["gradient check: max |AD - FD|",
                              "max |accumulated - full-batch gradient|",
                              "accumulated gradients match the full-batch gradient"],
+    "newton_hessian.py": ["gradient check: max |AD - FD|", "Hessian check",
+                          "converged quadratically"],
+    "energy_force.py": ["force check: max |AD - FD|", "force-loss gradient check",
+                        "force matching reduced the loss"],
+    "maml.py": ["meta-gradient check: max |AD - FD|", "meta-step 30",
+                "meta-training lowered the held-out loss"],
 }
 
 # Modules an example needs beyond the test extra: its test skips without them.
