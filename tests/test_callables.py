@@ -399,3 +399,12 @@ def test_local_function_reading_enclosing_values_passed_to_a_helper_is_refused()
                                            "and reads 's' of the enclosing function") as err:
         grad(closure_value)(XS)
     assert "apply(h, x)" in str(err.value)
+
+
+@pytest.mark.parametrize("f", [map_local_def, sorted_with_local_key, callbacks,
+                               default_function, dict_of_functions, top_default])
+def test_functions_passed_as_values_second_order(f):
+    # forward mode over the generated gradient code, which keeps the
+    # specialization and its checks
+    close(hessian(f)(XS), fd_hessian(f, (XS,), 0), tol=1e-5)
+    close(jacobian(f, mode="fwd")(XS), fd_jacobian(f, (XS,), 0))

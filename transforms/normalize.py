@@ -2061,6 +2061,9 @@ class Normalizer:
             if node.id not in self.locals or node.id in self.local_fns \
                     or node.id in self.resolve.types:
                 return None
+            checked = self._checked_functions().get(node.id)
+            if checked is not None:
+                return checked
             value = self._single_binding(node.id)
             if value is None:
                 return None
@@ -2107,13 +2110,30 @@ class Normalizer:
             return obj if parse.is_function_value(obj) else None
         return None
 
+    def _checked_functions(self):
+        """Names checked by ``ad.check_function(name, f, ...)`` statements of
+        the function's body (generated code transformed again: hessian)
+        -> the function they are checked to hold."""
+        if not hasattr(self, "_checked"):
+            from ad_compiler import runtime
+            self._checked = {}
+            for st in self.info.node.body:
+                call = st.value if isinstance(st, gast.Expr) else None
+                if isinstance(call, gast.Call) and len(call.args) >= 2 \
+                        and isinstance(call.args[0], gast.Name) \
+                        and self.resolve(call.func) is runtime.check_function:
+                    obj = self.resolve(call.args[1])
+                    if obj is not None:
+                        self._checked[call.args[0].id] = obj
+        return self._checked
+
     def _single_binding(self, name):
         """The value of ``name = value`` when that is a statement of the
         function's body (not nested) and the only binding of the name."""
         if not hasattr(self, "_top_bindings"):
             counts = {}
             for n in gast.walk(self.info.node):
-                if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+                if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param)):
                     counts[n.id] = counts.get(n.id, 0) + 1
             self._top_bindings = {
                 st.targets[0].id: st.value for st in self.info.node.body
