@@ -253,3 +253,43 @@ def test_does_not_mutate_inputs():
     vjp(grad(F.energy), x)[1](V.copy())
     grad(F.calls_vjp)(x)
     assert np.array_equal(x, X)
+
+
+# --- nestings we cannot do: clear errors, never a wrong number -------------------
+
+def test_error_grad_of_non_scalar_derivative():
+    with pytest.raises(TypeError, match=r"grad of grad\(energy\) needs a scalar output"):
+        grad(grad(F.energy))(X)
+
+
+def test_error_grad_of_has_aux_gradient():
+    def aux(t):
+        return t ** 3, t
+    with pytest.raises(TypeError, match="has_aux=True is not supported"):
+        grad(grad(aux, has_aux=True))(0.3)
+    with pytest.raises(TypeError, match="has_aux=True is not supported"):
+        grad(grad(F.s_sin), has_aux=True)(0.3)
+
+
+def test_error_pytree_argument_of_reversed_jacobian():
+    def P(p):
+        return np.sum(p["a"] ** 2 * p["b"])
+    with pytest.raises(TypeError, match="Jacobian of a derivative is taken with respect to a "
+                                        "float or a float array"):
+        jacobian(grad(P), mode="rev")({"a": X, "b": W})
+
+
+def test_error_differentiated_keyword_only_argument_of_inner_derivative():
+    # was a silent zero: the keyword's derivative was dropped
+    with pytest.raises(CompileError, match="'kwargs', which is differentiated here") as e:
+        grad(F.calls_grad_kw)(1.5)
+    assert "_composition_funcs.py" in str(e.value) and "s=s" in str(e.value)
+    with pytest.raises(CompileError, match="which is differentiated here"):
+        jvp(F.calls_grad_kw, (1.5,), (1.0,))
+
+
+def test_error_wrong_arguments():
+    with pytest.raises(TypeError, match="argument 0 is int"):
+        grad(grad(F.s_sin))(1)
+    with pytest.raises(ValueError, match="out of range"):
+        grad(grad(F.two_args), wrt=5)(X, W)
