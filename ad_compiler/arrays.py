@@ -62,6 +62,15 @@ def zeros(shape, dtype, like):
     return np.zeros(shape, dtype=dtype)
 
 
+def like(g, x):
+    """``g`` as an array of the kind of ``x`` where x is foreign and g is a
+    NumPy array (CuPy refuses to mix them; for Dask it avoids a NumPy array
+    in the graph): ``np.asarray(g, like=x)`` (NEP 35)."""
+    if isinstance(g, np.ndarray) and is_foreign_type(type(x)):
+        return np.asarray(g, like=x)
+    return g
+
+
 def size(x):
     """``np.size(x)`` (Dask warns that it does not implement np.size)."""
     if is_foreign_type(type(x)):

@@ -431,7 +431,7 @@ def match(g, x):
     if np.shape(g) == np.shape(x):
         return g
     if arrays.any_foreign(g, x) is not None:
-        return np.zeros_like(x, dtype=_float_dtype(x, g)) + g
+        return np.zeros_like(x, dtype=_float_dtype(x, g)) + arrays.like(g, x)
     return np.broadcast_to(g, np.shape(x)) + np.zeros_like(x, dtype=np.result_type(g, 0.0))
 
 
@@ -470,6 +470,7 @@ def _scatter_foreign(g, x, idx):
     (``cupyx.scatter_add``), Dask has not."""
     dt = np.result_type(x.dtype, getattr(g, "dtype", np.float64), 0.0)
     out = np.zeros_like(x, dtype=dt) if arrays.is_foreign(x) else arrays.zeros(np.shape(x), dt, g)
+    g = arrays.like(g, out)
     if _is_basic(idx):
         out[idx] = g
         return out
@@ -554,7 +555,7 @@ def _expand_foreign(g, x, shape, axis, keepdims):
         return g
     if not keepdims and axis is not None:
         g = np.expand_dims(g, _normalize_axis(axis, len(shape)))
-    return np.zeros_like(x, dtype=_float_dtype(x, g)) + g
+    return np.zeros_like(x, dtype=_float_dtype(x, g)) + arrays.like(g, x)
 
 
 _SMALL = 4096
@@ -1672,3 +1673,151 @@ def tree_scale(x, s):
     if isinstance(x, (tuple, list)):
         return type(x)(tree_scale(v, s) for v in x)
     return x * s
+
+
+# --- checkpointed loops (grad(f, checkpoint=...), issue #11) ------------------
+#
+# A loop of T iterations is reversed with s snapshots of its carried state
+# (binomial checkpointing, Griewank's "revolve" schedule): the primal keeps
+# the state before a few iterations; the adjoint sweep restores the nearest
+# snapshot, runs the body again up to the iteration it reverses (keeping new
+# snapshots where the schedule says), runs that one iteration with its
+# pushes, then its adjoint.  The schedule is ours: the split below was
+# derived from the cost recurrence, and tests/test_checkpoint.py checks it
+# against the dynamic program.
+
+def _beta(c, r):
+    """How many steps ``c`` snapshots reverse with at most ``r`` runs of
+    each step: C(c + r, c)."""
+    import math
+    return math.comb(c + r, c) if r >= 0 else 0
+
+
+def _runs(n, c):
+    r = 0
+    while _beta(c, r) < n:
+        r += 1
+    return r
+
+
+def revolve_split(n, free):
+    """Where to keep the next snapshot when reversing ``n`` steps from a
+    kept state with ``free`` more snapshots (offset in 1..n-1): the split of
+    minimal recomputation."""
+    c = free + 1
+    r = _runs(n, c)
+    return max(1, min(_beta(c, r - 1), n - _beta(c - 1, r - 1), n - 1))
+
+
+def revolve_cost(n, free):
+    """The body runs (advances, not counting the run of each reversed step)
+    of reversing ``n`` steps from a kept state with ``free`` more snapshots."""
+    if n <= 1:
+        return 0
+    c = free + 1
+    r = _runs(n, c)
+    return r * n - _beta(c + 1, r - 1)
+
+
+def auto_snapshots(steps):
+    """``checkpoint="auto"``: the fewest snapshots with which no step runs
+    more than twice in the adjoint sweep (about sqrt(2 T))."""
+    s = 1
+    while _beta(s, 2) < steps:
+        s += 1
+    return s
+
+
+class Revolve:
+    """The snapshots of one checkpointed loop of ``steps`` iterations.
+
+    Generated code::
+
+        cp = ad.Revolve(len(r), 40, (y, h))     # the state before iteration 0
+        for t in r:
+            <body>
+            cp.keep((y, h))                     # the state after each iteration
+        ...
+        for i in cp.backward():                 # i = T-1, ..., 0
+            y, h = cp.state                     # the snapshot at cp.start
+            for t in r[cp.start:i]:             # run again up to iteration i
+                <body>
+                cp.keep((y, h))
+            for t in r[i:i + 1]:                # iteration i, with its pushes
+                <body with pushes>
+            <adjoint of the body>
+    """
+
+    def __init__(self, steps, snapshots, state):
+        steps = int(steps)
+        if snapshots == "auto":
+            snapshots = auto_snapshots(steps)
+        self.snapshots = max(1, int(snapshots))
+        self.steps = steps
+        self.stored = {0: state}
+        self.start = 0
+        self.state = state
+        # the primal keeps the first chain of the schedule
+        lo, free, plan = 0, self.snapshots - 1, set()
+        while steps - lo > 1 and free > 0:
+            lo += revolve_split(steps - lo, free)
+            plan.add(lo)
+            free -= 1
+        self._stores = plan
+        self._pos = 0
+        self.runs = 0           # body runs of the adjoint sweeps (for tests)
+        self.peak = 1           # most snapshots held at once (for tests)
+
+    def keep(self, state):
+        """After an iteration: keep the state if the schedule says so."""
+        self._pos += 1
+        if self._pos in self._stores:
+            self.stored[self._pos] = state
+            if len(self.stored) > self.peak:
+                self.peak = len(self.stored)
+
+    def backward(self, n=None):
+        """The iterations to reverse, last first; before each, ``state`` is
+        the snapshot at ``start`` and the body is to be run from ``start``.
+        ``n``: the iterations the primal ran (a loop left by ``break``).
+        Snapshots are dropped as soon as they are no longer needed: one
+        backward sweep per primal sweep."""
+        n = self.steps if n is None else int(n)
+        kept = sorted(p for p in self.stored if p < n)
+        self.stored = {p: self.stored[p] for p in kept}
+        self._pending = None
+        hi = n
+        while kept:
+            lo = kept.pop()
+            yield from self._reverse(lo, hi, self.snapshots - len(kept) - 1)
+            self.stored.pop(lo, None)
+            hi = lo
+        self.state = None
+
+    def _reverse(self, lo, hi, free):
+        while hi > lo:
+            if hi - lo == 1 or free <= 0:
+                self._begin(lo, hi - 1, ())
+                yield hi - 1
+                hi -= 1
+                continue
+            m = lo + revolve_split(hi - lo, free)
+            # run lo -> m keeping m: merged into the next run
+            if self._pending is None:
+                self._pending = (lo, {m})
+            else:
+                self._pending[1].add(m)
+            yield from self._reverse(m, hi, free - 1)
+            self.stored.pop(m, None)
+            hi = m
+
+    def _begin(self, start, target, stores):
+        if self._pending is not None:
+            start, more = self._pending
+            stores = set(stores) | more
+            self._pending = None
+        self.start = start
+        self.state = self.stored[start]
+        self._stores = stores
+        self._pos = start
+        self.runs += target - start + 1
