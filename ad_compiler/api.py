@@ -112,8 +112,14 @@ def _same_structure(t, p):
             _same_structure(getattr(t, f), getattr(p, f)) for f in runtime.record_fields(p))
     if p is None:
         return t is None or (not _is_container(t) and np.ndim(t) == 0)
-    if _is_container(t):
+    if isinstance(t, (dict,)) or runtime.is_dataclass_instance(t):
         return False
+    if isinstance(t, (list, tuple)):     # a nested list of numbers for an array
+        try:
+            arr = np.asarray(t)
+        except (ValueError, TypeError):
+            return False
+        return arr.dtype.kind in "biufc" and arr.shape == np.shape(p)
     return np.shape(t) == np.shape(p)
 
 
@@ -700,7 +706,7 @@ _WRT0 = _DefaultWrt(0)
 
 
 def grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
-         has_aux: bool = False, *, argnums=None) -> Callable[..., Any]:
+         has_aux: bool = False, *, argnums=None, checkpoint=None) -> Callable[..., Any]:
     """Return a function computing the gradient of scalar-valued ``f``.
 
     ``wrt`` is a position, a parameter name or a tuple of them (a tuple gives
@@ -708,30 +714,55 @@ def grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
     With ``has_aux=True``, ``f`` returns ``(output, aux)``; the gradient of
     the output is returned as ``(gradient, aux)``, aux undifferentiated.
     ``argnums`` (JAX's name: an int position or a tuple of them) is an
-    alias of ``wrt``.
+    alias of ``wrt``.  ``checkpoint="auto"`` or a number of snapshots:
+    loops keep their state at that many snapshots instead of pushing every
+    iteration's values, and run iterations again in the backward sweep
+    (binomial checkpointing; "auto": about sqrt(2 n) for n iterations).
     """
     wrt = _wrt_or_argnums(wrt, argnums, "grad")
+    snapshots = _checkpoint_option(checkpoint, "grad")
     f = _as_function(f)
     if f is None:
-        return lambda fn: grad(fn, wrt, has_aux)
+        return lambda fn: grad(fn, wrt, has_aux, checkpoint=checkpoint)
     if _composes(f):                 # grad(grad(f)), grad of a Hessian...
         return compose.nested_grad(f, wrt, has_aux, value=False)
     _check_callable(f, "grad")
-    return _Grad(f, wrt, "grad", has_aux)
+    return _with_checkpoint(_Grad(f, wrt, "grad", has_aux), snapshots)
+
+
+def _checkpoint_option(checkpoint, api):
+    """The ``checkpoint=`` keyword: None, "auto" or a number of snapshots."""
+    if checkpoint is None or checkpoint is False:
+        return None
+    if checkpoint == "auto":
+        return "auto"
+    if isinstance(checkpoint, numbers.Integral) and not isinstance(checkpoint, bool) \
+            and checkpoint >= 1:
+        return int(checkpoint)
+    raise ValueError(f"{api}: checkpoint must be None, 'auto' or a number of snapshots "
+                     f">= 1, got {checkpoint!r}")
+
+
+def _with_checkpoint(d, snapshots):
+    if snapshots is not None:       # (the compiler reads the mode's suffix)
+        d._mode = f"{d._mode}@checkpoint={snapshots}"
+    return d
 
 
 def value_and_grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
-                   has_aux: bool = False, *, argnums=None) -> Callable[..., Any]:
+                   has_aux: bool = False, *, argnums=None,
+                   checkpoint=None) -> Callable[..., Any]:
     """Like ``grad`` but returns ``(f(*args), gradient)``; with
     ``has_aux=True``: ``((output, aux), gradient)``."""
     wrt = _wrt_or_argnums(wrt, argnums, "value_and_grad")
+    snapshots = _checkpoint_option(checkpoint, "value_and_grad")
     f = _as_function(f)
     if f is None:
-        return lambda fn: value_and_grad(fn, wrt, has_aux)
+        return lambda fn: value_and_grad(fn, wrt, has_aux, checkpoint=checkpoint)
     if _composes(f):
         return compose.nested_grad(f, wrt, has_aux, value=True)
     _check_callable(f, "value_and_grad")
-    return _ValueAndGrad(f, wrt, "value_and_grad", has_aux)
+    return _with_checkpoint(_ValueAndGrad(f, wrt, "value_and_grad", has_aux), snapshots)
 
 
 def _as_function(f):
@@ -1306,40 +1337,16 @@ def _wrt_or_argnums(wrt, argnums, api):
 
 
 def _tree_split(x):
-    """``(leaves, treedef)`` of dicts (insertion order), lists, tuples
-    (namedtuples too) and None (no leaves, as in JAX); the rest are leaves."""
-    leaves = []
-
-    def walk(v):
-        if v is None:
-            return ("none",)
-        if isinstance(v, dict):
-            return ("dict", type(v), tuple(v), tuple(walk(e) for e in v.values()))
-        if isinstance(v, (list, tuple)):
-            return ("seq", type(v), len(v), tuple(walk(e) for e in v))
-        leaves.append(v)
-        return None
-    return leaves, walk(x)
+    """``(leaves, treedef)`` of dicts (insertion order), lists, tuples,
+    NamedTuples, dataclasses and None (no leaves, as in JAX); the rest are
+    leaves (ad_compiler.tree)."""
+    from ad_compiler import tree
+    return tree.tree_flatten(x)
 
 
 def _tree_join(tdef, leaves):
-    it = iter(leaves)
-
-    def build(d):
-        if d is None:
-            return next(it)
-        if d[0] == "none":
-            return None
-        if d[0] == "dict":
-            _, kind, keys, subs = d
-            items = {k: build(s) for k, s in zip(keys, subs)}
-            return items if kind is dict else kind(items)
-        _, kind, _, subs = d
-        vals = [build(s) for s in subs]
-        if kind is list or kind is tuple:
-            return kind(vals)
-        return kind(*vals) if hasattr(kind, "_fields") else kind(vals)
-    return build(tdef)
+    from ad_compiler import tree
+    return tree.tree_unflatten(tdef, list(leaves))
 
 
 def _numeric_leaves(leaves, api):
@@ -1360,8 +1367,7 @@ def _jac_rev_tree(pull, out, x, api):
     """``(output treedef, [per output leaf: the blocks in x's structure])``
     by reverse mode: one pullback per output entry (two for a complex
     output and real leaves of x).  Plain arrays: ``_jac_rev``."""
-    if not isinstance(out, (dict, list, tuple, type(None))) and \
-            not isinstance(x, (dict, list, tuple)):
+    if not (out is None or _is_container(out)) and not _is_container(x):
         _numeric_leaves([out], api)
         return None, [_jac_rev(pull, out, x)]
     outs, odef = _tree_split(out)
@@ -1409,10 +1415,10 @@ def _jac_fwd_tree(run, x, api):
     """``(output treedef, [per output leaf: the blocks in x's structure])``
     by forward mode: one tangent per entry of each leaf of x.  Plain
     arrays: ``_jac_fwd``."""
-    if not isinstance(x, (dict, list, tuple)):
+    if not _is_container(x):
         cols = [run(t) for t in _basis(x)]
         out = cols[-1][0]
-        if not isinstance(out, (dict, list, tuple, type(None))):
+        if not (out is None or _is_container(out)):
             _numeric_leaves([out], api)
             return None, [_stack_columns(out, [d for _, d in cols], x)]
         outs, odef = _tree_split(out)

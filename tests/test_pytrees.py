@@ -535,3 +535,34 @@ def clash_loss(c):
 def test_field_named_like_an_array_attribute_refused():
     with pytest.raises(TypeError, match="field 'shape'"):
         grad(clash_loss)(Clash(np.ones(2)))
+
+
+# -- jacobian of a dataclass argument: blocks in the dataclass (JAX's nesting)
+
+def test_jacobian_of_a_dataclass_argument_keeps_its_type():
+    import dataclasses as dc
+    from ad_compiler import jacobian
+
+    @dc.dataclass
+    class Layer:
+        W: np.ndarray
+        b: np.ndarray
+
+    def f(layer, x):
+        return np.tanh(layer.W @ x + layer.b)
+
+    W0, b0, x = np.array([[0.5, -0.2], [0.3, 0.8]]), np.array([0.1, 0.2]), np.array([0.3, -0.4])
+    h = 1e-6
+    fdW = np.zeros((2, 2, 2))
+    for j in range(2):
+        for k in range(2):
+            E = np.zeros((2, 2))
+            E[j, k] = h
+            fdW[:, j, k] = (f(Layer(W0 + E, b0), x) - f(Layer(W0 - E, b0), x)) / (2 * h)
+    fdb = np.stack([(f(Layer(W0, b0 + h * e), x) - f(Layer(W0, b0 - h * e), x)) / (2 * h)
+                    for e in np.eye(2)], axis=1)
+    for mode in ("rev", "fwd"):
+        J = jacobian(f, mode=mode)(Layer(W0, b0), x)
+        assert isinstance(J, Layer)
+        np.testing.assert_allclose(J.W, fdW, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(J.b, fdb, rtol=1e-6, atol=1e-9)
