@@ -25,6 +25,7 @@ class Context:
 
     numpy = numpy
     runtime = runtime
+    checkpoint = None           # grad(f, checkpoint="auto" | snapshots)
 
     def __init__(self, info, namer, types=None, signature=None):
         self.info = info
@@ -383,6 +384,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
     from ad_compiler.transforms import forward
     generation = registry.generation      # (rules registered later: recompile)
+    mode, _, snapshots = mode.partition("@checkpoint=")    # grad(f, checkpoint=...)
     # 1. Parse, with absolute line numbers, and capture the namespace.
     info = parse.parse_function(fn)
     namer = names.Namer(names.all_identifiers(info.node))
@@ -390,6 +392,8 @@ def transform(fn, mode, wrt, types=None, signature=None):
         for t in tangent_names(fn, wrt).values():
             namer.reserve(t)
     ctx = Context(info, namer, types, signature)
+    if snapshots:       # reverse mode keeps loops' state at snapshots (ad.Revolve)
+        ctx.checkpoint = snapshots if snapshots == "auto" else int(snapshots)
     resolver = ops.Resolver(info, ctx.locals, ctx.injected, ctx.types)
     # 2. Refuse what we cannot differentiate, up front.
     fence.check(info, resolver_lookup(info, ctx))

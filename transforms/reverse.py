@@ -33,7 +33,7 @@ import operator
 
 import gast
 
-from ad_compiler.transforms import nodes, sequences, shapes, templates
+from ad_compiler.transforms import checkpoint, nodes, sequences, shapes, templates
 from ad_compiler.transforms.ops import operand_names as ops_names
 from ad_compiler.transforms.names import restore, snapshot
 
@@ -102,6 +102,10 @@ class ReversePass:
         self._prepare()
         self.shapes = ctx.shapes = shapes.analyze(fn, activity, ctx.signature)
         self.complex_ = self._uses_complex()
+        # grad(f, checkpoint="auto" | s): outermost for loops keep snapshots
+        # of their state instead of pushing (transforms/checkpoint.py)
+        self.checkpoint = getattr(ctx, "checkpoint", None)
+        self.ckpt_unbound = set()
 
     # -- names ---------------------------------------------------------------
 
@@ -386,6 +390,10 @@ class ReversePass:
         stmt._ad_key = key_i
         body_defined = set(defined) | {var}
         body = self.primal(stmt.body, True, body_defined)
+        ckpt_state = None
+        if self.checkpoint is not None and not in_loop:
+            ckpt_state = checkpoint.plan_loop(self, stmt, body)
+        plain = body
         counter = None
         if self._has_break(stmt.body):
             counter = self.ctx.namer.temp("n")
@@ -404,9 +412,16 @@ class ReversePass:
         loop = gast.For(target=nodes.name(var, True), iter=stmt.iter, body=body, orelse=[],
                         type_comment=None)
         defined.add(var)
+        if ckpt_state is not None:
+            cp, made = checkpoint.primal_loop(self, stmt, loop, ckpt_state, plain)
+            stmt._ad_ckpt = (cp, ckpt_state, plain)
+            return pre + [nodes.located(m, stmt) for m in made]
+        stmt._ad_ckpt = None
         return pre + [nodes.located(loop, stmt)]
 
     def while_primal(self, stmt, in_loop, defined):
+        if self.checkpoint is not None and not in_loop:
+            checkpoint.refuse_while(self, stmt)
         self.defined_before[id(stmt)] = set(defined)
         self.maybe_before[id(stmt)] = set(self.seen) | set(self.params)
         pre = []
@@ -800,7 +815,10 @@ class ReversePass:
         if not body:
             body = []
         counter = getattr(stmt, "_ad_counter", None)
-        if isinstance(stmt, gast.For):
+        ckpt = isinstance(stmt, gast.For) and getattr(stmt, "_ad_ckpt", None) and body
+        if ckpt:
+            pass
+        elif isinstance(stmt, gast.For):
             var = stmt.target.id
             rng = stmt.iter
             needs_var = var in nodes.loaded_names(gast.Module(body=body, type_ignores=[]))
@@ -821,7 +839,9 @@ class ReversePass:
             it = nodes.call(self.builtin("range"), [nodes.name(counter[0])])
             target = nodes.name(self.ctx.namer.fresh("_"), True)
         out = []
-        if body:
+        if ckpt:        # run again from snapshots, then reversed (transforms/checkpoint.py)
+            out = checkpoint.adjoint_loop(self, stmt, body, pre)
+        elif body:
             loop = gast.For(target=target, iter=it, body=body, orelse=[], type_comment=None)
             out = pre + [self.loc(loop, stmt)]
         if counter is not None and counter[1] is not None:
@@ -893,6 +913,8 @@ class ReversePass:
         for node in nodes.walk(gast.Module(body=adjoint, type_ignores=[])):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
                 needed.add(node.id)
+        if self.checkpoint is not None:     # (a checkpointed loop's runs of its body)
+            needed = checkpoint.needed_names(adjoint)
         active_keys = {k for k, (var, _) in self.saves.items() if var in needed}
         zero_inited = {n.value.args[0].id for n in nodes.walk(gast.Module(body=adjoint, type_ignores=[]))
                        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call)
@@ -931,7 +953,7 @@ class ReversePass:
                         else:
                             new = nodes.assign(var, nodes.name(saved_names[key]))
                     new = nodes.located(new, s)
-                    if not is_primal:
+                    if not is_primal and not getattr(s, "_ad_taped", False):
                         new._ad_adjoint = True
                     out.append(new)
                     continue
@@ -945,6 +967,8 @@ class ReversePass:
         primal = rewrite(primal, True)
         adjoint = rewrite(adjoint, False)
         self.pre_init = set(pre_init)
+        # (the state of a checkpointed loop, where it may be unbound)
+        pre_init = sorted(set(pre_init) | self.ckpt_unbound)
         inits = [nodes.assign(v, nodes.const(None)) for v in pre_init]
         if self.stack is not None:
             inits.append(nodes.assign(self.stack, gast.List(elts=[], ctx=gast.Load())))
