@@ -496,27 +496,63 @@ def _dot(a, b):
     return s
 
 
+def _slots(a, path=()):
+    """``(path, leaf)`` of the float leaves of ``a`` through tuples and
+    lists (the (args, tangents) pairs of _Of objects)."""
+    if isinstance(a, (tuple, list)):
+        for k, v in enumerate(a):
+            yield from _slots(v, path + (k,))
+    elif api._is_float_value(a):
+        yield path, a
+
+
+def _placed(a, path, value):
+    """``a``'s tuple/list structure with ``value`` at ``path`` and None
+    elsewhere (a tangent with one nonzero leaf)."""
+    if not path:
+        return value
+    return type(a)(_placed(v, path[1:], value) if k == path[0] else _nones(v)
+                   for k, v in enumerate(a))
+
+
+def _nones(a):
+    return type(a)(_nones(v) for v in a) if isinstance(a, (tuple, list)) else None
+
+
+def _assembled(a, grads, path=()):
+    """``a``'s structure with the gradient of each float leaf from ``grads``
+    ({path: gradient}), None for the other leaves."""
+    if isinstance(a, (tuple, list)):
+        return type(a)(_assembled(v, grads, path + (k,)) for k, v in enumerate(a))
+    return grads.get(path)
+
+
 def vjp_generic(D, args, kwargs, ct, positions=None, form=None):
-    """Cotangents of ``args`` by forward mode: one tangent per entry."""
+    """Cotangents of ``args`` by forward mode: one tangent per entry (of
+    each float leaf, for tuples and lists of arrays)."""
     F = form if form is not None else form_of(D, args, kwargs)
     res = [None] * len(args)
     for i in (positions if positions is not None else _active(args)):
         a = args[i]
-        if not api._is_float_value(a):
+        if not api._is_float_value(a) and not isinstance(a, (tuple, list)):
             if api._is_float_tree(a):
                 raise TypeError("reversing a Jacobian, Hessian or tangent with respect to a "
-                                "pytree argument is not supported; pass its arrays separately")
+                                "dict or record argument is not supported; pass its arrays "
+                                "separately")
             continue
-        if np.iscomplexobj(a):
-            raise TypeError("reversing a Jacobian, Hessian or tangent of a complex argument "
-                            "is not supported")
-        entries = []
-        for e in api._basis(a):
-            T = [None] * len(args)
-            T[i] = e
-            _, dout = F.jvp(args, T)
-            entries.append(_dot(ct, dout))
-        res[i] = _shaped(entries, a)
+        grads = {}
+        for path, leaf in _slots(a):
+            if np.iscomplexobj(leaf):
+                raise TypeError("reversing a Jacobian, Hessian or tangent of a complex "
+                                "argument is not supported")
+            entries = []
+            for e in api._basis(leaf):
+                T = [None] * len(args)
+                T[i] = _placed(a, path, e)
+                _, dout = F.jvp(args, T)
+                entries.append(_dot(ct, dout))
+            grads[path] = _shaped(entries, leaf)
+        res[i] = _assembled(a, grads)
     return tuple(res)
 
 
@@ -609,16 +645,20 @@ def _jvp_of_generic_vjp(D, args, kwargs, ct, dargs, dct):
     second = jvp_of(D)
     for i in _active(args):
         a = args[i]
-        if not api._is_float_value(a):
+        if not api._is_float_value(a) and not isinstance(a, (tuple, list)):
             continue
-        entries = []
-        for e in api._basis(a):
-            T = [None] * len(args)
-            T[i] = e
-            d2 = derivative_jvp(second, (tuple(args), tuple(T)), kwargs, (tuple(dargs), None))
-            entries.append(_dot(ct, d2))
-        g = _shaped(entries, a)
-        out[i] = g if out[i] is None else out[i] + g
+        grads = {}
+        for path, leaf in _slots(a):
+            entries = []
+            for e in api._basis(leaf):
+                T = [None] * len(args)
+                T[i] = _placed(a, path, e)
+                d2 = derivative_jvp(second, (tuple(args), tuple(T)), kwargs,
+                                    (tuple(dargs), None))
+                entries.append(_dot(ct, d2))
+            grads[path] = _shaped(entries, leaf)
+        g = _assembled(a, grads)
+        out[i] = g if out[i] is None else runtime.add(out[i], g)
     return tuple(out)
 
 

@@ -222,15 +222,9 @@ def test_code_calling_the_api(name):
     close(g2, g)
 
 
-_NESTED_OF = pytest.mark.xfail(
-    strict=True, reason="open: forward mode over a vjp_of/jvp_pair_of object's pullback "
-    "(vjp_of(vjp_of(f))) flattens only one level of its (args, ct) pair and refuses the "
-    "inner tuple as a pytree: a TypeError, never a wrong number")
-
-
 @pytest.mark.parametrize("name", ["calls_grad", "calls_grad_alias",
-                                  pytest.param("calls_vjp", marks=_NESTED_OF),
-                                  pytest.param("calls_jvp", marks=_NESTED_OF)])
+                                  "calls_vjp",
+                                  "calls_jvp"])
 def test_hessian_of_code_calling_the_api(name):
     f, a = getattr(F, name), getattr(A, name)
     H = autograd.hessian(a)(X)
