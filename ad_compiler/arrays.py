@@ -24,6 +24,12 @@ _FOREIGN = {np.ndarray: False, float: False, int: False, bool: False,
             dict: False, str: False}
 
 
+#: types that are never foreign: generated code's hot helpers test
+#: ``type(x) in NATIVE`` before calling anything here
+NATIVE = frozenset({np.ndarray, float, int, bool, complex, np.float64, np.float32,
+                    np.complex128, np.int64, type(None)})
+
+
 def is_foreign_type(t):
     """Whether instances of class ``t`` are foreign arrays."""
     known = _FOREIGN.get(t)

@@ -9,6 +9,8 @@ import numpy as np
 
 from ad_compiler import arrays
 
+_NATIVE = arrays.NATIVE     # (never Dask/CuPy arrays: the fast path of the helpers)
+
 
 def _float_dtype(x, g):
     """The dtype of a derivative of ``x``: x's own if it is inexact (float32
@@ -430,7 +432,7 @@ def match(g, x):
         return g
     if np.shape(g) == np.shape(x):
         return g
-    if arrays.any_foreign(g, x) is not None:
+    if (type(x) not in _NATIVE or type(g) not in _NATIVE) and arrays.any_foreign(g, x) is not None:
         return np.zeros_like(x, dtype=_float_dtype(x, g)) + arrays.like(g, x)
     return np.broadcast_to(g, np.shape(x)) + np.zeros_like(x, dtype=np.result_type(g, 0.0))
 
@@ -453,7 +455,7 @@ def scatter(g, x, idx):
         else:
             out[idx] = g
         return out
-    if arrays.any_foreign(g, x) is not None:
+    if (type(x) not in _NATIVE or type(g) not in _NATIVE) and arrays.any_foreign(g, x) is not None:
         return _scatter_foreign(g, x, idx)
     out = np.zeros(np.shape(x), dtype=np.result_type(x, g, 0.0))
     if _is_basic(idx):
@@ -535,7 +537,7 @@ def _normalize_axis(axis, ndim):
 def expand(g, x, axis=None, keepdims=False):
     """Broadcast the adjoint ``g`` of a reduction of ``x`` back to x's shape."""
     shape = np.shape(x)
-    if arrays.any_foreign(g, x) is not None:
+    if (type(x) not in _NATIVE or type(g) not in _NATIVE) and arrays.any_foreign(g, x) is not None:
         return _expand_foreign(g, x, shape, axis, keepdims)
     if axis is None and np.ndim(g) == 0:
         if not shape:
