@@ -145,8 +145,33 @@ def nondifferentiable(*fns, name=None):
         if fn is None:
             continue
         key = _key(fn)
-        if key not in _RULES:
+        if key not in _RULES and key not in _REFUSED:
             _NONDIFF[key] = name or qualified_name(fn)
+
+
+_REFUSED = {}        # key(callable) -> (qualified name, reason, hint)
+
+
+def refused(fn, reason, hint, name=None):
+    """Declare a callable whose result depends on differentiated arguments
+    in a way no rule can express (np.random.normal(loc, scale): through the
+    drawn noise).  Calls with constant arguments run as written; a
+    differentiated argument is refused with a CompileError saying ``reason``."""
+    global generation
+    generation += 1
+    if fn is None:
+        return
+    key = _key(fn)
+    _NONDIFF.pop(key, None)
+    _REFUSED[key] = (name or qualified_name(fn), reason, hint)
+
+
+def refusal(fn):
+    """(name, reason, hint) of a ``refused`` callable, or None."""
+    try:
+        return _REFUSED.get(_key(fn))
+    except TypeError:
+        return None
 
 
 def lookup(fn):

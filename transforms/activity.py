@@ -159,6 +159,11 @@ def unsupported(info, stmt, op):
                           construct=op.label)
     name = op.label
     fn = op.fn
+    from ad_compiler.registry import refusal
+    refused = refusal(fn) if fn is not None else None
+    if refused is not None:
+        return info.error(node, f"cannot differentiate {refused[0]}() with respect to "
+                          f"{refused[1]}", hint=refused[2], construct=refused[0] + "()")
     if fn is not None:
         from ad_compiler.registry import qualified_name
         name = qualified_name(fn) + "()"

@@ -254,7 +254,7 @@ class ForwardPass:
         # shape have no reverse rule and are not checked.)
         for p, actual in binding.items():
             live = [n for n in ops.operand_names(actual) if n in state.live]
-            if live and p not in tpl.read and op.prim.reverse is not None:
+            if live and p not in tpl.read and p not in tpl.nondiff and op.prim.reverse is not None:
                 raise self.ctx.info.error(
                     stmt, f"the forward rule of {op.prim.name} gives no derivative for its "
                     f"argument '{p}', which is differentiated here",

@@ -637,7 +637,7 @@ class ReversePass:
         keep = set()
         for p, actual in binding.items():
             # a name, or a (nested) tuple/list display of atoms
-            if any(self.act.is_active(n) for n in ops_names(actual)):
+            if p not in tpl.nondiff and any(self.act.is_active(n) for n in ops_names(actual)):
                 keep.add(p)
 
         missing = sorted(p for p in keep if p not in tpl.assigned)

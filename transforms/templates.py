@@ -41,6 +41,10 @@ class Template:
                              and isinstance(s.value, gast.Constant))]
         self.assigned = set()     # p of every d[p] = ... (reverse rules)
         self.read = set()         # p of every d[p] read (forward rules)
+        # parameters that only give a shape or select a piece (np.full_like's
+        # a, heaviside's x1): their derivative is zero almost everywhere, so
+        # the rule gives none and the compiler does not ask for one
+        self.nondiff = set(getattr(fn, "__ad_nondiff__", ()))
         for stmt in self.body:
             for t in getattr(stmt, "targets", []):
                 if _is_d(t):
