@@ -9,7 +9,8 @@ import numpy as np
 
 from ad_compiler import arrays, compiler, runtime
 from ad_compiler.transforms.codegen import note_origin
-from ad_compiler.transforms.parse import FunctionValue, is_function_value, missing_source, unwrap
+from ad_compiler.transforms.parse import (FunctionValue, attribute_types, is_function_value,
+                                          missing_source, unwrap)
 
 #: a position, a parameter name, or a tuple of them
 Wrt = Union[int, str, Sequence[Union[int, str]]]
@@ -441,6 +442,7 @@ def _user_types(positional, args):
                 type(a).__module__ not in ("builtins", "numpy") and \
                 not arrays.is_foreign(a):     # (a Dask/CuPy array's methods are NumPy's)
             out.append((name, type(a)))
+            out += attribute_types(name, a)   # self.layer.forward(x) (transforms/parse.py)
     return tuple(out)
 
 

@@ -140,6 +140,9 @@ def _argument_types(ctx, sig, bound):
     for p, a in bound.items():
         if isinstance(a, gast.Name) and a.id in ctx.types:
             out[p] = ctx.types[a.id]
+            for path, cls in ctx.types.items():     # its attributes (self.layer)
+                if path.startswith((a.id + ".", a.id + "[")):
+                    out[p + path[len(a.id):]] = cls
         elif isinstance(a, (gast.Name, gast.Attribute)):
             obj = resolver(a)
             if obj is not None and parse.is_function_value(obj):

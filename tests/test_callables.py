@@ -408,3 +408,89 @@ def test_functions_passed_as_values_second_order(f):
     # specialization and its checks
     close(hessian(f)(XS), fd_hessian(f, (XS,), 0), tol=1e-5)
     close(jacobian(f, mode="fwd")(XS), fd_jacobian(f, (XS,), 0))
+
+
+# -- methods of attributes -------------------------------------------------------
+
+class Dense:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def forward(self, params, x):
+        return np.tanh(self.scale * (x @ params))
+
+
+class Head:
+    def __init__(self, c):
+        self.c = c
+        self.inner = Dense(0.5)
+
+    def forward(self, params, h):
+        return self.c * np.sin(self.inner.forward(params, h)) * h
+
+
+class Net:
+    def __init__(self):
+        self.layer = Dense(1.0)
+        self.layers = [Dense(1.0), Dense(-0.5), Dense(2.0)]
+        self.head = Head(2.0)
+
+    def loss(self, params, x):
+        h = self.layer.forward(params, x)
+        return np.sum(self.head.forward(params, h))
+
+    def loss_indexed(self, params, x):
+        for i in range(len(self.layers)):
+            x = self.layers[i].forward(params, x)
+        return np.sum(x)
+
+    def loss_loop(self, params, x):
+        for k, layer in enumerate(self.layers):
+            x = layer.forward(params, x) * (k + 1.0)
+        return np.sum(x)
+
+    def loss_rebinding(self, params, x):
+        self.layer = self.layers[1]
+        return np.sum(self.layer.forward(params, x))
+
+
+def net_plain(net, params, x):
+    lay = net.layer
+    return np.sum(lay.forward(params, x) ** 2)
+
+
+P = np.array([[0.5, -0.2], [0.3, 0.8]])
+XP = np.array([[0.1, 0.2], [0.3, -0.4], [1.0, 0.5]])
+TP = np.array([[1.0, -0.5], [0.25, 2.0]])
+
+
+def anp_net_loss(params, x):
+    h = anp.tanh(anp.dot(x, params))
+    return anp.sum(2.0 * anp.sin(anp.tanh(0.5 * anp.dot(h, params))) * h)
+
+
+@pytest.mark.parametrize("method", ["loss", "loss_indexed", "loss_loop"])
+def test_methods_of_attributes(method):
+    net = Net()
+    f = getattr(net, method)
+    g = fd_jacobian(lambda p: f(p, XP), (P,), 0)
+    close(grad(f)(P, XP), g)
+    close(jvp(f, (P, XP), (TP, np.zeros_like(XP)))[1], np.sum(g * TP))
+    close(vjp(f, P, XP)[1](1.0)[0], g)
+    close(hessian(f)(P, XP), fd_hessian(lambda p: f(p, XP), (P,), 0), tol=1e-5)
+    if method == "loss":
+        close(grad(f)(P, XP), autograd.grad(anp_net_loss)(P, XP))
+
+
+def test_method_of_an_attribute_in_a_plain_function():
+    net = Net()
+    for layer in (Dense(3.0), Head(3.0)):      # another structure: compiled for it
+        net.layer = layer
+        close(grad(net_plain, wrt=1)(net, P, XP),
+              fd_jacobian(lambda p: net_plain(net, p, XP), (P,), 0))
+
+
+def test_attribute_rebound_in_the_function_is_not_resolved():
+    net = Net()
+    with pytest.raises(CompileError, match=r"\.forward\(\)"):
+        grad(net.loss_rebinding)(P, XP)

@@ -2004,8 +2004,12 @@ class Normalizer:
         func = expr.func
         label = None
         if isinstance(func, gast.Attribute) and not self._is_static_ref(func):
+            cls = self._object_class(func.value)
             p, recv = self._atomize(func.value)
             pre += p
+            if cls is not None and isinstance(recv, gast.Name) \
+                    and self.resolve.types.get(recv.id, cls) is cls:
+                self._bind_object_class(recv.id, func.value, cls)   # self.layer.forward(x)
             func = gast.Attribute(value=recv, attr=func.attr, ctx=gast.Load())
         elif isinstance(func, gast.Call) and self._static_derivative(func) is not None:
             # grad(energy)(x): the derivative is made now, read as a global
@@ -2110,6 +2114,85 @@ class Normalizer:
             return obj if parse.is_function_value(obj) else None
         return None
 
+    def _object_class(self, node, depth=0):
+        """The user class of the object an expression holds, from the
+        attribute structure of the arguments (``types`` entries such as
+        ``self.layer`` and ``self.layers[]``, see parse.attribute_types):
+        ``self.layer``, ``self.layers[i]``, a local bound once to one of
+        them, a ``for`` target over ``self.layers``; None when unknown."""
+        types = self.resolve.types
+        if depth > 8:
+            return None
+        key = self._attribute_key(node)
+        if key is not None:
+            cls = types.get(key)
+            return cls if isinstance(cls, type) else None
+        if not isinstance(node, gast.Name) or node.id not in self.locals:
+            return None
+        value = self._single_binding(node.id)
+        if value is not None:
+            return self._object_class(value, depth + 1)
+        self._single_binding("")          # (computes the counts)
+        if self._binding_counts.get(node.id) != 1:
+            return None
+        for loop in gast.walk(self.info.node):
+            if not isinstance(loop, gast.For):
+                continue
+            target, it = loop.target, loop.iter
+            if isinstance(it, gast.Call) and self._is_builtin(it.func, "enumerate") \
+                    and len(it.args) == 1 and isinstance(target, gast.Tuple) \
+                    and len(target.elts) == 2:
+                target, it = target.elts[1], it.args[0]
+            if nodes.is_name(target, node.id):
+                key = self._attribute_key(it)
+                cls = types.get(key + "[]") if key is not None else None
+                return cls if isinstance(cls, type) else None
+        return None
+
+    def _bind_object_class(self, name, node, cls):
+        """``name`` holds the object ``node`` holds, of class ``cls``: its
+        attribute structure too (``self.head.inner`` -> ``t1.inner``)."""
+        types = self.resolve.types
+        key = self._attribute_key(node)
+        types[name] = cls
+        if key is None or key == name:
+            return
+        for path, c in list(types.items()):
+            if isinstance(path, str) and path.startswith((key + ".", key + "[")):
+                types.setdefault(name + path[len(key):], c)
+
+    def _attribute_key(self, node, stored=False):
+        """``self.layer`` -> "self.layer", ``self.layers[i]`` ->
+        "self.layers[]" for a parameter ``self`` holding a user object;
+        None for a path (or a part of it) the function stores into."""
+        if not hasattr(self, "_stored_paths"):
+            # attributes the function stores (self.layer = other): not resolved
+            self._stored_paths, self._stored_paths_ready = set(), False
+            self._stored_paths = {
+                self._attribute_key(n, stored=True) for n in gast.walk(self.info.node)
+                if isinstance(n, (gast.Attribute, gast.Subscript))
+                and isinstance(n.ctx, (gast.Store, gast.Del))}
+            self._stored_paths_ready = True
+        if isinstance(node, gast.Name):
+            key = node.id if isinstance(self.resolve.types.get(node.id), type) else None
+            value = self._single_binding(node.id) if key is None and \
+                node.id in self.locals else None
+            if isinstance(value, (gast.Attribute, gast.Subscript)):
+                key = self._attribute_key(value)        # lay = net.layer
+        elif isinstance(node, gast.Attribute):
+            base = self._attribute_key(node.value)
+            key = None if base is None else f"{base}.{node.attr}"
+        elif isinstance(node, gast.Subscript):
+            base = self._attribute_key(node.value)
+            key = None if base is None else f"{base}[]"
+        else:
+            key = None
+        if key is not None and self._stored_paths_ready and not stored and any(
+                p is not None and (key == p or key.startswith((p + ".", p + "[")))
+                for p in self._stored_paths):
+            return None
+        return key
+
     def _checked_functions(self):
         """Names checked by ``ad.check_function(name, f, ...)`` statements of
         the function's body (generated code transformed again: hessian)
@@ -2135,6 +2218,7 @@ class Normalizer:
             for n in gast.walk(self.info.node):
                 if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param)):
                     counts[n.id] = counts.get(n.id, 0) + 1
+            self._binding_counts = counts
             self._top_bindings = {
                 st.targets[0].id: st.value for st in self.info.node.body
                 if isinstance(st, gast.Assign) and len(st.targets) == 1

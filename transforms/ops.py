@@ -90,7 +90,7 @@ class Resolver:
         self.info = info
         self.locals = locals_
         self.injected = injected  # name -> object the generated code gets
-        self.types = types or {}  # parameter -> class of a user object
+        self.types = types if types is not None else {}  # parameter -> class of a user object (shared with the compile context)
 
     def __call__(self, node):
         path = []

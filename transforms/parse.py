@@ -352,6 +352,40 @@ def function_from_code(code, globals_, defaults=None):
     return made
 
 
+def _is_user_object(v):
+    import numbers
+    import numpy
+    return not isinstance(v, (numpy.ndarray, numpy.generic, numbers.Number, str, bytes,
+                              dict, list, tuple, set, frozenset, type(None), slice, range,
+                              type)) \
+        and not callable(v) and not inspect.ismodule(v) \
+        and type(v).__module__ not in ("builtins", "numpy")
+
+
+def attribute_types(name, obj, depth=2, limit=32):
+    """(path, class) for the attributes of user object ``obj`` (argument
+    ``name``) that are user objects themselves (``self.layer`` ->
+    ``("self.layer", Dense)``) or lists/tuples of objects of one user class
+    (``("self.layers[]", Dense)``), ``depth`` levels deep, so that
+    ``self.layer.forward(x)`` and ``self.layers[i].forward(x)`` resolve (the
+    code is compiled per such structure)."""
+    out = []
+    attrs = getattr(obj, "__dict__", None)
+    if depth <= 0 or not isinstance(attrs, dict):
+        return out
+    for key, v in attrs.items():
+        if len(out) >= limit or not isinstance(key, str):
+            break
+        path = f"{name}.{key}"
+        if _is_user_object(v):
+            out.append((path, type(v)))
+            out += attribute_types(path, v, depth - 1, limit - len(out))
+        elif isinstance(v, (list, tuple)) and v and len({type(e) for e in v}) == 1 \
+                and _is_user_object(v[0]):
+            out.append((path + "[]", type(v[0])))
+    return out
+
+
 def display_name(fn):
     """The identifier generated code is named after (``grad_<name>``,
     ``<name>_fwd``): the function's name, ``lambda`` for a lambda."""
