@@ -322,6 +322,25 @@ def rows_list_read_after_write(X):
     return np.sum(rows[0] * rows[1])
 
 
+def _apply_fn(fn, v):
+    return fn(v)
+
+
+def function_from_loop(x):
+    s = 0.0
+    for act in [np.sin, np.cos]:
+        s = s + np.sum(act(x))  # ERROR: function_value_unknown
+    return s
+
+
+def closure_passed_as_value(x):
+    c = np.sum(x)
+
+    def scaled(v):
+        return v * c
+    return np.sum(_apply_fn(scaled, x))  # ERROR: closure_value
+
+
 STRICT_CASES = [
     Case("generator", running_sq_norm, (X3,)),
     Case("yield_from", centered_square_terms, (X3,)),
@@ -356,6 +375,8 @@ STRICT_CASES = [
     Case("loop_source_write", write_into_iterated_rows, (np.ones((3, 2)),)),
     Case("local_second_name_update", local_helper_second_name_update, (X3,)),
     Case("container_of_views_read_after_write", rows_list_read_after_write, (np.ones((2, 3)),)),
+    Case("function_value_unknown", function_from_loop, (X3,)),
+    Case("closure_value", closure_passed_as_value, (X3,)),
 ]
 
 MAYBE_SUPPORTED = [

@@ -494,3 +494,17 @@ def test_attribute_rebound_in_the_function_is_not_resolved():
     net = Net()
     with pytest.raises(CompileError, match=r"\.forward\(\)"):
         grad(net.loss_rebinding)(P, XP)
+
+
+def functions_from_a_loop(x):
+    s = 0.0
+    for act in [np.sin, np.cos]:
+        s = s + np.sum(apply(act, x))
+    return s
+
+
+def test_function_argument_not_known_when_compiling_is_refused():
+    # the helper cannot be specialized: a CompileError at its call, not a number
+    with pytest.raises(CompileError, match=r"no derivative rule for fn\(\)") as err:
+        grad(functions_from_a_loop)(XS)
+    assert err.value.lineno == apply.__code__.co_firstlineno + 1
