@@ -786,3 +786,42 @@ add([
       skip=None if "stable" in __import__("inspect").signature(np.sort).parameters
       else f"no stable= in NumPy {np.__version__}"),
 ])
+
+# Functions once declared non-differentiable whose results do carry a
+# derivative (rules/numpy_sets.py, python_math.py; tests/test_nondiff_audit.py)
+add([
+    S("numpy.full_like", "np.full_like(y, x)", U(), U(2, 3), wrt=(0,)),
+    S("numpy.full_like", "np.full_like(y, x) * y", U(3), U(2, 3)),
+    S("numpy.arange", "np.arange(x, x + 4.5)", U()),
+    S("numpy.arange", "np.arange(x, 5.0, y)", U(lo=-1.0, hi=0.5), Pos(lo=0.6, hi=0.9), order=1),
+    S("numpy.logspace", "np.logspace(x, y, 5)", U(lo=-1.0, hi=1.0), U(lo=-1.0, hi=1.0)),
+    S("numpy.logspace", "np.logspace(x, 1.0, 4, base=y)", U(lo=-1.0, hi=1.0), Pos(lo=1.5, hi=3.0),
+      order=1),
+    S("numpy.geomspace", "np.geomspace(x, y, 5)", Pos(), Pos(lo=2.5, hi=4.0)),
+    S("numpy.fft.fftfreq", "np.fft.fftfreq(6, x)", Pos()),
+    S("numpy.fft.rfftfreq", "np.fft.rfftfreq(7, x)", Pos()),
+    S("numpy.heaviside", "np.heaviside(np.array([-1.0, 0.0, 2.0, 0.0]), x)", U()),
+    S("numpy.heaviside", "np.heaviside(np.array([[0.0], [1.0]]), x) * x", U(3)),
+    S("numpy.unique", "np.unique(x)", Distinct(2, 3)),
+    S("numpy.unique", "np.unique(x, return_counts=True)[0]", Distinct(5), order=1),
+    S("numpy.unique_values", "np.unique_values(x)", Distinct(5)),
+    S("numpy.unique_counts", "np.unique_counts(x)[0]", Distinct(5)),
+    S("numpy.unique_inverse", "np.unique_inverse(x)[0]", Distinct(5)),
+    S("numpy.unique_all", "np.unique_all(x)[0]", Distinct(5)),
+    S("numpy.union1d", "np.union1d(x, y)", Distinct(4), Distinct(3) + 5.0),
+    S("numpy.setxor1d", "np.setxor1d(x, y)", Distinct(4), Distinct(3) + 5.0),
+    S("numpy.setdiff1d", "np.setdiff1d(x, y)", Distinct(4), Distinct(3) + 5.0),
+    S("numpy.bincount", "np.bincount(np.array([0, 2, 2, 4]), weights=x)", U(4)),
+    S("numpy.bincount", "np.bincount(np.array([1, 0, 1]), x, 4)", U(3), order=1),
+    S("numpy.histogram", "np.concatenate(np.histogram(x, bins=3))", Distinct(6)),
+    S("numpy.histogram", "np.histogram(np.array([0.1, 0.5, 0.9, 0.45]), bins=3, weights=x)[0]",
+      U(4)),
+    S("numpy.histogram", "np.concatenate(np.histogram(np.array([0.1, 0.5, 0.9]), 2, (x, y)))",
+      U(lo=-1.0, hi=0.0), U(lo=1.0, hi=2.0), order=1),
+    S("numpy.histogram_bin_edges", "np.histogram_bin_edges(x, bins=4)", Distinct(5)),
+    S("math.copysign", "math.copysign(x, -1.0) * x", U()),
+    S("numpy.copysign", "np.copysign(x, y)", Distinct(3), U(3)),
+    S("builtins.divmod", "divmod(x, 0.7)[1] * x", Pos(lo=1.1, hi=1.3)),
+    S("builtins.divmod", "divmod(2.3, x)[1]", Pos(lo=0.8, hi=0.9), order=1),
+    S("numpy.divmod", "np.divmod(x, y)[1]", Pos(3, lo=1.1, hi=1.3), Pos(3, lo=0.8, hi=0.9)),
+])

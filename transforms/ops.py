@@ -30,7 +30,7 @@ NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes",
 DIFF_ATTRS = {"T": "transpose", "mT": "matrix_transpose", "real": "real",
               "imag": "imag"}
 NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all",
-                   "tolist", "searchsorted", "__len__", "count", "index", "keys"}
+                   "searchsorted", "__len__", "count", "index", "keys"}
 # dict methods whose results carry the values' derivatives
 DICT_METHODS = {"items": "dict_items", "values": "dict_values"}
 # method name -> numpy function name, where they differ

@@ -12,27 +12,24 @@ from ad_compiler import runtime as ad
 from ad_compiler.registry import nondifferentiable
 
 _NUMPY = [
-    "shape", "size", "ndim", "zeros_like", "ones_like", "empty_like", "full_like",
-    "zeros", "ones", "empty", "full", "eye", "identity", "arange", "linspace",
-    "logspace", "argmax", "argmin", "argsort", "argwhere", "nonzero", "flatnonzero",
-    "floor", "ceil", "round", "around", "rint", "trunc", "fix",
-    "isnan", "isinf", "isfinite", "isclose", "allclose", "array_equal",
-    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "logical_and", "logical_or", "logical_not", "logical_xor", "any", "all",
-    "count_nonzero", "searchsorted", "digitize", "histogram", "bincount",
-    "unique", "floor_divide", "result_type", "broadcast_shapes", "iscomplexobj",
-    "isscalar", "may_share_memory", "shares_memory", "indices", "tri",
-    "diag_indices", "triu_indices", "tril_indices", "mask_indices", "ndindex",
-    "heaviside", "signbit", "isreal", "iscomplex", "isrealobj",
-    "issubdtype", "dtype", "int64", "int32", "bool_",
+    "shape", "size", "ndim", "zeros_like", "ones_like", "empty_like", "zeros",
+    "ones", "empty", "full", "eye", "identity", "linspace", "argmax", "argmin",
+    "argsort", "argwhere", "nonzero", "flatnonzero", "floor", "ceil", "round",
+    "around", "rint", "trunc", "fix", "isnan", "isinf", "isfinite", "isclose",
+    "allclose", "array_equal", "equal", "not_equal", "less", "less_equal",
+    "greater", "greater_equal", "logical_and", "logical_or", "logical_not",
+    "logical_xor", "any", "all", "count_nonzero", "searchsorted", "digitize",
+    "floor_divide", "result_type", "broadcast_shapes", "iscomplexobj", "isscalar",
+    "may_share_memory", "shares_memory", "indices", "tri", "diag_indices",
+    "triu_indices", "tril_indices", "mask_indices", "ndindex", "signbit", "isreal",
+    "iscomplex", "isrealobj", "issubdtype", "dtype", "int64", "int32", "bool_",
 ]
 for _name in _NUMPY:
     _fn = getattr(np, _name, None)
     if _fn is not None:
         nondifferentiable(_fn, name=f"numpy.{_name}")
 
-for _name in ("default_rng", "seed", "rand", "randn", "randint", "normal",
-              "uniform", "random", "choice", "permutation", "shuffle"):
+for _name in ("default_rng", "seed", "rand", "randn", "randint", "random", "shuffle"):
     _fn = getattr(np.random, _name, None)
     if _fn is not None:
         nondifferentiable(_fn, name=f"numpy.random.{_name}")
@@ -40,11 +37,11 @@ for _name in ("default_rng", "seed", "rand", "randn", "randint", "normal",
 for _name in ("len", "range", "int", "bool", "isinstance", "type", "print",
               "round", "id", "hash", "repr", "str", "callable", "enumerate",
               "zip", "hasattr", "sorted", "reversed",
-              "divmod", "format", "issubclass", "chr", "ord", "any", "all"):
+              "format", "issubclass", "chr", "ord", "any", "all"):
     nondifferentiable(getattr(builtins, _name), name=_name)
 
 for _name in ("floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
-              "isclose", "copysign", "factorial", "comb", "perm", "gcd"):
+              "isclose", "factorial", "comb", "perm", "gcd"):
     _fn = getattr(math, _name, None)
     if _fn is not None:
         nondifferentiable(_fn, name=f"math.{_name}")
@@ -55,38 +52,34 @@ nondifferentiable(ad.scalar_seed, ad.zeros_like, ad.zeros_buffer, ad.reduced_cou
 nondifferentiable(ad.read_at)
 
 # More NumPy functions whose results carry no derivative: indices, masks,
-# integer/bitwise arithmetic, set operations, sizes and dtype queries,
-# frequency grids.
+# integer/bitwise arithmetic, sizes and dtype queries.  (np.unique and the set
+# functions, histograms, bincount, full_like, arange/logspace/geomspace,
+# fftfreq and heaviside have rules, intersect1d and random draws with float
+# parameters are refused: rules/numpy_sets.py.)
 _NUMPY_MORE = [
     "argpartition", "lexsort", "nanargmax", "nanargmin", "isneginf", "isposinf",
-    "isnat", "array_equiv", "ravel_multi_index", "unravel_index", "diag_indices_from",
-    "tril_indices_from", "triu_indices_from", "isin", "intersect1d", "union1d",
-    "setdiff1d", "setxor1d", "unique_values", "unique_counts", "unique_inverse",
-    "unique_all", "histogram2d", "histogramdd", "histogram_bin_edges", "bitwise_and",
-    "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_count", "invert", "left_shift",
-    "right_shift", "gcd", "lcm", "spacing", "can_cast", "promote_types", "min_scalar_type",
-    "common_type", "finfo", "iinfo", "isfortran", "iterable", "isdtype", "ndindex",
-    "ones", "empty", "geomspace", "rint", "fix", "signbit", "packbits", "unpackbits",
-    "argsort",
+    "isnat", "array_equiv", "ravel_multi_index", "unravel_index",
+    "diag_indices_from", "tril_indices_from", "triu_indices_from", "isin",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_count",
+    "invert", "left_shift", "right_shift", "gcd", "lcm", "spacing", "can_cast",
+    "promote_types", "min_scalar_type", "common_type", "finfo", "iinfo",
+    "isfortran", "iterable", "isdtype", "ndindex", "ones", "empty", "rint", "fix",
+    "signbit", "packbits", "unpackbits", "argsort",
 ]
 for _name in _NUMPY_MORE:
     _fn = getattr(np, _name, None)
     if _fn is not None:
         nondifferentiable(_fn, name=f"numpy.{_name}")
 
-for _name in ("fftfreq", "rfftfreq"):
-    nondifferentiable(getattr(np.fft, _name), name=f"numpy.fft.{_name}")
-
 nondifferentiable(np.linalg.matrix_rank, name="numpy.linalg.matrix_rank")
 
-for _name in ("exponential", "gamma", "poisson", "beta", "binomial", "standard_normal",
-              "standard_exponential", "standard_gamma", "multivariate_normal", "lognormal",
-              "laplace", "logistic", "dirichlet", "multinomial", "random_sample", "ranf",
-              "sample", "bytes", "chisquare", "geometric", "gumbel", "vonmises", "wald",
-              "weibull", "zipf", "pareto", "power", "rayleigh", "triangular",
-              "standard_cauchy", "standard_t", "negative_binomial", "hypergeometric",
-              "logseries", "get_state", "set_state", "f", "noncentral_chisquare",
-              "noncentral_f"):
+# (random draws whose distribution has float parameters are refused in
+# rules/numpy_sets.py when a parameter is differentiated; these draw integers
+# or parameter-free noise)
+for _name in ("poisson", "binomial", "standard_normal", "standard_exponential",
+              "multinomial", "random_sample", "ranf", "sample", "bytes", "geometric",
+              "zipf", "standard_cauchy", "negative_binomial", "hypergeometric",
+              "logseries", "get_state", "set_state"):
     _fn = getattr(np.random, _name, None)
     if _fn is not None:
         nondifferentiable(_fn, name=f"numpy.random.{_name}")

@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from ad_compiler import runtime as ad
-from ad_compiler.registry import forward, nondifferentiable, reverse, same_rules
+from ad_compiler import runtime_numpy as adn
+from ad_compiler.registry import forward, lookup, nondifferentiable, reverse, same_rules
 from ad_compiler.rules import numpy_core, numpy_more  # noqa: F401  (their rules first)
 
 d = None  # the d[x] notation of templates; never evaluated
@@ -130,3 +131,32 @@ def sum_start_grad(z, g, start):
 @forward(ad.builtin_extremum_grad)
 def builtin_extremum_grad(z, g, m, a, b, which):
     d[z] = ad.builtin_extremum_grad(d[g], m, a, b, which)
+
+
+# copysign(x1, x2) is |x1| with the sign of x2: its derivative in x1 is the
+# product of the signs; in x2 it is zero almost everywhere.
+@reverse(math.copysign, np.copysign)
+def copysign(z, x1, x2, /):
+    d[x1] = ad.unbroadcast(d[z] * np.copysign(1.0, x1) * np.copysign(1.0, x2), x1)
+
+
+@forward(math.copysign, np.copysign)
+def copysign(z, x1, x2, /):
+    d[z] = ad.like(d[x1] * np.copysign(1.0, x1) * np.copysign(1.0, x2), z)
+
+
+# divmod(a, b) is (a // b, a % b): the quotient is constant almost everywhere,
+# the remainder differentiates as a - b * (a // b).
+@reverse(builtins.divmod, np.divmod)
+def divmod_(z, x1, x2, /):
+    d[x1] = ad.unbroadcast(adn.cot(d[z], z, 1), x1)
+    d[x2] = ad.unbroadcast(-adn.cot(d[z], z, 1) * z[0], x2)
+
+
+@forward(builtins.divmod, np.divmod)
+def divmod_(z, x1, x2, /):
+    d[z] = (adn.zeros_f(z[0]), ad.like(d[x1] - d[x2] * z[0], z[1]))
+
+
+for _kind in ("reverse", "forward"):       # x2 gives only a sign
+    getattr(lookup(math.copysign), _kind).__ad_nondiff__ = ("x2",)
