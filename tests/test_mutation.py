@@ -1014,3 +1014,47 @@ def test_update_through_a_second_name_of_an_unpacked_or_block_local_is_refused(f
             run()
         assert "in-place update of 'al', which is the same array as 'v0'" in str(exc.value)
         assert "al += 0.5" in str(exc.value)
+
+
+# --- BUG-24: ``d['W'] += e`` updates the array d['W'] itself ------------------
+# (found by the round-2 fuzz run, seed 4242: a view of the entry bound before
+# the update kept the old values: wrong value and derivative)
+
+def _view_then_update(d, x):
+    v4 = d['W'][:, 1:2].squeeze()
+    d['W'] += 0.1 * np.tanh(x[0])
+    return np.sum(v4 * x[1])
+
+
+def _shallow_copy_then_update(d, x):
+    e = d.copy()
+    d['W'] += x[0]
+    return np.sum(e['W'] * x[1])
+
+
+@pytest.mark.parametrize("fn", [_view_then_update, _shallow_copy_then_update])
+def test_view_of_a_dict_entry_read_after_its_augmented_update_is_refused(fn):
+    d = {"W": np.arange(6.0).reshape(3, 2)}
+    with pytest.raises(CompileError, match="in-place write into 'd'") as info:
+        grad(fn, wrt=1)(d, np.array([0.3, 0.7]))
+    assert info.value.lineno == fn.__code__.co_firstlineno + 2
+    assert np.array_equal(d["W"], np.arange(6.0).reshape(3, 2))
+
+
+def _update_then_read_entry(d, x):
+    d['W'] += 0.1 * np.tanh(x[0])
+    return np.sum(d['W'] * x[1])
+
+
+def _float_entry(d, x):
+    a = d['s']
+    d['s'] += x[0]
+    return a * x[1] + d['s']
+
+
+@pytest.mark.parametrize("fn, d", [(_update_then_read_entry, {"W": np.arange(6.0).reshape(3, 2)}),
+                                   (_float_entry, {"s": 2.0})])
+def test_augmented_update_of_a_dict_entry_without_a_stale_view_is_differentiated(fn, d):
+    x = np.array([0.3, 0.7])
+    g = grad(fn, wrt=1)(copy.deepcopy(d), x)
+    np.testing.assert_allclose(g, fd_grad_of_copies(fn, (d, x), 1), rtol=1e-6, atol=1e-9)

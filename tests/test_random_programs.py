@@ -372,21 +372,6 @@ def f(x, W):
     return np.abs(np.exp(1j * v) * (1.5 + v * 1j)) ** 2
 """, (np.array([0.87, 1.0, -0.055]), np.array([[-0.5, -1.07, 0.35], [-1.46, 0.13, -1.31]])),
         ("grad",)),
-    "BUG-24": (
-        "a view of a dict entry (v = d['W'][:, 1:2].squeeze()) read after "
-        "d['W'] += e: Python's in-place += changes the array the view sees; "
-        "the container write copies the entry and stores it back, so the view "
-        "keeps the old values (wrong primal value and derivative; found by the "
-        "final fuzz run, seed 4242)",
-        """\
-import numpy as np
-
-
-def f(d, x):
-    v4 = d['W'][:, 1:2].squeeze()
-    d['W'] += 0.1 * np.tanh(x[0])
-    return v4 * x[1]
-""", ({"W": np.arange(6.0).reshape(3, 2)}, np.array([0.3, 0.7])), ("vjp",)),
     "BUG-22": (
         "false-positive refusal: an in-place write into a fresh array -- the "
         ".real of a product, a slice of np.abs(...) of a parameter, np.r_[...], "

@@ -1207,7 +1207,11 @@ class Normalizer:
             if not isinstance(base, gast.Name) or (isinstance(node, gast.Expr) and len(chain) > 1):
                 continue
             key = chain[-1].slice if chain and isinstance(chain[-1], gast.Subscript) else None
-            writes.append((base.id, node, key, len(chain) > 1))
+            # ``d['W'] += e`` updates the array d['W'] itself in place (its
+            # __iadd__), which views of it and shallow copies of d share: a
+            # write through an element, as ``d['W'][0] = e``
+            through = isinstance(node, gast.AugAssign) and isinstance(target, gast.Subscript)
+            writes.append((base.id, node, key, len(chain) > 1 or through))
         if not writes:
             return {}
         self._refuse_loop_source_writes(module, writes)
