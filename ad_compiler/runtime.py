@@ -296,7 +296,9 @@ def scalar_seed(out):
     if isinstance(out, int) and not isinstance(out, bool):
         return 1.0
     if arrays.is_foreign(out) and out.size == 1 and out.dtype.kind in "fc":
-        return np.ones_like(out)       # (of the array's own kind: lazy for Dask)
+        # (a 0-d seed is a NumPy scalar, which Dask and CuPy broadcast; else
+        # ones of the array's own kind: lazy for Dask)
+        return out.dtype.type(1) if out.ndim == 0 else np.ones_like(out)
     kind = type(out).__name__
     shape = np.shape(out) if not isinstance(out, (tuple, list, dict)) else None
     raise TypeError(

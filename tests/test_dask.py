@@ -203,7 +203,7 @@ def test_distributed_local_cluster():
     Xl = rng.normal(size=(4000, 3))
     yl = (rng.random(4000) < 1.0 / (1.0 + np.exp(-Xl @ w))).astype(float)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  memory_limit="300MB", dashboard_address=None,
+                                  memory_limit="300MB", dashboard_address=":0",
                                   silence_logs=50) as cluster, \
             distributed.Client(cluster) as client:
         Xd = client.persist(da.from_array(Xl, chunks=(500, 3)))

@@ -36,12 +36,14 @@ EXPECTED_OUTPUT = {
                           "converged quadratically"],
     "energy_force.py": ["force check: max |AD - FD|", "force-loss gradient check",
                         "force matching reduced the loss"],
+    "dask_logistic.py": ["gradient check: max |AD - hand-written Dask gradient|",
+                         "iteration  8  loss", "loss went from"],
     "maml.py": ["meta-gradient check: max |AD - FD|", "meta-step 30",
                 "meta-training lowered the held-out loss"],
 }
 
 # Modules an example needs beyond the test extra: its test skips without them.
-REQUIRES = {"mlp_digits.py": ["sklearn"]}
+REQUIRES = {"mlp_digits.py": ["sklearn"], "dask_logistic.py": ["dask", "distributed"]}
 
 TIMEOUT = 300
 
