@@ -49,3 +49,26 @@ def test_readme_composition_example_runs(tmp_path):
     np.testing.assert_allclose(ns["d3"], -2 * (1 - t ** 2) * (1 - 3 * t ** 2), rtol=1e-12)
     assert ns["H3"].shape == (4, 4, 4)
     np.testing.assert_allclose(ns["H3"], np.transpose(ns["H3"], (1, 0, 2)), atol=1e-9)
+
+
+def test_readme_training_loop_runs(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    loop = next(b for b in blocks if "optim.adam" in b)
+    example = (
+        "import numpy as np\n"
+        "def loss(p, X, y):\n"
+        "    return np.mean((X @ p['w'] + p['b'] - y) ** 2)\n"
+        "rng = np.random.default_rng(0)\n"
+        "w_true = np.array([1.0, -2.0, 0.5])\n"
+        "params = {'w': np.zeros(3), 'b': 0.0}\n"
+        "batches = []\n"
+        "for _ in range(300):\n"
+        "    X = rng.normal(size=(16, 3))\n"
+        "    batches.append((X, X @ w_true + 0.3))\n" + loop)
+    path = tmp_path / "readme_training.py"
+    path.write_text(example)
+    ns = {"__name__": "readme_training", "__file__": str(path)}
+    exec(compile(example, str(path), "exec"), ns)
+    # 300 Adam steps on a noiseless linear problem come close to the truth
+    np.testing.assert_allclose(ns["params"]["w"], [1.0, -2.0, 0.5], atol=0.15)
