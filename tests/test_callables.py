@@ -508,3 +508,15 @@ def test_function_argument_not_known_when_compiling_is_refused():
     with pytest.raises(CompileError, match=r"no derivative rule for fn\(\)") as err:
         grad(functions_from_a_loop)(XS)
     assert err.value.lineno == apply.__code__.co_firstlineno + 1
+
+
+class Indented:
+    def loss(self, x):
+        # two lambdas with the same parameters on one line, in an indented def
+        return np.sum(apply(lambda v: v ** 3, x) + apply(lambda v: v ** 2, x))
+
+
+def test_lambdas_as_values_on_one_line_of_an_indented_function():
+    obj = Indented()
+    close(grad(obj.loss)(XS), 3 * XS ** 2 + 2 * XS)
+    close(jvp(obj.loss, (XS,), (T,))[1], np.dot(3 * XS ** 2 + 2 * XS, T))

@@ -1008,7 +1008,8 @@ class Normalizer:
         the function its code object makes (equal to the one Python makes
         at run time); else ``(None, why)``."""
         from ad_compiler.transforms import parse
-        code = parse.nested_code(self.info.fn.__code__, node)
+        code = parse.nested_code(self.info.fn.__code__, node,
+                                 getattr(self.info, "col_shift", 0))
         if code is None:
             return None, ""
         if code.co_freevars:

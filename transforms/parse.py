@@ -237,6 +237,7 @@ def parse_function(fn):
     except (OSError, TypeError) as exc:
         raise _no_source(fn, exc) from None
     src = textwrap.dedent("".join(lines))
+    col_shift = len(lines[0]) - len(src.splitlines(True)[0]) if lines and src else 0
     try:
         module = gast.parse(src)
     except SyntaxError as exc:
@@ -268,7 +269,9 @@ def parse_function(fn):
     # The decorators of this 'def' ran when it was defined; ``fn`` is what
     # they returned with this code (a wrapper is transformed as itself).
     node.decorator_list = []
-    return FunctionInfo(fn, node, filename, lines)
+    info = FunctionInfo(fn, node, filename, lines)
+    info.col_shift = col_shift      # columns of the tree + col_shift: the file's
+    return info
 
 
 class FunctionValue:
@@ -305,7 +308,7 @@ def is_function_value(obj):
             or type(obj).__name__ == "_ArrayFunctionDispatcher")
 
 
-def nested_code(code, node):
+def nested_code(code, node, col_shift=0):
     """The code object, among those nested in ``code``, of the local
     ``def`` or lambda ``node`` (a gast node with absolute positions), or
     None: matched by name, first line, parameters and, for lambdas, the
@@ -329,8 +332,10 @@ def nested_code(code, node):
             if k.co_name == name and k.co_firstlineno == node.lineno and _code_params(k) == params:
                 found.append(k)
     if is_lambda and len(found) > 1 and getattr(node.body, "end_lineno", None) is not None:
+        # (the tree's columns are those of the dedented text)
         found = [k for k in found if _positions(k)
-                 and all(_contains(node.body, pos) for pos in _positions(k))]
+                 and all(_contains(node.body, (a, c - col_shift, b, d - col_shift))
+                         for a, c, b, d in _positions(k))]
     return found[0] if len(found) == 1 else None
 
 
