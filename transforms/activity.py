@@ -175,6 +175,18 @@ def unsupported(info, stmt, op):
                               hint=f"call {op.label[:-2]}.__wrapped__(...) instead if the "
                                    f"wrapper does not change values (a cache does not)",
                               construct=name)
+    func = getattr(op.node, "func", None)
+    if fn is None and isinstance(func, gast.Name) and func.id + "()" == name:
+        from ad_compiler.transforms.parse import _MISSING, lookup_free
+        if lookup_free(info.closure, info.globals, func.id) is _MISSING:
+            # a local variable or parameter holding a function (issue #10)
+            return info.error(
+                node, f"no derivative rule for {name}: '{func.id}' holds a function that is "
+                      f"not known when the code is compiled",
+                hint="calls of a function argument are compiled for the function passed: "
+                     "pass it directly (apply(np.tanh, x), a module-level function, a "
+                     "lambda reading no local variable), not one chosen at run time "
+                     "(a loop over functions, a computed value)", construct=name)
     return info.error(node, f"no derivative rule for {name}",
                       hint="register one with ad_compiler.reverse/forward "
                            "(see CONTRIBUTING.md, 'add a derivative rule'), "
