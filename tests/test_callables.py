@@ -521,3 +521,22 @@ def test_lambdas_as_values_on_one_line_of_an_indented_function():
     obj = Indented()
     close(grad(obj.loss)(XS), 3 * XS ** 2 + 2 * XS)
     close(jvp(obj.loss, (XS,), (T,))[1], np.dot(3 * XS ** 2 + 2 * XS, T))
+
+
+KIND = "softplus"
+
+
+def named_activation(x, name="tanh"):
+    key = "relu"
+    return np.sum(ACTS[name](x) + ACTS[key](x) * ACTS[KIND](x))
+
+
+def test_dict_of_functions_with_keys_held_by_names():
+    def ref(x, name="tanh"):
+        return np.sum(ACTS[name](x) + relu(x) * softplus(x))
+    check_fn(named_activation, (XS,))
+    close(grad(named_activation)(XS), fd_jacobian(ref, (XS,), 0))
+    assert "ad.check_function" in source(grad(named_activation))
+    # another key at run time: the code was compiled for the default's entry
+    with pytest.raises(CompileError, match=r"'ACTS\[name\]' was differentiated as tanh"):
+        grad(named_activation)(XS, "softplus")

@@ -283,6 +283,9 @@ def _stored_names(target):
     return {n.id for n in gast.walk(target)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
+_NO_CONSTANT = object()
+
+
 class Normalizer:
     def __init__(self, info, namer, resolve, inject):
         self.info = info
@@ -2082,9 +2085,11 @@ class Normalizer:
                 obj = self.resolve(value)
                 return obj if parse.is_function_value(obj) else None
             return self._function_of(value, depth + 1)
-        if not (isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant)):
+        if not isinstance(node, gast.Subscript):
             return None
-        key, base = node.slice.value, node.value
+        key, base = self._constant_of(node.slice), node.value
+        if key is _NO_CONSTANT:
+            return None
         if self._is_static_ref(base):
             container = self.resolve(base)
             if not isinstance(container, (dict, list, tuple)):
@@ -2214,6 +2219,29 @@ class Normalizer:
                     if obj is not None:
                         self._checked[call.args[0].id] = obj
         return self._checked
+
+    def _constant_of(self, node):
+        """The str/int key of ``acts[key]`` when the text tells it: a
+        constant, a local bound once to one, a module-level constant, a
+        parameter's default (the call is checked when it runs, so a key
+        that differs then is refused, not followed)."""
+        if isinstance(node, gast.Constant):
+            value = node.value
+        elif isinstance(node, gast.Name) and node.id in self.locals:
+            value = self._single_binding(node.id)
+            if isinstance(value, gast.Constant):
+                value = value.value
+            else:
+                value = _NO_CONSTANT
+                for a, d in zip(self.info.node.args.args[::-1],
+                                self.info.node.args.defaults[::-1]):
+                    if a.id == node.id and isinstance(d, gast.Constant):
+                        value = d.value
+        elif isinstance(node, gast.Name):
+            value = self.resolve(node)
+        else:
+            return _NO_CONSTANT
+        return value if type(value) in (str, int) else _NO_CONSTANT
 
     def _single_binding(self, name):
         """The value of ``name = value`` when that is a statement of the
