@@ -5,6 +5,8 @@ It depends on NumPy only.  Every helper is cheap when there is nothing to do
 """
 import dataclasses
 
+import numbers
+
 import numpy as np
 
 from ad_compiler import arrays
@@ -1197,6 +1199,12 @@ def enumerate_(x, start=0):
     return list(enumerate(x, start))
 
 
+def enumerate_tangent(t):
+    """Tangent of ``enumerate_(x, start)`` for x's tangent ``t``: the
+    counters are constants (tangent 0.0), the members carry t's."""
+    return [(0.0, v) for v in t]
+
+
 def enumerate_grad(g, x):
     return _members_grad([None if t is None else t[1] for t in g], x)
 
@@ -1272,8 +1280,9 @@ def values_grad(g, d):
 
 
 def items_tangent(t, d):
-    """Tangent of ``dict_items``: pairs in the primal dict's order."""
-    return [(k, t[k]) for k in d]
+    """Tangent of ``dict_items``: pairs in the primal dict's order (a
+    number key is a constant: tangent 0.0)."""
+    return [(0.0 if isinstance(k, (numbers.Number, np.number)) else k, t[k]) for k in d]
 
 
 def values_tangent(t, d):

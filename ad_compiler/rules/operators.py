@@ -195,7 +195,12 @@ def enumerate_(z, x, start=0):
 
 @forward(ad.enumerate_)
 def enumerate_(z, x, start=0):
-    d[z] = ad.enumerate_(d[x], start)
+    d[z] = ad.enumerate_tangent(d[x])
+
+
+@forward(ad.enumerate_tangent)
+def enumerate_tangent(z, t):
+    d[z] = ad.enumerate_tangent(d[t])
 
 
 @forward(ad.enumerate_grad)
