@@ -26,11 +26,16 @@ def _float_dtype(x, g):
     return np.float64
 
 
+_PLAIN_REALS = (float, int)
+
+
 def unbroadcast(g, x):
     """Sum ``g`` down to the shape of ``x`` (the adjoint of broadcasting).
     The adjoint of a real ``x`` is real: the imaginary part that a complex
     operation (``1j * x``) leaves in it is dropped here, at every operand,
     so that it never reaches the next complex operation upstream."""
+    if isinstance(g, float) and type(x) in _PLAIN_REALS:
+        return g                           # Python numbers: nothing to sum
     try:                                   # the common case, cheaply
         if g.shape == x.shape:
             if g.dtype.kind == "c" and x.dtype.kind != "c":
@@ -358,6 +363,8 @@ def zeros_buffer(x):
 def add(a, b):
     """Accumulate derivatives; understands containers (dicts merge by key)
     and ``None`` (no contribution)."""
+    if type(a) is float and type(b) is float:
+        return a + b
     if a is None:
         return b
     if b is None:
