@@ -76,6 +76,7 @@ import tempfile
 import traceback
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -282,15 +283,45 @@ class Param:
     spec: object = None   # for trees: dict / list / tuple of specs, or Leaf
 
 
+class PTup(NamedTuple):
+    """A NamedTuple record of parameters (imported by generated programs)."""
+    W: object
+    b: object
+
+
+@dataclass
+class PRec:
+    """A dataclass record of parameters (imported by generated programs)."""
+    W: object
+    b: object
+
+
+def _is_rec(v):
+    """A NamedTuple or dataclass instance."""
+    return (isinstance(v, tuple) and hasattr(type(v), "_fields")) or \
+        (dataclasses.is_dataclass(v) and not isinstance(v, type))
+
+
+def _rec_items(v):
+    """(key, value) of a record: index for NamedTuples, field name for dataclasses."""
+    if isinstance(v, tuple):
+        return list(enumerate(v))
+    return [(f.name, getattr(v, f.name)) for f in dataclasses.fields(v)]
+
+
 def _tree_make(spec, rng):
     if isinstance(spec, Leaf):
         return float(rng.uniform(-1.5, 1.5)) if spec.shape == () else rng.uniform(-1.5, 1.5, spec.shape)
+    if _is_rec(spec):
+        return type(spec)(*[_tree_make(v, rng) for _, v in _rec_items(spec)])
     if isinstance(spec, dict):
         return {k: _tree_make(v, rng) for k, v in spec.items()}
     return type(spec)(_tree_make(v, rng) for v in spec)
 
 
 def _spec_of(value):
+    if _is_rec(value):
+        return type(value)(*[_spec_of(v) for _, v in _rec_items(value)])
     if isinstance(value, dict):
         return {k: _spec_of(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -300,6 +331,8 @@ def _spec_of(value):
 
 def _tree_paths(value, path=()):
     """Paths (tuples of keys / indices) of the leaves of a pytree, in order."""
+    if _is_rec(value):
+        return [q for k, v in _rec_items(value) for q in _tree_paths(v, path + (k,))]
     if isinstance(value, dict):
         return [q for k, v in value.items() for q in _tree_paths(v, path + (k,))]
     if isinstance(value, (list, tuple)):
@@ -309,7 +342,7 @@ def _tree_paths(value, path=()):
 
 def _tree_get(value, path):
     for k in path:
-        value = value[k]
+        value = getattr(value, k) if isinstance(k, str) and _is_rec(value) else value[k]
     return value
 
 
@@ -318,6 +351,9 @@ def _tree_set(value, path, leaf):
     if not path:
         return leaf
     k = path[0]
+    if _is_rec(value):
+        vals = [_tree_set(v, path[1:], leaf) if j == k else v for j, v in _rec_items(value)]
+        return type(value)(*vals)
     if isinstance(value, dict):
         out = dict(value)
         out[k] = _tree_set(value[k], path[1:], leaf)
@@ -328,6 +364,9 @@ def _tree_set(value, path, leaf):
 
 
 def _tree_equal(a, b):
+    if _is_rec(a) or _is_rec(b):
+        return type(a) is type(b) and all(_tree_equal(x, y) for (_, x), (_, y) in
+                                          zip(_rec_items(a), _rec_items(b)))
     if isinstance(a, dict) or isinstance(b, dict):
         return isinstance(a, dict) and isinstance(b, dict) and list(a) == list(b) and \
             all(_tree_equal(a[k], b[k]) for k in a)
@@ -351,6 +390,11 @@ class Program:
     # module globals rebound after a first check, as (name, source of the new
     # value evaluated in the module); the derivative is checked again after
     rebind: tuple = ()
+    # the module attribute differentiated (a lambda or functools.partial
+    # wrapping ``name``), or None for ``name`` itself
+    entry: str = None
+    # also check second derivatives (oracle mode "grad2")
+    grad2: bool = False
 
     def make_args(self, seed=None):
         if self.args is not None:
@@ -389,7 +433,7 @@ def program_from_source(source, args, name="f", out="any"):
     for pname, a in zip(names, args):
         if isinstance(a, (bool, int, np.integer)):
             params.append(Param(pname, "int", (), int(a)))
-        elif isinstance(a, (dict, list, tuple)):
+        elif isinstance(a, (dict, list, tuple)) or _is_rec(a):
             params.append(Param(pname, "tree", (), 0, _spec_of(a)))
         else:
             params.append(Param(pname, "float", np.shape(a)))
@@ -426,6 +470,13 @@ class Config:
     # expression / statement, and of each module-level special
     extra: float = 0.04
     specials: float = 0.12
+    # the constructs of WIDE_FEATURES (enumerate with start, derivatives
+    # called in the program, records, callables as values, einsum / append /
+    # select / insert / delete, svd / qr, lambda or partial entry, the
+    # oracle's second-derivative mode): probability per expression /
+    # statement and, times 4, of each module-level one.  0 draws nothing
+    # (the programs of a seed are those of before)
+    wide: float = 0.0
 
 
 class _Scope:
@@ -462,6 +513,9 @@ class _Gen:
         self.mod = set()              # module-level extra constructs (specials())
         self.act = None
         self.rebind = ()
+        self.wmod = set()             # module-level wide constructs (wide_specials())
+        self.hs = None                # (shape of the scalar helper hs's parameter)
+        self.grad2 = False
 
     # ---------------------------------------------------------------- choices
     def integer(self, lo, hi):
@@ -554,6 +608,10 @@ class _Gen:
                 return r
         if self.cfg.extra and self.coin(self.cfg.extra * (4 if self.mod - {"deco"} else 1)):
             r = self.extra_expr(S, scope, d)
+            if r is not None:
+                return r
+        if self.cfg.wide and self.coin(self.cfg.wide * (3 if self.wmod else 1)):
+            r = _wide_expr(self, S, scope, d)
             if r is not None:
                 return r
         k = self.choice(kinds)
@@ -757,6 +815,11 @@ class _Gen:
         if cfg.extra and self.coin(cfg.extra * (3 if self.mod & STMT_SPECIALS else 0.5)):
             r = self.extra_stmt(scope, ctx)
             if r is not None:
+                return r
+        if cfg.wide and self.coin(cfg.wide * (2 if self.wmod else 1)):
+            r = _wide_stmt(self, scope, ctx)
+            if r is not None:
+                self.budget -= 1
                 return r
         if self.budget < 6:
             kinds = [k for k in kinds if k not in ("if", "for", "for_iter", "while")]
@@ -970,6 +1033,11 @@ class _Gen:
             i = self.fresh("i")
             sub.ints.append(i)
             head = f"for {i}, {row} in enumerate({n}):"
+            if self.cfg.wide and self.ok("enumerate_start") and self.coin(0.5):
+                self.feat("enumerate_start")
+                head = self.choice([f"for {i}, {row} in enumerate({n}, {self.integer(1, 3)}):",
+                                    f"for {i}, {row} in list(enumerate({n})):",
+                                    f"for {i}, {row} in enumerate({n}, start=2):"])
         else:
             self.feat("for_iter")
             head = f"for {row} in {n}:"
@@ -1051,6 +1119,11 @@ class _Gen:
                     e, views = self.extra_expr_forced(shape, scope, t)
                     self.assign(v, shape, e, views, scope, ctx)
                     body.append((0, f"{v} = {e}"))
+            if "rec" in self.wmod:         # so is the record parameter
+                v = self.fresh("v")
+                e, _ = self.expr((3,), scope, 1)
+                self.assign(v, (2,), "", set(), scope, ctx)
+                body.append((0, f"{v} = reclin(p, {e})"))
         body += self.block(scope, ctx, n_stmts)
         last = body[-1][1].split(" ")[0] if body[-1][0] == 0 else ""
         if last != "return":
@@ -1067,6 +1140,15 @@ class _Gen:
         lines = []
         self.helpers = []
         self.mod = self.specials()
+        self.wmod = _wide_specials(self) if cfg.wide else set()
+        if "hs" in self.wmod:
+            self.hs = self.choice([(), (2,), (3,)])
+            saved_wmod, self.wmod = self.wmod, set()
+            hs = self._make_helper("hs", [], like=_Helper("hs", [("u", self.hs)], None, ()))
+            self.wmod = saved_wmod
+            lines += hs[0] + [(0, "")]
+            if "dHs" in self.wmod:
+                lines += [(0, "dHs = grad(hs)"), (0, "")]
         if cfg.helpers and self.coin(0.6):
             # level 2 helper
             h2 = self._make_helper("helper_b", [])
@@ -1090,6 +1172,15 @@ class _Gen:
         for t in trees:
             at = self.integer(0, len(params))
             params.insert(at, Param(t, "tree", (), 0, TREE_SPECS[t](self)))
+        if "rec" in self.wmod:
+            at = self.integer(0, len(params))
+            cls = PTup if self.coin(0.5) else PRec
+            self.feat("record_namedtuple" if cls is PTup else "record_dataclass")
+            params.insert(at, Param("p", "tree", (), 0, cls(Leaf((2, 3)), Leaf((2,)))))
+        if cfg.wide and cfg.out == "scalar" and self.ok("grad2") and self.coin(cfg.wide * 3):
+            self.feat("grad2")
+            self.grad2 = True
+            params[[q.kind for q in params].index("float")].shape = ()
         if self.coin(0.3):
             params.append(Param("n", "int", (), self.integer(1, 3)))
         if cfg.out == "scalar":
@@ -1109,8 +1200,13 @@ class _Gen:
                 self.feat("decorated_entry_plain")
                 body = [(0, "@keep")] + body
         head = ["import numpy as np", "import math", "import contextlib"]
-        if "deco" in self.mod:
+        if "deco" in self.mod or "entry_partial" in self.wmod:
             head.append("import functools")
+        if "rec" in self.wmod:
+            head += ["import dataclasses", "from progen import PTup, PRec"]
+        if "hs" in self.wmod or "he" in self.wmod:
+            head.append("from ad_compiler import (elementwise_grad, grad, hessian, hvp, jvp, "
+                        "value_and_grad, vjp)")
         head.append("")
         head += [t for _, t in self.module_lines]
         if self.module_lines:
@@ -1120,6 +1216,11 @@ class _Gen:
                 head += SNIPPETS[name].splitlines() + ["", ""]
         if "act" in self.mod:
             head += [f"act = {self.act[0]}", "", ""]
+        for name in WIDE_SNIPPET_ORDER:
+            if name in self.wmod and name in WIDE_SNIPPETS:
+                head += WIDE_SNIPPETS[name].splitlines() + ["", ""]
+        if "he" in self.wmod:
+            head += ["def he(u):", f"    return {self.he}", "", ""]
         text = head + [("    " * i) + t for i, t in lines] + [""]
         first = len(text) + 1
         text += [("    " * i) + t for i, t in body]
@@ -1134,6 +1235,20 @@ class _Gen:
         if "helper_b_v2" in self.mod and src.count("helper_b(") > 1:
             self.feat("helper_rebind")
             self.rebind += (("helper_b", "helper_b_v2"),)
+        self.entry = None
+        if self.wmod & {"entry_lambda", "entry_partial"} and not self.rebind and \
+                not body[0][1].startswith("@"):
+            sig = ", ".join(p.name for p in params)
+            if "entry_lambda" in self.wmod:
+                self.feat("entry_lambda")
+                k = self.choice(["", "2.0 * ", "-"])
+                src += f"\n\nf_entry = lambda {sig}: {k}f({sig})\n"
+                self.entry = "f_entry"
+            else:
+                self.feat("entry_partial")
+                src += (f"\n\ndef f_k(k, {sig}):\n    return k * f({sig})\n\n\n"
+                        f"f_entry = functools.partial(f_k, {self.choice(['0.5', '2.0', '-1.0'])})\n")
+                self.entry = "f_entry"
         return src, params, first, last
 
     def special(self, feature, scale=1.0):
@@ -1408,6 +1523,317 @@ class _Gen:
         return _exotic_stmt(self, scope, ctx)
 
 
+# --------------------------------------------------------------------------
+# wide constructs (Config.wide; see WIDE_FEATURES): what round 3 added and
+# found outside the fuzzer -- enumerate with a start and counters used in
+# arithmetic, number keys of d.items(), derivatives called inside the
+# program (grad / value_and_grad / jvp / vjp + pullback / hessian /
+# elementwise_grad / hvp of a module-level helper, bound in the body or at
+# module level), views of d['W'] around d['W'] += e, NamedTuple / dataclass
+# parameters and values, multi-output linalg, callables as values (lambdas,
+# local defs, NumPy functions passed to a helper, map, function defaults),
+# a lambda or functools.partial as the differentiated function, and the
+# new rules (einsum sublist form / 3 operands, append, select, insert,
+# delete)
+# --------------------------------------------------------------------------
+
+# result shape -> [(template, operand shapes, feature)]
+NEW_RULES = {
+    (3,): [("np.einsum({0}, [0, 1], {1}, [0], [1])", [(2, 3), (2,)], "einsum_sublist"),
+           ("np.einsum('ij,jk,k->j', {0}, {1}, {2})", [(2, 3), (3, 2), (2,)], "einsum_3"),
+           ("np.append({0}, {1})", [(2,), ()], "np_append"),
+           ("np.insert({0}, 1, {1})", [(2,), ()], "np_insert"),
+           ("np.delete({0}.ravel(), [0, 2, 4])", [(2, 3)], "np_delete")],
+    (2,): [("np.einsum('ij,jk,k->i', {0}, {1}, {2})", [(2, 3), (3, 2), (2,)], "einsum_3"),
+           ("np.einsum({0}, [0, 1], {1}, [1])", [(2, 3), (3,)], "einsum_sublist"),
+           ("np.delete({0}, 1)", [(3,)], "np_delete"),
+           ("np.delete({0}, [0])", [(3,)], "np_delete"),
+           ("np.insert({0}, 0, {1})", [(), ()], "np_insert")],
+    (): [("np.einsum('ij,j,i->', {0}, {1}, {2})", [(2, 3), (3,), (2,)], "einsum_3"),
+         ("np.einsum({0}, [0], {1}, [0], [])", [(3,), (3,)], "einsum_sublist"),
+         ("np.sum(np.append({0}, {1}, axis=0))", [(1, 3), (2, 3)], "np_append")],
+    (2, 3): [("np.append({0}, {1}, axis=0)", [(1, 3), (1, 3)], "np_append"),
+             ("np.insert({0}, 0, {1}, axis=0)", [(1, 3), (3,)], "np_insert"),
+             ("np.einsum('ij,j,i->ij', {0}, {1}, {2})", [(2, 3), (3,), (2,)], "einsum_3"),
+             ("np.einsum({0}, [Ellipsis, 1], {1}, [1], [Ellipsis, 1])", [(2, 3), (3,)],
+              "einsum_sublist")],
+    (1, 3): [("np.delete({0}, 1, axis=0)", [(2, 3)], "np_delete")],
+    (3, 2): [("np.einsum({0}, [0, 1], [1, 0])", [(2, 3)], "einsum_sublist")],
+    (2, 1): [("np.delete({0}, [1, 2], axis=1)", [(2, 3)], "np_delete")],
+}
+COMPOSE_FEATURES = ["compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
+                    "compose_hessian", "compose_hvp", "compose_bound_grad",
+                    "compose_module_grad"]
+WIDE_SNIPPETS = {
+    "rec": '''\
+def reclin(q, u):
+    return np.tanh(q.W @ u + q.b)
+
+
+def mkrec(u):
+    return PTup(np.outer(u[:2], u), u[:2] * 2.0)
+
+
+def recsum(q):
+    return np.sum(q.W * q.W) + np.sum(np.sin(q.b))''',
+    "apply": '''\
+def apply(fn, u):
+    return fn(u) + 0.5 * u''',
+    "layer": '''\
+def layer(u, act=np.tanh):
+    return act(u) * 0.5 + u''',
+}
+WIDE_SNIPPET_ORDER = ["rec", "apply", "layer"]
+WIDE_FEATURES = sorted(set(COMPOSE_FEATURES) | {
+    "enumerate_start", "enumerate_list_array", "enumerate_loop_counter",
+    "dict_items_number_keys", "compose_elementwise_grad", "map_call", "grad2",
+    "dict_view_write", "record_namedtuple", "record_dataclass", "record_replace",
+    "record_construct", "record_value", "linalg_multi_output", "entry_lambda",
+    "entry_partial", "apply_lambda", "apply_local_def", "apply_np_fn", "default_fn_arg",
+    "einsum_sublist", "einsum_3", "np_append", "np_select", "np_insert", "np_delete"})
+
+
+def _wide_specials(g):
+    """The module-level wide constructs of this program (names in
+    WIDE_SNIPPETS, "hs" / "dHs" / "he" helpers, "entry_lambda" /
+    "entry_partial")."""
+    mod = set()
+    p = min(1.0, g.cfg.wide * 4)
+    if any(g.ok(f) for f in COMPOSE_FEATURES) and g.coin(p):
+        mod.add("hs")
+        if g.ok("compose_module_grad") and g.coin(0.4):
+            mod.add("dHs")
+    if (g.ok("compose_elementwise_grad") or g.ok("map_call")) and g.coin(p * 0.7):
+        mod.add("he")
+        u = [t for t in UNARY if t[1] not in ("neg", "scale")]
+        g.he = g.choice(u)[0].format(e=g.choice(u)[0].format(e="u"))
+    if (g.ok("record_namedtuple") or g.ok("record_dataclass")) and g.coin(p * 0.7):
+        if g.ok("record_namedtuple") and g.ok("record_dataclass"):
+            mod.add("rec")
+    if any(g.ok(f) for f in ("apply_lambda", "apply_local_def", "apply_np_fn")) and g.coin(p * 0.7):
+        mod.add("apply")
+    if g.ok("default_fn_arg") and g.coin(p * 0.5):
+        mod.add("layer")
+    if g.coin(p * 0.7):
+        ok = [f for f in ("entry_lambda", "entry_partial") if g.ok(f)]
+        if ok:
+            mod.add(g.choice(ok))
+    return mod
+
+
+def _rec_name(g):
+    return "PTup" if "record_namedtuple" in g.features else "PRec"
+
+
+def _wide_expr(g, S, scope, d):
+    """An expression of shape S with one of the wide constructs, or None."""
+    m = g.wmod
+    sub = max(d - 1, 0)
+
+    def e(shape, depth=sub):
+        return g.expr(shape, scope, depth)[0]
+    cands = [t for t in NEW_RULES.get(S, []) if g.ok(t[2])]
+    if g.ok("np_select"):
+        cands.append("np_select")
+    if S in ((3, 2), (3,)) and g.ok("enumerate_list_array"):
+        cands.append("enumerate_list_array")
+    if not g.in_helper:
+        HS = g.hs
+        if "hs" in m:
+            if S == HS:
+                cands += [f for f in ("compose_grad", "compose_value_and_grad", "compose_hvp")
+                          if g.ok(f)]
+                if "dHs" in m:
+                    cands.append("compose_module_grad")
+                if len(HS) == 1 and g.ok("compose_hessian"):
+                    cands.append("compose_hessian")
+            if S == ():
+                cands += [f for f in ("compose_value_and_grad", "compose_jvp", "compose_hessian")
+                          if g.ok(f)]
+        if "he" in m:
+            if g.ok("compose_elementwise_grad"):
+                cands.append("compose_elementwise_grad")
+            if g.ok("map_call") and S in ((), (2,), (3,)):
+                cands.append("map_call")
+        if "rec" in m:
+            if S == (2,):
+                cands += [f for f in ("record_replace", "record_construct") if g.ok(f)]
+            if S == () and g.ok("record_value"):
+                cands.append("record_value")
+        if "apply" in m:
+            cands += [f for f in ("apply_lambda", "apply_np_fn") if g.ok(f)]
+        if "layer" in m and g.ok("default_fn_arg"):
+            cands.append("default_fn_arg")
+    if not cands:
+        return None
+    specific = [c for c in cands if isinstance(c, str) and c not in
+                ("np_select", "enumerate_list_array")]
+    k = g.choice(specific if specific and g.coin(0.7) else cands)
+    if isinstance(k, tuple):
+        tpl, shapes, f = k
+        g.feat(f)
+        return tpl.format(*[e(t, min(sub, 1)) for t in shapes]), set()
+    g.feat(k)
+    if k == "np_select":
+        c, _ = g.leaf(S, scope)
+        dflt = g.choice(["0.0", "-0.25", e((), 0)])
+        return (f"np.select([{_par(c)} > 0.5, {_par(c)} < -0.5], [{e(S)}, {e(S)}], "
+                f"default={dflt})"), set()
+    if k == "enumerate_list_array":
+        start = g.choice(["", ", 1", ", 2", ", start=3"])
+        a = e((3,))
+        if S == (3, 2):
+            return f"np.array(list(enumerate({a}{start})))", set()
+        return f"(np.array(list(enumerate({a}{start}))) @ np.array([0.5, 1.0]))", set()
+    if k == "compose_grad":
+        return f"grad(hs)({e(g.hs)})", set()
+    if k == "compose_value_and_grad":
+        return f"value_and_grad(hs)({e(g.hs)})[{0 if S == () else 1}]", set()
+    if k == "compose_hvp":
+        return f"hvp(hs)({e(g.hs)}, {e(g.hs, 0)})", set()
+    if k == "compose_module_grad":
+        return f"dHs({e(g.hs)})", set()
+    if k == "compose_jvp":
+        return f"jvp(hs, ({e(g.hs)},), ({e(g.hs, 0)},))[1]", set()
+    if k == "compose_hessian":
+        if S == ():
+            return (f"hessian(hs)({e(g.hs)})" if g.hs == () else
+                    f"np.sum(hessian(hs)({e(g.hs)}))"), set()
+        return f"(hessian(hs)({e(g.hs)}) @ {_par(e(g.hs, 0))})", set()
+    if k == "compose_elementwise_grad":
+        return f"elementwise_grad(he)({e(S)})", set()
+    if k == "map_call":
+        if S == ():
+            return f"sum(map(he, [{e(())}, {e((), 0)}]))", set()
+        fn = g.choice(["he", "lambda t: t * np.sin(t)", "np.tanh"])
+        return f"np.array(list(map({fn}, {e(S)})))", set()
+    if k == "record_replace":
+        if "p" not in scope.vars and not any(n.startswith("p.") for n in scope.vars):
+            return None
+        rep = (lambda kw: f"p._replace({kw})") if _rec_name(g) == "PTup" else \
+            (lambda kw: f"dataclasses.replace(p, {kw})")
+        if g.coin(0.5):
+            return f"({rep('b=np.tanh(' + e((2,)) + ')')}.b * p.b)", set()
+        return f"reclin({rep('W=' + e((2, 3)))}, {e((3,))})", set()
+    if k == "record_construct":
+        cls = g.choice(["PTup", "PRec"])
+        if g.coin(0.5):
+            return f"reclin({cls}({e((2, 3))}, {e((2,))}), {e((3,))})", set()
+        return f"reclin({cls}(b={e((2,))}, W={e((2, 3))}), {e((3,))})", set()
+    if k == "record_value":
+        return f"recsum(mkrec({e((3,))}))", set()
+    if k == "apply_lambda":
+        lam = g.choice(["lambda t: np.sin(t) * t", "lambda t: t * t - 0.5",
+                        "lambda t, c=2.0: np.tanh(c * t)"])
+        return f"apply({lam}, {e(S)})", set()
+    if k == "apply_np_fn":
+        return f"apply({g.choice(['np.tanh', 'np.sin', 'np.cos'])}, {e(S)})", set()
+    if k == "default_fn_arg":
+        return g.choice([f"layer({e(S)})", f"layer({e(S)}, act=np.sin)",
+                         f"layer({e(S)}, np.cos)"]), set()
+    raise AssertionError(k)
+
+
+def _wide_stmt(g, scope, ctx):
+    """Statements with one of the wide constructs, or None."""
+    m = g.wmod
+    d = max(g.cfg.max_depth - 1, 0)
+    vecs = [n for n, s in scope.vars.items() if len(s) == 1 and n.isidentifier()]
+    cands = []
+    if vecs and g.ok("enumerate_loop_counter") and g.cfg.loops:
+        cands.append("enumerate_loop_counter")
+    if g.ok("dict_items_number_keys") and g.cfg.loops:
+        cands.append("dict_items_number_keys")
+    if g.ok("linalg_multi_output"):
+        cands.append("linalg_multi_output")
+    if not g.in_helper:
+        if "hs" in m:
+            cands += [f for f in ("compose_vjp", "compose_bound_grad") if g.ok(f)]
+        if "apply" in m and g.ok("apply_local_def") and ctx["depth"] == 0:
+            cands.append("apply_local_def")
+        if "d" in g.mod and g.ok("dict_view_write") and ctx["depth"] == 0:
+            cands.append("dict_view_write")
+    if not cands:
+        return None
+    k = g.choice(cands)
+    g.feat(k)
+    if k == "enumerate_loop_counter":
+        a = g.choice(vecs)
+        s, i, t = g.fresh("v"), g.fresh("i"), g.fresh("r")
+        it = g.choice([f"enumerate({a}, {g.integer(1, 3)})", f"enumerate({a})",
+                       f"list(enumerate({a}, start=2))"])
+        body = g.choice([f"{s} = {s} + {i} * {t}", f"{s} = {s} + np.sin({t}) * ({i} + 0.5)",
+                         f"{s} = {s} + {t} ** 2 * {i}"])
+        g.nonfresh.add(a)
+        scope.vars[s] = ()
+        return [(0, f"{s} = 0.0"), (0, f"for {i}, {t} in {it}:"), (1, body)]
+    if k == "dict_items_number_keys":
+        S = g.shape(scope)
+        dd, s, kk, t = g.fresh("dd"), g.fresh("v"), g.fresh("k"), g.fresh("r")
+        keys = g.choice([("1", "2"), ("0", "3"), ("2", "0.5")])
+        vals = [g.expr(S, scope, d)[0] for _ in keys]
+        scope.vars[s] = S
+        g.nonfresh.add(s)
+        return [(0, f"{dd} = {{{keys[0]}: {vals[0]}, {keys[1]}: {vals[1]}}}"),
+                (0, f"{s} = 0.0"), (0, f"for {kk}, {t} in {dd}.items():"),
+                (1, f"{s} = {s} + {kk} * {t}")]
+    if k == "linalg_multi_output":
+        v = g.fresh("v")
+        form = g.integer(0, 2)
+        # well separated singular values (a generated matrix may have rank 1:
+        # np.outer, broadcast constants), whatever the generated part
+        W23 = "np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])"
+        if form == 0:
+            A = g.choice([f"{W23} + 0.1 * np.tanh({g.expr((2, 3), scope, d)[0]})",
+                          f"{W23}.T + 0.1 * np.tanh({g.expr((3, 2), scope, d)[0]})"])
+            u, sv, vt = g.fresh("u"), g.fresh("s"), g.fresh("vt")
+            use = g.choice([f"np.sum(({u} * {sv}) @ {vt})", f"{sv}[0] * {sv}[1]",
+                            f"np.sum({sv})"])
+            lines = [(0, f"{u}, {sv}, {vt} = np.linalg.svd({A}, full_matrices=False)"),
+                     (0, f"{v} = {use}")]
+        elif form == 1:
+            A = f"{W23} + 0.1 * np.tanh({g.expr((2, 3), scope, d)[0]})"
+            tt = g.fresh("t")
+            lines = [(0, f"{tt} = tuple(np.linalg.svd({A}))"), (0, f"{v} = np.sum({tt}[1])")]
+        else:
+            A = f"{W23}.T + 0.1 * np.tanh({g.expr((3, 2), scope, d)[0]})"
+            q, r = g.fresh("q"), g.fresh("r")
+            use = g.choice([f"np.sum({q} @ {r})", f"np.sum({r} * {r})"])
+            lines = [(0, f"{q}, {r} = np.linalg.qr({A})"), (0, f"{v} = {use}")]
+        scope.vars[v] = ()
+        return lines
+    if k == "compose_vjp":
+        y, pb, gv = g.fresh("v"), g.fresh("pb"), g.fresh("v")
+        a = g.expr(g.hs, scope, d)[0]
+        ct = g.choice(["1.0", "0.5", g.expr((), scope, 1)[0]])
+        scope.vars[y] = ()
+        scope.vars[gv] = g.hs
+        g.nonfresh.add(gv)
+        tail = g.choice([f"{gv} = {pb}({ct})[0]", f"{gv}, = {pb}({ct})"])
+        return [(0, f"{y}, {pb} = vjp(hs, {a})"), (0, tail)]
+    if k == "compose_bound_grad":
+        dh, v = g.fresh("dh"), g.fresh("v")
+        a = g.expr(g.hs, scope, d)[0]
+        scope.vars[v] = g.hs
+        return [(0, f"{dh} = grad(hs)"), (0, f"{v} = {dh}({a})")]
+    if k == "apply_local_def":
+        loc, v = g.fresh("loc"), g.fresh("v")
+        S = g.shape(scope)
+        a = g.expr(S, scope, d)[0]
+        body = g.choice(["np.cos(t) * t", "t * t + 0.5", "np.tanh(2.0 * t)"])
+        scope.vars[v] = S
+        return [(0, f"def {loc}(t):"), (1, f"return {body}"), (0, f"{v} = apply({loc}, {a})")]
+    if k == "dict_view_write":
+        vw, v = g.fresh("vw"), g.fresh("v")
+        view = g.choice(["d['W'][:, 1:2]", "d['W'][0]", "d['W'].T[0]", "d['W'][1, :]"])
+        e1 = g.expr(g.choice([(), (3,), (2, 3)]), scope, d)[0]
+        e2 = g.expr((), scope, 1)[0]
+        scope.vars[v] = ()
+        return [(0, f"{vw} = {view}"), (0, f"d['W'] += 0.1 * np.tanh({e1})"),
+                (0, f"{v} = np.sum({vw} * {_par(e2)})")]
+    raise AssertionError(k)
+
+
 # transforms whose result may share memory with their operand
 VIEW_FEATURES = {"attr_T", "transpose", "method_reshape", "reshape", "index", "slice",
                  "newaxis", "expand_dims", "squeeze", "method_ravel", "ravel",
@@ -1540,6 +1966,8 @@ def _pseudo_vars(prm):
     """Subscripts of a tree parameter used as (read-only) values."""
     if prm.name == "params":
         return [("params[0][1]", (2,)), ("params[1][0]", (3, 2))]
+    if _is_rec(prm.spec):
+        return [(f"{prm.name}.W", (2, 3)), (f"{prm.name}.b", (2,))]
     return [(f"{prm.name}[{k!r}]", spec.shape) for k, spec in prm.spec.items()]
 
 
@@ -1872,7 +2300,8 @@ def generate(chooser, cfg=None):
             g.coin(cfg.specials):
         src, params = _shadow_builtin(g, src, params)
     seed = chooser.integer(0, 2 ** 31 - 1)
-    return Program(src, "f", params, cfg.out, g.features, seed, first, last, None, g.rebind)
+    return Program(src, "f", params, cfg.out, g.features, seed, first, last, None, g.rebind,
+                   g.entry, g.grad2)
 
 
 def programs(cfg=None, structural=True, seeded=True):
@@ -1951,11 +2380,11 @@ FENCE_EXPLORE_CFG = Config(exotic=0.1, max_stmts=5, avoid=KNOWN_BUG_AVOID_FENCE)
 CATEGORY_CONFIGS = {
     "straight_line": Config(control=False, loops=False, whiles=False, helpers=False),
     "branches": Config(loops=False, whiles=False, helpers=False),
-    "for_loops": Config(whiles=False, helpers=False),
+    "for_loops": Config(whiles=False, helpers=False, wide=0.06),
     "while_loops": Config(loops=False, helpers=False, max_stmts=4),
-    "helpers": Config(control=False, loops=False, whiles=False),
-    "mixed": Config(),
-    "array_out": Config(out="array"),
+    "helpers": Config(control=False, loops=False, whiles=False, wide=0.06),
+    "mixed": Config(wide=0.06),
+    "array_out": Config(out="array", wide=0.06),
 }
 
 
@@ -1993,7 +2422,7 @@ def load(prog, directory=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         spec.loader.exec_module(mod)
-    return getattr(mod, prog.name), path
+    return getattr(mod, prog.entry or prog.name), path
 
 
 def unload(path):
@@ -2102,6 +2531,8 @@ FD_AGREE = 1e-6
 def _deepcopy(a):
     if isinstance(a, np.ndarray):
         return a.copy()
+    if _is_rec(a):
+        return type(a)(*[_deepcopy(v) for _, v in _rec_items(a)])
     if isinstance(a, dict):
         return {k: _deepcopy(v) for k, v in a.items()}
     if isinstance(a, (list, tuple)):
@@ -2381,6 +2812,48 @@ class Checker:
             self.fail(f"jvp: got tangent\n{tan!r}\nexpected (FD)\n{ref!r}\n"
                       f"tangents={tangents!r}", args)
 
+    def check_grad2(self, args, v, J, scale):
+        """Second derivatives with respect to the first scalar parameter:
+        grad(grad(f)), hessian(f) and jacobian(grad(f), mode="rev") against
+        central differences of our own grad(f) (itself checked against
+        finite differences of f by the "grad" mode).  Points where the two
+        step sizes disagree (a kink of the gradient) are skipped."""
+        from ad_compiler import grad, hessian, jacobian
+        if v.shape != ():
+            return
+        pos = [p for p in self.prog.float_positions
+               if self.prog.params[p].kind == "float" and self.prog.params[p].shape == ()]
+        if not pos:
+            return
+        p = pos[0]
+        name = self.prog.params[p].name
+        g = grad(self.fn, wrt=name)
+
+        def gp(delta):
+            a = list(_copy(args))
+            a[p] = float(args[p]) + delta
+            with np.errstate(**ERRSTATE):
+                return float(_as_out(g(*a)))
+        g0 = gp(0.0)
+        refs = []
+        for h in (1e-4, 1e-5):
+            up, dn = gp(h), gp(-h)
+            if abs(0.5 * (up + dn) - g0) > 1e-6 * (1.0 + abs(g0)):
+                return                    # the gradient jumps at the point
+            refs.append((up - dn) / (2 * h))
+        if abs(refs[0] - refs[1]) > 1e-5 * (1.0 + abs(refs[1])):
+            return
+        ref = np.asarray(refs[1])
+        sc = 1.0 + abs(g0) + abs(refs[1])
+        for what, make in (("grad(grad(f))", lambda: grad(g, wrt=name)),
+                           ("hessian(f)", lambda: hessian(self.fn, wrt=name)),
+                           ("jacobian(grad(f), mode='rev')",
+                            lambda: jacobian(g, wrt=name, mode="rev"))):
+            got = make()(*_copy(args))
+            if np.shape(got) != () or not _close(got, ref, sc * 10):
+                self.fail(f"grad2: {what} wrt {name}: got\n{got!r}\nexpected (FD of grad)\n"
+                          f"{ref!r}", args, sig=("grad2", "wrong derivative"))
+
     def check_rebind(self):
         """Programs with ``rebind``: a derivative function made (and called)
         before module globals are rebound must give, after the rebind, the
@@ -2434,6 +2907,9 @@ ALLOWED_REFUSALS = [
     # x *= e: Python changes both names; refused at run time as documented
     # (LIMITATIONS: y += v where y is the same array as another name)
     ("swap", "which is the same array as"),
+    # a view of d['W'] bound before d['W'] += e and read after it (BUG-24,
+    # fixed by refusing): the documented refusal, never a wrong number
+    ("dict_view_write", "in-place write into"),
 ]
 
 
@@ -2452,6 +2928,8 @@ def check_program(prog, modes=SUPPORTED_MODES, directory=None):
     cannot be checked and Mismatch for bugs (with the program's source).
     """
     fn, path = load(prog, directory)
+    if prog.grad2 and "grad" in modes and "grad2" not in modes:
+        modes = tuple(modes) + ("grad2",)
     try:
         checker = Checker(prog, fn, path, modes)
         try:
@@ -2573,7 +3051,7 @@ def _entry_range(source, name):
 def with_source(prog, source):
     first, last = _entry_range(source, prog.name)
     return Program(source, prog.name, prog.params, prog.out, set(prog.features), prog.seed,
-                   first, last, prog.args, prog.rebind)
+                   first, last, prog.args, prog.rebind, prog.entry, prog.grad2)
 
 
 def _stmt_lists(tree):

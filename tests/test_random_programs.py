@@ -393,6 +393,60 @@ def f(y):
     q[1:] = 0.5
     return np.sum(v) + np.sum(w) + np.sum(r) + np.sum(q) + np.sum(y)
 """, (np.arange(6.0).reshape(2, 3),), ("grad",)),
+    "BUG-25": (
+        "second derivatives of a helper using np.where with a condition "
+        "computed from its differentiated argument (hessian / grad(grad(f)) / "
+        "jacobian(grad(f))): CompileError in the generated helper_bwd "
+        "('the forward rule of numpy.where gives no derivative for its "
+        "argument condition'), located in generated code, not the user's "
+        "line; the same np.where inline in f is fine (found by the wide "
+        "grammar's grad2 oracle mode, fuzz seed 31337)",
+        """\
+import numpy as np
+
+
+def helper(u):
+    v = np.where(u[-1] > 0.0, 0.5, u)
+    return np.sum(v * v)
+
+
+def f(s):
+    return helper(np.array([np.sin(s), -1.0]))
+""", (0.3,), ("grad", "grad2")),
+    "BUG-26": (
+        "np.einsum inside a derivative that is differentiated again (grad of "
+        "code calling jvp(h, ...) or hvp(h) where h uses einsum): CompileError "
+        "'no derivative rule for ad_compiler.runtime_numpy.einsum()' (or "
+        "einsum_vjp_sub) in generated code: the einsum rules emit runtime "
+        "helpers that have no rules themselves (found by fuzz seed 31337)",
+        """\
+import numpy as np
+from ad_compiler import jvp
+
+
+def hs(u):
+    return np.einsum('i,i->', u, np.sin(u))
+
+
+def f(x):
+    return jvp(hs, (x,), (np.cos(x),))[1]
+""", (np.array([0.3, -0.5, 0.7]),), ("grad", "vjp")),
+    "BUG-27": (
+        "grad(grad(f, wrt='s'), wrt='s') where another (not differentiated) "
+        "argument of f is a NamedTuple or dataclass: TypeError from inside "
+        "ad_compiler ('unsupported operand type(s) for +: float and list' / "
+        "'the derivative of a PTup must be a PTup ..., got float'); "
+        "hessian(f, wrt='s') and jacobian(grad(f)) are right, and so is "
+        "grad(grad(f)) with a dict in place of the record (found by the wide "
+        "grammar's grad2 oracle mode)",
+        """\
+import numpy as np
+from progen import PTup
+
+
+def f(s, p):
+    return np.sum(np.tanh(p.W * s) + p.b)
+""", (0.4, progen.PTup(np.array([0.3, 0.5]), np.array([1.0, 2.0]))), ("grad", "grad2")),
 }
 
 # Categories of the full grammar that hit known bugs with the deterministic
@@ -621,3 +675,82 @@ def test_rebinding_a_global_between_calls(rebind):
     prog = progen.program_from_source(_REBIND_SRC, (np.array([0.3, -0.5]),))
     prog.rebind = (rebind,)
     assert progen.check_program(prog) == "ok"
+
+
+# --------------------------------------------------------------------------
+# the wide constructs (Config.wide, progen.WIDE_FEATURES)
+# --------------------------------------------------------------------------
+
+def test_wide_features_are_generated():
+    """Every construct of progen.WIDE_FEATURES comes out of the seeded
+    generator (categories with Config.wide) within some hundred programs,
+    and every program compiles and runs plainly."""
+    seen = set()
+    cats = [c for c in progen.CATEGORY_CONFIGS.values() if c.wide]
+    for seed in range(1500):
+        p = progen.generate(progen.RandomChooser(seed), cats[seed % len(cats)])
+        if not p.features & set(progen.WIDE_FEATURES) - seen:
+            continue
+        fn, path = progen.load(p)
+        try:
+            with np.errstate(all="ignore"):
+                fn(*p.make_args())
+        finally:
+            progen.unload(path)
+        seen |= p.features
+        if seen >= set(progen.WIDE_FEATURES):
+            break
+    assert set(progen.WIDE_FEATURES) - seen == set()
+
+
+def test_wide_zero_keeps_the_programs_of_a_seed():
+    """Config.wide = 0 draws nothing more: the categories without it give the
+    programs they gave before the wide constructs existed (old seeds stay
+    meaningful); avoiding every wide feature leaves them all out."""
+    for name in ("straight_line", "branches", "while_loops"):
+        assert progen.CATEGORY_CONFIGS[name].wide == 0.0
+    cfg = dataclasses.replace(progen.CATEGORY_CONFIGS["mixed"], wide=0.3,
+                              avoid=frozenset(progen.WIDE_FEATURES))
+    for seed in range(60):
+        p = progen.generate(progen.RandomChooser(seed), cfg)
+        assert not p.features & set(progen.WIDE_FEATURES), (p.features, p.source)
+        assert p.entry is None and not p.grad2
+
+
+_RECORD_SRC = """\
+import numpy as np
+import dataclasses
+from progen import PTup, PRec
+
+
+def reclin(q, u):
+    return np.tanh(q.W @ u + q.b)
+
+
+def f(s, p, r):
+    a = reclin(p._replace(b=p.b * s), np.ones(3))
+    b = reclin(dataclasses.replace(r, W=r.W * s), np.ones(3) * s)
+    return np.sum(a * b) + np.sum(reclin(PTup(r.W, p.b), np.ones(3)))
+"""
+
+
+def test_oracle_handles_record_arguments():
+    """NamedTuple and dataclass arguments: finite differences over their
+    fields, gradients / cotangents / tangents of the same record type."""
+    rng = np.random.default_rng(0)
+    args = (0.4, progen.PTup(rng.normal(size=(2, 3)), rng.normal(size=2)),
+            progen.PRec(rng.normal(size=(2, 3)), rng.normal(size=2)))
+    prog = progen.program_from_source(_RECORD_SRC, args)
+    assert [p.kind for p in prog.params] == ["float", "tree", "tree"]
+    assert progen.check_program(prog) == "ok"
+    # grad2 on records: BUG-27
+
+
+def test_oracle_grad2_detects_a_wrong_second_derivative(monkeypatch):
+    import ad_compiler
+    prog = progen.program_from_source("import numpy as np\n\n\ndef f(s):\n    return np.sin(s) ** 3\n",
+                                      (0.7,))
+    real = ad_compiler.hessian
+    monkeypatch.setattr(ad_compiler, "hessian", lambda f, **kw: (lambda *a: 1.01 * real(f, **kw)(*a)))
+    with pytest.raises(progen.Mismatch, match="grad2: hessian"):
+        progen.check_program(prog, modes=("grad", "grad2"))
