@@ -418,7 +418,10 @@ def f(s):
         "code calling jvp(h, ...) or hvp(h) where h uses einsum): CompileError "
         "'no derivative rule for ad_compiler.runtime_numpy.einsum()' (or "
         "einsum_vjp_sub) in generated code: the einsum rules emit runtime "
-        "helpers that have no rules themselves (found by fuzz seed 31337)",
+        "helpers that have no rules themselves (found by fuzz seed 31337); "
+        "the same class: ad_compiler.runtime.norm_tangent (np.linalg.norm) "
+        "and runtime_numpy.abs_dir_tangent in grad of code calling "
+        "jvp(h, ...) / hvp(h)",
         """\
 import numpy as np
 from ad_compiler import jvp
@@ -447,6 +450,77 @@ from progen import PTup
 def f(s, p):
     return np.sum(np.tanh(p.W * s) + p.b)
 """, (0.4, progen.PTup(np.array([0.3, 0.5]), np.array([1.0, 2.0]))), ("grad", "grad2")),
+    "BUG-28": (
+        "y, pb = vjp(h, x) in differentiated code with the primal output y "
+        "read afterwards: CompileError 'no derivative rule for "
+        "ad_compiler.api.vjp()' at the user's line in grad and jvp (a false "
+        "refusal: only the pullback's use was modelled); y *= e after it "
+        "gives an InternalError (AttributeError: 'Name' object has no "
+        "attribute 'lineno'); value_and_grad(h)(x) is fine (fuzz seed 31337)",
+        """\
+import numpy as np
+from ad_compiler import vjp
+
+
+def hs(u):
+    return np.sum(np.sin(u))
+
+
+def f(x):
+    y, pb = vjp(hs, x)
+    return y * np.sum(x)
+""", (np.array([0.3, -0.5, 0.7]),), ("grad", "jvp")),
+    "BUG-28b": (
+        "as BUG-28, with an augmented assignment of the vjp output: "
+        "InternalError (AttributeError: 'Name' object has no attribute "
+        "'lineno') instead of a derivative",
+        """\
+import numpy as np
+from ad_compiler import vjp
+
+
+def hs(u):
+    return np.sum(np.sin(u))
+
+
+def f(x):
+    y, pb = vjp(hs, x)
+    g, = pb(0.5)
+    y *= 0.5
+    return np.sum(g * x)
+""", (np.array([0.3, -0.5, 0.7]),), ("grad",)),
+    "BUG-29": (
+        "grad(h)(hessian(h)(x[2])) with a linear h: grad raises TypeError "
+        "'unsupported operand type(s) for +: float and NoneType' from "
+        "ad.add_at (a zero adjoint passed as None into the gather's adjoint); "
+        "grad(h)(x[2]) alone and jvp are right (fuzz seed 31337)",
+        """\
+import numpy as np
+from ad_compiler import hessian, grad
+
+
+def hs(u):
+    return u
+
+
+def f(x):
+    v1 = grad(hs)(hessian(hs)(x[2]))
+    return v1 * x[0]
+""", (np.array([0.3, -0.5, 0.7]),), ("grad", "vjp", "jvp")),
+    "BUG-30": (
+        "second derivatives of np.prod at a point where an entry is exactly "
+        "zero: hessian / grad(grad(f)) / jvp of grad(f) give nan, silently "
+        "(the forward rule of the product's gradient divides by the entries: "
+        "runtime.py 'ge * (dze / x - ze * dx / (x * x))'); the gradient "
+        "itself is right (fuzz seed 31337: np.prod(u * np.arange(3)) in a "
+        "helper differentiated twice)",
+        """\
+import numpy as np
+
+
+def f(s):
+    return np.prod(np.array([s, 1.0 + s, 2.0]))
+""", (0.0,), ("grad", "grad2")),
 }
 
 # Categories of the full grammar that hit known bugs with the deterministic
