@@ -2362,6 +2362,13 @@ KNOWN_BUG_AVOID = frozenset({
     "active_kwarg",            # BUG-18
     # found by the extra constructs (test_random_programs.KNOWN_BUGS):
     "decorated_entry_wraps",   # BUG-20 (grad of a functools.wraps wrapper: TypeError)
+    # found by the wide constructs (fuzz seed 31337):
+    "grad2",                   # BUG-25, BUG-27, BUG-27b, BUG-30 (second derivatives)
+    "compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
+    "compose_hessian", "compose_hvp", "compose_bound_grad", "compose_module_grad",
+    # BUG-26 (einsum / norm / abs rules under grad of jvp/hvp), BUG-28 (vjp output
+    # read), BUG-29 (grad(h)(hessian(h)(x))), BUG-31 (grad of a constant helper: nan)
+    "entry_partial",           # a refusal through a partial entry points at '<functools.partial ...>'
 })
 # fixed since: "attr_T" (BUG-1), "for_iter_rebind" (BUG-5), "setitem_self" (BUG-16),
 # "neg_alias" / "unary_ops" (BUG-19, BUG-19b), "complex_real" (BUG-21, BUG-22)
@@ -2849,7 +2856,14 @@ class Checker:
                            ("hessian(f)", lambda: hessian(self.fn, wrt=name)),
                            ("jacobian(grad(f), mode='rev')",
                             lambda: jacobian(g, wrt=name, mode="rev"))):
-            got = make()(*_copy(args))
+            try:
+                got = make()(*_copy(args))
+            except TypeError as exc:
+                # a nesting the API documents as unsupported (LIMITATIONS,
+                # composition), refused with a TypeError saying what to do
+                if "is not supported" in str(exc):
+                    return
+                raise
             if np.shape(got) != () or not _close(got, ref, sc * 10):
                 self.fail(f"grad2: {what} wrt {name}: got\n{got!r}\nexpected (FD of grad)\n"
                           f"{ref!r}", args, sig=("grad2", "wrong derivative"))
@@ -3014,10 +3028,13 @@ def check_fence_program(prog, modes=("grad",), directory=None):
 
 
 def _function_ranges(source):
+    """Line ranges of the module's functions (and of module-level lambdas:
+    a refusal of a call made by the lambda entry may point there)."""
     import ast
     tree = ast.parse(source)
     return [(n.lineno, n.end_lineno) for n in tree.body
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) or
+            (isinstance(n, ast.Assign) and isinstance(n.value, ast.Lambda))]
 
 
 def _check_error_location(prog, err, path):
