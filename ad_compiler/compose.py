@@ -582,8 +582,19 @@ def _unflat(D, flat, m):
 
 
 def runtime_vjp(D, args, kwargs, ct):
-    """``ad.derivative_vjp``."""
-    return derivative_vjp(D, args, kwargs, ct)
+    """``ad.derivative_vjp``: as generated code takes them, the cotangents
+    of float arguments are values, zeros where none flows (never None: the
+    adjoint helpers that receive them do not take None)."""
+    return _zeros_for_none(derivative_vjp(D, args, kwargs, ct), args)
+
+
+def _zeros_for_none(res, args):
+    if isinstance(args, (tuple, list)) and isinstance(res, (tuple, list)) \
+            and len(res) == len(args):
+        return tuple(_zeros_for_none(r, a) for r, a in zip(res, args))
+    if res is None and api._is_float_tree(args):
+        return runtime.zeros_like(args)
+    return res
 
 
 def runtime_jvp(D, args, kwargs, tangents):

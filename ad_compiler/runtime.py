@@ -456,6 +456,8 @@ def _is_basic(idx):
 
 def scatter(g, x, idx):
     """The adjoint of ``x[idx]``: zeros shaped like x with ``g`` added at idx."""
+    if g is None:                       # (no contribution: never a NaN entry)
+        return zeros_like(x)
     if isinstance(x, dict):
         return {idx: g}
     if isinstance(x, (tuple, list)):
@@ -772,11 +774,44 @@ def norm_grad_tangent(g, x, z, dx, dz, ord=None, axis=None, keepdims=False):
 
 
 def prod_grad_tangent(g, x, z, dx, dz, axis=None, keepdims=False):
-    """Tangent of ``prod_grad`` in x and z (exact where x has no zeros)."""
+    """Tangent of ``prod_grad`` in x and z: ``g`` times the tangent of the
+    products of the other entries (by division where x has no zeros, by
+    prefix and suffix products otherwise: exact, no NaN)."""
     ge = expand(g, x, axis, keepdims)
-    ze = expand(z, x, axis, keepdims)
-    dze = expand(dz, x, axis, keepdims)
-    return ge * (dze / x - ze * dx / (x * x))
+    if np.all(x != 0):
+        ze = expand(z, x, axis, keepdims)
+        dze = expand(dz, x, axis, keepdims)
+        return ge * (dze / x - ze * dx / (x * x))
+    return ge * _others_product_tangent(np.asarray(x), np.asarray(dx) + np.zeros(np.shape(x)),
+                                        axis)
+
+
+def _others_product_tangent(x, dx, axis):
+    """The tangent of p_i = prod_{j != i} x_j (over ``axis``) for tangent dx,
+    without dividing by the entries."""
+    nd = x.ndim
+    axes = tuple(range(nd)) if axis is None else tuple(
+        a % nd for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    keep = [a for a in range(nd) if a not in axes]
+    order = keep + list(axes)
+    xt = np.transpose(x, order)
+    dt = np.transpose(dx, order)
+    lead = xt.shape[:len(keep)]
+    n = int(np.prod(xt.shape[len(keep):], dtype=int))
+    xt = xt.reshape(lead + (n,))
+    dt = dt.reshape(lead + (n,))
+    one = np.ones(lead, dtype=np.result_type(xt, dt, 0.0))
+    L, dL, R, dR = one, one * 0.0, one, one * 0.0
+    pre, suf = [None] * n, [None] * n
+    for i in range(n):
+        pre[i] = (L, dL)
+        L, dL = L * xt[..., i], dL * xt[..., i] + L * dt[..., i]
+    for i in reversed(range(n)):
+        suf[i] = (R, dR)
+        R, dR = R * xt[..., i], dR * xt[..., i] + R * dt[..., i]
+    out = np.stack([pre[i][1] * suf[i][0] + pre[i][0] * suf[i][1] for i in range(n)], axis=-1)
+    shaped = out.reshape(tuple(np.transpose(x, order).shape))
+    return np.transpose(shaped, np.argsort(order))
 
 
 def norm_tangent(dx, x, z, ord=None, axis=None, keepdims=False):
