@@ -2352,7 +2352,7 @@ class Normalizer:
 
         def only_called(name, one_arg=False):
             uses = callee_loads.get(name, [])
-            return (stores.get(name) == 1 and name not in params and uses
+            return (stores.get(name) == 1 and name not in params
                     and len(uses) == loads.get(name, 0) and (all(uses) or not one_arg))
 
         made = {}      # local name -> (derivative's global name, argument aliases)
@@ -2412,10 +2412,11 @@ class Normalizer:
                 self.generic_visit(node)
                 if isinstance(node.func, gast.Name) and node.func.id in made:
                     name, aliases = made[node.func.id]
-                    node.func = nodes.name(name)
+                    node.func = nodes.located(nodes.name(name), node.func)
                     if aliases is not None:   # vjp_of(f)((pb_a, pb_b), v)
-                        node.args = [gast.Tuple(elts=[nodes.name(a) for a in aliases],
-                                                ctx=gast.Load())] + list(node.args)
+                        node.args = [nodes.located(gast.Tuple(
+                            elts=[nodes.name(a) for a in aliases], ctx=gast.Load()),
+                            node)] + list(node.args)
                 return node
         module = Calls().visit(gast.Module(body=body, type_ignores=[]))
         return module.body
