@@ -3,6 +3,7 @@ import numpy as np
 
 from ad_compiler import runtime as ad
 from ad_compiler import runtime_numpy as adn
+from ad_compiler import registry
 from ad_compiler.registry import forward, reverse
 
 d = None  # the d[x] notation of templates; never evaluated
@@ -268,6 +269,13 @@ def where(z, condition, x, y):
 @forward(np.where)
 def where(z, condition, x, y):
     d[z] = ad.like(np.where(condition, d[x], d[y]), z)
+
+
+# the condition selects: no derivative flows through it, even where it is
+# computed from a differentiated value (a helper's saved condition
+# differentiated again)
+for _kind in ("reverse", "forward"):
+    getattr(registry.lookup(np.where), _kind).__ad_nondiff__ = ("condition",)
 
 
 @reverse(np.clip)
