@@ -8,8 +8,8 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ad_compiler import arrays, compiler, runtime
-from ad_compiler.transforms.codegen import note_origin
-from ad_compiler.transforms.parse import (FunctionValue, attribute_types, is_function_value,
+from ad_compiler.transforms.backend.codegen import note_origin
+from ad_compiler.transforms.frontend.parse import (FunctionValue, attribute_types, is_function_value,
                                           missing_source, unwrap)
 
 #: a position, a parameter name, or a tuple of them
@@ -442,7 +442,7 @@ def _user_types(positional, args):
                 type(a).__module__ not in ("builtins", "numpy") and \
                 not arrays.is_foreign(a):     # (a Dask/CuPy array's methods are NumPy's)
             out.append((name, type(a)))
-            out += attribute_types(name, a)   # self.layer.forward(x) (transforms/parse.py)
+            out += attribute_types(name, a)   # self.layer.forward(x) (transforms/frontend/parse.py)
     return tuple(out)
 
 
@@ -794,7 +794,7 @@ def _check_callable(f, api):
         name = getattr(f, "__name__", type(f).__name__)
         if isinstance(f, functools.partial):
             # made a plain function with the partial's remaining parameters
-            # (transforms/parse.py: partial_function); its callable checked
+            # (transforms/frontend/parse.py: partial_function); its callable checked
             _check_callable(f.func, api)
             unwrap(f)
             return

@@ -17,7 +17,11 @@ import numpy
 from ad_compiler import check, freshness, registry, runtime
 from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
 from ad_compiler.errors import CompileError, InternalError
-from ad_compiler.transforms import activity, codegen, fence, names, nodes, normalize, ops, parse, sequences
+from ad_compiler.transforms.analyses import activity
+from ad_compiler.transforms.backend import codegen
+from ad_compiler.transforms.frontend import fence, parse
+from ad_compiler.transforms import names, nodes, normalize
+from ad_compiler.transforms.ad import ops, sequences
 
 
 class Context:
@@ -32,7 +36,7 @@ class Context:
         self.namer = namer
         self.types = dict(types or {})   # parameter -> class of a user object
         self.signature = dict(signature or {})  # parameter -> (dtype, dims), see api
-        self.shapes = None          # transforms.shapes.Shapes, set by the reverse pass
+        self.shapes = None          # transforms.analyses.shapes.Shapes, set by the reverse pass
         self.injected = {}          # name in generated code -> object
         self.deps = []              # (callee, its code) and callees' checks (freshness)
         self.comments = codegen.Comments()
@@ -385,7 +389,7 @@ def _recursion_room(pipeline):
 @_recursion_room
 def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
-    from ad_compiler.transforms import forward
+    from ad_compiler.transforms.ad import forward
     generation = registry.generation      # (rules registered later: recompile)
     mode, _, snapshots = mode.partition("@checkpoint=")    # grad(f, checkpoint=...)
     # 1. Parse, with absolute line numbers, and capture the namespace.
@@ -420,7 +424,7 @@ def transform(fn, mode, wrt, types=None, signature=None):
         out.function = _finish(ctx, tree, fn, "function", "forward mode")
         out.sources["jvp"] = out.function.__ad_source__
     else:
-        from ad_compiler.transforms import reverse
+        from ad_compiler.transforms.ad import reverse
         rp = reverse.ReversePass(ctx, norm, act)
         if mode == "split":
             fwd_tree, bwd_tree = rp.run_split(list(wrt), info.display_name)
@@ -490,7 +494,7 @@ def _finish(ctx, tree, fn, kind="function", what=None):
     the tree is also loaded without the clean-up passes, and the function
     returned runs both and compares them (ad_compiler/check.py); ``kind`` is
     "function", or "fwd" / "bwd" for the two sweeps of a vjp."""
-    from ad_compiler.transforms import batch, optimize, specialize
+    from ad_compiler.transforms.cleanup import batch, optimize, specialize
     reference = copy.deepcopy(tree) if what is not None and check.enabled() else None
     # names of modules whose functions are pure (numpy, the runtime)
     pure = [n for n, obj in ctx.injected.items()

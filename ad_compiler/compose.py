@@ -37,7 +37,7 @@ import numpy as np
 from ad_compiler import api, compiler, runtime
 from ad_compiler import runtime as ad
 from ad_compiler.registry import forward, reverse
-from ad_compiler.transforms import codegen
+from ad_compiler.transforms.backend import codegen
 
 
 def _is_zero(t):

@@ -20,8 +20,8 @@ import numpy as np
 
 from ad_compiler import api, runtime
 from ad_compiler.api import _WRT0, _wrt_or_argnums
-from ad_compiler.transforms.codegen import note_origin
-from ad_compiler.transforms.parse import unwrap
+from ad_compiler.transforms.backend.codegen import note_origin
+from ad_compiler.transforms.frontend.parse import unwrap
 
 __all__ = ["jacfwd", "jacrev", "elementwise_grad", "hvp", "hessian_vector_product"]
 

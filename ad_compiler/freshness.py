@@ -7,7 +7,7 @@ picks the callee compiled and called.  Generated code that called the old
 compile records, for every free name, attribute chain and method of a user
 class it resolved to *code* (a function, class, module, or nothing), what it
 found (``FunctionInfo.resolved``/``attributes``/``methods`` in
-``transforms/parse.py``), and a cache hit first checks that the names still
+``transforms/frontend/parse.py``), and a cache hit first checks that the names still
 resolve to the same objects.  Data (arrays, floats, dicts) is not recorded:
 generated code reads it live, so rebinding it needs no recompile.
 
@@ -22,7 +22,7 @@ import re
 import types
 
 from ad_compiler import registry
-from ad_compiler.transforms.parse import _MISSING
+from ad_compiler.transforms.frontend.parse import _MISSING
 
 GLOBAL, BUILTIN, CELL, ATTR, METHOD, CODE = "global", "builtin", "cell", "attr", "method", "code"
 SELF = object()

@@ -27,7 +27,7 @@ Notation (the whole of it):
   rules module (``np``, ``ad`` for the runtime...), which the generated code
   receives under the same names.
 
-Rules are parsed once and inlined by ``transforms.templates``: the generated
+Rules are parsed once and inlined by ``transforms.ad.templates``: the generated
 code shows the rule's arithmetic, not a call to it.
 """
 import inspect

@@ -971,7 +971,7 @@ def zero_or(t, x):
 
 # --- + and * of lists and tuples (concatenation, repetition) ----------------
 # Generated code uses these where an operand may hold a list or tuple (the
-# static analysis of transforms/sequences.py cannot rule it out); each
+# static analysis of transforms/ad/sequences.py cannot rule it out); each
 # decides from the operands' types at run time, exactly as Python does.
 
 def _concatenates(x, y):
@@ -1474,7 +1474,7 @@ def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offse
                            construct="aliased in-place write")
 
 
-# --- deferred outer products (transforms/batch.py) ---------------------------
+# --- deferred outer products (transforms/cleanup/batch.py) ---------------------------
 #
 # In an adjoint loop, ``bW += ad.matmul_grad_left(g, W, h)`` adds one outer
 # product per step.  The batched form records the pair (g, h) instead, and

@@ -1,4 +1,4 @@
-"""transforms/batch.py: outer-product accumulations of adjoint loops are
+"""transforms/cleanup/batch.py: outer-product accumulations of adjoint loops are
 summed by one matrix product after the loop.
 
 * the pass on small hand-written adjoint code: what it batches, what it
@@ -20,7 +20,9 @@ import pytest
 import ad_compiler as ad
 from ad_compiler import compiler, runtime, runtime_numpy
 from ad_compiler.testing import numerical_jacobian
-from ad_compiler.transforms import batch, codegen, names
+from ad_compiler.transforms.cleanup import batch
+from ad_compiler.transforms.backend import codegen
+from ad_compiler.transforms import names
 
 
 # --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import autograd.numpy as anp
 
 from ad_compiler import (CompileError, grad, hessian, jacobian, jvp, source,
                          value_and_grad, vjp)
-from ad_compiler.transforms import parse
+from ad_compiler.transforms.frontend import parse
 from tests.reference import fd_hessian, fd_jacobian
 
 RNG = np.random.RandomState(3)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ad_compiler import CheckError, grad, hessian, jacobian, jvp, value_and_grad, vjp
-from ad_compiler.transforms import optimize
+from ad_compiler.transforms.cleanup import optimize
 
 
 def f(x, y):

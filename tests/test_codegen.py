@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ad_compiler import grad, jvp, source, vjp
-from ad_compiler.transforms import codegen
+from ad_compiler.transforms.backend import codegen
 from tests.reference import fd_jacobian
 
 X = np.array([0.3, -1.2, 0.7])

@@ -1,4 +1,4 @@
-"""The clean-up passes of transforms/optimize.py preserve values exactly.
+"""The clean-up passes of transforms/cleanup/optimize.py preserve values exactly.
 
 Small functions with unary minus in every operand position (the negation
 folding), copies across loops and branches (copy propagation), values
@@ -187,7 +187,7 @@ def _run_pass(src, rewrite, *args):
 
     import gast
 
-    from ad_compiler.transforms import codegen
+    from ad_compiler.transforms.backend import codegen
 
     def run(tree):
         ns = {"np": np}
@@ -200,7 +200,7 @@ def _run_pass(src, rewrite, *args):
 
 
 def test_negation_merge_not_across_an_in_place_write():
-    from ad_compiler.transforms import optimize
+    from ad_compiler.transforms.cleanup import optimize
     src = ("def f(a, e):\n"
            "    n = -a\n"
            "    a[0] = 10.0\n"

@@ -1,6 +1,6 @@
 """``+`` and ``*`` of lists and tuples holding differentiated values
 (concatenation, repetition, ``+=``/``*=``), in grad, vjp and jvp, against
-central finite differences and autograd (transforms/sequences.py,
+central finite differences and autograd (transforms/ad/sequences.py,
 runtime ``add_grad_left``... and the rules of ``ad.seq_add``/``ad.seq_mul``)."""
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Shape specialization (transforms/shapes.py, api._shape_signature): the
+"""Shape specialization (transforms/analyses/shapes.py, api._shape_signature): the
 generated gradient is specialized to the equality pattern of the argument
 shapes.  Every specialized gradient is checked against central finite
 differences (tests/reference.py) and autograd; the source checks pin what

@@ -269,7 +269,7 @@ def members_tangent(z, t, like):
 
 
 # --- NamedTuples and dataclasses: attribute reads, construction, replace ---
-# (transforms/sequences.py: attribute_op, record_call_op, replace_method_op give
+# (transforms/ad/sequences.py: attribute_op, record_call_op, replace_method_op give
 # these primitives to ``p.W``, ``Params(W, b)``, ``p._replace(W=v)``, ``dataclasses.replace``)
 
 @reverse(ad.field)
@@ -319,7 +319,7 @@ def replace_grad(z, g, x, fields):
 
 
 # --- + and * where an operand may be a list or tuple ---------------------
-# (transforms/sequences.py gives these primitives to the statements whose
+# (transforms/ad/sequences.py gives these primitives to the statements whose
 # operands it cannot prove are arrays or numbers; the helpers decide from
 # the operands' types at run time: concatenation/repetition or NumPy)
 

@@ -209,7 +209,7 @@ def project(z, g, x):
     d[z] = ad.project(d[g], x)
 
 
-# the deferred outer products of transforms/batch.py: each defer_* is
+# the deferred outer products of transforms/cleanup/batch.py: each defer_* is
 # bilinear in g and one other operand (the third is read for its shape)
 
 @forward(ad.defer_matmul_left)

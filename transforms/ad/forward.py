@@ -25,7 +25,8 @@ import copy
 
 import gast
 
-from ad_compiler.transforms import nodes, ops, templates
+from ad_compiler.transforms import nodes
+from ad_compiler.transforms.ad import ops, templates
 from ad_compiler.transforms.names import restore, snapshot
 
 

@@ -15,7 +15,7 @@ import inspect
 
 import gast
 
-from ad_compiler.transforms import ops
+from ad_compiler.transforms.ad import ops
 
 
 class Activity:
@@ -177,7 +177,7 @@ def unsupported(info, stmt, op):
                               construct=name)
     func = getattr(op.node, "func", None)
     if fn is None and isinstance(func, gast.Name) and func.id + "()" == name:
-        from ad_compiler.transforms.parse import _MISSING, lookup_free
+        from ad_compiler.transforms.frontend.parse import _MISSING, lookup_free
         if lookup_free(info.closure, info.globals, func.id) is _MISSING:
             # a local variable or parameter holding a function (issue #10)
             return info.error(

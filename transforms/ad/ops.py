@@ -130,7 +130,7 @@ def _root(node):
 
 
 def _missing():
-    from ad_compiler.transforms.parse import _MISSING
+    from ad_compiler.transforms.frontend.parse import _MISSING
     return _MISSING
 
 
@@ -196,7 +196,7 @@ def classify(op, resolve):
             return Op("prim" if prim else "unknown", op, fn=fn, prim=prim,
                       args=[base], diff=operand_names(base),
                       label=f"attribute .{op.attr}")
-        from ad_compiler.transforms import sequences     # NamedTuple/dataclass fields
+        from ad_compiler.transforms.ad import sequences     # NamedTuple/dataclass fields
         return sequences.attribute_op(op, base, f"attribute .{op.attr}")
     if isinstance(op, (gast.Tuple, gast.List)):
         if any(isinstance(e, gast.Starred) for e in op.elts):
@@ -276,7 +276,7 @@ def _classify_call(op, resolve):
         if meth in NONDIFF_METHODS:
             return Op("nondiff", op, label=f"method .{meth}()")
         if meth == "_replace":                  # a NamedTuple's
-            from ad_compiler.transforms import sequences
+            from ad_compiler.transforms.ad import sequences
             return sequences.replace_method_op(op, recv, args, keywords, all_names,
                                                f"method .{meth}()")
         if meth in DICT_METHODS and not args and not keywords:
@@ -331,7 +331,7 @@ def _classify_call(op, resolve):
         obj = obj.__ad_trampoline__()
     if _checkpoint.is_checkpointed(obj):
         # checkpoint(helper): differentiated as the helper, recomputed in
-        # the backward sweep (transforms/reverse.py)
+        # the backward sweep (transforms/ad/reverse.py)
         inner = _checkpoint.inner(obj)
         if is_user_function(inner):
             o = Op("user", op, fn=inner, args=args, keywords=keywords, diff=names,
@@ -347,7 +347,7 @@ def _classify_call(op, resolve):
         return Op("push", op, fn=obj, args=args, label="ad.push()")
     if obj is None:
         return Op("unknown", op, diff=names, label=f"{label}()")
-    from ad_compiler.transforms import sequences     # NamedTuple/dataclass constructors
+    from ad_compiler.transforms.ad import sequences     # NamedTuple/dataclass constructors
     record = sequences.record_call_op(op, obj, args, keywords, names, label)
     if record is not None:
         return record

@@ -33,8 +33,10 @@ import operator
 
 import gast
 
-from ad_compiler.transforms import checkpoint, nodes, sequences, shapes, templates
-from ad_compiler.transforms.ops import operand_names as ops_names
+from ad_compiler.transforms.ad import checkpoint, sequences, templates
+from ad_compiler.transforms import nodes
+from ad_compiler.transforms.analyses import shapes
+from ad_compiler.transforms.ad.ops import operand_names as ops_names
 from ad_compiler.transforms.names import restore, snapshot
 
 _SAVE = "save"
@@ -61,7 +63,7 @@ class _State:
 
 
 def _copy_op(ident):
-    from ad_compiler.transforms.ops import Op
+    from ad_compiler.transforms.ad.ops import Op
     return Op("copy", nodes.name(ident), diff=[ident])
 
 
@@ -103,7 +105,7 @@ class ReversePass:
         self.shapes = ctx.shapes = shapes.analyze(fn, activity, ctx.signature)
         self.complex_ = self._uses_complex()
         # grad(f, checkpoint="auto" | s): outermost for loops keep snapshots
-        # of their state instead of pushing (transforms/checkpoint.py)
+        # of their state instead of pushing (transforms/ad/checkpoint.py)
         self.checkpoint = getattr(ctx, "checkpoint", None)
         self.ckpt_unbound = set()
 
@@ -305,7 +307,7 @@ class ReversePass:
     def store_primal(self, stmt, target, in_loop, defined):
         """``x[idx] = v`` on an active array: keep the overwritten part
         (``old = ad.read_at(x, idx)``) so the adjoint sweep can put it back."""
-        from ad_compiler.transforms.ops import Op
+        from ad_compiler.transforms.ad.ops import Op
         old = self.ctx.namer.temp("old")
         read = nodes.call(self.ad("read_at"), [nodes.name(target.value.id),
                                                templates.index_as_value(target.slice)])
@@ -675,7 +677,7 @@ class ReversePass:
 
     def _shape_aware(self, expr, target):
         """Shape-aware forms of the runtime's shape helpers (see
-        transforms/shapes.py): ``ad.unbroadcast(g, x)`` is g itself when x
+        transforms/analyses/shapes.py): ``ad.unbroadcast(g, x)`` is g itself when x
         provably has the shape of the result, an explicit ``g.sum(axis=...)``
         when both shapes are known; ``ad.mean_grad``/``ad.expand`` build their
         result from the arguments' shapes instead of reading x."""
@@ -839,7 +841,7 @@ class ReversePass:
             it = nodes.call(self.builtin("range"), [nodes.name(counter[0])])
             target = nodes.name(self.ctx.namer.fresh("_"), True)
         out = []
-        if ckpt:        # run again from snapshots, then reversed (transforms/checkpoint.py)
+        if ckpt:        # run again from snapshots, then reversed (transforms/ad/checkpoint.py)
             out = checkpoint.adjoint_loop(self, stmt, body, pre)
         elif body:
             loop = gast.For(target=target, iter=it, body=body, orelse=[], type_comment=None)

@@ -2,10 +2,10 @@
 
 The rules emit rank-generic runtime helpers for the adjoints of products
 (``ad.matmul_grad_left(g, x, y)`` handles vectors, matrices and stacks at
-run time).  Where the shape analysis (transforms/shapes.py) knows the ranks
+run time).  Where the shape analysis (transforms/analyses/shapes.py) knows the ranks
 of the operands, the helper's branch is chosen here, saving a Python call
 and its rank tests; the expression is the one the helper would evaluate,
-so results are bit-identical.  Runs after ``transforms/batch.py``, which
+so results are bit-identical.  Runs after ``transforms/cleanup/batch.py``, which
 looks for the helpers inside adjoint loops.
 
 Before::

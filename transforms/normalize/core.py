@@ -168,7 +168,7 @@ def argument_mutations(fn, _depth=0, _seen=None):
     changes the caller's object when that is mutable (an array, a list),
     checked at run time (floats and ints are fine).  Calls of other user
     functions with a parameter are followed (a few levels deep)."""
-    from ad_compiler.transforms.parse import parse_function
+    from ad_compiler.transforms.frontend.parse import parse_function
     _seen = frozenset() if _seen is None else _seen
     if _depth > 4 or fn.__code__ in _seen:
         return {}
@@ -183,7 +183,7 @@ def argument_mutations(fn, _depth=0, _seen=None):
 def _mutations_of(node, filename, fn, _depth=0, _seen=None):
     """argument_mutations of the parsed function ``node`` (``fn`` gives the
     globals its calls resolve in, or None)."""
-    from ad_compiler.transforms import ops
+    from ad_compiler.transforms.ad import ops
     params = _params_of(node)
     out = {}
     for p, where in written_parameters(node):
@@ -238,7 +238,7 @@ def _user_text(node):
     """The source text of ``node`` as the user wrote it: names renamed by
     inlining and comprehension lowering (``i_1``, ``h_v``) shown with
     their original names."""
-    from ad_compiler.transforms.ops import describe
+    from ad_compiler.transforms.ad.ops import describe
     node = copy.deepcopy(node)
     for n in gast.walk(node):
         if isinstance(n, gast.Name) and hasattr(n, "_ad_user_name"):
@@ -1010,7 +1010,7 @@ class Normalizer:
         no variable of the enclosing function and has constant defaults:
         the function its code object makes (equal to the one Python makes
         at run time); else ``(None, why)``."""
-        from ad_compiler.transforms import parse
+        from ad_compiler.transforms.frontend import parse
         code = parse.nested_code(self.info.fn.__code__, node,
                                  getattr(self.info, "col_shift", 0))
         if code is None:
@@ -2029,7 +2029,7 @@ class Normalizer:
             if not isinstance(func, gast.Name):
                 p, func = self._atomize(func)
                 pre += p
-            from ad_compiler.transforms.ops import describe
+            from ad_compiler.transforms.ad.ops import describe
             pre.append(self._function_guard(func.id, obj, expr, f"'{describe(written)}'",
                                             "what it held when compiled"))
         elif not (isinstance(func, gast.Name) or self._is_static_ref(func)):
@@ -2037,7 +2037,7 @@ class Normalizer:
             p, func = self._atomize(func)
             pre += p
             # messages name what the user wrote, not the temporary
-            from ad_compiler.transforms.ops import describe
+            from ad_compiler.transforms.ad.ops import describe
             label = f"{describe(written)}(...)"
         args = []
         for a in expr.args:
@@ -2066,7 +2066,7 @@ class Normalizer:
         dict or list of functions (``ACTS['relu']``) or of a local dict or
         list display bound once; None otherwise (and for plain global names,
         which the resolver handles)."""
-        from ad_compiler.transforms import parse
+        from ad_compiler.transforms.frontend import parse
         if depth > 8:
             return None
         if isinstance(node, gast.Name):
@@ -2264,7 +2264,7 @@ class Normalizer:
         body, to a function default (``act=np.tanh``) with a check at entry
         that the call did not pass another one.  A parameter the body
         rebinds is not specialized."""
-        from ad_compiler.transforms import parse
+        from ad_compiler.transforms.frontend import parse
         types = self.resolve.types
         stored = {n.id for n in gast.walk(fn) if isinstance(n, gast.Name)
                   and isinstance(n.ctx, (gast.Store, gast.Del))}
@@ -2290,7 +2290,7 @@ class Normalizer:
         """Specialize calls of local ``name`` to function ``obj``, with a
         check that it holds ``obj`` when the code runs."""
         from ad_compiler import runtime
-        from ad_compiler.transforms import parse
+        from ad_compiler.transforms.frontend import parse
         self.resolve.types[name] = parse.FunctionValue(obj)
         shown = getattr(obj, "__name__", "the function")
         msg = (f"{what} was differentiated as {shown} ({why}), but here it is {{got}}")
@@ -2454,7 +2454,7 @@ class Normalizer:
             try:
                 made[id(call)] = (call, maker(*args, **kw))
             except (TypeError, ValueError) as exc:
-                from ad_compiler.transforms.ops import describe
+                from ad_compiler.transforms.ad.ops import describe
                 raise self.info.error(call, f"{describe(call)}: {exc}") from None
         return made[id(call)][1]
 
@@ -2467,7 +2467,7 @@ class Normalizer:
 
     def _callee_of(self, expr, call):
         """(user function, positional arguments) of a call, or (None, None)."""
-        from ad_compiler.transforms import ops
+        from ad_compiler.transforms.ad import ops
         f = expr.func
         args = list(call.args)
         obj = None

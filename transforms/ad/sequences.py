@@ -336,7 +336,7 @@ def _returns_sequence(fn):
     except (KeyError, TypeError):
         pass
     try:
-        from ad_compiler.transforms import parse
+        from ad_compiler.transforms.frontend import parse
         tree = parse.parse_function(fn).node
     except Exception:        # errors are reported where the call is compiled
         return False
@@ -419,7 +419,7 @@ def _fields_tuple(names):
 def attribute_op(op, base, label):
     """``x.attr`` on a local value: the primitive ``ad.field``."""
     from ad_compiler.transforms import nodes
-    from ad_compiler.transforms.ops import Op, operand_names
+    from ad_compiler.transforms.ad.ops import Op, operand_names
     rt = _rt()
     if op.attr in _ARRAY_ONLY_ATTRS:
         return Op("unknown", op, diff=operand_names(base), label=label)
@@ -462,7 +462,7 @@ def record_call_op(op, obj, args, keywords, names, label):
     """The Op of a call of a NamedTuple/dataclass class or of
     ``dataclasses.replace``, else None (not such a call)."""
     import dataclasses
-    from ad_compiler.transforms.ops import Op
+    from ad_compiler.transforms.ad.ops import Op
     rt = _rt()
     starred = any(isinstance(a, gast.Starred) for a in args) or any(k is None for k, _ in keywords)
     if obj is dataclasses.replace:
@@ -495,7 +495,7 @@ def record_call_op(op, obj, args, keywords, names, label):
 
 def replace_method_op(op, recv, args, keywords, names, label):
     """``p._replace(W=v)`` on a local value: ``ad.replace_fields``."""
-    from ad_compiler.transforms.ops import Op
+    from ad_compiler.transforms.ad.ops import Op
     rt = _rt()
     if args or any(k is None for k, _ in keywords):
         return Op("unknown", op, diff=names, label=label)
