@@ -1,0 +1,507 @@
+"""anf (placeholder docstring)"""
+import copy
+
+import gast
+import numpy
+
+from ad_compiler import runtime
+from ad_compiler.transforms import nodes
+from ad_compiler.transforms.ad.ops import describe
+from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE
+
+
+class Anf:
+    def _block(self, stmts):
+        out = []
+        for stmt in stmts:
+            for new in self._stmt(stmt):
+                out.append(nodes.located(new, stmt))
+        return out
+
+
+    def _stmt(self, stmt):
+        if isinstance(stmt, gast.Assign):
+            return self._assign(stmt.targets, stmt.value)
+        if isinstance(stmt, gast.AnnAssign):
+            if stmt.value is None:
+                return []
+            return self._assign([stmt.target], stmt.value)
+        if isinstance(stmt, gast.AugAssign):
+            return self._augassign(stmt)
+        if isinstance(stmt, gast.Expr):
+            if isinstance(stmt.value, gast.Constant):
+                return []
+            v = stmt.value
+            if (isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
+                    and v.func.attr == "append" and isinstance(v.func.value, gast.Name)
+                    and v.func.value.id in self.locals and len(v.args) == 1 and not v.keywords):
+                # xs.append(v) -> xs = ad.append(xs, v): a new list, so that
+                # the adjoint sweep can restore the old one
+                lst = v.func.value.id
+                return self._append(lst, v.args[0])
+            if (isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
+                    and isinstance(v.func.value, gast.Name) and v.func.value.id in self.locals
+                    and v.func.attr in _INPLACE_METHODS):
+                return self._inplace_method(v)
+            pre, op = self._simplify(stmt.value)
+            return pre + [gast.Expr(value=op)]
+        if isinstance(stmt, gast.If):
+            pre, test = self._atomize(stmt.test)
+            body = self._block(stmt.body)
+            orelse = self._block(stmt.orelse)
+            if isinstance(test, gast.Constant):
+                return pre + (body if test.value else orelse)
+            return pre + [nodes.if_(test, body, orelse)]
+        if isinstance(stmt, gast.While):
+            return self._while(stmt)
+        if isinstance(stmt, gast.For):
+            return self._for(stmt)
+        if isinstance(stmt, gast.Return):
+            if stmt.value is None:
+                return [gast.Return(value=nodes.const(None))]
+            pre, atom = self._atomize(stmt.value)
+            return pre + [gast.Return(value=atom)]
+        if isinstance(stmt, (gast.Pass, gast.Delete)):
+            return []   # (del only passes the fence in generated code)
+        if isinstance(stmt, (gast.Break, gast.Continue, gast.Assert, gast.Raise)):
+            return [stmt]
+        raise self.info.error(stmt, f"cannot differentiate a "
+                              f"'{type(stmt).__name__}' statement",
+                              construct=type(stmt).__name__)
+
+
+    def _assign(self, targets, value):
+        if len(targets) > 1:
+            pre, atom = self._atomize(value)
+            out = pre
+            for t in targets:
+                out += self._assign([t], copy.deepcopy(atom))
+            return out
+        target = targets[0]
+        if isinstance(target, gast.Name):
+            pre, op = self._simplify(value)
+            if not self._is_atom(op) and target.id in nodes.loaded_names(op):
+                tmp = self._temp()
+                return pre + [nodes.assign(tmp, op),
+                              nodes.assign(target.id, nodes.name(tmp))]
+            return pre + [nodes.assign(target.id, op)]
+        if isinstance(target, (gast.Tuple, gast.List)):
+            if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
+                # a, b = b, a: evaluate all right-hand sides first
+                pre = []
+                atoms = []
+                for v in value.elts:
+                    p, a = self._atomize(v)
+                    pre += p
+                    if isinstance(a, gast.Name):
+                        tmp = self._temp()
+                        pre.append(nodes.assign(tmp, a))
+                        a = nodes.name(tmp)
+                    atoms.append(a)
+                out = pre
+                for t, a in zip(target.elts, atoms):
+                    out += self._assign([t], a)
+                return out
+            pre, atom = self._atomize(value)
+            if not isinstance(atom, gast.Name):
+                tmp = self._temp()
+                pre.append(nodes.assign(tmp, atom))
+                atom = nodes.name(tmp)
+            out = pre
+            for i, t in enumerate(target.elts):
+                elem = gast.Subscript(value=nodes.name(atom.id), slice=nodes.const(i),
+                                      ctx=gast.Load())
+                out += self._assign([t], elem)
+            return out
+        if isinstance(target, gast.Subscript):
+            chain = self._store_chain(target)
+            if chain is not None:
+                p3, val = self._atomize(value)
+                return chain[0] + p3 + self._chain_writes(chain[1], chain[2], val)
+            pre, base = self._atomize(target.value)
+            p2, index = self._index(target.slice)
+            p3, val = self._atomize(value)
+            store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
+            return pre + p2 + p3 + [nodes.assign(store, val)]
+        if isinstance(target, gast.Attribute):
+            pre, base = self._atomize(target.value)
+            p3, val = self._atomize(value)
+            store = gast.Attribute(value=base, attr=target.attr, ctx=gast.Store())
+            return pre + p3 + [nodes.assign(store, val)]
+        raise self.info.error(target, "cannot differentiate an assignment to "
+                              f"{type(target).__name__}", construct="assignment")
+
+
+    def _store_chain(self, target, check=True):
+        """``a[k][i] = v`` (two or more subscripts rooted at a local name):
+        (statements, root, [index atoms]) or None for a single subscript
+        or a root that is not a local name.  A chain through an attribute
+        (``self.W[0] = v``, ``x.T[0] = v``, ``x.flat[0] = v``) writes into
+        an array the function does not own: refused.  With ``check=False``
+        only say whether ``target`` is such a chain (nothing refused)."""
+        parts = []
+        node = target
+        through = None
+        while isinstance(node, (gast.Subscript, gast.Attribute)):
+            if isinstance(node, gast.Attribute):
+                through = through or node
+            parts.append(node)
+            node = node.value
+        if not (isinstance(node, gast.Name) and node.id in self.locals):
+            return None
+        if through is not None:
+            if not check:
+                return False
+            raise self.info.error(
+                target, f"cannot differentiate an in-place write through the attribute "
+                f"'.{through.attr}' of '{node.id}': it writes into an array that other "
+                f"names (or the caller) hold",
+                hint=f"copy it first and write into the copy, e.g. w = {node.id}."
+                     f"{through.attr}.copy(); w[...] = v",
+                construct="write through an attribute")
+        if len(parts) < 2:
+            return None
+        if not check:
+            return True
+        pre = []
+        steps = []
+        for part in reversed(parts):
+            p, index = self._index(part.slice)
+            pre += p
+            steps.append(index)
+        return pre, node.id, steps
+
+
+    def _chain_writes(self, root, steps, val):
+        """Store ``val`` at ``root[s1][s2]...[sn]`` without writing into memory
+        the function does not own: each intermediate element is read and
+        copied (``t1 = ad.copy_input(root[s1])``), written, and stored back
+        into its container (``root[s1] = t1``), so the write is a chain of
+        ordinary subscript stores that the AD passes follow and the caller's
+        nested arrays and dicts are never modified (the root itself gets its
+        private copy from _copy_written_inputs/_copy_aliased_writes)."""
+        ad = self.inject("ad", runtime)
+        out = []
+        holders = [nodes.name(root)]
+        for index in steps[:-1]:
+            t = self._temp()
+            out.append(nodes.assign(t, gast.Subscript(value=copy.deepcopy(holders[-1]),
+                                                      slice=copy.deepcopy(index), ctx=gast.Load())))
+            out.append(nodes.assign(t, nodes.call(nodes.attr(nodes.name(ad), "copy_input"),
+                                                  [nodes.name(t)])))
+            holders.append(nodes.name(t))
+        value = val
+        for holder, index in reversed(list(zip(holders, steps))):
+            out.append(nodes.assign(gast.Subscript(value=nodes.name(holder.id),
+                                                   slice=copy.deepcopy(index), ctx=gast.Store()),
+                                    copy.deepcopy(value)))
+            value = holder
+        return out
+
+
+    def _augassign(self, stmt):
+        target = stmt.target
+        if isinstance(target, gast.Name):
+            value = gast.BinOp(left=nodes.name(target.id), op=stmt.op, right=stmt.value)
+            guard = self._unshared_guard(stmt, target.id)
+            return guard + self._assign([nodes.name(target.id, store=True)], value)
+        if isinstance(target, gast.Subscript) and self._store_chain(target, check=False):
+            # a[k][i] += v: read the element, then store the new value
+            # through the chain (see _chain_writes)
+            pre, root, steps = self._store_chain(target)
+            read = nodes.name(root)
+            for index in steps:
+                old = self._temp()
+                pre.append(nodes.assign(old, gast.Subscript(value=read, slice=copy.deepcopy(index),
+                                                            ctx=gast.Load())))
+                read = nodes.name(old)
+            p3, val = self._atomize(stmt.value)
+            new = self._temp()
+            pre += p3 + [nodes.assign(new, gast.BinOp(left=read, op=stmt.op, right=val))]
+            return pre + self._chain_writes(root, steps, nodes.name(new))
+        if isinstance(target, gast.Subscript):
+            pre, base = self._atomize(target.value)
+            p2, index = self._index(target.slice)
+            read = gast.Subscript(value=copy.deepcopy(base), slice=copy.deepcopy(index),
+                                  ctx=gast.Load())
+            old = self._temp()
+            new = self._temp()
+            p3, val = self._atomize(stmt.value)
+            store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
+            return (pre + p2 + p3 + [nodes.assign(old, read),
+                                     nodes.assign(new, gast.BinOp(left=nodes.name(old), op=stmt.op, right=val)),
+                                     nodes.assign(store, nodes.name(new))])
+        if isinstance(target, gast.Attribute):
+            pre, base = self._atomize(target.value)
+            read = gast.Attribute(value=copy.deepcopy(base), attr=target.attr, ctx=gast.Load())
+            old = self._temp()
+            new = self._temp()
+            p3, val = self._atomize(stmt.value)
+            store = gast.Attribute(value=base, attr=target.attr, ctx=gast.Store())
+            return (pre + p3 + [nodes.assign(old, read),
+                                nodes.assign(new, gast.BinOp(left=nodes.name(old), op=stmt.op, right=val)),
+                                nodes.assign(store, nodes.name(new))])
+        raise self.info.error(stmt, "cannot differentiate this augmented assignment",
+                              construct="augmented assignment")
+
+
+    def _atoms(self, exprs, allow_seq=True):
+        pre = []
+        out = []
+        for e in exprs:
+            p, a = self._atomize(e, allow_seq)
+            pre += p
+            out.append(a)
+        return pre, out
+
+
+    def _atomize(self, expr, allow_seq=False):
+        """(statements, atom) computing ``expr``."""
+        if isinstance(expr, gast.Name):
+            return [], nodes.name(expr.id)
+        if isinstance(expr, gast.Constant):
+            return [], expr
+        if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, (gast.USub, gast.UAdd)) \
+                and isinstance(expr.operand, gast.Constant) \
+                and isinstance(expr.operand.value, (int, float, complex)) \
+                and not isinstance(expr.operand.value, bool):
+            v = expr.operand.value
+            return [], nodes.const(-v if isinstance(expr.op, gast.USub) else v)
+        if isinstance(expr, gast.Attribute) and self._is_static_ref(expr):
+            return [], expr
+        if allow_seq and isinstance(expr, (gast.Tuple, gast.List)) \
+                and not any(isinstance(e, gast.Starred) for e in expr.elts):
+            pre, elts = self._atoms(expr.elts)
+            return pre, type(expr)(elts=elts, ctx=gast.Load())
+        pre, op = self._simplify(expr)
+        if self._is_atom(op):
+            return pre, op
+        tmp = self._temp()
+        if not (self._alias_roots(op) - self._fresh_temps()):
+            # a new array no other name holds (np.tanh(x), its views): a
+            # helper may write into it (check_no_argument_mutation)
+            self._fresh_temps().add(tmp)
+        return pre + [nodes.assign(tmp, op)], nodes.name(tmp)
+
+
+    def _index(self, index):
+        if isinstance(index, gast.Slice):
+            pre = []
+            parts = []
+            for p in (index.lower, index.upper, index.step):
+                if p is None:
+                    parts.append(None)
+                else:
+                    s, a = self._atomize(p)
+                    pre += s
+                    parts.append(a)
+            return pre, gast.Slice(lower=parts[0], upper=parts[1], step=parts[2])
+        if isinstance(index, gast.Tuple):
+            pre = []
+            elts = []
+            for e in index.elts:
+                s, a = self._index(e)
+                pre += s
+                elts.append(a)
+            return pre, nodes.tuple_(elts)
+        return self._atomize(index, allow_seq=True)
+
+
+    def _simplify(self, expr):
+        """(statements, op): ``op`` is one operation on atoms."""
+        if isinstance(expr, (gast.Name, gast.Constant)):
+            return [], expr
+        if isinstance(expr, gast.BinOp):
+            p1, left = self._atomize(expr.left)
+            p2, right = self._atomize(expr.right)
+            return p1 + p2, gast.BinOp(left=left, op=expr.op, right=right)
+        if isinstance(expr, gast.UnaryOp):
+            if isinstance(expr.operand, gast.Constant) and isinstance(expr.op, (gast.USub, gast.UAdd)):
+                return self._atomize(expr)
+            p, operand = self._atomize(expr.operand)
+            return p, gast.UnaryOp(op=expr.op, operand=operand)
+        if isinstance(expr, gast.Compare):
+            if len(expr.ops) == 1:
+                p1, left = self._atomize(expr.left)
+                p2, right = self._atomize(expr.comparators[0], allow_seq=True)
+                return p1 + p2, gast.Compare(left=left, ops=expr.ops, comparators=[right])
+            # a < b < c  ->  (a < b) and (b < c), b evaluated once
+            pre, left = self._atomize(expr.left)
+            parts = []
+            operands = [left]
+            for c in expr.comparators:
+                p, a = self._atomize(c)
+                pre += p
+                operands.append(a)
+            for i, op in enumerate(expr.ops):
+                parts.append(gast.Compare(left=copy.deepcopy(operands[i]), ops=[op],
+                                          comparators=[copy.deepcopy(operands[i + 1])]))
+            p, op = self._simplify(gast.BoolOp(op=gast.And(), values=parts))
+            return pre + p, op
+        if isinstance(expr, gast.BoolOp):
+            result = self._temp()
+            return self._boolop(expr.op, expr.values, result), nodes.name(result)
+        if isinstance(expr, gast.IfExp):
+            result = self._temp()
+            pre, test = self._atomize(expr.test)
+            b1, v1 = self._simplify(expr.body)
+            b2, v2 = self._simplify(expr.orelse)
+            return pre + [nodes.if_(test, b1 + [nodes.assign(result, v1)],
+                                    b2 + [nodes.assign(result, v2)])], nodes.name(result)
+        if isinstance(expr, gast.Call):
+            if isinstance(expr.func, gast.Name) and expr.func.id in self.local_fns:
+                return self._inline_call(self.local_fns[expr.func.id], expr)
+            if isinstance(expr.func, gast.Lambda):
+                return self._inline_call(self._lambda_def(expr.func, "lambda"), expr)
+            return self._call(expr)
+        if isinstance(expr, (gast.ListComp, gast.GeneratorExp)):
+            return self._comprehension(expr)
+        if isinstance(expr, gast.Subscript):
+            p1, value = self._atomize(expr.value)
+            p2, index = self._index(expr.slice)
+            return p1 + p2, gast.Subscript(value=value, slice=index, ctx=gast.Load())
+        if isinstance(expr, gast.Attribute):
+            if self._is_static_ref(expr):
+                return [], expr
+            p, value = self._atomize(expr.value)
+            return p, gast.Attribute(value=value, attr=expr.attr, ctx=gast.Load())
+        if isinstance(expr, (gast.Tuple, gast.List)):
+            if any(isinstance(e, gast.Starred) for e in expr.elts):
+                return [], expr
+            pre, elts = self._atoms(expr.elts)
+            return pre, type(expr)(elts=elts, ctx=gast.Load())
+        if isinstance(expr, gast.Dict):
+            if any(k is None for k in expr.keys):
+                return [], expr
+            p1, keys = self._atoms(expr.keys)
+            p2, values = self._atoms(expr.values)
+            return p1 + p2, gast.Dict(keys=keys, values=values)
+        if isinstance(expr, _OPAQUE):
+            return [], expr
+        if isinstance(expr, gast.Starred):
+            raise self.info.error(expr, "cannot differentiate a starred expression here",
+                                  construct="starred")
+        raise self.info.error(expr, f"cannot differentiate a '{type(expr).__name__}' expression",
+                              construct=type(expr).__name__)
+
+
+    def _inplace_method(self, call):
+        """``y.sort(axis)`` sorts in place: rewritten ``y = np.sort(y, axis)``;
+        other in-place array methods are refused."""
+        name = call.func.value.id
+        meth = call.func.attr
+        if meth not in ("sort",):
+            raise self.info.error(call, f"cannot differentiate the in-place method .{meth}()",
+                                  hint=f"assign a new array instead (e.g. {name} = "
+                                       f"np.full_like({name}, v) for .fill(v))",
+                                  construct=f".{meth}()")
+        np_name = self.inject("np", numpy)
+        new = gast.Call(func=nodes.attr(nodes.name(np_name), meth),
+                        args=[nodes.name(name)] + list(call.args), keywords=call.keywords)
+        return self._assign([nodes.name(name, store=True)], new)
+
+
+    def _append(self, lst, value):
+        pre, atom = self._atomize(value)
+        ad = self.inject("ad", runtime)
+        call = nodes.call(nodes.attr(nodes.name(ad), "append"), [nodes.name(lst), atom])
+        return pre + self._assign([nodes.name(lst, store=True)], call)
+
+
+    def _boolop(self, op, values, result):
+        pre, first = self._simplify(values[0])
+        out = pre + [nodes.assign(result, first)]
+        if len(values) == 1:
+            return out
+        rest = self._boolop(op, values[1:], result)
+        if isinstance(op, gast.And):
+            out.append(nodes.if_(nodes.name(result), rest))
+        else:
+            out.append(nodes.if_(nodes.name(result), [gast.Pass()], rest))
+        return out
+
+
+    _SEQUENCE_BUILTINS = {"zip": "zip_", "enumerate": "enumerate_", "reversed": "reversed_",
+                          "sorted": "sorted_"}
+
+
+    def _sequence_builtin(self, expr):
+        """``zip(a, b)``, ``zip(*t)``, ``enumerate(x)``, ``reversed(x)``,
+        ``sorted(x)`` move values: a call of the runtime's list-returning
+        form (``ad.zip_((a, b))``, ``ad.zip_(t)``...), which has derivative
+        rules, or None for other calls."""
+        f = expr.func
+        if not (isinstance(f, gast.Name) and f.id in self._SEQUENCE_BUILTINS
+                and self._is_builtin(f, f.id)):
+            return None
+        fn = nodes.attr(nodes.name(self.inject("ad", runtime)), self._SEQUENCE_BUILTINS[f.id])
+        args = list(expr.args)
+        if any(k.arg is None for k in expr.keywords):
+            return None
+        if f.id == "zip":
+            if expr.keywords:
+                return None       # zip(..., strict=True): left to Python
+            if len(args) == 1 and isinstance(args[0], gast.Starred):
+                args = [args[0].value]
+            elif any(isinstance(a, gast.Starred) for a in args):
+                return None
+            else:
+                args = [gast.Tuple(elts=args, ctx=gast.Load())]
+        elif any(isinstance(a, gast.Starred) for a in args):
+            return None
+        return gast.Call(func=fn, args=args, keywords=list(expr.keywords))
+
+
+    def _call(self, expr):
+        seq = self._sequence_builtin(expr)
+        if seq is not None:
+            expr = seq
+        expr = self._functions_passed(expr)
+        pre = []
+        func = expr.func
+        label = None
+        if isinstance(func, gast.Attribute) and not self._is_static_ref(func):
+            cls = self._object_class(func.value)
+            p, recv = self._atomize(func.value)
+            pre += p
+            if cls is not None and isinstance(recv, gast.Name) \
+                    and self.resolve.types.get(recv.id, cls) is cls:
+                self._bind_object_class(recv.id, func.value, cls)   # self.layer.forward(x)
+            func = gast.Attribute(value=recv, attr=func.attr, ctx=gast.Load())
+        elif isinstance(func, gast.Call) and self._static_derivative(func) is not None:
+            # grad(energy)(x): the derivative is made now, read as a global
+            made = self._static_derivative(func)
+            func = nodes.name(self.inject(self._derivative_name(func), made))
+        elif self._function_of(func) is not None:
+            # f = np.sin; f(x) / acts['relu'](x): specialized, checked when run
+            obj, written = self._function_of(func), expr.func
+            if not isinstance(func, gast.Name):
+                p, func = self._atomize(func)
+                pre += p
+            pre.append(self._function_guard(func.id, obj, expr, f"'{describe(written)}'",
+                                            "what it held when compiled"))
+        elif not (isinstance(func, gast.Name) or self._is_static_ref(func)):
+            written = expr.func
+            p, func = self._atomize(func)
+            pre += p
+            # messages name what the user wrote, not the temporary
+            label = f"{describe(written)}(...)"
+        args = []
+        for a in expr.args:
+            if isinstance(a, gast.Starred):
+                p, v = self._atomize(a.value)
+                pre += p
+                args.append(gast.Starred(value=v, ctx=gast.Load()))
+            else:
+                p, v = self._atomize(a, allow_seq=True)
+                pre += p
+                args.append(v)
+        keywords = []
+        for k in expr.keywords:
+            p, v = self._atomize(k.value, allow_seq=True)
+            pre += p
+            keywords.append(gast.keyword(arg=k.arg, value=v))
+        call = gast.Call(func=func, args=args, keywords=keywords)
+        if label is not None:
+            call._ad_label = label
+        return pre + self._update_guards(expr, call), call
