@@ -1755,13 +1755,21 @@ def _runs(n, c):
     return r
 
 
+_SPLITS = {}        # (n, free) -> revolve_split(n, free)
+
+
 def revolve_split(n, free):
     """Where to keep the next snapshot when reversing ``n`` steps from a
     kept state with ``free`` more snapshots (offset in 1..n-1): the split of
     minimal recomputation."""
-    c = free + 1
-    r = _runs(n, c)
-    return max(1, min(_beta(c, r - 1), n - _beta(c - 1, r - 1), n - 1))
+    m = _SPLITS.get((n, free))
+    if m is None:
+        c = free + 1
+        r = _runs(n, c)
+        m = max(1, min(_beta(c, r - 1), n - _beta(c - 1, r - 1), n - 1))
+        if len(_SPLITS) < 100000:
+            _SPLITS[n, free] = m
+    return m
 
 
 def revolve_cost(n, free):
@@ -1836,43 +1844,51 @@ class Revolve:
         the snapshot at ``start`` and the body is to be run from ``start``.
         ``n``: the iterations the primal ran (a loop left by ``break``).
         Snapshots are dropped as soon as they are no longer needed: one
-        backward sweep per primal sweep."""
+        backward sweep per primal sweep.
+
+        The schedule (binomial, recursive in Griewank's description) runs
+        here on an explicit stack of ranges ``[lo, hi, free]``, ``hi``
+        lowered as the steps of the range are reversed, so that its cost per
+        reversed step is a few operations (a recursive generator passes
+        every step up through each level of the recursion)."""
         n = self.steps if n is None else int(n)
-        kept = sorted(p for p in self.stored if p < n)
-        self.stored = {p: self.stored[p] for p in kept}
-        self._pending = None
+        stored = self.stored
+        kept = sorted(p for p in stored if p < n)
+        self.stored = stored = {p: stored[p] for p in kept}
         hi = n
         while kept:
             lo = kept.pop()
-            yield from self._reverse(lo, hi, self.snapshots - len(kept) - 1)
-            self.stored.pop(lo, None)
+            # (run lo -> m keeping m is merged into the next run of the body:
+            # from ``first`` keeping the ``pending`` positions)
+            first, pending = None, set()
+            ranges = [[lo, hi, self.snapshots - len(kept) - 1]]
+            while ranges:
+                top = ranges[-1]
+                a, b, free = top
+                if b <= a:                     # reversed: its snapshot is not needed
+                    ranges.pop()
+                    if ranges:
+                        stored.pop(a, None)
+                        ranges[-1][1] = a
+                    continue
+                if b - a == 1 or free <= 0:    # reverse step b - 1 from a
+                    if first is None:
+                        self.start, self._stores = a, ()
+                    else:
+                        self.start, self._stores = first, pending
+                        first, pending = None, set()
+                    self.state = stored[self.start]
+                    self._pos = self.start
+                    self.runs += b - self.start
+                    yield b - 1
+                    top[1] = b - 1
+                    continue
+                m = a + revolve_split(b - a, free)
+                if first is None:
+                    first = a
+                pending.add(m)
+                ranges.append([m, b, free - 1])
+            stored.pop(lo, None)
             hi = lo
         self.state = None
 
-    def _reverse(self, lo, hi, free):
-        while hi > lo:
-            if hi - lo == 1 or free <= 0:
-                self._begin(lo, hi - 1, ())
-                yield hi - 1
-                hi -= 1
-                continue
-            m = lo + revolve_split(hi - lo, free)
-            # run lo -> m keeping m: merged into the next run
-            if self._pending is None:
-                self._pending = (lo, {m})
-            else:
-                self._pending[1].add(m)
-            yield from self._reverse(m, hi, free - 1)
-            self.stored.pop(m, None)
-            hi = m
-
-    def _begin(self, start, target, stores):
-        if self._pending is not None:
-            start, more = self._pending
-            stores = set(stores) | more
-            self._pending = None
-        self.start = start
-        self.state = self.stored[start]
-        self._stores = stores
-        self._pos = start
-        self.runs += target - start + 1
