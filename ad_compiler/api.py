@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ad_compiler import arrays, compiler, runtime
+from ad_compiler import arrays, backends, compiler, runtime, tree
 from ad_compiler.transforms.backend.codegen import note_origin
 from ad_compiler.transforms.frontend.parse import (FunctionValue, attribute_types, is_function_value,
                                           missing_source, unwrap)
@@ -497,7 +497,9 @@ def _shape_signature(positional, args):
         else:
             raw.append(_SCALAR_CHARS.get(t))
     raw = tuple(raw)
-    key = (tuple(positional), raw)
+    from ad_compiler.transforms.cleanup import scalars     # Python floats: plain float code
+    kinds = scalars.python_kinds(args)
+    key = (tuple(positional), raw, kinds)
     sig = _SIGNATURES.get(key)
     if sig is None:
         first = {}
@@ -513,7 +515,7 @@ def _shape_signature(positional, args):
             for axis, n in enumerate(shape):
                 dims.append(1 if n == 1 else first.setdefault(n, (name, axis)))
             out.append((name, (char, tuple(dims))))
-        sig = tuple(out)
+        sig = tuple(out) + scalars.signature_entry(positional, kinds)
         if len(_SIGNATURES) > 4096:
             _SIGNATURES.clear()
         _SIGNATURES[key] = sig
@@ -527,6 +529,7 @@ class _Derivative:
     """Base of the callables the API returns."""
 
     _mode = None
+    _backend = None             # backends.check(backend=...): None is NumPy
 
     def __init__(self, fn, wrt, api, has_aux=False):
         functools.update_wrapper(self, fn)
@@ -632,6 +635,8 @@ class _Grad(_Derivative):
 
     def __call__(self, *args, **kwargs):
         function, args, plan = self._function_for(args, kwargs)
+        if self._backend is not None:
+            function = backends.compiled(function, self._backend)
         try:
             out = function(*args, **kwargs)
         except Exception as exc:
@@ -688,6 +693,8 @@ class _ValueAndGrad(_Grad):
 
     def __call__(self, *args, **kwargs):
         function, args, plan = self._function_for(args, kwargs)
+        if self._backend is not None:
+            function = backends.compiled(function, self._backend)
         try:
             value, grads = function(*args, **kwargs)
         except Exception as exc:
@@ -708,7 +715,8 @@ _WRT0 = _DefaultWrt(0)
 
 
 def grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
-         has_aux: bool = False, *, argnums=None, checkpoint=None) -> Callable[..., Any]:
+         has_aux: bool = False, *, argnums=None, checkpoint=None,
+         backend=None) -> Callable[..., Any]:
     """Return a function computing the gradient of scalar-valued ``f``.
 
     ``wrt`` is a position, a parameter name or a tuple of them (a tuple gives
@@ -720,16 +728,19 @@ def grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
     loops keep their state at that many snapshots instead of pushing every
     iteration's values, and run iterations again in the backward sweep
     (binomial checkpointing; "auto": about sqrt(2 n) for n iterations).
+    ``backend="numba"`` runs the generated code compiled by numba where
+    numba supports it (ad_compiler/backends), else as NumPy code.
     """
     wrt = _wrt_or_argnums(wrt, argnums, "grad")
     snapshots = _checkpoint_option(checkpoint, "grad")
+    engine = backends.check(backend, "grad")
     f = _as_function(f)
     if f is None:
-        return lambda fn: grad(fn, wrt, has_aux, checkpoint=checkpoint)
+        return lambda fn: grad(fn, wrt, has_aux, checkpoint=checkpoint, backend=backend)
     if _composes(f):                 # grad(grad(f)), grad of a Hessian...
         return compose.nested_grad(f, wrt, has_aux, value=False)
     _check_callable(f, "grad")
-    return _with_checkpoint(_Grad(f, wrt, "grad", has_aux), snapshots)
+    return _with_backend(_with_checkpoint(_Grad(f, wrt, "grad", has_aux), snapshots), engine)
 
 
 def _checkpoint_option(checkpoint, api):
@@ -745,6 +756,11 @@ def _checkpoint_option(checkpoint, api):
                      f">= 1, got {checkpoint!r}")
 
 
+def _with_backend(d, engine):
+    d._backend = engine
+    return d
+
+
 def _with_checkpoint(d, snapshots):
     if snapshots is not None:       # (the compiler reads the mode's suffix)
         d._mode = f"{d._mode}@checkpoint={snapshots}"
@@ -753,18 +769,21 @@ def _with_checkpoint(d, snapshots):
 
 def value_and_grad(f: Optional[Callable] = None, wrt: Wrt = _WRT0,
                    has_aux: bool = False, *, argnums=None,
-                   checkpoint=None) -> Callable[..., Any]:
+                   checkpoint=None, backend=None) -> Callable[..., Any]:
     """Like ``grad`` but returns ``(f(*args), gradient)``; with
     ``has_aux=True``: ``((output, aux), gradient)``."""
     wrt = _wrt_or_argnums(wrt, argnums, "value_and_grad")
     snapshots = _checkpoint_option(checkpoint, "value_and_grad")
+    engine = backends.check(backend, "value_and_grad")
     f = _as_function(f)
     if f is None:
-        return lambda fn: value_and_grad(fn, wrt, has_aux, checkpoint=checkpoint)
+        return lambda fn: value_and_grad(fn, wrt, has_aux, checkpoint=checkpoint,
+                                         backend=backend)
     if _composes(f):
         return compose.nested_grad(f, wrt, has_aux, value=True)
     _check_callable(f, "value_and_grad")
-    return _with_checkpoint(_ValueAndGrad(f, wrt, "value_and_grad", has_aux), snapshots)
+    return _with_backend(_with_checkpoint(
+        _ValueAndGrad(f, wrt, "value_and_grad", has_aux), snapshots), engine)
 
 
 def _as_function(f):
@@ -1342,12 +1361,10 @@ def _tree_split(x):
     """``(leaves, treedef)`` of dicts (insertion order), lists, tuples,
     NamedTuples, dataclasses and None (no leaves, as in JAX); the rest are
     leaves (ad_compiler.tree)."""
-    from ad_compiler import tree
     return tree.tree_flatten(x)
 
 
 def _tree_join(tdef, leaves):
-    from ad_compiler import tree
     return tree.tree_unflatten(tdef, list(leaves))
 
 

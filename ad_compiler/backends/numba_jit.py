@@ -1,0 +1,217 @@
+"""The numba backend: the generated derivative function, rewritten into
+the subset of Python numba compiles, run by ``numba.njit``.
+
+``compiled(function)`` returns a callable with the generated function's
+signature.  The rewrite (``rewrite``) only changes what numba cannot type:
+
+* the one stack ``stack`` of saved values, which holds values of every
+  type, becomes one list per saved variable (``ad.push(stack, h)`` ->
+  ``stack_h.append(h)``, ``h = ad.pop(stack)`` -> ``h = stack_h.pop()``);
+* the deferred parts of a matrix product's adjoint in a loop (``P = []``,
+  ``P = ad.defer_matmul_left(P, g, x, y)``, ``ad.sum_deferred(P, W)``)
+  become an accumulator shaped like ``W``, added to in place;
+* ``del`` statements go (numba frees what it no longer needs).
+
+Everything else is the NumPy code as printed by ``source()``, with ``ad``
+bound to ``numba_runtime`` (numba implementations of the helpers).  Code
+that calls a helper ``numba_runtime`` lacks, calls other generated
+functions (a differentiated callee), uses containers, complex numbers...
+is not rewritten or does not type: the NumPy function runs instead, with
+one ``BackendFallbackWarning`` per generated function saying why.
+Numba reads the module globals and closure cells the code uses (constants
+like ``REST = -0.5``) once, when it compiles.
+"""
+import ast
+import linecache
+import types
+import warnings
+import weakref
+
+import numba
+from numba.core.errors import NumbaError
+
+from ad_compiler.backends import numba_runtime
+
+
+class Unsupported(Exception):
+    """The generated code uses something the numba backend cannot compile."""
+
+
+_PUSH, _POP = "push", "pop"
+_DEFER = {"defer_matmul_left", "defer_matmul_right", "defer_dot_a", "defer_dot_b"}
+
+
+def _ad_call(node, name=None):
+    """``ad.NAME(...)``: NAME, else None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            isinstance(node.func.value, ast.Name) and node.func.value.id == "ad":
+        if name is None or node.func.attr == name:
+            return node.func.attr
+    return None
+
+
+def _fresh(base, taken):
+    name, i = base, 1
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    taken.add(name)
+    return name
+
+
+def rewrite(source):
+    """The numba dialect of a generated function's source (see the module
+    docstring); raises ``Unsupported`` with the reason."""
+    tree = ast.parse(source)
+    fn = tree.body[0]
+    if not isinstance(fn, ast.FunctionDef) or len(tree.body) != 1:
+        raise Unsupported("not a single function")
+    a = fn.args
+    params = {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs}
+    if a.vararg or a.kwarg:
+        raise Unsupported("*args/**kwargs parameters")
+    taken = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | params
+
+    # which variables go on which stack; which names hold deferred parts
+    pushed = {}                 # stack -> [variable, ...]
+    parts_like = {}             # parts -> parameter it is shaped like
+    special = set()             # nodes handled below
+    for node in ast.walk(fn):
+        attr = _ad_call(node)
+        if node is not None and isinstance(node, ast.Attribute) and \
+                isinstance(node.value, ast.Name) and node.value.id == "ad":
+            if node.attr not in numba_runtime.SUPPORTED and node.attr not in (_PUSH, _POP):
+                raise Unsupported(f"ad.{node.attr}")
+        if attr == _PUSH:
+            stack, value = node.args if len(node.args) == 2 else (None, None)
+            if not (isinstance(stack, ast.Name) and isinstance(value, ast.Name)):
+                raise Unsupported("ad.push of an expression")
+            names = pushed.setdefault(stack.id, [])
+            if value.id not in names:
+                names.append(value.id)
+        elif attr == "sum_deferred":
+            if len(node.args) != 2 or not all(isinstance(x, ast.Name) for x in node.args) \
+                    or node.args[1].id not in params:
+                raise Unsupported("ad.sum_deferred without a parameter to shape it")
+            parts_like[node.args[0].id] = node.args[1].id
+    stack_of = {(s, v): _fresh(f"{s}_{v}", taken) for s, vs in pushed.items() for v in vs}
+
+    class Rewrite(ast.NodeTransformer):
+        def visit_Delete(self, node):
+            return None
+
+        def visit_Expr(self, node):
+            if _ad_call(node.value, _PUSH):
+                s, v = node.value.args[0].id, node.value.args[1].id
+                special.add(s)
+                return ast.parse(f"{stack_of[s, v]}.append({v})").body[0]
+            return self.generic_visit(node)
+
+        def visit_Assign(self, node):
+            target = node.targets[0] if len(node.targets) == 1 else None
+            if _ad_call(node.value, _POP):
+                arg = node.value.args[0] if len(node.value.args) == 1 else None
+                if not (isinstance(target, ast.Name) and isinstance(arg, ast.Name)
+                        and (arg.id, target.id) in stack_of):
+                    raise Unsupported("ad.pop into something not pushed")
+                return ast.parse(f"{target.id} = {stack_of[arg.id, target.id]}.pop()").body[0]
+            if isinstance(target, ast.Name) and isinstance(node.value, ast.List) \
+                    and not node.value.elts:
+                if target.id in pushed:
+                    special.add(target.id)
+                    return [ast.parse(f"{stack_of[target.id, v]} = []").body[0]
+                            for v in pushed[target.id]]
+                if target.id in parts_like:
+                    return ast.parse(f"{target.id} = ad.parts_like({parts_like[target.id]})"
+                                     ).body[0]
+            return self.generic_visit(node)
+
+        def visit_Name(self, node):
+            if node.id in pushed:
+                raise Unsupported(f"other use of the stack {node.id!r}")
+            return node
+
+    new = Rewrite().visit(tree)
+    for node in ast.walk(new):               # (a body emptied of its del lines)
+        for field in ("body", "orelse"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and not body and field == "body":
+                body.append(ast.Pass())
+    ast.fix_missing_locations(new)
+    return ast.unparse(new) + "\n"
+
+
+def _load(source, generated):
+    """The function ``source`` defines, reading the generated function's
+    globals and closure values, with ``ad`` bound to ``numba_runtime``."""
+    free = generated.__code__.co_freevars
+    values = {}
+    for name, cell in zip(free, generated.__closure__ or ()):
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:
+            raise Unsupported(f"the closure variable {name!r} is not set") from None
+    values["ad"] = numba_runtime
+    name = generated.__name__
+    filename = f"<ad_compiler-numba:{name}:{id(generated):x}>"
+    factory = f"def __ad_factory__({', '.join(free)}):\n" + "".join(
+        "    " + line + "\n" for line in source.splitlines()) + f"    return {name}\n"
+    scratch = {}
+    exec(compile(factory, filename, "exec"), scratch)
+    inner = scratch["__ad_factory__"](*([None] * len(free)))
+    cells = tuple(types.CellType(values[v]) for v in inner.__code__.co_freevars)
+    fn = types.FunctionType(inner.__code__, generated.__globals__, name,
+                            generated.__defaults__, cells)
+    fn.__kwdefaults__ = generated.__kwdefaults__
+    lines = factory.splitlines(True)
+    linecache.cache[filename] = (len(factory), None, lines, filename)
+    return fn
+
+
+class _Compiled:
+    """Calls the numba-compiled function; on a numba error (compiling for
+    the first arguments of a type), runs and keeps to the NumPy one."""
+
+    __slots__ = ("python", "numba_source", "dispatcher", "reason", "__weakref__")
+
+    def __init__(self, python):
+        self.python = python
+        self.numba_source = None
+        self.dispatcher = None
+        self.reason = None
+        try:
+            self.numba_source = rewrite(python.__ad_source__)
+            self.dispatcher = numba.njit(_load(self.numba_source, python))
+        except Unsupported as exc:
+            self._fall_back(str(exc))
+        except SyntaxError as exc:                    # (not expected)
+            self._fall_back(f"rewrite failed: {exc}")
+
+    def _fall_back(self, reason):
+        from ad_compiler.backends import BackendFallbackWarning
+        self.reason = reason
+        self.dispatcher = None
+        warnings.warn(f"backend='numba': {self.python.__name__} runs as NumPy code: {reason}",
+                      BackendFallbackWarning, stacklevel=4)
+
+    def __call__(self, *args, **kwargs):
+        if self.dispatcher is None:
+            return self.python(*args, **kwargs)
+        try:
+            return self.dispatcher(*args, **kwargs)
+        except NumbaError as exc:
+            first = str(exc).strip().splitlines()
+            self._fall_back(f"numba cannot compile it ({type(exc).__name__}: "
+                            f"{first[0] if first else ''})")
+            return self.python(*args, **kwargs)
+
+
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def compiled(function):
+    """The numba version of a generated function (made once per function)."""
+    out = _CACHE.get(function)
+    if out is None:
+        out = _CACHE[function] = _Compiled(function)
+    return out
