@@ -31,17 +31,40 @@ def _source_checkout_transforms():
 _source_checkout_transforms()
 
 from ad_compiler.errors import CheckError, CompileError, InternalError  # noqa: E402
-from ad_compiler.api import (grad, value_and_grad, jvp, vjp, jacobian, hessian,  # noqa: E402
-                             source)
-from ad_compiler.convenience import (jacfwd, jacrev, elementwise_grad, hvp,  # noqa: E402
-                                     hessian_vector_product)
-from ad_compiler.registry import forward, reverse, nondifferentiable  # noqa: E402
-from ad_compiler.rules.python_math import stop_gradient  # noqa: E402
 from ad_compiler.checkpointing import checkpoint  # noqa: E402
-from ad_compiler import compose  # noqa: E402,F401  (rules for derivatives called in derivatives)
+
+# The rest of the public API is loaded on first use (PEP 562), so that
+# ``import ad_compiler.runtime`` (what generated code does) loads the runtime
+# and not the compiler: the runtime is the bottom layer (tests/test_layers.py).
+_LAZY = {
+    "grad": "api", "value_and_grad": "api", "jvp": "api", "vjp": "api",
+    "jacobian": "api", "hessian": "api", "source": "api",
+    "jacfwd": "convenience", "jacrev": "convenience", "elementwise_grad": "convenience",
+    "hvp": "convenience", "hessian_vector_product": "convenience",
+    "forward": "registry", "reverse": "registry", "nondifferentiable": "registry",
+    "stop_gradient": "rules.python_math",
+}
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian",
            "jacfwd", "jacrev", "elementwise_grad", "hvp", "hessian_vector_product",
            "source", "stop_gradient", "checkpoint", "CompileError", "InternalError", "CheckError", "forward",
            "reverse", "nondifferentiable", "__version__"]
 __version__ = "0.2.0"
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ad_compiler' has no attribute {name!r}")
+    import importlib
+    # the API first: it loads the compiler, the built-in rules (so that rules a
+    # user registers through ad_compiler.forward/reverse come after them) and
+    # ad_compiler.compose (the rules of derivatives called in derivatives)
+    importlib.import_module("ad_compiler.api")
+    value = getattr(importlib.import_module(f"ad_compiler.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

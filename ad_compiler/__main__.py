@@ -27,9 +27,12 @@ import inspect
 import os
 import sys
 
+import ad_compiler.rules as builtin_rules
+from ad_compiler import api, compiler, registry
+from ad_compiler.errors import CompileError
+
 
 def _rows():
-    from ad_compiler import registry
     rows = []
     for prim in registry.all_primitives():
         origin = "built-in"
@@ -77,7 +80,6 @@ def read_targets(path):
 def target_status(names):
     """[(name, status)]: status is "ok", "missing reverse", "missing forward",
     "missing both", "non-differentiable" or "not installed"."""
-    from ad_compiler import registry
     out = []
     for name in names:
         obj = resolve_name(name)
@@ -103,8 +105,6 @@ def target_status(names):
 def cmd_rules(args, out):
     for mod in args.imports:
         importlib.import_module(mod)
-    import ad_compiler.rules as builtin_rules
-    from ad_compiler import registry
 
     if args.targets:
         statuses = target_status(read_targets(args.targets))
@@ -184,12 +184,10 @@ def _wrt(values):
 
 
 def cmd_source(args, out):
-    import ad_compiler
-    from ad_compiler import compiler
     fn = load_function(args.function)
     wrt = _wrt(args.wrt)
     if args.mode == "rev":
-        print(ad_compiler.source(ad_compiler.grad(fn, wrt=wrt)), file=out)
+        print(api.source(api.grad(fn, wrt=wrt)), file=out)
         return 0
     params = [p.name for p in inspect.signature(fn).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -245,7 +243,6 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from ad_compiler.errors import CompileError
     try:
         return args.run(args, sys.stdout)
     except CompileError as exc:

@@ -34,7 +34,7 @@ import weakref
 
 import numpy as np
 
-from ad_compiler import api, compiler, runtime
+from ad_compiler import api, compiler, registry, runtime
 from ad_compiler import runtime as ad
 from ad_compiler.registry import forward, reverse
 from ad_compiler.transforms.backend import codegen
@@ -165,14 +165,19 @@ def is_derivative(obj):
             or getattr(obj, "__ad_compose__", None) is not None)
 
 
-_MAKER_NAMES = ("grad", "value_and_grad", "hessian", "jacobian", "jacfwd", "jacrev",
-                "elementwise_grad", "hvp", "hessian_vector_product")
+_MAKERS = [api.grad, api.value_and_grad, api.hessian, api.jacobian]
+# (ad_compiler.convenience adds jacfwd, jacrev, elementwise_grad, hvp and
+# hessian_vector_product with register_makers when it is imported)
+
+
+def register_makers(*fns):
+    """Declare API functions that make derivatives (``is_maker``)."""
+    _MAKERS.extend(fns)
 
 
 def is_maker(obj):
     """One of the API's functions that make derivatives (grad, hessian...)."""
-    import ad_compiler
-    return any(getattr(ad_compiler, n, None) is obj for n in _MAKER_NAMES)
+    return any(obj is m for m in _MAKERS)
 
 
 def _plain_form(f, args, kwargs):
@@ -775,7 +780,6 @@ _PRIMITIVES = {}
 def primitive_function(f):
     """``def tanh(x): return f(x)`` for a callable with derivative rules
     (a ufunc: one parameter per input), or None."""
-    from ad_compiler import registry
     if registry.lookup(f) is None:
         return None
     key = registry._key(f)
@@ -940,3 +944,11 @@ def jvp(z, f, primals, tangents):
 def jvp(z, f, primals, tangents):
     d[z] = ad.derivative_jvp(ad.jvp_pair_of(f), (primals, tangents), None,
                              (d[primals], d[tangents]))
+
+
+# --- what the lower layers call back (they never import this module) ------
+runtime.register_composition(
+    runtime_vjp=runtime_vjp, runtime_jvp=runtime_jvp, jvp_of=jvp_of,
+    jvp_pair_of=jvp_pair_of, vjp_of=vjp_of, vjp=api.vjp, jvp=api.jvp,
+    is_float_value=api._is_float_value, is_derivative=is_derivative,
+    is_maker=is_maker, is_vjp=lambda obj: obj is api.vjp)

@@ -18,7 +18,7 @@ import inspect
 
 import numpy as np
 
-from ad_compiler import api, runtime
+from ad_compiler import api, compose, runtime
 from ad_compiler.api import _WRT0, _wrt_or_argnums
 from ad_compiler.transforms.backend.codegen import note_origin
 from ad_compiler.transforms.frontend.parse import unwrap
@@ -213,7 +213,6 @@ def hvp(f, wrt=_WRT0, *, argnums=None):
 def _hvp_of_derivative(D, wrt):
     """``hvp(D)`` for a function the API returned (``hvp(grad(f))``...):
     the tangent of ``grad(D)`` (ad_compiler.compose)."""
-    from ad_compiler import compose
     pos = compose.positions(D, wrt)
     if not isinstance(pos, int):
         raise TypeError("hvp of a function returned by the API takes one wrt position")
@@ -298,3 +297,6 @@ def _merge_pack(seen, tan, key):
     if isinstance(seen, dict):
         return {k: (tan[k] if k == key else v) for k, v in seen.items()}
     return tuple(tan[j] if j == key else v for j, v in enumerate(seen))
+
+
+compose.register_makers(jacfwd, jacrev, elementwise_grad, hvp, hessian_vector_product)

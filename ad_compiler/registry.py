@@ -71,6 +71,12 @@ def qualified_name(fn):
     return f"{mod}.{name}" if mod else name
 
 
+def _builtin(template):
+    """A template of ad_compiler's own rules (None: no template yet)."""
+    return template is None or (getattr(template, "__module__", None) or "").startswith(
+        "ad_compiler.")
+
+
 def _register(fn, template, kind, name=None):
     global generation
     generation += 1
@@ -78,6 +84,10 @@ def _register(fn, template, kind, name=None):
     prim = _RULES.get(key)
     if prim is None:
         prim = _RULES[key] = Primitive(fn, name or qualified_name(fn))
+    if _builtin(template) and not _builtin(getattr(prim, kind)):
+        # a rule the user registered wins over the built-in one, whatever the
+        # order of imports (``import ad_compiler`` loads the rules lazily)
+        return template
     setattr(prim, kind, template)
     _NONDIFF.pop(key, None)
     return template

@@ -4,12 +4,14 @@ It depends on NumPy only.  Every helper is cheap when there is nothing to do
 (``unbroadcast`` of equal shapes returns its input untouched).
 """
 import dataclasses
-
+import functools
+import math
 import numbers
 
 import numpy as np
 
 from ad_compiler import arrays
+from ad_compiler.errors import CompileError   # (errors.py: stdlib only, the bottom too)
 
 _NATIVE = arrays.NATIVE     # (never Dask/CuPy arrays: the fast path of the helpers)
 
@@ -624,7 +626,6 @@ def extremum_mask(x, z, axis=None, keepdims=False):
 
 def _keep_dtype(fn):
     """Derivative helpers return x's float dtype (float32 stays float32)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(g, x, *args, **kwargs):
@@ -710,7 +711,7 @@ def matmul_grad_right(g, x, y):
 
 def dot_grad_left(g, x, y):
     """Adjoint of ``np.dot(x, y)`` w.r.t. x for operands of at most 2 dims
-    (``runtime_numpy.dot_vjp_a`` handles N-d operands)."""
+    (``dot_vjp_a`` below handles N-d operands)."""
     if _ndim(x) == 1 and _ndim(y) == 1:
         return g * y
     x = arrays.asarray(x); y = arrays.asarray(y)
@@ -727,6 +728,85 @@ def dot_grad_right(g, x, y):
     if x.ndim == 0 or y.ndim == 0:
         return unbroadcast(g * x, y)
     return matmul_grad_right(g, x, y)
+
+
+# --- N-d dot and tensordot adjoints (runtime_numpy re-exports them) ------
+
+def match_complex(g, x):
+    """Cast the derivative ``g`` to the real/complex kind of ``x``."""
+    gc = np.iscomplexobj(g)
+    xc = np.iscomplexobj(x)
+    if gc and not xc:
+        return np.real(g)
+    if xc and not gc:
+        return g + 0j
+    return g
+
+
+def _tensordot_axes(axes, a_ndim, b_ndim):
+    if isinstance(axes, (int, np.integer)):
+        n = max(int(axes), 0)
+        return list(range(a_ndim - n, a_ndim)), list(range(n))
+    ax0, ax1 = axes
+    ax0 = [ax0] if isinstance(ax0, (int, np.integer)) else list(ax0)
+    ax1 = [ax1] if isinstance(ax1, (int, np.integer)) else list(ax1)
+    return [a % a_ndim for a in ax0], [b % b_ndim for b in ax1]
+
+
+def tensordot_vjp_a(g, a, b, axes=2):
+    """Adjoint of ``np.tensordot(a, b, axes)`` w.r.t. ``a``."""
+    a_nd, b_nd = np.ndim(a), np.ndim(b)
+    g = np.asarray(g)
+    if b_nd == 0:
+        return match_complex(g * b, a)
+    sa, sb = _tensordot_axes(axes, a_nd, b_nd)
+    free_a = [k for k in range(a_nd) if k not in sa]
+    free_b = [k for k in range(b_nd) if k not in sb]
+    gax = list(range(len(free_a), g.ndim))
+    out = np.tensordot(g, b, (gax, free_b))
+    # out axes: free_a..., then sb in order -> map back to a's axes
+    perm_src = free_a + [sa[sb.index(k)] for k in sorted(sb)]
+    out = np.transpose(out, np.argsort(perm_src))
+    return match_complex(out, a)
+
+
+def tensordot_vjp_b(g, a, b, axes=2):
+    """Adjoint of ``np.tensordot(a, b, axes)`` w.r.t. ``b``."""
+    a_nd, b_nd = np.ndim(a), np.ndim(b)
+    g = np.asarray(g)
+    if a_nd == 0:
+        return match_complex(g * a, b)
+    sa, sb = _tensordot_axes(axes, a_nd, b_nd)
+    free_a = [k for k in range(a_nd) if k not in sa]
+    free_b = [k for k in range(b_nd) if k not in sb]
+    gax = list(range(len(free_a)))
+    out = np.tensordot(a, g, (free_a, gax))
+    # out axes: sa (a's remaining = contracted, in a order), then free_b
+    contracted_a = [k for k in range(a_nd) if k in sa]
+    perm_src = [sb[sa.index(k)] for k in contracted_a] + free_b
+    out = np.transpose(out, np.argsort(perm_src))
+    return match_complex(out, b)
+
+
+def dot_vjp_a(g, a, b):
+    """Adjoint of ``np.dot(a, b)`` w.r.t. ``a`` (any ndim)."""
+    if _ndim(a) <= 2 and _ndim(b) <= 2:
+        return dot_grad_left(g, a, b)
+    return tensordot_vjp_a(g, a, b, dot_axes(a, b))
+
+
+def dot_vjp_b(g, a, b):
+    """Adjoint of ``np.dot(a, b)`` w.r.t. ``b`` (any ndim)."""
+    if _ndim(a) <= 2 and _ndim(b) <= 2:
+        return dot_grad_right(g, a, b)
+    return tensordot_vjp_b(g, a, b, dot_axes(a, b))
+
+
+def dot_axes(a, b):
+    """np.dot(a, b) as a tensordot: its axes argument."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return 0
+    return ([np.ndim(a) - 1], [max(np.ndim(b) - 2, 0)])
 
 
 def _unit(x):
@@ -1373,7 +1453,6 @@ def check_unshared(a, others, names, message, filename=None, lineno=None, col_of
             b = next((e for e in items if isinstance(e, np.ndarray)
                       and (e is a or np.may_share_memory(a, e))), None)
         if isinstance(b, np.ndarray) and (a is b or np.may_share_memory(a, b)):
-            from ad_compiler.errors import CompileError
             how = "is the same array as" if a is b else "may share memory with"
             raise CompileError(message.format(how=how, other=name), filename, lineno,
                                col_offset,
@@ -1416,7 +1495,6 @@ def check_function(f, expected, message, filename=None, lineno=None, col_offset=
             and f.__code__ is expected.__code__ and not f.__closure__
             and f.__globals__ is expected.__globals__
             and f.__defaults__ == expected.__defaults__):
-        from ad_compiler.errors import CompileError
         raise CompileError(message.format(got=getattr(f, "__name__", type(f).__name__)),
                            filename, lineno, col_offset,
                            hint="the derivative code is specialized to the function this "
@@ -1432,7 +1510,6 @@ def check_not_updated(a, dunder, message, filename=None, lineno=None, col_offset
     list): Python's caller would see the change.  Floats, ints and tuples
     are rebound, not changed, and pass."""
     if dunder is None or hasattr(type(a), dunder):
-        from ad_compiler.errors import CompileError
         raise CompileError(message.format(kind=type(a).__name__), filename, lineno,
                            col_offset,
                            hint="return the new value from the helper and assign it here "
@@ -1466,7 +1543,6 @@ def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offse
     b_parts = list(parts(b)) if deep else [b]
     hit = any(shares(u, v) for u in parts(a) for v in b_parts)
     if hit:
-        from ad_compiler.errors import CompileError
         raise CompileError(message, filename, lineno, col_offset,
                            hint=hint or "copy it when binding it (name = ....copy()), or "
                                         "read it again from the written container after "
@@ -1530,17 +1606,16 @@ def defer_matmul_right(parts, g, x, y):
 
 
 def defer_dot_a(parts, g, a, b):
-    """Record ``runtime_numpy.dot_vjp_a(g, a, b)``: the pair (g, b) for a
+    """Record ``dot_vjp_a(g, a, b)``: the pair (g, b) for a
     matrix or vector a and a vector b, else the contribution itself."""
     ad_, bd, gd = _ndims(a, b, g)
     if bd == 1 and (ad_ == 2 or ad_ == 1) and gd == ad_ - 1:
         return _defer(parts, g, b)
-    from ad_compiler import runtime_numpy
-    return _defer_value(parts, runtime_numpy.dot_vjp_a(g, a, b))
+    return _defer_value(parts, dot_vjp_a(g, a, b))
 
 
 def defer_dot_b(parts, g, a, b):
-    """Record ``runtime_numpy.dot_vjp_b(g, a, b)``: the pair (a, g) for a
+    """Record ``dot_vjp_b(g, a, b)``: the pair (a, g) for a
     vector a and a matrix b, (g, a) for two vectors, else the contribution
     itself."""
     ad_, bd, gd = _ndims(a, b, g)
@@ -1548,8 +1623,7 @@ def defer_dot_b(parts, g, a, b):
         if bd == 2:
             return _defer(parts, a, g)
         return _defer(parts, g, a)
-    from ad_compiler import runtime_numpy
-    return _defer_value(parts, runtime_numpy.dot_vjp_b(g, a, b))
+    return _defer_value(parts, dot_vjp_b(g, a, b))
 
 
 def _stacked(xs):
@@ -1627,11 +1701,57 @@ def _zero(t):
     return type(t) is float and t == 0.0
 
 
-# --- calls of derivatives inside differentiated code (ad_compiler/compose.py) -
+# --- calls of derivatives inside differentiated code -----------------------
 # Generated code differentiates a call of a function the API returned
 # (``grad(energy)(x)``, ``jvp(f, (x,), (v,))``) through these: their rules
-# (rules/composition.py) call back into ad_compiler, which transforms the
-# derivative's own generated code again.
+# (rules/composition.py) call back into ad_compiler.compose, which transforms
+# the derivative's own generated code again.  Composition belongs to the top
+# layer and the runtime never imports it: ``compose`` fills the table
+# ``composition`` below when it is imported (ad_compiler.api imports it, and
+# nothing can make a derivative without the API), and these functions, which
+# generated code and the rules name, look their implementation up there.
+
+class _Composition:
+    """The entries the top layer registers (``register_composition``):
+
+    ``runtime_vjp``, ``runtime_jvp``, ``jvp_of``, ``jvp_pair_of``, ``vjp_of``
+        ad_compiler.compose's implementations of the functions below;
+    ``vjp``, ``jvp``, ``is_float_value``
+        ad_compiler.api's (runtime_scipy's odeint rules call them);
+    ``is_derivative(obj)``, ``is_maker(obj)``, ``is_vjp(obj)``
+        what the compiler asks of a callable it meets: a function the API
+        returned, one of the API's functions that make derivatives (grad,
+        hessian...), ad_compiler.vjp itself.  False while compose is not
+        loaded: then there is no derivative anywhere.
+    """
+
+    @staticmethod
+    def is_derivative(obj):
+        return False
+
+    @staticmethod
+    def is_maker(obj):
+        return False
+
+    @staticmethod
+    def is_vjp(obj):
+        return False
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise RuntimeError(f"ad_compiler.runtime.composition.{name} is not registered: "
+                           f"import ad_compiler.api (which loads ad_compiler.compose)")
+
+
+composition = _Composition()
+
+
+def register_composition(**entries):
+    """Called by the top layer (ad_compiler.compose) when it is imported."""
+    for name, fn in entries.items():
+        setattr(composition, name, fn)
+
 
 def call_derivative(fn, args, kwargs=None):
     """``fn(*args, **kwargs)``: the call of a derivative, as rules see it."""
@@ -1641,32 +1761,27 @@ def call_derivative(fn, args, kwargs=None):
 def derivative_vjp(fn, args, kwargs, ct):
     """The cotangents of ``args`` (a tuple, None for constants) for the
     call ``fn(*args, **kwargs)`` of a derivative and its cotangent ``ct``."""
-    from ad_compiler import compose
-    return compose.runtime_vjp(fn, args, kwargs, ct)
+    return composition.runtime_vjp(fn, args, kwargs, ct)
 
 
 def derivative_jvp(fn, args, kwargs, tangents):
     """The tangent of the call ``fn(*args, **kwargs)`` of a derivative."""
-    from ad_compiler import compose
-    return compose.runtime_jvp(fn, args, kwargs, tangents)
+    return composition.runtime_jvp(fn, args, kwargs, tangents)
 
 
 def jvp_of(fn):
     """``(*args, *tangents) -> tangent of fn(*args)``, differentiable again."""
-    from ad_compiler import compose
-    return compose.jvp_of(fn)
+    return composition.jvp_of(fn)
 
 
 def jvp_pair_of(fn):
     """``(*args, *tangents) -> (fn(*args), its tangent)``."""
-    from ad_compiler import compose
-    return compose.jvp_pair_of(fn)
+    return composition.jvp_pair_of(fn)
 
 
 def vjp_of(fn):
     """``(*args, ct) -> cotangents of args``, differentiable again."""
-    from ad_compiler import compose
-    return compose.vjp_of(fn)
+    return composition.vjp_of(fn)
 
 
 def cat(a, b):
@@ -1891,4 +2006,3 @@ class Revolve:
             stored.pop(lo, None)
             hi = lo
         self.state = None
-

@@ -48,15 +48,7 @@ def _dense(t, like):
     return t
 
 
-def match_complex(g, x):
-    """Cast the derivative ``g`` to the real/complex kind of ``x``."""
-    gc = np.iscomplexobj(g)
-    xc = np.iscomplexobj(x)
-    if gc and not xc:
-        return np.real(g)
-    if xc and not gc:
-        return g + 0j
-    return g
+match_complex = _rt.match_complex   # (defined in the runtime: dot_vjp_a uses it)
 
 
 def cot(g, z, i):
@@ -873,70 +865,13 @@ def einsum_vjp_sub(g, k, j, dj, *args, optimize=False):
     return einsum_vjp(g, k, *args, optimize=optimize)
 
 
-def _tensordot_axes(axes, a_ndim, b_ndim):
-    if isinstance(axes, (int, np.integer)):
-        n = max(int(axes), 0)
-        return list(range(a_ndim - n, a_ndim)), list(range(n))
-    ax0, ax1 = axes
-    ax0 = [ax0] if isinstance(ax0, (int, np.integer)) else list(ax0)
-    ax1 = [ax1] if isinstance(ax1, (int, np.integer)) else list(ax1)
-    return [a % a_ndim for a in ax0], [b % b_ndim for b in ax1]
-
-
-def tensordot_vjp_a(g, a, b, axes=2):
-    """Adjoint of ``np.tensordot(a, b, axes)`` w.r.t. ``a``."""
-    a_nd, b_nd = np.ndim(a), np.ndim(b)
-    g = np.asarray(g)
-    if b_nd == 0:
-        return match_complex(g * b, a)
-    sa, sb = _tensordot_axes(axes, a_nd, b_nd)
-    free_a = [k for k in range(a_nd) if k not in sa]
-    free_b = [k for k in range(b_nd) if k not in sb]
-    gax = list(range(len(free_a), g.ndim))
-    out = np.tensordot(g, b, (gax, free_b))
-    # out axes: free_a..., then sb in order -> map back to a's axes
-    perm_src = free_a + [sa[sb.index(k)] for k in sorted(sb)]
-    out = np.transpose(out, np.argsort(perm_src))
-    return match_complex(out, a)
-
-
-def tensordot_vjp_b(g, a, b, axes=2):
-    """Adjoint of ``np.tensordot(a, b, axes)`` w.r.t. ``b``."""
-    a_nd, b_nd = np.ndim(a), np.ndim(b)
-    g = np.asarray(g)
-    if a_nd == 0:
-        return match_complex(g * a, b)
-    sa, sb = _tensordot_axes(axes, a_nd, b_nd)
-    free_a = [k for k in range(a_nd) if k not in sa]
-    free_b = [k for k in range(b_nd) if k not in sb]
-    gax = list(range(len(free_a)))
-    out = np.tensordot(a, g, (free_a, gax))
-    # out axes: sa (a's remaining = contracted, in a order), then free_b
-    contracted_a = [k for k in range(a_nd) if k in sa]
-    perm_src = [sb[sa.index(k)] for k in contracted_a] + free_b
-    out = np.transpose(out, np.argsort(perm_src))
-    return match_complex(out, b)
-
-
-def dot_vjp_a(g, a, b):
-    """Adjoint of ``np.dot(a, b)`` w.r.t. ``a`` (any ndim)."""
-    if _rt._ndim(a) <= 2 and _rt._ndim(b) <= 2:
-        return _rt.dot_grad_left(g, a, b)
-    return tensordot_vjp_a(g, a, b, dot_axes(a, b))
-
-
-def dot_vjp_b(g, a, b):
-    """Adjoint of ``np.dot(a, b)`` w.r.t. ``b`` (any ndim)."""
-    if _rt._ndim(a) <= 2 and _rt._ndim(b) <= 2:
-        return _rt.dot_grad_right(g, a, b)
-    return tensordot_vjp_b(g, a, b, dot_axes(a, b))
-
-
-def dot_axes(a, b):
-    """np.dot(a, b) as a tensordot: its axes argument."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return 0
-    return ([np.ndim(a) - 1], [max(np.ndim(b) - 2, 0)])
+# (moved down into ad_compiler.runtime, whose defer_dot_* use them)
+_tensordot_axes = _rt._tensordot_axes
+tensordot_vjp_a = _rt.tensordot_vjp_a
+tensordot_vjp_b = _rt.tensordot_vjp_b
+dot_vjp_a = _rt.dot_vjp_a
+dot_vjp_b = _rt.dot_vjp_b
+dot_axes = _rt.dot_axes
 
 
 def abs_dir(x):

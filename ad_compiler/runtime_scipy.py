@@ -16,6 +16,10 @@ SciPy is imported lazily inside the helpers that need more than
 import numpy as np
 import scipy.special as sp
 
+# ad_compiler.api's vjp/jvp, registered by the top layer (the odeint rules
+# differentiate the user's right-hand side with them)
+from ad_compiler.runtime import composition
+
 
 # --- generic ---------------------------------------------------------------
 
@@ -559,7 +563,6 @@ def odeint_vjp(g, ys, func, y0, t, args=(), tfirst=False, rtol=None, atol=None,
     Returns (adjoint of y0, adjoint of t, tuple of adjoints of args).  The
     derivatives of ``func`` come from ad_compiler itself (vjp of ``func``).
     """
-    import ad_compiler
     from scipy import integrate
     args = _flat_args(args)
     f = _rhs(func, tfirst)
@@ -569,13 +572,13 @@ def odeint_vjp(g, ys, func, y0, t, args=(), tfirst=False, rtol=None, atol=None,
     g = np.asarray(g, dtype=float).reshape(ys.shape)
     shape = y0.shape
     n = y0.size
-    float_args = [i for i, a in enumerate(args) if ad_compiler.api._is_float_value(a)]
+    float_args = [i for i, a in enumerate(args) if composition.is_float_value(a)]
     arg_sizes = [np.size(args[i]) for i in float_args]
     opts = _odeint_opts(rtol, atol, mxstep)
 
     def fvjp(y, ti, a):
         prim = _order(tfirst, np.reshape(y, shape), ti) + tuple(args)
-        out, pull = ad_compiler.vjp(func, *prim)
+        out, pull = composition.vjp(func, *prim)
         cts = pull(np.reshape(a, np.shape(out)))
         cy = cts[1] if tfirst else cts[0]
         cy = np.zeros(n) if cy is None else np.ravel(cy)
@@ -624,7 +627,6 @@ def _order(tfirst, y, t):
 def odeint_jvp(ys, func, y0, t, args=(), dy0=0.0, dt=0.0, dargs=None, tfirst=False,
                rtol=None, atol=None, mxstep=0):
     """Tangent of odeint(func, y0, t, args) by the forward sensitivity equations."""
-    import ad_compiler
     from scipy import integrate
     args = _flat_args(args)
     f = _rhs(func, tfirst)
@@ -639,7 +641,7 @@ def odeint_jvp(ys, func, y0, t, args=(), dy0=0.0, dt=0.0, dargs=None, tfirst=Fal
     dargs = list(dargs)
     tan_args = []
     for a, da in zip(args, dargs):
-        if ad_compiler.api._is_float_value(a) and da is not None and np.any(np.asarray(da) != 0):
+        if composition.is_float_value(a) and da is not None and np.any(np.asarray(da) != 0):
             tan_args.append(np.broadcast_to(np.asarray(da, dtype=float), np.shape(a)))
         else:
             tan_args.append(None)
@@ -650,7 +652,7 @@ def odeint_jvp(ys, func, y0, t, args=(), dy0=0.0, dt=0.0, dargs=None, tfirst=Fal
         dy = np.reshape(state[n:], shape)
         prim = _order(tfirst, y, ti) + tuple(args)
         tans = (None, dy) if tfirst else (dy, None)
-        out, dout = ad_compiler.jvp(func, prim, tans + tuple(tan_args))
+        out, dout = composition.jvp(func, prim, tans + tuple(tan_args))
         return np.concatenate([np.ravel(out), np.ravel(dout)])
 
     f0 = np.ravel(f(y0, t[0], *args))

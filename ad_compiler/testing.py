@@ -26,6 +26,8 @@ import numbers
 
 import numpy as np
 
+from ad_compiler import api
+
 __all__ = ["check_grads", "numerical_jacobian"]
 
 
@@ -139,8 +141,6 @@ def check_grads(f, args, modes=("fwd", "rev"), order=1, wrt=None, rtol=1e-5, ato
     eps:    the finite-difference step
     seed:   seed of the random directions (cotangents, tangents)
     """
-    import ad_compiler
-
     if not isinstance(args, tuple):
         args = (args,)
     if isinstance(modes, str):
@@ -186,7 +186,7 @@ def check_grads(f, args, modes=("fwd", "rev"), order=1, wrt=None, rtol=1e-5, ato
 
     if "rev" in modes:
         ct = _directions(rng, out_arr) if not scalar else np.ones(out_arr.shape)
-        _, pull = ad_compiler.vjp(f, *args)
+        _, pull = api.vjp(f, *args)
         cts = pull(np.reshape(ct, np.shape(out)) if isinstance(out, np.ndarray) else float(ct))
         for i in wrt:
             info = _compare(cts[i], np.reshape(contract(fd[i], ct), np.shape(args[i])), rtol, atol)
@@ -194,7 +194,7 @@ def check_grads(f, args, modes=("fwd", "rev"), order=1, wrt=None, rtol=1e-5, ato
                 failures.append(_format("rev-mode (vjp) derivative", fname, argdesc(i), info,
                                         rtol, atol))
         if scalar:
-            grads = ad_compiler.grad(f, wrt=tuple(wrt))(*args)
+            grads = api.grad(f, wrt=tuple(wrt))(*args)
             for i, g in zip(wrt, grads):
                 fd_g = np.reshape(fd[i], np.shape(args[i]))
                 info = _compare(g, fd_g, rtol, atol)
@@ -207,7 +207,7 @@ def check_grads(f, args, modes=("fwd", "rev"), order=1, wrt=None, rtol=1e-5, ato
             t = _directions(rng, args[i])
             tangents = [None] * len(args)
             tangents[i] = t
-            _, dout = ad_compiler.jvp(f, args, tuple(tangents))
+            _, dout = api.jvp(f, args, tuple(tangents))
             J = fd[i]
             xnd = np.ndim(args[i])
             fd_t = np.tensordot(J, t, axes=xnd) if xnd else J * t
@@ -218,11 +218,11 @@ def check_grads(f, args, modes=("fwd", "rev"), order=1, wrt=None, rtol=1e-5, ato
 
     if order == 2:
         for i in wrt:
-            g = ad_compiler.grad(f, wrt=i)
+            g = api.grad(f, wrt=i)
 
             def gi(*a):
                 return np.asarray(g(*a), dtype=float)
-            H = ad_compiler.hessian(f, wrt=i)(*args)
+            H = api.hessian(f, wrt=i)(*args)
             fd_h = numerical_jacobian(gi, args, i, eps)
             info = _compare(np.reshape(H, fd_h.shape) if np.size(H) == fd_h.size else H,
                             fd_h, rtol, atol)
