@@ -1,4 +1,31 @@
-"""aliasing (placeholder docstring)"""
+"""Aliasing: in-place writes must not reach memory the derivative code does
+not follow.  A parameter written in place gets a private copy
+(``x = ad.copy_input(x)``), and so does a name written in place after it
+was bound to a value the function did not allocate (``W = params["W"]``);
+a parameter changed in place is checked at entry against the others
+(``ad.check_param_unshared``: ``f(A, A)``).  A write through one of two
+names for the same memory that the other would see is refused (at
+compile time when certain: ``y = z; y += 1.0``) or checked at run time
+(``ad.check_not_aliased``, ``ad.check_unshared``).  The analyses here
+(``_alias_roots``, ``_allocates``...) also serve the ANF walk.
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def f(x, params):
+...     W = params["W"]
+...     W[0] = 2.0 * x
+...     x[1] = 0.0
+...     return W @ x
+... ''', lambda n, fn, body: n._copy_written_inputs(fn, body))
+def f(x, params):
+    ad.check_param_unshared(x, None, (params,), ('params',), 'x', '<demo>', 4)
+    x = ad.copy_input(x)
+    W = params['W']
+    W = ad.copy_input(W)
+    W[0] = 2.0 * x
+    x[1] = 0.0
+    return W @ x
+"""
 import inspect
 
 import gast

@@ -1,4 +1,41 @@
-"""anf (placeholder docstring)"""
+"""ANF (administrative normal form): one operation per statement.  Every
+operand becomes an atom (a name, a constant, a constant-rooted attribute
+such as ``np.pi``, a tuple of atoms) bound by its own statement to a fresh
+temporary (``t1``, ``t2``...); tuple assignments evaluate every right-hand
+side first; ``z[i] += v`` reads, computes and stores; a conditional
+expression or ``and``/``or`` becomes an ``if`` on a name.  Calls of local
+functions, lambdas and comprehensions met on the way are inlined
+(inline.py), ``for``/``while`` go to loops.py, and calls of helpers that
+update their arguments get run-time guards (mutations.py).  ``xs.append(v)``
+becomes ``xs = ad.append(xs, v)`` and ``y.sort()`` ``y = np.sort(y)``.
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def f(x, y):
+...     x, y = y, x
+...     z = np.sin(x * y) + x[0]
+...     z[1] += y
+...     return z.sum() if y > 0 else 0.0
+... ''', lambda n, fn, body: n._block(body))
+def f(x, y):
+    t1 = y
+    t2 = x
+    x = t1
+    y = t2
+    t3 = x * y
+    t4 = np.sin(t3)
+    t5 = x[0]
+    z = t4 + t5
+    t6 = z[1]
+    t7 = t6 + y
+    z[1] = t7
+    t9 = y > 0
+    if t9:
+        t8 = z.sum()
+    else:
+        t8 = 0.0
+    return t8
+"""
 import copy
 
 import gast

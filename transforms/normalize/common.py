@@ -1,7 +1,12 @@
 """What the normalizations share: the tables of NumPy functions and methods
 (views, allocators, in-place methods), ``local_names``, and
 ``NormalizerBase`` (the state of one normalization: the function, fresh
-names, the resolver, the names injected into generated code)."""
+names, the resolver, the names injected into generated code).  Not a step:
+
+>>> import gast
+>>> sorted(local_names(gast.parse("def f(x, *a): y, (i, j) = x, a").body[0]))
+['a', 'i', 'j', 'x', 'y']
+"""
 import builtins
 
 import gast

@@ -1,4 +1,27 @@
-"""derivatives (placeholder docstring)"""
+"""Derivatives held in local names, when every use calls them:
+``dE = grad(energy)`` (arguments known when compiling) is made now and
+the calls ``dE(x)`` call it by a global name; ``y, pb = vjp(f, a)``
+becomes ``y = f(a)`` with the arguments kept in names, and the calls
+``pb(v)`` call ``vjp_of(f)((a,), v)`` (ad_compiler.compose).  Anything
+else (a pullback stored or returned) is left alone and refused where a
+derivative reaches it.
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> import ad_compiler
+>>> show('''
+... def energy(x):
+...     return np.sum(x ** 2)
+...
+... def f(x):
+...     dE = grad(energy)
+...     y, pb = vjp(energy, x)
+...     return dE(x) + pb(1.0)
+... ''', lambda n, fn, body: n._rewrite_derivative_values(body), grad=ad_compiler.grad, vjp=ad_compiler.vjp)
+def f(x):
+    pb_a0 = x
+    y = energy(pb_a0)
+    return grad_energy(x) + vjp_energy((pb_a0,), 1.0)
+"""
 import gast
 
 from ad_compiler.transforms import nodes

@@ -1,4 +1,45 @@
-"""early_exits (placeholder docstring)"""
+"""Early exits as flags: an early ``return``, ``break`` and ``continue``
+become assignments of flags (``go``: the rest of this block runs; ``brk``:
+leave the loop; ``retval``: the value returned), the statements after them
+run under ``if go:``, and a loop that can be left early ends with
+``if brk: break``.  Every block is then structured (one exit, at its end),
+so the reverse sweep can replay it backwards.  (Inlined local functions get
+flags of their own: inline.py calls ``_lower_returns`` on their bodies.)
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def f(x, n):
+...     for i in range(n):
+...         if x > 10.0:
+...             return 0.0
+...         if x < 0.0:
+...             continue
+...         x = x * 2.0
+...     return x
+... ''', lambda n, fn, body: n._lower_returns(body))
+def f(x, n):
+    retval = None
+    go = True
+    brk = False
+    for i in range(n):
+        go_1 = True
+        if x > 10.0:
+            retval = 0.0
+            go = False
+            go_1 = False
+            brk = True
+        if go_1:
+            if x < 0.0:
+                go_1 = False
+            if go_1:
+                x = x * 2.0
+        if brk:
+            break
+    if go:
+        retval = x
+        go = False
+    return retval
+"""
 import gast
 
 from ad_compiler.transforms import nodes

@@ -1,4 +1,20 @@
-"""function_values (placeholder docstring)"""
+"""Function values: a call of a name or entry that holds a function the
+program text determines (a parameter's default ``act=np.tanh``, a local
+bound once ``f = np.sin``, ``ACTS['relu']``) is specialized to that
+function, with a check when the code runs that it still holds it
+(``ad.check_function``).  Also the classes of user objects reached
+through attributes (``self.layers[i].forward(x)``).
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def f(x, act=np.tanh):
+...     return act(x)
+... ''', lambda n, fn, body: n._function_parameters(fn) + n._block(body))  # doctest: +ELLIPSIS
+def f(x, act=np.tanh):
+    ad.check_function(act, tanh, ..., '<demo>', 1, 0)
+    t1 = act(x)
+    return t1
+"""
 import inspect
 
 import gast

@@ -1,4 +1,38 @@
-"""inline (placeholder docstring)"""
+"""Inlining: local functions (``def``) and lambdas bound to a name are set aside
+(``_extract_local_functions``) and inlined at their calls by the ANF walk,
+with their names renamed (``h_v``, ``h_out``) and early exits of their own;
+a local function used as a value (passed to a helper) must read no
+variable of the enclosing function and becomes the function its code
+makes.  Comprehensions become loops appending to a fresh list, and
+``map(h, xs)`` a comprehension (``_rewrite_maps``, before everything else).
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def f(xs):
+...     def h(v):
+...         return np.sin(v) * 2.0
+...     return [h(v) for v in xs]
+... ''', lambda n, fn, body: n._block(n._extract_local_functions(body)))
+def f(xs):
+    items1 = []
+    seq1 = ad.as_sequence(xs)
+    n1 = len(seq1)
+    r1 = range(n1)
+    for i1 in r1:
+        v_1 = seq1[i1]
+        h_v = v_1
+        t1 = np.sin(h_v)
+        h_out = t1 * 2.0
+        t2 = ad.append(items1, h_out)
+        items1 = t2
+    return items1
+>>> show('''
+... def f(xs):
+...     return list(map(lambda v: v * 2.0, xs))
+... ''', lambda n, fn, body: n._rewrite_maps(body))
+def f(xs):
+    return list([(lambda v: v * 2.0)(item) for item in xs])
+"""
 import copy
 
 import gast

@@ -1,4 +1,43 @@
-"""loops (placeholder docstring)"""
+"""Loops over explicit indexes: ``for`` over anything (an array, a list,
+``enumerate``, ``zip``, a dict) becomes ``for i in r:`` over a ``range``
+bound to a name, reading the elements by index from ``ad.as_sequence``
+of each iterated value; ``while c:`` recomputes its condition into a name
+at the end of the body.  (Part of the ANF walk, anf.py.)
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def f(xs, ys):
+...     s = 0.0
+...     for i, (a, b) in enumerate(zip(xs, ys)):
+...         s = s + i * a * b
+...     while s > 1.0:
+...         s = s / 2.0
+...     return s
+... ''', lambda n, fn, body: n._block(body))
+def f(xs, ys):
+    s = 0.0
+    seq1 = ad.as_sequence(xs)
+    seq2 = ad.as_sequence(ys)
+    n1 = len(seq1)
+    n2 = len(seq2)
+    n3 = min(n1, n2)
+    r1 = range(n3)
+    for i in r1:
+        a = seq1[i]
+        b = seq2[i]
+        t1 = i * a
+        t2 = t1 * b
+        t3 = s + t2
+        s = t3
+    t4 = s > 1.0
+    c1 = t4
+    while c1:
+        t5 = s / 2.0
+        s = t5
+        t6 = s > 1.0
+        c1 = t6
+    return s
+"""
 import copy
 
 import gast

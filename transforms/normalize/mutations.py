@@ -1,4 +1,25 @@
-"""mutations (placeholder docstring)"""
+"""Argument mutation: what a user function may do to its caller's arguments
+(``argument_mutations``).  A call of a helper that writes into an
+argument (``p[i] = v``, ``p.append(v)``) is refused
+(``check_no_argument_mutation``, called by the activity analysis); one
+that applies ``p op= v`` to a parameter is checked when the call runs
+(``ad.check_not_updated``: floats pass, arrays and lists are refused),
+as the ANF walk emits for each such call.
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def scale(p, v):
+...     p *= v
+...     return p
+...
+... def f(x):
+...     return scale(x, 2.0)
+... ''', lambda n, fn, body: n._block(body))  # doctest: +ELLIPSIS
+def f(x):
+    ad.check_not_updated(x, '__imul__', ..., '<demo>', 6, 11)
+    t1 = scale(x, 2.0)
+    return t1
+"""
 import copy
 import inspect
 

@@ -1,7 +1,49 @@
 """The normalization pipeline: ``normalize(info, namer, resolve, inject)``
-runs the steps of the modules of this package in order (see ``normalize``).
+runs the steps of this package's modules in order (see ``normalize``).
+After it, the function is in the small grammar the AD passes read:
 
-PLACEHOLDER
+* ``name = op`` where ``op`` is one operation on atoms (names, constants,
+  constant-rooted attributes such as ``np.pi``, tuples of atoms): a call, a
+  binary/unary operation, a comparison, a subscript, an attribute, a
+  tuple/list/dict display, or an opaque expression (lambda, comprehension,
+  f-string) that must turn out inactive; the target never appears in ``op``;
+* ``atom[index] = atom`` and ``atom.attr = atom`` stores;
+* ``if name:`` and ``while name:`` (the condition is recomputed at the end of
+  the body), ``for name in name:`` over a ``range`` bound to a name;
+* ``break`` only as the last statement of a loop body, guarded by a flag;
+  no ``continue``; a single ``return`` at the end;
+* expression statements (``print(...)``), ``assert`` and ``raise`` unchanged.
+
+Before and after (all the steps):
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> show('''
+... def f(x, n):
+...     for i in range(n):
+...         if np.sum(x) > 10.0:
+...             break
+...         x = np.sin(x) * 2.0 + x.T
+...     return x.sum()
+... ''')
+def f(x, n):
+    brk = False
+    r1 = range(n)
+    for i in r1:
+        go = True
+        t1 = np.sum(x)
+        t2 = t1 > 10.0
+        if t2:
+            go = False
+            brk = True
+        if go:
+            t3 = np.sin(x)
+            t4 = t3 * 2.0
+            t5 = x.T
+            x = t4 + t5
+        if brk:
+            break
+    t6 = x.sum()
+    return t6
 """
 import gast
 
