@@ -4,7 +4,9 @@ the calls ``dE(x)`` call it by a global name; ``y, pb = vjp(f, a)``
 becomes ``y = f(a)`` with the arguments kept in names, and the calls
 ``pb(v)`` call ``vjp_of(f)((a,), v)`` (ad_compiler.compose).  Anything
 else (a pullback stored or returned) is left alone and refused where a
-derivative reaches it.
+derivative reaches it.  The API's makers (grad, vjp...) and ``vjp_of`` are
+reached through ``runtime.composition``, which ad_compiler.compose fills
+when it is imported: the transforms never import the API.
 
 >>> from ad_compiler.transforms.normalize.demo import show
 >>> import ad_compiler
@@ -24,6 +26,7 @@ def f(x):
 """
 import gast
 
+from ad_compiler.runtime import composition
 from ad_compiler.transforms import nodes
 from ad_compiler.transforms.ad.ops import describe
 
@@ -40,8 +43,6 @@ class Derivatives:
 
         Anything else (a pullback stored, returned, or made from a local
         function) is left alone, and refused where a derivative reaches it."""
-        from ad_compiler import compose
-        from ad_compiler.api import vjp as api_vjp
         module = gast.Module(body=body, type_ignores=[])
         stores, callee_loads, loads = {}, {}, {}
         for n in gast.walk(module):
@@ -90,7 +91,7 @@ class Derivatives:
             if not (isinstance(target, gast.Tuple) and len(target.elts) == 2
                     and isinstance(target.elts[1], gast.Name)
                     and normalizer._is_static_ref(call.func)
-                    and normalizer.resolve(call.func) is api_vjp and call.args
+                    and composition.is_vjp(normalizer.resolve(call.func)) and call.args
                     and not call.keywords
                     and not any(isinstance(a, gast.Starred) for a in call.args)
                     and only_called(target.elts[1].id, one_arg=True)):
@@ -107,7 +108,7 @@ class Derivatives:
             new.append(nodes.located(gast.Assign(targets=[target.elts[0]], value=value,
                                                  type_comment=None), stmt))
             name = getattr(f, "id", None) or getattr(f, "attr", "f")
-            made[pb] = (normalizer.inject(f"vjp_{name}", compose.vjp_of(fobj)), aliases)
+            made[pb] = (normalizer.inject(f"vjp_{name}", composition.vjp_of(fobj)), aliases)
             return new
 
         body = visit_block(list(body))
@@ -133,11 +134,10 @@ class Derivatives:
         """``grad(f, wrt=1)`` (or another function of the API) called with
         arguments known when compiling: the derivative it returns, else
         None."""
-        from ad_compiler import compose
         if not self._is_static_ref(call.func):
             return None
         maker = self.resolve(call.func)
-        if maker is None or not compose.is_maker(maker):
+        if maker is None or not composition.is_maker(maker):
             return None
 
         def value(n):
