@@ -87,4 +87,8 @@ def specialize(tree, ctx, shapes):
             build = table.get((rank(x), rank(y)))
             return build(g, x, y, np_) if build is not None else node
 
-    return Rewrite().visit(tree)
+    tree = Rewrite().visit(tree)
+    # Python float/int arguments: plain float arithmetic instead of the
+    # runtime's array helpers (transforms/cleanup/scalars.py)
+    from ad_compiler.transforms.cleanup import scalars
+    return scalars.plain_floats(tree, ctx)
