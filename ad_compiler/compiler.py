@@ -17,7 +17,9 @@ import numpy
 from ad_compiler import check, freshness, registry, runtime
 from ad_compiler import rules  # noqa: F401  (registers the built-in rules)
 from ad_compiler.errors import CompileError, InternalError
+from ad_compiler.transforms import pipeline
 from ad_compiler.transforms.analyses import activity
+from ad_compiler.transforms.analyses import shapes as shapes_analysis
 from ad_compiler.transforms.backend import codegen
 from ad_compiler.transforms.frontend import fence, parse
 from ad_compiler.transforms import names, nodes, normalize
@@ -25,22 +27,42 @@ from ad_compiler.transforms.ad import ops, sequences
 
 
 class Context:
-    """What one compilation shares between passes."""
+    """What one compilation shares between passes: the function, its
+    namespace and names (set by the parse pass), the globals generated code
+    reads, and the pass manager's analyses (``analyses``)."""
 
     numpy = numpy
     runtime = runtime
     checkpoint = None           # grad(f, checkpoint="auto" | snapshots)
 
-    def __init__(self, info, namer, types=None, signature=None):
-        self.info = info
-        self.namer = namer
+    def __init__(self, info=None, namer=None, types=None, signature=None, fn=None,
+                 mode=None, wrt=()):
+        self.fn = fn
+        self.mode = mode            # "forward", "grad", "value_and_grad", "split"
+        self.wrt = tuple(wrt)
         self.types = dict(types or {})   # parameter -> class of a user object
         self.signature = dict(signature or {})  # parameter -> (dtype, dims), see api
-        self.shapes = None          # transforms.analyses.shapes.Shapes, set by the reverse pass
+        self.shapes = None          # transforms.analyses.shapes.Shapes, set by the AD passes
         self.injected = {}          # name in generated code -> object
         self.deps = []              # (callee, its code) and callees' checks (freshness)
         self.comments = codegen.Comments()
+        self.analyses = None        # pipeline.Analyses of the tree being compiled
+        self.branch = None          # pipeline.Fork label of that tree
+        self.aux = None             # has_aux: the name holding aux
+        self.tangent_names = None   # forward mode: parameter -> tangent parameter
+        self.tangent_params = {}
+        self.pure = []              # names of pure modules (set before clean-up)
+        self.reference = None       # AD_COMPILER_CHECK=1: the tree before clean-up
+        self.info = self.namer = self.locals = self.resolver = None
+        if info is not None:
+            self.start(info, namer)
+
+    def start(self, info, namer):
+        """The parsed function (``parse.FunctionInfo``) and its namer."""
+        self.info = info
+        self.namer = namer
         self.locals = normalize.local_names(info.node)
+        self.resolver = ops.Resolver(info, self.locals, self.injected, self.types)
 
     def global_name(self, ident, obj):
         """The name under which generated code reads ``obj``."""
@@ -314,9 +336,10 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
         _explain_decorator(fn, exc)
         raise
     except Exception as exc:  # a compiler bug: never a raw KeyError for users
+        where = getattr(exc, "ad_pass", None)     # (set by the pass manager)
         raise InternalError(
             f"internal error of ad_compiler while compiling '{fn.__name__}' "
-            f"({mode} mode): {type(exc).__name__}: {exc}",
+            f"({mode} mode{', ' + where if where else ''}): {type(exc).__name__}: {exc}",
             code.co_filename, code.co_firstlineno, 0,
             hint="this is a bug of ad_compiler, please report it with this "
                  "function; meanwhile try the other mode",
@@ -354,10 +377,10 @@ def _explain_decorator(fn, exc):
 _RECURSION_LIMIT = 30000
 
 
-def _recursion_room(pipeline):
-    """Run ``pipeline`` with room for deeply nested expressions (500 terms
+def _recursion_room(compile_):
+    """Run ``compile_`` with room for deeply nested expressions (500 terms
     of a sum, 80 nested calls); deeper ones are refused with a CompileError."""
-    @functools.wraps(pipeline)
+    @functools.wraps(compile_)
     def run(fn, *args, **kwargs):
         old = sys.getrecursionlimit()
         if old < _RECURSION_LIMIT:
@@ -370,7 +393,7 @@ def _recursion_room(pipeline):
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return pipeline(fn, *args, **kwargs)
+            return compile_(fn, *args, **kwargs)
         except RecursionError:
             code = fn.__code__
             raise CompileError(
@@ -386,59 +409,168 @@ def _recursion_room(pipeline):
     return run
 
 
+# --- the pipeline -----------------------------------------------------------
+#
+# Each pass is ``run(tree, ctx, analyses) -> tree`` (transforms/pipeline.py):
+# ``requires`` names the analyses it reads, ``preserves`` those still true of
+# the tree it returns (the manager drops the others).
+
+def _parse(fn, ctx, analyses):
+    """The user's function -> a gast FunctionDef with absolute line numbers;
+    the context gets its namespace, names and resolver."""
+    info = parse.parse_function(fn)
+    namer = names.Namer(names.all_identifiers(info.node))
+    if ctx.mode == "forward":           # tangent parameters: known names
+        ctx.tangent_names = tangent_names(fn, ctx.wrt)
+        for t in ctx.tangent_names.values():
+            namer.reserve(t)
+    ctx.start(info, namer)
+    return info.node
+
+
+def _fence(tree, ctx, analyses):
+    """Refuse what we cannot differentiate, up front."""
+    fence.check(ctx.info, resolver_lookup(ctx.info, ctx))
+    return tree
+
+
+def _normalize(tree, ctx, analyses):
+    """Flags for early exits, ANF, explicit loop indexes."""
+    norm = normalize.normalize(ctx.info, ctx.namer, ctx.resolver, ctx.global_name)
+    ctx.locals |= normalize.local_names(norm)   # the resolver shares this set
+    return norm
+
+
+def _split_aux_pass(tree, ctx, analyses):
+    """has_aux: differentiate the output only, pass aux through."""
+    ctx.aux = _split_aux(ctx, tree)
+    return tree
+
+
+def _sequences(tree, ctx, analyses):
+    """+ and * that may concatenate/repeat lists get the rules of sequences
+    (it edits the activity analysis' ops, which stays valid)."""
+    sequences.retarget(tree, analyses["activity"], ctx.signature,
+                       forward=(ctx.mode == "forward"))
+    return tree
+
+
+def _forward(tree, ctx, analyses):
+    from ad_compiler.transforms.ad import forward
+    ctx.shapes = analyses["shapes"]     # (read by nothing yet: see B1)
+    tree, ctx.tangent_params = forward.ForwardPass(ctx, tree, analyses["activity"]).run(
+        list(ctx.wrt), ctx.tangent_names)
+    tree.name = ctx.namer.fresh(f"{ctx.info.display_name}_jvp")
+    return pipeline.Fork([(("function", "jvp", "forward mode"), tree)])
+
+
+def _reverse(tree, ctx, analyses):
+    from ad_compiler.transforms.ad import reverse
+    rp = reverse.ReversePass(ctx, tree, analyses["activity"])
+    if ctx.mode == "split":
+        fwd_tree, bwd_tree = rp.run_split(list(ctx.wrt), ctx.info.display_name)
+        return pipeline.Fork([(("fwd", "fwd", "vjp forward sweep"), fwd_tree),
+                              (("bwd", "bwd", "vjp backward sweep"), bwd_tree)])
+    tree = rp.run_combined(list(ctx.wrt), with_value=(ctx.mode == "value_and_grad"),
+                           aux=ctx.aux)
+    prefix = "value_and_grad" if ctx.mode == "value_and_grad" else "grad"
+    tree.name = ctx.namer.fresh(f"{prefix}_{ctx.info.display_name}")
+    return pipeline.Fork([(("function", ctx.mode, f"{ctx.mode} mode"), tree)])
+
+
+def _cleanup_inputs(tree, ctx, analyses):
+    """What the clean-up passes start from: the names of modules whose
+    functions are pure (numpy, the runtime: optimize drops unused calls),
+    and with ``AD_COMPILER_CHECK=1`` a copy of the tree, loaded without
+    clean-up and compared with the cleaned one (ad_compiler/check.py)."""
+    ctx.pure = [n for n, obj in ctx.injected.items()
+                if obj is numpy or obj is runtime or getattr(obj, "__name__", "").startswith(
+                    ("numpy", "ad_compiler.runtime"))]
+    what = ctx.branch[2] if ctx.branch is not None else None
+    ctx.reference = copy.deepcopy(tree) if what is not None and check.enabled() else None
+    return tree
+
+
+def _batch(tree, ctx, analyses):
+    """Adjoint loops: one product for all outer products."""
+    from ad_compiler.transforms.cleanup import batch
+    return batch.batch_outer(tree, ctx)
+
+
+def _specialize(tree, ctx, analyses):
+    """Product adjoints of known ranks: plain NumPy."""
+    from ad_compiler.transforms.cleanup import specialize
+    return specialize.specialize(tree, ctx, analyses["shapes"])
+
+
+def _optimize(tree, ctx, analyses):
+    """Copy propagation, dead code, common subexpressions..."""
+    from ad_compiler.transforms.cleanup import optimize
+    return optimize.optimize(tree, ctx.pure)
+
+
+def _load_pass(tree, ctx, analyses):
+    """Unparse and load: the Python function (with ``AD_COMPILER_CHECK=1``
+    one that runs the cleaned and the reference code and compares them)."""
+    fn = ctx.fn
+    if ctx.reference is None:
+        return _load(ctx, tree, fn, ctx.injected)
+    out = _load(ctx, tree, fn, {k: check.variant(v, 0) for k, v in ctx.injected.items()})
+    ref = _load(ctx, ctx.reference, fn, {k: check.variant(v, 1) for k, v in ctx.injected.items()})
+    return check.checked(out, ref, ctx.branch[0], ctx.branch[2])
+
+
+step = pipeline.step
+# the analyses (computed when a pass first needs them, on the tree it gets)
+ANALYSES = [
+    # which variables need derivatives (and each statement's Op)
+    pipeline.analysis("activity", lambda tree, ctx, a: activity.analyze(
+        tree, ctx.wrt, ctx.resolver, ctx.info)),
+    # shapes and dtypes of the normalized function's names (both modes)
+    pipeline.analysis("shapes", lambda tree, ctx, a: shapes_analysis.analyze(
+        tree, a["activity"], ctx.signature), requires=["activity"]),
+]
+# the derivative passes keep the primal names and their shapes
+_AD = {"forward": step("forward", _forward, ["activity", "shapes"], ["shapes"]),
+       "reverse": step("reverse", _reverse, ["activity", "shapes"], ["shapes"])}
+
+
+def passes(mode, aux=False):
+    """The pipeline of ``mode`` ("forward", "grad", "value_and_grad",
+    "split"), in the order the passes run."""
+    forward = mode == "forward"
+    return [p for p in [
+        step("parse", _parse),                          # fn -> gast tree, namespace
+        step("fence", _fence, preserves=pipeline.ALL),  # refuse unsupported syntax
+        step("normalize", _normalize),                  # early exits, ANF, loop indexes
+        step("split_aux", _split_aux_pass) if aux else None,    # has_aux
+        step("sequences", _sequences, ["activity"], ["activity"]),  # list + and *
+        _AD["forward" if forward else "reverse"],       # derivative tree(s): fork
+        step("cleanup_inputs", _cleanup_inputs, preserves=pipeline.ALL),
+        step("batch", _batch, preserves=["shapes"]),    # adjoint loops: one product
+        None if forward else step("specialize", _specialize, ["shapes"]),   # known ranks
+        step("optimize", _optimize),                    # copy propagation, dead code, CSE
+        step("load", _load_pass),                       # unparse, load: a function
+    ] if p is not None]
+
+
 @_recursion_room
 def transform(fn, mode, wrt, types=None, signature=None):
     """The pipeline: from a user function to its derivative function(s)."""
-    from ad_compiler.transforms.ad import forward
     generation = registry.generation      # (rules registered later: recompile)
     mode, _, snapshots = mode.partition("@checkpoint=")    # grad(f, checkpoint=...)
-    # 1. Parse, with absolute line numbers, and capture the namespace.
-    info = parse.parse_function(fn)
-    namer = names.Namer(names.all_identifiers(info.node))
-    if mode == "forward":               # tangent parameters: known names
-        for t in tangent_names(fn, wrt).values():
-            namer.reserve(t)
-    ctx = Context(info, namer, types, signature)
+    aux = mode.endswith("+aux")
+    mode = mode[:-4] if aux else mode
+    ctx = Context(None, None, types, signature, fn=fn, mode=mode, wrt=wrt)
     if snapshots:       # reverse mode keeps loops' state at snapshots (ad.Revolve)
         ctx.checkpoint = snapshots if snapshots == "auto" else int(snapshots)
-    resolver = ops.Resolver(info, ctx.locals, ctx.injected, ctx.types)
-    # 2. Refuse what we cannot differentiate, up front.
-    fence.check(info, resolver_lookup(info, ctx))
-    # 3. Normalize: flags for early exits, ANF, explicit loop indexes.
-    norm = normalize.normalize(info, namer, resolver, ctx.global_name)
-    ctx.locals |= normalize.local_names(norm)   # the resolver shares this set
-    # 4. Analyse: which variables need derivatives.
-    aux = None
-    if mode.endswith("+aux"):
-        mode = mode[:-4]
-        aux = _split_aux(ctx, norm)
-    act = activity.analyze(norm, wrt, resolver, info)
-    # + and * that may concatenate/repeat lists get the rules of sequences
-    sequences.retarget(norm, act, ctx.signature, forward=(mode == "forward"))
+    loaded = pipeline.PassManager(passes(mode, aux), ANALYSES).run(fn, ctx)
     out = Compiled(fn, mode, wrt)
-    # 5. Differentiate, then 6. clean up and load.
-    if mode == "forward":
-        tree, tparams = forward.ForwardPass(ctx, norm, act).run(list(wrt), tangent_names(fn, wrt))
-        tree.name = namer.fresh(f"{info.display_name}_jvp")
-        out.tangent_params = tparams
-        out.function = _finish(ctx, tree, fn, "function", "forward mode")
-        out.sources["jvp"] = out.function.__ad_source__
-    else:
-        from ad_compiler.transforms.ad import reverse
-        rp = reverse.ReversePass(ctx, norm, act)
-        if mode == "split":
-            fwd_tree, bwd_tree = rp.run_split(list(wrt), info.display_name)
-            out.fwd = _finish(ctx, fwd_tree, fn, "fwd", "vjp forward sweep")
-            out.bwd = _finish(ctx, bwd_tree, fn, "bwd", "vjp backward sweep")
-            out.sources["fwd"] = out.fwd.__ad_source__
-            out.sources["bwd"] = out.bwd.__ad_source__
-        else:
-            tree = rp.run_combined(list(wrt), with_value=(mode == "value_and_grad"), aux=aux)
-            prefix = "value_and_grad" if mode == "value_and_grad" else "grad"
-            tree.name = namer.fresh(f"{prefix}_{info.display_name}")
-            out.function = _finish(ctx, tree, fn, "function", f"{mode} mode")
-            out.sources[mode] = out.function.__ad_source__
-    out.checks = freshness.relative_checks(info)
+    out.tangent_params = ctx.tangent_params
+    for (attr, source_key, _), function in loaded.items():
+        setattr(out, attr, function)
+        out.sources[source_key] = function.__ad_source__
+    out.checks = freshness.relative_checks(ctx.info)
     out.callee_deps = _callee_checks(ctx.deps)
     out.valid = freshness.validator(out.checks + tuple(out.callee_deps), fn.__globals__,
                                     generation, out._code)
@@ -489,28 +621,6 @@ def resolver_lookup(info, ctx):
     return lambda ident: (ctx.injected[ident] if ident in ctx.injected else info.lookup(ident))
 
 
-def _finish(ctx, tree, fn, kind="function", what=None):
-    """Clean up and load.  With ``AD_COMPILER_CHECK=1`` (and ``what`` given)
-    the tree is also loaded without the clean-up passes, and the function
-    returned runs both and compares them (ad_compiler/check.py); ``kind`` is
-    "function", or "fwd" / "bwd" for the two sweeps of a vjp."""
-    from ad_compiler.transforms.cleanup import batch, optimize, specialize
-    reference = copy.deepcopy(tree) if what is not None and check.enabled() else None
-    # names of modules whose functions are pure (numpy, the runtime)
-    pure = [n for n, obj in ctx.injected.items()
-            if obj is numpy or obj is runtime or getattr(obj, "__name__", "").startswith(
-                ("numpy", "ad_compiler.runtime"))]
-    tree = batch.batch_outer(tree, ctx)     # adjoint loops: one product for all outer products
-    if ctx.shapes is not None:              # product adjoints of known ranks: plain NumPy
-        tree = specialize.specialize(tree, ctx, ctx.shapes)
-    tree = optimize.optimize(tree, pure)
-    if reference is None:
-        return _load(ctx, tree, fn, ctx.injected)
-    out = _load(ctx, tree, fn, {k: check.variant(v, 0) for k, v in ctx.injected.items()})
-    ref = _load(ctx, reference, fn, {k: check.variant(v, 1) for k, v in ctx.injected.items()})
-    return check.checked(out, ref, kind, what)
-
-
 def _load(ctx, tree, fn, injected):
     for node in gast.walk(tree):       # builtins emitted without a context (slice)
         if getattr(node, "ad_builtin", False):
@@ -543,11 +653,11 @@ def _strip_defaults(tree):
 def normalized(fn):
     """The normalized form of ``fn`` as a live function (for tests and for
     reading what the AD passes see)."""
-    info = parse.parse_function(fn)
-    namer = names.Namer(names.all_identifiers(info.node))
-    ctx = Context(info, namer)
-    resolver = ops.Resolver(info, ctx.locals, ctx.injected, ctx.types)
-    fence.check(info, resolver_lookup(info, ctx))
-    norm = normalize.normalize(info, namer, resolver, ctx.global_name)
-    norm.name = f"{info.display_name}_normalized"
-    return _finish(ctx, norm, fn)
+    def rename(tree, ctx, analyses):
+        tree.name = f"{ctx.info.display_name}_normalized"
+        return tree
+    steps = [p for p in passes("grad") if p.name in ("parse", "fence", "normalize")]
+    steps += [step("rename", rename)]
+    steps += [p for p in passes("forward") if p.name in (
+        "cleanup_inputs", "batch", "optimize", "load")]
+    return pipeline.PassManager(steps, ANALYSES).run(fn, Context(fn=fn, mode="normalized"))
