@@ -2006,3 +2006,35 @@ class Revolve:
             stored.pop(lo, None)
             hi = lo
         self.state = None
+
+
+class _BoundedParts(list):
+    """``ad.defer_*``'s list in a checkpointed loop (``bounded_parts``)."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self):
+        super().__init__()
+        self.limit = None
+
+    def append(self, part):
+        list.append(self, part)
+        if type(part) is tuple:
+            if self.limit is None:
+                u, v = np.size(part[0]), np.size(part[1])
+                self.limit = max(32, (u * v) // max(1, u + v))
+            if len(self) < self.limit:
+                return
+        elif len(self) < 2:
+            return
+        self[:] = [sum_deferred(self)]
+
+
+def bounded_parts():
+    """The list of a checkpointed loop's deferred outer products (``bW_parts
+    = ad.bounded_parts()`` where a plain adjoint loop has ``bW_parts = []``,
+    transforms/cleanup/batch.py): summed whenever its recorded pairs (u, v)
+    would take more memory than their sum, an outer product of u and v (at
+    least 32 pairs: one matrix product sums them), so that the memory of a
+    checkpointed loop does not grow with its number of steps."""
+    return _BoundedParts()

@@ -420,3 +420,29 @@ def test_memory_of_a_10000_step_loop():
     b, p_ckpt = _peak(ckpt, x, 10000)
     np.testing.assert_allclose(a, b, rtol=1e-12)
     assert p_ckpt < p_plain / 5, (p_ckpt, p_plain)
+
+
+# -- weight adjoints of checkpointed loops: batched, in bounded memory ----------
+
+def test_bounded_parts_sum_outer_products():
+    r = _rng(5)
+    for m, n, T in [(6, 4, 3), (6, 4, 100), (64, 64, 333), (1, 5, 70)]:
+        us = [r.standard_normal(m) for _ in range(T)]
+        vs = [r.standard_normal(n) for _ in range(T)]
+        parts = runtime.bounded_parts()
+        W = np.zeros((m, n))
+        for u, v in zip(us, vs):
+            parts = runtime.defer_matmul_left(parts, u, W, v)
+            # never more pairs than the bound (32, or the sum's size over a pair's)
+            assert len(parts) <= max(32, m * n // (m + n))
+        ref = np.zeros((m, n))
+        for u, v in zip(us, vs):
+            ref += u[:, None] * v[None, :]
+        np.testing.assert_allclose(runtime.sum_deferred(parts, W), ref, rtol=1e-12, atol=1e-12)
+    # contributions recorded as values (not pairs) are summed at once
+    parts = runtime.bounded_parts()
+    X = r.standard_normal((3, 4))
+    for _ in range(5):
+        parts = runtime.defer_matmul_left(parts, np.ones((3, 2)), X, np.ones((4, 2)))
+        assert len(parts) == 1
+    np.testing.assert_allclose(runtime.sum_deferred(parts, X), 5 * np.full((3, 4), 2.0))
