@@ -22,7 +22,7 @@ from ad_compiler.transforms.analyses import activity
 from ad_compiler.transforms.analyses import shapes as shapes_analysis
 from ad_compiler.transforms.backend import codegen
 from ad_compiler.transforms.frontend import fence, parse
-from ad_compiler.transforms import names, nodes, normalize
+from ad_compiler.transforms import annotations, names, nodes, normalize
 from ad_compiler.transforms.ad import ops, sequences
 
 
@@ -623,7 +623,7 @@ def resolver_lookup(info, ctx):
 
 def _load(ctx, tree, fn, injected):
     for node in gast.walk(tree):       # builtins emitted without a context (slice)
-        if getattr(node, "ad_builtin", False):
+        if annotations.get(node, annotations.Key.BUILTIN, False):
             node.id = ctx.global_name(node.id, getattr(builtins, node.id))
             injected.setdefault(node.id, ctx.injected[node.id])
     defaults = fn.__defaults__

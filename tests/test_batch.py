@@ -22,7 +22,7 @@ from ad_compiler import compiler, runtime, runtime_numpy
 from ad_compiler.testing import numerical_jacobian
 from ad_compiler.transforms.cleanup import batch
 from ad_compiler.transforms.backend import codegen
-from ad_compiler.transforms import names
+from ad_compiler.transforms import annotations, names
 
 
 # --------------------------------------------------------------------------
@@ -34,7 +34,7 @@ def _run_pass(src):
     tree = gast.parse(textwrap.dedent(src)).body[0]
     for node in gast.walk(tree):
         if isinstance(node, gast.For):
-            node._ad_adjoint = True
+            annotations.set(node, annotations.Key.ADJOINT, True)
     ctx = types.SimpleNamespace(
         runtime=runtime, injected={"ad": runtime, "adn": runtime_numpy, "np": np},
         namer=names.Namer(names.all_identifiers(tree)))

@@ -82,7 +82,7 @@ _ATOMIC = frozenset([str, int, float, bool, type(None), complex, bytes])
 
 def copy_node(node, memo=None):
     """A deep copy of ``node`` (a gast tree, a list of them or None): the
-    same result as ``copy.deepcopy`` (annotations such as ``_ad_anchor``
+    same result as ``copy.deepcopy`` (annotations (transforms/annotations.py)
     included, nodes shared inside the tree stay shared), about ten times
     faster on gast trees, which ``copy.deepcopy`` copies through its generic
     reduce protocol.  Other annotation values go to ``copy.deepcopy`` with
@@ -113,6 +113,14 @@ def _copy(value, memo):
         new = []
         memo[id(value)] = new
         new.extend([_copy(v, memo) for v in value])
+        return new
+    if cls is dict:             # (the annotations of a node: Key -> value)
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        new = {}
+        memo[id(value)] = new
+        new.update({k: _copy(v, memo) for k, v in value.items()})
         return new
     return copy.deepcopy(value, memo)
 

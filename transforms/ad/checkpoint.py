@@ -44,7 +44,8 @@ import copy
 
 import gast
 
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 
 
 def _walk(stmts):
@@ -98,7 +99,7 @@ def strip_markers(stmts):
     it runs where nothing is pushed)."""
     out = []
     for s in stmts:
-        if getattr(s, "_ad_marker", None) is not None:
+        if annotations.has(s, Key.MARKER):
             continue
         s = copy.deepcopy(s)
         for field in ("body", "orelse"):
@@ -165,8 +166,8 @@ def primal_loop(rp, stmt, loop, state, plain):
         nodes.call(rp.builtin("len"), [nodes.name(stmt.iter.id)]),
         nodes.const(rp.checkpoint), _state_tuple(state)])
     first = nodes.located(nodes.assign(cp, make), stmt)
-    first._ad_note = (f"checkpointed loop: its state ({', '.join(state)}) is kept at "
-                      f"snapshots, nothing is pushed")
+    annotations.set(first, Key.NOTE, f"checkpointed loop: its state ({', '.join(state)}) "
+                                     f"is kept at snapshots, nothing is pushed")
     keep = nodes.expr_stmt(nodes.call(nodes.attr(nodes.name(cp), "keep"), [_state_tuple(state)]))
     counter = loop.body[:len(loop.body) - len(plain)]   # (n = n + 1 of a loop with break)
     loop.body = counter + strip_markers(plain) + [keep]
@@ -176,11 +177,11 @@ def primal_loop(rp, stmt, loop, state, plain):
 def adjoint_loop(rp, stmt, body, pre):
     """The adjoint sweep of a checkpointed loop: run again, then reverse,
     one iteration at a time, last first."""
-    cp, state, taped = stmt._ad_ckpt
+    cp, state, taped = annotations.get(stmt, Key.CKPT)
     var = stmt.target.id
     rng = stmt.iter.id
     i = rp.ctx.namer.fresh("i")
-    counter = getattr(stmt, "_ad_counter", None)
+    counter = annotations.get(stmt, Key.COUNTER)
     args = [nodes.name(counter[0])] if counter is not None else []
     steps = nodes.call(nodes.attr(nodes.name(cp), "backward"), args)
     inner = []
@@ -197,17 +198,17 @@ def adjoint_loop(rp, stmt, body, pre):
         step=None), ctx=gast.Load())
     taped = copy.deepcopy(taped)
     for s in _walk(taped):
-        if getattr(s, "_ad_marker", None) is not None:
-            s._ad_taped = True          # a push of the primal sweep, in the adjoint's code
+        if annotations.has(s, Key.MARKER):
+            annotations.set(s, Key.TAPED, True)          # a push of the primal sweep, in the adjoint's code
     inner.append(gast.For(target=nodes.name(var, True), iter=one, body=taped,
                           orelse=[], type_comment=None))
     for s in inner[-2:]:
-        s._ad_rerun = True
+        annotations.set(s, Key.RERUN, True)
     loop = gast.For(target=nodes.name(i, True), iter=steps, body=inner + body, orelse=[],
                     type_comment=None)
     loop = rp.loc(loop, stmt)
-    loop._ad_note = ("checkpointed loop: each iteration is run again from the nearest "
-                     "snapshot, with its pushes, then reversed")
+    annotations.set(loop, Key.NOTE, "checkpointed loop: each iteration is run again from "
+                                    "the nearest snapshot, with its pushes, then reversed")
     return pre + [loop]
 
 
@@ -219,7 +220,7 @@ def needed_names(adjoint):
     out = set()
 
     def visit(node):
-        if getattr(node, "_ad_rerun", False):
+        if annotations.get(node, Key.RERUN, False):
             sub = gast.Module(body=[node], type_ignores=[])
             out.update(_loads(sub) - _stores(sub))
             return

@@ -25,7 +25,7 @@ import copy
 
 import gast
 
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.ad import ops, templates
 from ad_compiler.transforms.names import restore, snapshot
 
@@ -110,13 +110,13 @@ class ForwardPass:
                         self.unbound_ok.add(v)
                     body.append(self.zero_init(v, stmt))
             new = gast.If(test=stmt.test, body=body or [gast.Pass()], orelse=orelse)
-            return [new], _State(s1.live | s2.live, s1.defined & s2.defined)
+            return [annotations.copy(stmt, new)], _State(s1.live | s2.live, s1.defined & s2.defined)
         if isinstance(stmt, (gast.For, gast.While)):
             return self.loop(stmt, state)
         if isinstance(stmt, gast.Return):
             out = stmt.value
             tangent = self.tangent_expr(out, state, for_output=True)
-            return [gast.Return(value=nodes.tuple_([out, tangent]))], state
+            return [annotations.copy(stmt, gast.Return(value=nodes.tuple_([out, tangent])))], state
         if isinstance(stmt, gast.Expr):
             op = self.act.ops.get(id(stmt))
             if op is not None and op.fn in (self.ctx.runtime.add_at, self.ctx.runtime.zero_at):

@@ -12,7 +12,8 @@ import gast
 import numpy as np
 
 from ad_compiler import checkpointing as _checkpoint, registry
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 
 BINOPS = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -323,7 +324,7 @@ def _classify_call(op, resolve):
         # a callee computed by the function (a pullback, a closure made
         # inside): its result depends on the callee's value too
         names = names + operand_names(func if isinstance(func, gast.Name) else _root(func))
-    written = getattr(op, "_ad_label", None)     # a computed callee: what the user wrote
+    written = annotations.get(op, Key.LABEL)     # a computed callee: what the user wrote
     if written is not None:
         return Op("unknown", op, fn=None, args=args, keywords=keywords, diff=names,
                   label=written)

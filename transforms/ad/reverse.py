@@ -34,7 +34,8 @@ import operator
 import gast
 
 from ad_compiler.transforms.ad import checkpoint, sequences, templates
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.analyses import shapes
 from ad_compiler.transforms.ad.ops import operand_names as ops_names
 from ad_compiler.transforms.names import restore, snapshot
@@ -45,8 +46,7 @@ _RESTORE = "restore"
 
 def _marker(kind, var, key):
     node = nodes.expr_stmt(nodes.const(None))
-    node._ad_marker = (kind, var, key)
-    return node
+    return annotations.set(node, Key.MARKER, (kind, var, key))
 
 
 class _State:
@@ -254,7 +254,7 @@ class ReversePass:
             return [], None
         key = self.new_key()
         self.saves[key] = (var, in_loop)
-        stmt._ad_key = key
+        annotations.set(stmt, Key.KEY, key)
         return [nodes.located(_marker(_SAVE, var, key), stmt)], key
 
     def primal_stmt(self, stmt, in_loop, defined):
@@ -283,7 +283,7 @@ class ReversePass:
                 self.act.ops[id(copy_stmt)] = _copy_op(stmt.test.id)
                 pre = self.primal_stmt(copy_stmt, in_loop, defined)
                 stmt.test = nodes.name(cond)
-                stmt._ad_cond_copy = copy_stmt
+                annotations.set(stmt, Key.COND_COPY, copy_stmt)
             self.defined_before[id(stmt)] = set(defined)
             self.maybe_before[id(stmt)] = set(self.seen) | set(self.params)
             d1 = set(defined)
@@ -313,7 +313,7 @@ class ReversePass:
                                                templates.index_as_value(target.slice)])
         old_stmt = nodes.located(nodes.assign(old, read), stmt)
         self.act.ops[id(old_stmt)] = Op("nondiff", read)
-        stmt._ad_old = (old_stmt, old)
+        annotations.set(stmt, Key.OLD, (old_stmt, old))
         return self.primal_stmt(old_stmt, in_loop, defined) + [stmt]
 
     def store_adjoint(self, stmt, target, state):
@@ -339,7 +339,7 @@ class ReversePass:
                 out.append(self.loc(nodes.assign(bx, nodes.call(
                     self.ad("zeroed_at"), [nodes.name(bx), nodes.copy_node(idx)])), stmt))
                 state.owned.add(base)
-        old_stmt, old = stmt._ad_old
+        old_stmt, old = annotations.get(stmt, Key.OLD)
         restore_ = gast.Subscript(value=nodes.name(base), slice=nodes.copy_node(target.slice),
                                   ctx=gast.Store())
         out.append(self.loc(nodes.assign(restore_, nodes.name(old)), stmt))
@@ -350,7 +350,7 @@ class ReversePass:
         callee = self.ctx.callee(stmt, op, "split",
                                  [n for n in op.diff if self.act.is_active(n)], self.shapes)
         tape = self.ctx.namer.fresh(f"{target}_tape")
-        stmt._ad_callee = (callee, tape)
+        annotations.set(stmt, Key.CALLEE, (callee, tape))
         self.defcount[tape] = 2 if in_loop else 1
         if op.checkpoint:
             # checkpoint(helper): the primal calls the helper itself and keeps
@@ -362,7 +362,7 @@ class ReversePass:
         if in_loop:
             key = self.new_key()
             self.saves[key] = (tape, True)
-            stmt._ad_tape_key = key
+            annotations.set(stmt, Key.TAPE_KEY, key)
             pre = [nodes.located(_marker(_SAVE, tape, key), stmt)]
         call = nodes.call(nodes.name(callee.name), [nodes.copy_node(a) for a in op.args],
                           [(k, nodes.copy_node(v)) for k, v in op.keywords])
@@ -389,7 +389,7 @@ class ReversePass:
             key_i = self.new_key()
             self.saves[key_i] = (var, in_loop)
             pre.append(nodes.located(_marker(_SAVE, var, key_i), stmt))
-        stmt._ad_key = key_i
+        annotations.set(stmt, Key.KEY, key_i)
         body_defined = set(defined) | {var}
         body = self.primal(stmt.body, True, body_defined)
         ckpt_state = None
@@ -408,17 +408,17 @@ class ReversePass:
             pre.append(nodes.located(nodes.assign(counter, nodes.const(0)), stmt))
             body = [nodes.located(nodes.assign(counter, nodes.binop(
                 nodes.name(counter), gast.Add(), nodes.const(1))), stmt)] + body
-            stmt._ad_counter = (counter, key_n)
+            annotations.set(stmt, Key.COUNTER, (counter, key_n))
         else:
-            stmt._ad_counter = None
+            annotations.set(stmt, Key.COUNTER, None)
         loop = gast.For(target=nodes.name(var, True), iter=stmt.iter, body=body, orelse=[],
                         type_comment=None)
         defined.add(var)
         if ckpt_state is not None:
             cp, made = checkpoint.primal_loop(self, stmt, loop, ckpt_state, plain)
-            stmt._ad_ckpt = (cp, ckpt_state, plain)
+            annotations.set(stmt, Key.CKPT, (cp, ckpt_state, plain))
             return pre + [nodes.located(m, stmt) for m in made]
-        stmt._ad_ckpt = None
+        annotations.set(stmt, Key.CKPT, None)
         return pre + [nodes.located(loop, stmt)]
 
     def while_primal(self, stmt, in_loop, defined):
@@ -438,7 +438,7 @@ class ReversePass:
         body = self.primal(stmt.body, True, set(defined))
         body = [nodes.located(nodes.assign(counter, nodes.binop(
             nodes.name(counter), gast.Add(), nodes.const(1))), stmt)] + body
-        stmt._ad_counter = (counter, key_n)
+        annotations.set(stmt, Key.COUNTER, (counter, key_n))
         loop = gast.While(test=stmt.test, body=body, orelse=[])
         return pre + [nodes.located(loop, stmt)]
 
@@ -453,34 +453,33 @@ class ReversePass:
 
     def loc(self, node, stmt):
         node = nodes.located(node, stmt)
-        node._ad_adjoint = True
-        return node
+        return annotations.set(node, Key.ADJOINT, True)
 
     def adjoint_stmt(self, stmt, state):
         if isinstance(stmt, gast.Assign):
             target = stmt.targets[0]
-            if isinstance(target, gast.Subscript) and hasattr(stmt, "_ad_old"):
+            if isinstance(target, gast.Subscript) and annotations.has(stmt, Key.OLD):
                 return self.store_adjoint(stmt, target, state)
             if not isinstance(target, gast.Name):
                 return [], state
             out, state = self.assign_adjoint(stmt, target.id, state)
             # restores run in the reverse order of the saves
-            tk = getattr(stmt, "_ad_tape_key", None)
+            tk = annotations.get(stmt, Key.TAPE_KEY)
             if tk is not None:
                 out.append(self.loc(_marker(_RESTORE, self.saves[tk][0], tk), stmt))
-            key = getattr(stmt, "_ad_key", None)
+            key = annotations.get(stmt, Key.KEY)
             if key is not None:
                 out.append(self.loc(_marker(_RESTORE, target.id, key), stmt))
             return out, state
         if isinstance(stmt, gast.If):
             if len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Break) and not stmt.orelse:
                 return [], state
-            copy_stmt = getattr(stmt, "_ad_cond_copy", None)
+            copy_stmt = annotations.get(stmt, Key.COND_COPY)
             if copy_stmt is not None:
-                del stmt._ad_cond_copy
+                annotations.delete(stmt, Key.COND_COPY)
                 out, state = self.adjoint_stmt(stmt, state)
                 more, state = self.adjoint_stmt(copy_stmt, state)
-                stmt._ad_cond_copy = copy_stmt
+                annotations.set(stmt, Key.COND_COPY, copy_stmt)
                 return out + more, state
             before = self.maybe_before.get(id(stmt), set())
             self.unbound_ok |= before - self.defined_before.get(id(stmt), set())
@@ -569,7 +568,7 @@ class ReversePass:
         elif op.kind == "prim":
             out += self.prim_adjoint(stmt, op, target, bt, state)
         elif op.kind == "user":
-            callee, tape = getattr(stmt, "_ad_callee", (None, None))
+            callee, tape = annotations.get(stmt, Key.CALLEE, (None, None))
             if callee is not None:
                 if op.checkpoint:
                     out += self.recompute_callee(stmt, op, callee, tape)
@@ -595,8 +594,8 @@ class ReversePass:
         again = self.ctx.namer.fresh("_")
         new = self.loc(nodes.assign(nodes.tuple_([nodes.name(again, True), nodes.name(tape, True)],
                                                  store=True), call), stmt)
-        new._ad_note = (f"checkpoint: {op.label[:-2]}'s forward sweep is recomputed "
-                        f"here (its values were not kept)")
+        annotations.set(new, Key.NOTE, f"checkpoint: {op.label[:-2]}'s forward sweep is "
+                                       f"recomputed here (its values were not kept)")
         return [new]
 
     def unpack_adjoint(self, node, bnode, state, stmt):
@@ -816,8 +815,8 @@ class ReversePass:
             body.append(self.loc(self.zero_init(v), stmt))
         if not body:
             body = []
-        counter = getattr(stmt, "_ad_counter", None)
-        ckpt = isinstance(stmt, gast.For) and getattr(stmt, "_ad_ckpt", None) and body
+        counter = annotations.get(stmt, Key.COUNTER)
+        ckpt = isinstance(stmt, gast.For) and annotations.get(stmt, Key.CKPT) and body
         if ckpt:
             pass
         elif isinstance(stmt, gast.For):
@@ -848,7 +847,7 @@ class ReversePass:
             out = pre + [self.loc(loop, stmt)]
         if counter is not None and counter[1] is not None:
             out.append(self.loc(_marker(_RESTORE, counter[0], counter[1]), stmt))
-        key_i = getattr(stmt, "_ad_key", None) if isinstance(stmt, gast.For) else None
+        key_i = annotations.get(stmt, Key.KEY) if isinstance(stmt, gast.For) else None
         if key_i is not None:
             out.append(self.loc(_marker(_RESTORE, stmt.target.id, key_i), stmt))
         return out, _State(live, owned)
@@ -935,7 +934,7 @@ class ReversePass:
         def rewrite(stmts, is_primal):
             out = []
             for s in stmts:
-                mk = getattr(s, "_ad_marker", None)
+                mk = annotations.get(s, Key.MARKER)
                 if mk is not None:
                     kind, var, key = mk
                     if key not in active_keys:
@@ -955,8 +954,8 @@ class ReversePass:
                         else:
                             new = nodes.assign(var, nodes.name(saved_names[key]))
                     new = nodes.located(new, s)
-                    if not is_primal and not getattr(s, "_ad_taped", False):
-                        new._ad_adjoint = True
+                    if not is_primal and not annotations.get(s, Key.TAPED, False):
+                        annotations.set(new, Key.ADJOINT, True)
                     out.append(new)
                     continue
                 for field in ("body", "orelse"):
@@ -1022,7 +1021,8 @@ class ReversePass:
                 call = nodes.call(self.ad("restore"), [nodes.name(redo), nodes.name(t.value.id),
                                                        templates.index_as_value(t.slice), st.value])
                 new = nodes.located(nodes.expr_stmt(call), st)
-                new._ad_adjoint = True
+                annotations.copy(st, new)       # (new replaces st, adjoint code)
+                annotations.set(new, Key.ADJOINT, True)
                 out.append(new)
                 continue
             for field in ("body", "orelse"):

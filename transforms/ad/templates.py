@@ -15,7 +15,8 @@ import textwrap
 
 import gast
 
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 
 ZERO = "__ad_zero__"
 
@@ -129,7 +130,7 @@ def index_as_value(node):
     if isinstance(node, gast.Slice):
         parts = [node.lower, node.upper, node.step]
         func = nodes.name("slice")
-        func.ad_builtin = True      # bound to the builtin when the code is loaded
+        annotations.set(func, Key.BUILTIN, True)   # bound to the builtin when loaded
         return nodes.call(func, [p if p is not None else nodes.const(None) for p in parts])
     if isinstance(node, gast.Tuple):
         return nodes.tuple_([index_as_value(e) for e in node.elts])
@@ -148,7 +149,7 @@ class _Filler(nodes.Transformer):
         if _is_d(node):
             out = nodes.copy_node(self.deriv(node.slice.id))
             for sub in nodes.walk(out):
-                sub._ad_bearing = True
+                annotations.set(sub, Key.BEARING, True)
             return out
         node.value = self.visit(node.value)
         if isinstance(node.slice, gast.Name) and node.slice.id in self.binding:
@@ -232,7 +233,7 @@ class _ZeroSimplifier(nodes.Transformer):
             return node.args[0]  # both terms kept: the sum already has z's shape
         operands = list(node.args) + [k.value for k in node.keywords]
         marked = [a for a in operands
-                  if any(getattr(n, "_ad_bearing", False) or is_zero(n)
+                  if any(annotations.get(n, Key.BEARING, False) or is_zero(n)
                          for n in nodes.walk(a))]
         if marked and all(is_zero(a) for a in marked):
             return nodes.name(ZERO)

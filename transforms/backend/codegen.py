@@ -17,7 +17,8 @@ import weakref
 
 import gast
 
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 
 _MARK = "__ad_comment_{}__"
 _MARK_RE = re.compile(r"^(\s*)(?:'|\"\"\")__ad_comment_(\d+)__(?:'|\"\"\")$", re.M)
@@ -217,7 +218,7 @@ def annotate(fn, filename, comments):
         last = None
         for s in stmts:
             lineno = getattr(s, "lineno", None)
-            kind = "adjoint of line" if getattr(s, "_ad_adjoint", False) else "line"
+            kind = "adjoint of line" if annotations.get(s, Key.ADJOINT, False) else "line"
             key = (kind, lineno)
             if lineno is not None and key != last:
                 text = linecache.getline(filename, lineno).strip()
@@ -225,7 +226,7 @@ def annotate(fn, filename, comments):
                     text = text[:67] + "..."
                 out.append(comments.marker(f"{kind} {lineno}: {text}"))
                 last = key
-            note = getattr(s, "_ad_note", None)     # a pass's remark on a statement
+            note = annotations.get(s, Key.NOTE)    # a pass's remark on a statement
             if note:
                 out.append(comments.marker(note))
             for field in ("body", "orelse"):

@@ -62,7 +62,8 @@ import copy
 
 import gast
 
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 
 def _deferrals(runtime, runtime_numpy):
     """The contribution functions the pass batches -> the runtime helper
@@ -222,7 +223,7 @@ class _Batcher:
                 sub = getattr(s, field, None)
                 if sub and not isinstance(s, gast.FunctionDef):
                     setattr(s, field, self.block(sub))
-            if isinstance(s, gast.For) and getattr(s, "_ad_adjoint", False):
+            if isinstance(s, gast.For) and annotations.get(s, Key.ADJOINT, False):
                 i = self.loop(out, i)
             i += 1
         return out
@@ -252,7 +253,7 @@ class _Batcher:
             # in the loop: parts = ad.defer_...(parts, g, x, y)
             args = [nodes.name(parts)] + [copy.deepcopy(a) for a in call.args]
             new = nodes.assign(parts, nodes.call(self.ad(helper), args))
-            self.replace(loop.body, stmt, self.placed(new, stmt))
+            self.replace(loop.body, stmt, annotations.copy(stmt, self.placed(new, stmt)))
             # before the loop: the list; after it: the sum
             init = self.placed(nodes.assign(parts, gast.List(elts=[], ctx=gast.Load())), loop)
             zero = self.fresh_zeros(block, i, acc, stored_in_loop) \
@@ -278,8 +279,8 @@ class _Batcher:
     def placed(new, old):
         """``new`` at the place of ``old`` (its line comment group)."""
         nodes.located(new, old)
-        if getattr(old, "_ad_adjoint", False):
-            new._ad_adjoint = True
+        if annotations.get(old, Key.ADJOINT, False):
+            annotations.set(new, Key.ADJOINT, True)
         return new
 
     def replace(self, stmts, old, new):
@@ -317,7 +318,7 @@ class _Batcher:
         return None
 
     def run(self):
-        if not any(isinstance(s, gast.For) and getattr(s, "_ad_adjoint", False)
+        if not any(isinstance(s, gast.For) and annotations.get(s, Key.ADJOINT, False)
                    for s in _walk_stmts(self.fn.body)):
             return self.fn
         if _writes_arrays(self.fn):

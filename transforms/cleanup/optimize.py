@@ -28,7 +28,7 @@ After::
 
 import gast
 
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
 
 # (the defer_* helpers append to their list argument: transforms/cleanup/batch.py)
 _IMPURE_RUNTIME = {"push", "pop", "add_at", "scalar_seed", "defer_matmul_left",
@@ -570,8 +570,7 @@ def _merge_sum(stmts, i, n, a):
         if e is None or _mentions(e, n):
             return None
         new = gast.copy_location(nodes.assign(n, nodes.binop(e, gast.Sub(), nodes.name(a))), s)
-        if hasattr(s, "_ad_adjoint"):         # (the "# adjoint of line N" comment)
-            new._ad_adjoint = s._ad_adjoint
+        annotations.copy(s, new)      # (the "# adjoint of line N" comment...)
         stmts[j] = new
         return new
     return None
