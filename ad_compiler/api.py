@@ -454,7 +454,8 @@ def _any_complex(args, kwargs):
         if t is np.ndarray:
             if a.dtype.kind == "c":
                 return True
-        elif t is not float and t is not int and any(
+        elif t is not float and t is not int and not (t is tuple and all(
+                type(v) is float or type(v) is int for v in a)) and any(
                 np.iscomplexobj(v) for v in _leaves(a)):
             return True
     return any(np.iscomplexobj(v) for a in kwargs.values() for v in _leaves(a))
@@ -472,6 +473,9 @@ def _raw_key(args):
             key.append(a.shape)
         elif t is float or t is int or t is np.float64:
             key.append(t)
+        elif t is tuple and 0 < len(a) <= 32 and all(type(v) is float or type(v) is int
+                                                     for v in a):
+            key.append(tuple(map(type, a)))     # a tuple of Python numbers (a state)
         else:
             return None
     return tuple(key)
