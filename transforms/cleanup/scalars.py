@@ -497,6 +497,7 @@ def plain_floats(tree, ctx):
     tree = Rewrite().visit(tree)
     if getattr(ctx, "checkpoint", None) is None:
         tree = _drop_unread_saves(tree)
+    tree = _bound_tape_methods(tree, ctx.namer)
     for ident, obj in types.used_globals.items():
         # the code relies on the constant being this Python number: a
         # rebinding recompiles (ad_compiler/freshness.py)
@@ -617,3 +618,40 @@ def _own_nodes(stmt):
             elif isinstance(value, list):
                 todo.extend(v for v in value if isinstance(v, gast.AST))
     return todo
+
+
+def _bound_tape_methods(tree, namer):
+    """A stack bound once, at the top, to ``[]`` and only appended to and
+    popped from gets its two bound methods once (``stack_push =
+    stack.append``): a saved value then costs one call, no attribute
+    lookup."""
+    binds, uses, top = {}, {}, {}
+    for i, stmt in enumerate(tree.body):
+        if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], gast.Name) \
+                and isinstance(stmt.value, gast.List) and not stmt.value.elts:
+            top.setdefault(stmt.targets[0].id, i)
+    methods = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name):
+            if isinstance(node.ctx, gast.Store):
+                binds[node.id] = binds.get(node.id, 0) + 1
+            elif isinstance(node.ctx, gast.Load):
+                uses[node.id] = uses.get(node.id, 0) + 1
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) \
+                and isinstance(node.func.value, gast.Name) and not node.keywords \
+                and (node.func.attr, len(node.args)) in (("append", 1), ("pop", 0)):
+            methods.setdefault(node.func.value.id, []).append(node)
+    hoisted = {}
+    for s, i in top.items():
+        calls = methods.get(s, [])
+        if binds.get(s) == 1 and calls and uses.get(s, 0) == len(calls):
+            hoisted[s] = i
+    for s, i in sorted(hoisted.items(), key=lambda kv: -kv[1]):
+        push, pop = namer.fresh(s + "_push"), namer.fresh(s + "_pop")
+        for call in methods[s]:
+            call.func = nodes.name(push if call.func.attr == "append" else pop)
+        tree.body[i + 1:i + 1] = [
+            nodes.located(nodes.assign(push, nodes.attr(nodes.name(s), "append")), tree.body[i]),
+            nodes.located(nodes.assign(pop, nodes.attr(nodes.name(s), "pop")), tree.body[i])]
+    return tree
