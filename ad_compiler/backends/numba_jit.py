@@ -133,6 +133,16 @@ def rewrite(source):
                                      ).body[0]
             return self.generic_visit(node)
 
+        def visit_Call(self, node):
+            # np.multiply.outer (numba has no ufunc methods) -> ad.multiply_outer
+            f = node.func
+            if isinstance(f, ast.Attribute) and f.attr == "outer" and \
+                    isinstance(f.value, ast.Attribute) and f.value.attr == "multiply" and \
+                    isinstance(f.value.value, ast.Name) and f.value.value.id == "np":
+                node.func = ast.Attribute(value=ast.Name(id="ad", ctx=ast.Load()),
+                                          attr="multiply_outer", ctx=ast.Load())
+            return self.generic_visit(node)
+
         def visit_Name(self, node):
             if node.id in pushed:
                 raise Unsupported(f"other use of the stack {node.id!r}")
@@ -299,7 +309,10 @@ class _Compiled:
         self.dispatcher = None
         self.reason = None
         try:
-            self.numba_source = rewrite(python.__ad_source__)
+            source = getattr(python, "__ad_source__", None)
+            if source is None:          # (AD_COMPILER_CHECK's comparing wrapper)
+                raise Unsupported("not a generated function (AD_COMPILER_CHECK mode?)")
+            self.numba_source = rewrite(source)
             folder = cache_dir()
             fn = _load_cached(self.numba_source, python, folder) if folder else None
             self.dispatcher = numba.njit(cache=True)(fn) if fn is not None else \
@@ -322,9 +335,10 @@ class _Compiled:
         try:
             return self.dispatcher(*args, **kwargs)
         except NumbaError as exc:
-            first = str(exc).strip().splitlines()
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()
+                     and not ln.startswith(("Failed in ", "During:", "File ", "    "))]
             self._fall_back(f"numba cannot compile it ({type(exc).__name__}: "
-                            f"{first[0] if first else ''})")
+                            f"{lines[0] if lines else ''})")
             return self.python(*args, **kwargs)
 
 

@@ -155,6 +155,12 @@ def sum_deferred(parts, like=None):
     raise NotImplementedError
 
 
+@_helper
+def multiply_outer(a, b):
+    """``np.multiply.outer`` (numba_jit.rewrite's name for it)."""
+    raise NotImplementedError
+
+
 # --- implementations ------------------------------------------------------
 @overload(zeros_like)
 def _zeros_like(x):
@@ -384,4 +390,15 @@ def _sum_deferred(parts, like=None):
         return None
     if _real_scalar(parts) or _float_array(parts, (1, 2)):
         return lambda parts, like=None: parts
+    return None
+
+
+@overload(multiply_outer)
+def _multiply_outer(a, b):
+    if _real_array(a, (1,)) and _real_array(b, (1,)):
+        return lambda a, b: np.outer(a, b)
+    if _real_scalar(a) and (_real_scalar(b) or _real_array(b, (1, 2, 3, 4))):
+        return lambda a, b: a * b
+    if _real_scalar(b) and _real_array(a, (1, 2, 3, 4)):
+        return lambda a, b: a * b
     return None
