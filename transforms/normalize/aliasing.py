@@ -32,7 +32,8 @@ import gast
 import numpy
 
 from ad_compiler import runtime
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.normalize.common import (
     _ALLOCATORS, _HOLDING_METHODS, _INDEX_ARRAYS, _MUTATING_METHODS, _NO_COPY, _OPSYMS,
     _VIEW_LISTS, _VIEWS, _stored_names)
@@ -71,12 +72,12 @@ class Aliasing:
         for n in gast.walk(binding.value):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in roots \
                     and n.id != name and n.id in self.locals and n.id in bound:
-                names.setdefault(n.id, getattr(n, "_ad_user_name", n.id))
+                names.setdefault(n.id, annotations.get(n, Key.USER_NAME, n.id))
         others = sorted(names)
         if not others:
             return []
         ad = self.inject("ad", runtime)
-        shown = getattr(stmt.target, "_ad_user_name", name)
+        shown = annotations.get(stmt.target, Key.USER_NAME, name)
         msg = (f"in-place update of '{shown}', which {{how}} '{{other}}' (bound at line "
                f"{binding.lineno}); write {shown} = {shown} {_OPSYMS.get(type(stmt.op), 'op')} "
                f"... or copy it first")
@@ -255,7 +256,7 @@ class Aliasing:
             ``end`` (``wrap``: through the next iteration of that loop), by a
             statement of a block that holds ``write``?"""
             for k in bindings.get(name, []):
-                anchor = getattr(k, "_ad_anchor", k)
+                anchor = annotations.get(k, Key.ANCHOR, k)
                 if isinstance(anchor, gast.For):
                     # a for target is bound again at the top of every
                     # iteration (the body may not run: no kill otherwise)
@@ -291,7 +292,7 @@ class Aliasing:
         for name, binds in bindings.items():
             for b in binds:
                 v = b.value
-                anchor = getattr(b, "_ad_anchor", b)
+                anchor = annotations.get(b, Key.ANCHOR, b)
                 holder = self._may_hold_views(v)
                 roots = {r for r in self._alias_roots(v)
                          if r != name and (r in self.locals or r in params)}
@@ -303,7 +304,7 @@ class Aliasing:
                     isinstance(v, (gast.Subscript, gast.Attribute))
                     and isinstance(v.value, gast.Name)) or (
                     isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
-                    and v.func.attr == "copy") or getattr(b, "_ad_unpacked", False)
+                    and v.func.attr == "copy") or annotations.get(b, Key.UNPACKED, False)
                 for root, w, key, deep in writes:
                     if w is anchor:
                         continue
@@ -605,7 +606,7 @@ class Aliasing:
         enclosing_loops(body, [])
         for name, write in written.items():
             before = [b for b in bindings.get(name, []) if b.lineno < write.lineno
-                      and not getattr(b, "_ad_unpacked", False)]
+                      and not annotations.get(b, Key.UNPACKED, False)]
             if not before:
                 continue
             binding = max(before, key=lambda b: b.lineno)
@@ -708,15 +709,16 @@ class Aliasing:
                 if isinstance(v, gast.Name) and v.id in self.locals and v.id != a:
                     aliases.setdefault(a, (v.id, node))
                     aliases.setdefault(v.id, (a, node))
-                    node._ad_alias = (a, v.id)
+                    annotations.set(node, Key.ALIAS, (a, v.id))
                 elif isinstance(v, gast.Subscript) and not self._advanced_index(v.slice):
                     base = v.value
                     while isinstance(base, (gast.Subscript, gast.Attribute)):
                         base = base.value
                     if isinstance(base, gast.Name) and base.id in self.locals and base.id != a \
-                            and (base.id not in params or getattr(node, "_ad_unpacked", False)):
+                            and (base.id not in params
+                                 or annotations.get(node, Key.UNPACKED, False)):
                         views.setdefault(a, (base.id, node))
-                        node._ad_alias = (a, base.id)
+                        annotations.set(node, Key.ALIAS, (a, base.id))
         self._bindings = bindings
         if self.info.filename.startswith("<ad_compiler"):
             return   # generated code updates buffers it owns
@@ -727,7 +729,7 @@ class Aliasing:
                 # the binding of name nearest before the write decides
                 before = [b for b in bindings.get(name, []) if b.lineno < node.lineno]
                 last = max(before, key=lambda b: b.lineno) if before else None
-                if last is None or not hasattr(last, "_ad_alias"):
+                if last is None or not annotations.has(last, Key.ALIAS):
                     continue    # freshly allocated (or no sharing yet)
                 raise self.info.error(
                     node, f"in-place write into '{name}', which may share memory with "
@@ -740,7 +742,7 @@ class Aliasing:
         """Every node of ``body``, with the names bound by unpacking
         (``a, b = x``, ``a, b = x[0], x[1]``) and by ``for`` targets
         (``for row in X``, ``for i, w in enumerate(ws)``, ``zip``) added as
-        synthetic ``name = source[...]`` bindings marked ``_ad_unpacked``:
+        synthetic ``name = source[...]`` bindings marked ``Key.UNPACKED``:
         those elements are views of (or the very arrays held by) the
         source, and no private copy is made for them."""
         def synthetic(target, value, where):
@@ -749,8 +751,8 @@ class Aliasing:
                 node = gast.Assign(targets=[nodes.name(target.id, store=True)], value=value,
                                    type_comment=None)
                 node.lineno, node.col_offset = where.lineno, where.col_offset
-                node._ad_unpacked = True
-                node._ad_anchor = where     # the tuple assignment or the for loop
+                annotations.set(node, Key.UNPACKED, True)
+                annotations.set(node, Key.ANCHOR, where)     # the tuple assignment or the for loop
                 out.append(node)
             elif isinstance(target, (gast.Tuple, gast.List)):
                 if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):

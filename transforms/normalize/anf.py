@@ -42,7 +42,8 @@ import gast
 import numpy
 
 from ad_compiler import runtime
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.ad.ops import describe
 from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE
 
@@ -540,5 +541,5 @@ class Anf:
             keywords.append(gast.keyword(arg=k.arg, value=v))
         call = gast.Call(func=func, args=args, keywords=keywords)
         if label is not None:
-            call._ad_label = label
+            annotations.set(call, Key.LABEL, label)
         return pre + self._update_guards(expr, call), call

@@ -20,7 +20,8 @@ import inspect
 import gast
 
 from ad_compiler import runtime
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.frontend import parse
 from ad_compiler.transforms.normalize.common import _NO_CONSTANT
 
@@ -84,7 +85,7 @@ class FunctionValues:
         # _extract_local_functions)
         if isinstance(entry, gast.Name) and entry.id in self.local_fns:
             fdef = self.local_fns[entry.id]
-            return self._code_function(getattr(fdef, "_ad_lambda", fdef))[0]
+            return self._code_function(annotations.get(fdef, Key.LAMBDA, fdef))[0]
         if self._is_static_ref(entry):
             obj = self.resolve(entry)
             return obj if parse.is_function_value(obj) else None

@@ -38,7 +38,8 @@ import copy
 import gast
 
 from ad_compiler import runtime
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.frontend import parse
 from ad_compiler.transforms.normalize.common import local_names
 from ad_compiler.transforms.normalize.mutations import _mutations_of, _user_text
@@ -58,7 +59,7 @@ class Inline:
                     and isinstance(stmt.targets[0], gast.Name)
                     and isinstance(stmt.value, gast.Lambda)):
                 fdef = self._lambda_def(stmt.value, stmt.targets[0].id)
-                fdef._ad_lambda = stmt.value
+                annotations.set(fdef, Key.LAMBDA, stmt.value)
                 self._check_inlinable(fdef, stmt)
                 self.local_fns[fdef.name] = fdef
                 continue
@@ -74,7 +75,7 @@ class Inline:
             for node in gast.walk(gast.Module(body=out, type_ignores=[])):
                 if nodes.is_name(node, name) and id(node) not in called:
                     fdef = self.local_fns[name]
-                    made, why = self._code_function(getattr(fdef, "_ad_lambda", fdef))
+                    made, why = self._code_function(annotations.get(fdef, Key.LAMBDA, fdef))
                     if made is None:
                         raise self.info.error(
                             node, f"the local function '{name}' is used as a value{why}; "
@@ -82,7 +83,7 @@ class Inline:
                                   f"then inlined)",
                             hint="pass those values as parameters, or define the function "
                                  "at module level", construct="closure")
-                    node._ad_user_name = name
+                    annotations.set(node, Key.USER_NAME, name)
                     node.id = self.inject(name, made)
         return out
 
@@ -195,7 +196,8 @@ class Inline:
         class Renamer(gast.NodeTransformer):
             def visit_Name(self, node):
                 if node.id in rename:
-                    node._ad_user_name = getattr(node, "_ad_user_name", node.id)
+                    annotations.set(node, Key.USER_NAME,
+                                    annotations.get(node, Key.USER_NAME, node.id))
                     node.id = rename[node.id]
                 return node
 
@@ -294,7 +296,8 @@ class Inline:
         class Renamer(gast.NodeTransformer):
             def visit_Name(self, node):
                 if node.id in rename:
-                    node._ad_user_name = getattr(node, "_ad_user_name", node.id)
+                    annotations.set(node, Key.USER_NAME,
+                                    annotations.get(node, Key.USER_NAME, node.id))
                     node.id = rename[node.id]
                 return node
 

@@ -26,7 +26,8 @@ import inspect
 import gast
 
 from ad_compiler import checkpointing, runtime
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.ad import ops
 from ad_compiler.transforms.ad.ops import describe
 from ad_compiler.transforms.frontend.parse import parse_function
@@ -153,8 +154,8 @@ def _user_text(node):
     their original names."""
     node = copy.deepcopy(node)
     for n in gast.walk(node):
-        if isinstance(n, gast.Name) and hasattr(n, "_ad_user_name"):
-            n.id = n._ad_user_name
+        if isinstance(n, gast.Name) and annotations.has(n, Key.USER_NAME):
+            n.id = annotations.get(n, Key.USER_NAME)
     return describe(node)
 
 
