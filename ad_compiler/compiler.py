@@ -42,7 +42,6 @@ class Context:
         self.wrt = tuple(wrt)
         self.types = dict(types or {})   # parameter -> class of a user object
         self.signature = dict(signature or {})  # parameter -> (dtype, dims), see api
-        self.shapes = None          # transforms.analyses.shapes.Shapes, set by the AD passes
         self.injected = {}          # name in generated code -> object
         self.deps = []              # (callee, its code) and callees' checks (freshness)
         self.comments = codegen.Comments()
@@ -56,6 +55,14 @@ class Context:
         self.info = self.namer = self.locals = self.resolver = None
         if info is not None:
             self.start(info, namer)
+
+    @property
+    def shapes(self):
+        """The shape analysis (``transforms.analyses.shapes.Shapes``) of the
+        normalized function if the pass manager holds it (a pass that reads
+        it declares ``requires=["shapes"]``), else None."""
+        a = self.analyses
+        return a.get("shapes") if a is not None else None
 
     def start(self, info, namer):
         """The parsed function (``parse.FunctionInfo``) and its namer."""
@@ -457,7 +464,6 @@ def _sequences(tree, ctx, analyses):
 
 def _forward(tree, ctx, analyses):
     from ad_compiler.transforms.ad import forward
-    ctx.shapes = analyses["shapes"]     # (read by nothing yet: see B1)
     tree, ctx.tangent_params = forward.ForwardPass(ctx, tree, analyses["activity"]).run(
         list(ctx.wrt), ctx.tangent_names)
     tree.name = ctx.namer.fresh(f"{ctx.info.display_name}_jvp")
@@ -466,7 +472,7 @@ def _forward(tree, ctx, analyses):
 
 def _reverse(tree, ctx, analyses):
     from ad_compiler.transforms.ad import reverse
-    rp = reverse.ReversePass(ctx, tree, analyses["activity"])
+    rp = reverse.ReversePass(ctx, tree, analyses["activity"], analyses["shapes"])
     if ctx.mode == "split":
         fwd_tree, bwd_tree = rp.run_split(list(ctx.wrt), ctx.info.display_name)
         return pipeline.Fork([(("fwd", "fwd", "vjp forward sweep"), fwd_tree),
@@ -622,7 +628,7 @@ def resolver_lookup(info, ctx):
 
 
 def _load(ctx, tree, fn, injected):
-    for node in gast.walk(tree):       # builtins emitted without a context (slice)
+    for node in nodes.walk(tree):      # builtins emitted without a context (slice)
         if annotations.get(node, annotations.Key.BUILTIN, False):
             node.id = ctx.global_name(node.id, getattr(builtins, node.id))
             injected.setdefault(node.id, ctx.injected[node.id])

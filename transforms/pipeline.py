@@ -131,6 +131,11 @@ class Analyses:
         self.computed.append(name)
         return result
 
+    def get(self, name):
+        """The result of ``name`` if computed and still valid, else None
+        (never computes)."""
+        return self._cache.get(name)
+
     def __contains__(self, name):
         """Is ``name`` computed and still valid?"""
         return name in self._cache

@@ -81,7 +81,7 @@ def _walk(stmts):
 
 
 class ReversePass:
-    def __init__(self, ctx, fn, activity):
+    def __init__(self, ctx, fn, activity, shape_facts):
         self.ctx = ctx
         self.fn = fn
         self.act = activity
@@ -102,7 +102,7 @@ class ReversePass:
         self._dry = 0       # > 0 inside a loop's dry runs
         self._key = 0
         self._prepare()
-        self.shapes = ctx.shapes = shapes.analyze(fn, activity, ctx.signature)
+        self.shapes = shape_facts     # shapes.Shapes of fn (the pass manager's analysis)
         self.complex_ = self._uses_complex()
         # grad(f, checkpoint="auto" | s): outermost for loops keep snapshots
         # of their state instead of pushing (transforms/ad/checkpoint.py)
