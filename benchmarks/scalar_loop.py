@@ -279,11 +279,14 @@ def main(argv=None):
     text = table(results)
     print(text)
     if args.write:
+        # (replaces the "## Last run" section; the before/after notes above it stay)
         path = os.path.join(_HERE, "results", "scalar_loop.md")
+        head = "# Plain-float loops (issue #12)\n\n"
+        if os.path.exists(path):
+            with open(path) as f:
+                head = f.read().partition("## Last run")[0]
         with open(path, "w") as f:
-            f.write("# Plain-float loops (issue #12)\n\n"
-                    "`python -m benchmarks.scalar_loop --write`: medians of interleaved "
-                    f"repeats, {STEPS} steps, Python float arguments.\n\n" + text + "\n")
+            f.write(head + "## Last run (after)\n\n" + text + "\n")
     return results
 
 
