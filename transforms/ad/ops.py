@@ -4,15 +4,20 @@ assignment: which primitive it is, which operands carry derivatives.
 Shared by the activity analysis and both AD passes, so that all three agree
 on what an operation is.
 """
+import ast
 import builtins
+import dataclasses
 import inspect
 import operator
 
 import gast
 import numpy as np
 
-from ad_compiler import checkpointing as _checkpoint, registry
+from ad_compiler import checkpointing as _checkpoint, registry, runtime
+from ad_compiler.runtime import composition
 from ad_compiler.transforms import annotations, nodes
+from ad_compiler.transforms.ad import sequences
+from ad_compiler.transforms.frontend.parse import _MISSING
 from ad_compiler.transforms.annotations import Key
 
 BINOPS = {
@@ -131,7 +136,6 @@ def _root(node):
 
 
 def _missing():
-    from ad_compiler.transforms.frontend.parse import _MISSING
     return _MISSING
 
 
@@ -143,7 +147,6 @@ def describe(node):
 
 
 def _unparse(node):
-    import ast
     return ast.unparse(gast.gast_to_ast(node))
 
 
@@ -197,8 +200,8 @@ def classify(op, resolve):
             return Op("prim" if prim else "unknown", op, fn=fn, prim=prim,
                       args=[base], diff=operand_names(base),
                       label=f"attribute .{op.attr}")
-        from ad_compiler.transforms.ad import sequences     # NamedTuple/dataclass fields
-        return sequences.attribute_op(op, base, f"attribute .{op.attr}")
+        return _attribute_op(          # NamedTuple/dataclass fields
+            op, base, f"attribute .{op.attr}")
     if isinstance(op, (gast.Tuple, gast.List)):
         if any(isinstance(e, gast.Starred) for e in op.elts):
             return Op("opaque", op, diff=operand_names(op), label="a starred element in a display ([*x])")
@@ -221,7 +224,6 @@ def classify(op, resolve):
 
 def _index_concatenation(op, resolve):
     """``np.r_[a, b]`` / ``np.c_[a, b]``: concatenations written as indexing."""
-    from ad_compiler import runtime
     obj = resolve(op.value)
     fn = {id(np.r_): runtime.r_, id(np.c_): runtime.c_}.get(id(obj))
     if fn is None:
@@ -277,17 +279,14 @@ def _classify_call(op, resolve):
         if meth in NONDIFF_METHODS:
             return Op("nondiff", op, label=f"method .{meth}()")
         if meth == "_replace":                  # a NamedTuple's
-            from ad_compiler.transforms.ad import sequences
-            return sequences.replace_method_op(op, recv, args, keywords, all_names,
-                                               f"method .{meth}()")
+            return _replace_method_op(op, recv, args, keywords, all_names,
+                                      f"method .{meth}()")
         if meth in DICT_METHODS and not args and not keywords:
-            from ad_compiler import runtime
             fn = getattr(runtime, DICT_METHODS[meth])
             return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[recv],
                       diff=all_names, label=f"method .{meth}()")
         if meth == "get" and args and not keywords:
             # d.get(key, default): the derivative reaches d[key] or default
-            from ad_compiler import runtime
             fn = runtime.dict_get
             return Op("prim", op, fn=fn, prim=registry.lookup(fn), args=[recv] + args,
                       diff=all_names, label="method .get()")
@@ -341,19 +340,17 @@ def _classify_call(op, resolve):
             o.checkpoint = True
             return o
         obj = inner
-    from ad_compiler import runtime
     if obj is runtime.pop:
         return Op("pop", op, fn=obj, args=args, label="ad.pop()")
     if obj is runtime.push:
         return Op("push", op, fn=obj, args=args, label="ad.push()")
     if obj is None:
         return Op("unknown", op, diff=names, label=f"{label}()")
-    from ad_compiler.transforms.ad import sequences     # NamedTuple/dataclass constructors
-    record = sequences.record_call_op(op, obj, args, keywords, names, label)
+    record = _record_call_op(       # NamedTuple/dataclass constructors
+        op, obj, args, keywords, names, label)
     if record is not None:
         return record
-    from ad_compiler import compose
-    if compose.is_derivative(obj):
+    if composition.is_derivative(obj):
         # grad(energy)(x), a Hessian...: differentiated by ad_compiler.compose
         fn = runtime.call_derivative
         kw = gast.Dict(keys=[nodes.const(k) for k, _ in keywords],
@@ -382,3 +379,60 @@ def _classify_call(op, resolve):
             Op("unknown", op, fn=obj, diff=names, label=f"{label}()")
     return Op("unknown", op, fn=obj, args=args, keywords=keywords, diff=names,
               label=f"{label}()")
+
+
+# --- NamedTuple/dataclass records (transforms/ad/sequences.py has the facts:
+# fields_tuple, record_kind...; the rules of ad.field, ad.record and
+# ad.replace_fields are in ad_compiler/rules/operators.py) ---------------------
+
+def _attribute_op(op, base, label):
+    """``x.attr`` on a local value: the primitive ``ad.field``."""
+    rt = runtime
+    if op.attr in sequences.ARRAY_ONLY_ATTRS:
+        return Op("unknown", op, diff=operand_names(base), label=label)
+    return Op("prim", op, fn=rt.field, prim=registry.lookup(rt.field),
+              args=[base, nodes.const(op.attr)], diff=operand_names(base), label=label)
+
+
+def _record_call_op(op, obj, args, keywords, names, label):
+    """The Op of a call of a NamedTuple/dataclass class or of
+    ``dataclasses.replace``, else None (not such a call)."""
+    rt = runtime
+    starred = any(isinstance(a, gast.Starred) for a in args) or any(k is None for k, _ in keywords)
+    if obj is dataclasses.replace:
+        if starred or len(args) != 1:
+            return Op("unknown", op, diff=names, label=f"{label}()")
+        return Op("prim", op, fn=rt.replace_fields, prim=registry.lookup(rt.replace_fields),
+                  args=[args[0], sequences.fields_tuple([k for k, _ in keywords]),
+                        gast.Tuple(elts=[v for _, v in keywords], ctx=gast.Load())],
+                  diff=names, label=f"{label}()")
+    kind = sequences.record_kind(obj)
+    if kind is None:
+        return None
+    if kind == "namedtuple":
+        order = list(obj._fields)
+    elif sequences.plain_dataclass_init(obj):
+        order = [f.name for f in dataclasses.fields(obj) if f.init]
+    else:
+        return Op("unknown", op, diff=names,
+                  label=f"the constructor of the dataclass {obj.__name__}, which runs code "
+                        f"of its own (__init__ or __post_init__)")
+    given = order[:len(args)] + [k for k, _ in keywords]
+    if starred or len(args) > len(order) or len(set(given)) != len(given) \
+            or any(k not in order for k in given):
+        return Op("unknown", op, diff=names, label=f"{label}()")
+    return Op("prim", op, fn=rt.record, prim=registry.lookup(rt.record),
+              args=[op.func, sequences.fields_tuple(given),
+                    gast.Tuple(elts=list(args) + [v for _, v in keywords], ctx=gast.Load())],
+              diff=names, label=f"{label}()")
+
+
+def _replace_method_op(op, recv, args, keywords, names, label):
+    """``p._replace(W=v)`` on a local value: ``ad.replace_fields``."""
+    rt = runtime
+    if args or any(k is None for k, _ in keywords):
+        return Op("unknown", op, diff=names, label=label)
+    return Op("prim", op, fn=rt.replace_fields, prim=registry.lookup(rt.replace_fields),
+              args=[recv, sequences.fields_tuple([k for k, _ in keywords]),
+                    gast.Tuple(elts=[v for _, v in keywords], ctx=gast.Load())],
+              diff=names, label=label)

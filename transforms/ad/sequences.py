@@ -25,13 +25,17 @@ not modelled (user calls, attributes, indexing of unknown values, runtime
 helpers) is unknown.  ``x + y`` concatenates only when both operands are
 sequences; ``x * y`` repeats when one is a sequence and the other an int.
 """
+import dataclasses
+import inspect
 import operator
 import weakref
 
 import gast
 import numpy as np
 
-from ad_compiler import registry
+from ad_compiler import registry, runtime
+from ad_compiler.transforms import nodes
+from ad_compiler.transforms.frontend import parse
 
 UNKNOWN = (True, True)
 ARRAY = (False, False)       # an array, NumPy scalar or Python float
@@ -82,17 +86,12 @@ def _mul(a, b):
     return ((a[0] and b[1]) or (a[1] and b[0]), a[1] and b[1])
 
 
-def _rt():
-    from ad_compiler import runtime
-    return runtime
-
-
 def retarget(fn, act, signature, forward=False):
     """Give ``ad.seq_add`` / ``ad.seq_mul`` to the active ``+``/``*``
     statements whose operands may be sequences (in ``act.ops``).  In forward
     mode ``*`` keeps its rule: ``d[x] * y`` repeats a list's tangent as the
     primal is repeated."""
-    rt = _rt()
+    rt = runtime
     args = fn.args
     plain = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
     params = {}
@@ -336,7 +335,6 @@ def _returns_sequence(fn):
     except (KeyError, TypeError):
         pass
     try:
-        from ad_compiler.transforms.frontend import parse
         tree = parse.parse_function(fn).node
     except Exception:        # errors are reported where the call is compiled
         return False
@@ -400,37 +398,24 @@ def _sequence_returns(tree):
 # --- records: NamedTuples and dataclasses ------------------------------------
 # Attribute reads on local values (``p.W``), constructor calls of NamedTuple
 # and dataclass classes (``Params(W, b=b)``), ``p._replace(W=v)`` and
-# ``dataclasses.replace(p, W=v)`` are classified here (from ops.classify) as
+# ``dataclasses.replace(p, W=v)`` are classified (in ops.classify, with these) as
 # the runtime primitives ``ad.field(p, 'W')``, ``ad.record(Params, ('W',
 # 'b'), (W, b))`` and ``ad.replace_fields(p, ('W',), (v,))``, whose rules are
 # in ad_compiler/rules/operators.py.  The statement itself is unchanged.
 
 # attributes of arrays that are never fields read through ad.field (refused
 # at compile time when differentiated, as before)
-_ARRAY_ONLY_ATTRS = {"flat", "base", "ctypes", "__array_interface__",
-                     "__array_struct__"}
+ARRAY_ONLY_ATTRS = {"flat", "base", "ctypes", "__array_interface__",
+                    "__array_struct__"}
 
 
-def _fields_tuple(names):
-    from ad_compiler.transforms import nodes
+def fields_tuple(names):
     return gast.Tuple(elts=[nodes.const(n) for n in names], ctx=gast.Load())
 
 
-def attribute_op(op, base, label):
-    """``x.attr`` on a local value: the primitive ``ad.field``."""
-    from ad_compiler.transforms import nodes
-    from ad_compiler.transforms.ad.ops import Op, operand_names
-    rt = _rt()
-    if op.attr in _ARRAY_ONLY_ATTRS:
-        return Op("unknown", op, diff=operand_names(base), label=label)
-    return Op("prim", op, fn=rt.field, prim=registry.lookup(rt.field),
-              args=[base, nodes.const(op.attr)], diff=operand_names(base), label=label)
-
-
-def _plain_dataclass_init(cls):
+def plain_dataclass_init(cls):
     """Whether the dataclass ``cls``'s constructor only stores its arguments
     (the generated __init__, no __post_init__, no InitVar)."""
-    import dataclasses
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.init or hasattr(cls, "__post_init__"):
         return False
@@ -440,7 +425,6 @@ def _plain_dataclass_init(cls):
         return False
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     try:
-        import inspect
         sig = list(inspect.signature(init).parameters)[1:]
     except (TypeError, ValueError):
         return False
@@ -456,53 +440,6 @@ def record_kind(obj):
     if hasattr(obj, "__dataclass_fields__"):
         return "dataclass"
     return None
-
-
-def record_call_op(op, obj, args, keywords, names, label):
-    """The Op of a call of a NamedTuple/dataclass class or of
-    ``dataclasses.replace``, else None (not such a call)."""
-    import dataclasses
-    from ad_compiler.transforms.ad.ops import Op
-    rt = _rt()
-    starred = any(isinstance(a, gast.Starred) for a in args) or any(k is None for k, _ in keywords)
-    if obj is dataclasses.replace:
-        if starred or len(args) != 1:
-            return Op("unknown", op, diff=names, label=f"{label}()")
-        return Op("prim", op, fn=rt.replace_fields, prim=registry.lookup(rt.replace_fields),
-                  args=[args[0], _fields_tuple([k for k, _ in keywords]),
-                        gast.Tuple(elts=[v for _, v in keywords], ctx=gast.Load())],
-                  diff=names, label=f"{label}()")
-    kind = record_kind(obj)
-    if kind is None:
-        return None
-    if kind == "namedtuple":
-        order = list(obj._fields)
-    elif _plain_dataclass_init(obj):
-        order = [f.name for f in dataclasses.fields(obj) if f.init]
-    else:
-        return Op("unknown", op, diff=names,
-                  label=f"the constructor of the dataclass {obj.__name__}, which runs code "
-                        f"of its own (__init__ or __post_init__)")
-    given = order[:len(args)] + [k for k, _ in keywords]
-    if starred or len(args) > len(order) or len(set(given)) != len(given) \
-            or any(k not in order for k in given):
-        return Op("unknown", op, diff=names, label=f"{label}()")
-    return Op("prim", op, fn=rt.record, prim=registry.lookup(rt.record),
-              args=[op.func, _fields_tuple(given),
-                    gast.Tuple(elts=list(args) + [v for _, v in keywords], ctx=gast.Load())],
-              diff=names, label=f"{label}()")
-
-
-def replace_method_op(op, recv, args, keywords, names, label):
-    """``p._replace(W=v)`` on a local value: ``ad.replace_fields``."""
-    from ad_compiler.transforms.ad.ops import Op
-    rt = _rt()
-    if args or any(k is None for k, _ in keywords):
-        return Op("unknown", op, diff=names, label=label)
-    return Op("prim", op, fn=rt.replace_fields, prim=registry.lookup(rt.replace_fields),
-              args=[recv, _fields_tuple([k for k, _ in keywords]),
-                    gast.Tuple(elts=[v for _, v in keywords], ctx=gast.Load())],
-              diff=names, label=label)
 
 
 def returns_numpy_sequence(op):

@@ -11,10 +11,12 @@ rule ``d[z] = d[x] * y + x * d[y]`` with an inactive ``y`` becomes
 import builtins
 import functools
 import inspect
+import operator
 import textwrap
 
 import gast
 
+from ad_compiler import runtime as _runtime
 from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
 
@@ -328,7 +330,6 @@ class _StaticFolder(nodes.Transformer):
         lc = isinstance(l, gast.Constant) and isinstance(l.value, num) and not isinstance(l.value, bool)
         rc = isinstance(r, gast.Constant) and isinstance(r.value, num) and not isinstance(r.value, bool)
         if lc and rc and isinstance(n.op, (gast.Add, gast.Sub, gast.Mult)):
-            import operator
             f = {gast.Add: operator.add, gast.Sub: operator.sub,
                  gast.Mult: operator.mul}[type(n.op)]
             return nodes.const(f(l.value, r.value))
@@ -379,7 +380,6 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
             globals_map[ident] = global_name(ident, getattr(builtins, ident))
 
     inverse = {generated: ident for ident, generated in globals_map.items()}
-    from ad_compiler import runtime as _runtime
     runtime_alias = next((g for i, g in globals_map.items()
                           if template.globals.get(i) is _runtime), None)
 

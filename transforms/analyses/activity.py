@@ -14,8 +14,13 @@ we cannot differentiate (a function with no rule, a lambda...).
 import inspect
 
 import gast
+import numpy as np
 
+from ad_compiler import runtime
+from ad_compiler.registry import qualified_name, refusal
 from ad_compiler.transforms.ad import ops
+from ad_compiler.transforms.frontend.parse import _MISSING, lookup_free
+from ad_compiler.transforms.normalize import check_no_argument_mutation
 
 
 class Activity:
@@ -59,7 +64,6 @@ def analyze(fn, wrt, resolve, info):
         elif isinstance(stmt, gast.Expr):
             op = ops_by_stmt[id(stmt)] = ops.classify(stmt.value, resolve)
             if op.kind == "user":
-                from ad_compiler.transforms.normalize import check_no_argument_mutation
                 check_no_argument_mutation(info, stmt, op, resolve.locals)
             call = stmt.value
             if isinstance(call, gast.Call) and any(k.arg == "out" for k in call.keywords):
@@ -69,7 +73,6 @@ def analyze(fn, wrt, resolve, info):
                                  construct="out=")
             if _writes_into_argument(op.fn) and op.args and isinstance(op.args[0], gast.Name):
                 mutating.append((stmt, op))
-            from ad_compiler import runtime
             if op.fn in (runtime.add_at, runtime.zero_at) and isinstance(op.args[0], gast.Name):
                 # in-place updates in reverse-mode code: buf <- buf, g
                 buf = op.args[0].id
@@ -135,7 +138,6 @@ def _closure(names, edges):
 def _writes_into_argument(fn):
     """np.copyto, np.fill_diagonal, np.put... and ufunc.at (np.add.at):
     NumPy functions that write into their first argument."""
-    import numpy as np
     if fn is None:
         return False
     if getattr(fn, "__name__", None) == "at" and isinstance(getattr(fn, "__self__", None), np.ufunc):
@@ -159,13 +161,11 @@ def unsupported(info, stmt, op):
                           construct=op.label)
     name = op.label
     fn = op.fn
-    from ad_compiler.registry import refusal
     refused = refusal(fn) if fn is not None else None
     if refused is not None:
         return info.error(node, f"cannot differentiate {refused[0]}() with respect to "
                           f"{refused[1]}", hint=refused[2], construct=refused[0] + "()")
     if fn is not None:
-        from ad_compiler.registry import qualified_name
         name = qualified_name(fn) + "()"
         if not inspect.isfunction(fn) and inspect.isfunction(getattr(fn, "__wrapped__", None)):
             # a decorator returning an object (functools.lru_cache / cache)
@@ -177,7 +177,6 @@ def unsupported(info, stmt, op):
                               construct=name)
     func = getattr(op.node, "func", None)
     if fn is None and isinstance(func, gast.Name) and func.id + "()" == name:
-        from ad_compiler.transforms.frontend.parse import _MISSING, lookup_free
         if lookup_free(info.closure, info.globals, func.id) is _MISSING:
             # a local variable or parameter holding a function (issue #10)
             return info.error(

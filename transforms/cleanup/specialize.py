@@ -18,7 +18,9 @@ After::
 """
 import gast
 
+from ad_compiler import runtime, runtime_numpy
 from ad_compiler.transforms import nodes
+from ad_compiler.transforms.cleanup import scalars
 
 _T = lambda e: nodes.attr(e, "T")                      # noqa: E731
 
@@ -52,7 +54,6 @@ _RIGHT = {  # ... with respect to y
 
 def _helpers():
     """runtime helper -> its table of (rank of x, rank of y) -> builder."""
-    from ad_compiler import runtime, runtime_numpy
     return {runtime.matmul_grad_left: _LEFT, runtime.matmul_grad_right: _RIGHT,
             runtime.dot_grad_left: _LEFT, runtime.dot_grad_right: _RIGHT,
             runtime_numpy.dot_vjp_a: _LEFT, runtime_numpy.dot_vjp_b: _RIGHT}
@@ -90,5 +91,4 @@ def specialize(tree, ctx, shapes):
     tree = Rewrite().visit(tree)
     # Python float/int arguments: plain float arithmetic instead of the
     # runtime's array helpers (transforms/cleanup/scalars.py)
-    from ad_compiler.transforms.cleanup import scalars
     return scalars.plain_floats(tree, ctx)
