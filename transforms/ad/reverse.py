@@ -28,16 +28,18 @@ counts are counted only for loops that can exit early.  Adjoints known to be
 zero are not computed: the pass tracks which adjoints are live, and where
 paths join it initializes the missing ones with zeros.
 """
+import builtins
 import copy
 import operator
 
 import gast
+import numpy
 
 from ad_compiler.transforms.ad import checkpoint, sequences, templates
 from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.analyses import shapes
-from ad_compiler.transforms.ad.ops import operand_names as ops_names
+from ad_compiler.transforms.ad.ops import Op, operand_names as ops_names
 from ad_compiler.transforms.names import restore, snapshot
 
 _SAVE = "save"
@@ -63,7 +65,6 @@ class _State:
 
 
 def _copy_op(ident):
-    from ad_compiler.transforms.ad.ops import Op
     return Op("copy", nodes.name(ident), diff=[ident])
 
 
@@ -125,7 +126,6 @@ class ReversePass:
     def builtin(self, name):
         """A builtin generated code calls, under a name the user's function
         does not rebind (a parameter or local named ``range``...)."""
-        import builtins
         return nodes.name(self.g(name, getattr(builtins, name)))
 
     def np(self, attr):
@@ -307,7 +307,6 @@ class ReversePass:
     def store_primal(self, stmt, target, in_loop, defined):
         """``x[idx] = v`` on an active array: keep the overwritten part
         (``old = ad.read_at(x, idx)``) so the adjoint sweep can put it back."""
-        from ad_compiler.transforms.ad.ops import Op
         old = self.ctx.namer.temp("old")
         read = nodes.call(self.ad("read_at"), [nodes.name(target.value.id),
                                                templates.index_as_value(target.slice)])
@@ -896,7 +895,6 @@ class ReversePass:
         """Does the function compute with complex values (fft, complex
         constants, real/imag/conj/angle)?  Then gradients of real inputs are
         projected on the reals."""
-        import numpy
         for stmt in _walk(self.fn.body):
             for n in nodes.walk(stmt):
                 if isinstance(n, gast.Constant) and isinstance(n.value, complex):
