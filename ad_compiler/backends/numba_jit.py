@@ -301,10 +301,12 @@ class _Compiled:
     """Calls the numba-compiled function; on a numba error (compiling for
     the first arguments of a type), runs and keeps to the NumPy one."""
 
-    __slots__ = ("python", "numba_source", "dispatcher", "reason", "__weakref__")
+    # (the generated function weakly: it is the key of _CACHE, whose entry
+    # goes with it)
+    __slots__ = ("_python", "numba_source", "dispatcher", "reason", "__weakref__")
 
     def __init__(self, python):
-        self.python = python
+        self._python = weakref.ref(python)
         self.numba_source = None
         self.dispatcher = None
         self.reason = None
@@ -321,6 +323,10 @@ class _Compiled:
             self._fall_back(str(exc))
         except SyntaxError as exc:                    # (not expected)
             self._fall_back(f"rewrite failed: {exc}")
+
+    @property
+    def python(self):
+        return self._python()
 
     def _fall_back(self, reason):
         from ad_compiler.backends import BackendFallbackWarning
