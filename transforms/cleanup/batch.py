@@ -45,8 +45,12 @@ the ``bWh = bWh + ...`` form of complex code).
 
 The pass leaves a loop's accumulation as it is unless:
 
-* the loop is an adjoint loop and the statement is ``bW += f(g, x, y)`` or
-  ``bW = bW + f(g, x, y)``, f one of ``ad.matmul_grad_left/right`` and
+* the loop is an adjoint loop (a checkpointed loop's too: there the list
+  is ``ad.bounded_parts()``, which sums its pairs whenever they would take
+  more memory than their sum, so that memory does not grow with the number
+  of steps; ``cp.keep(state)`` only keeps references) and the statement is
+  ``bW += f(g, x, y)`` or ``bW = bW + f(g, x, y)``, f one of
+  ``ad.matmul_grad_left/right`` and
   ``adn.dot_vjp_a/b``, its operands names or constants, directly in the
   loop's body or in ``if`` branches of it (not in a nested loop: each loop
   is handled on its own, its list summed right after it);
@@ -106,7 +110,7 @@ def _writes_arrays(fn):
     return False
 
 
-def _updated_in_place(fn, push):
+def _updated_in_place(fn, push, keep):
     """Names whose value may be changed in place somewhere in ``fn``, closed
     over plain copies ``a = b`` (both then hold the same object)."""
     out = set()
@@ -129,6 +133,8 @@ def _updated_in_place(fn, push):
             args = list(call.args) + [k.value for k in call.keywords]
             if push(call):                       # ad.push(stack, v): only the stack
                 args = args[:1]
+            elif keep(call):                     # cp.keep(state): only cp (it keeps references)
+                args = []
             for a in args:
                 out |= {n.id for n in gast.walk(a) if isinstance(n, gast.Name)}
             if isinstance(call.func, gast.Attribute):    # x.method(...)
@@ -152,6 +158,7 @@ class _Batcher:
         self.runtime = ctx.runtime
         self.functions = _deferrals(ctx.runtime, runtime_numpy)
         self.unsafe = None
+        self.revolves = set()
 
     # -- recognizing --------------------------------------------------------
 
@@ -160,6 +167,25 @@ class _Batcher:
 
     def is_push(self, call):
         return self.resolve(call.func) is self.runtime.push
+
+    def revolve_names(self):
+        """The names bound to ``ad.Revolve(...)`` (checkpointed loops)."""
+        out = set()
+        for s in _walk_stmts(self.fn.body):
+            if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+                    and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Call) \
+                    and self.resolve(s.value.func) is self.runtime.Revolve:
+                out.add(s.targets[0].id)
+        return out
+
+    def revolve_call(self, call, method):
+        """Is ``call`` ``cp.<method>(...)`` of a checkpointed loop's ``cp``?"""
+        f = call.func
+        return (isinstance(f, gast.Attribute) and f.attr == method
+                and isinstance(f.value, gast.Name) and f.value.id in self.revolves)
+
+    def is_keep(self, call):
+        return self.revolve_call(call, "keep")
 
     def accumulation(self, s):
         """(accumulator, helper, call) when ``s`` is ``bW += f(g, x, y)`` or
@@ -254,8 +280,12 @@ class _Batcher:
             args = [nodes.name(parts)] + [copy.deepcopy(a) for a in call.args]
             new = nodes.assign(parts, nodes.call(self.ad(helper), args))
             self.replace(loop.body, stmt, annotations.copy(stmt, self.placed(new, stmt)))
-            # before the loop: the list; after it: the sum
-            init = self.placed(nodes.assign(parts, gast.List(elts=[], ctx=gast.Load())), loop)
+            # before the loop: the list (bounded in a checkpointed loop); after it: the sum
+            if isinstance(loop.iter, gast.Call) and self.revolve_call(loop.iter, "backward"):
+                empty = nodes.call(self.ad("bounded_parts"), [])
+            else:
+                empty = gast.List(elts=[], ctx=gast.Load())
+            init = self.placed(nodes.assign(parts, empty), loop)
             zero = self.fresh_zeros(block, i, acc, stored_in_loop) \
                 if isinstance(stmt, gast.AugAssign) else None
             if zero is not None:
@@ -323,7 +353,8 @@ class _Batcher:
             return self.fn
         if _writes_arrays(self.fn):
             return self.fn
-        self.unsafe = _updated_in_place(self.fn, self.is_push)
+        self.revolves = self.revolve_names()
+        self.unsafe = _updated_in_place(self.fn, self.is_push, self.is_keep)
         self.fn.body = self.block(self.fn.body)
         return self.fn
 
