@@ -628,8 +628,9 @@ def resolver_lookup(info, ctx):
 
 
 def _load(ctx, tree, fn, injected):
+    builtin = annotations.Key.BUILTIN
     for node in nodes.walk(tree):      # builtins emitted without a context (slice)
-        if annotations.get(node, annotations.Key.BUILTIN, False):
+        if type(node) is gast.Name and annotations.get(node, builtin, False):
             node.id = ctx.global_name(node.id, getattr(builtins, node.id))
             injected.setdefault(node.id, ctx.injected[node.id])
     defaults = fn.__defaults__
