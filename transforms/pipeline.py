@@ -33,8 +33,9 @@ the fork's labels.
 
 An exception other than a ``CompileError`` (a refusal) or a
 ``RecursionError`` (a too deep expression, refused by the caller) leaves the
-manager with the name of the pass it came from in its ``ad_pass``
-attribute, which ``compile_function`` puts in its ``InternalError``.
+manager with where it came from in its ``ad_pass`` attribute
+(``"normalize pass"``, ``"shapes analysis"``: the innermost), which
+``compile_function`` puts in its ``InternalError``.
 """
 
 __all__ = ["ALL", "Analysis", "Analyses", "Fork", "Pass", "PassManager", "step", "analysis"]
