@@ -889,9 +889,12 @@ def _tree_tangent(p, t):
 
 def _forward_call(fn, sig, args, kwargs, tangents):
     """Run forward-mode code: ``tangents`` maps parameters (or packs) to
-    their tangents; returns ``(out, tangent of out)``."""
+    their tangents; returns ``(out, tangent of out)``.  Compiled per shape
+    signature of the arguments, as grad is (bounded by MAX_SPECIALIZATIONS)."""
+    positional = sig.all_positional
     entry = compiler.compile_function(fn, "forward", tuple(tangents),
-                                      _user_types(sig.all_positional, args))
+                                      _user_types(positional, args),
+                                      _shape_signature(positional, args))
     kw = dict(kwargs)
     for name, t in tangents.items():
         kw[entry.tangent_params[name]] = t

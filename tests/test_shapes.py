@@ -310,3 +310,196 @@ def test_runtime_broadcast_to_value_and_forward_rule(n):
     h = 1e-6
     fd = (through_runtime_broadcast(x + h * dx) - through_runtime_broadcast(x - h * dx)) / (2 * h)
     assert dout == pytest.approx(fd, rel=1e-6)
+
+
+# --------------------------------------------------------------------------
+# forward mode (jvp, jacobian(mode="fwd"), hessian's forward over reverse)
+# --------------------------------------------------------------------------
+
+def _fd_jvp(f, args, tangents, eps=1e-6):
+    """Central finite difference of f along the tangents (float64)."""
+    plus = [a + eps * t if t is not None else a for a, t in zip(args, tangents)]
+    minus = [a - eps * t if t is not None else a for a, t in zip(args, tangents)]
+    return (np.asarray(f(*plus)) - np.asarray(f(*minus))) / (2 * eps)
+
+
+def _forward_entries(fn):
+    """The signatures forward mode compiled ``fn`` for."""
+    from ad_compiler import compiler
+    return [key[3] for key in compiler._CACHE.get(fn.__code__, {}) if key[0] == "forward"]
+
+
+def _fwd_source(fn, args, wrt):
+    from ad_compiler import compiler
+    positional = [p for p in api._Signature(fn).all_positional]
+    return compiler.compile_function(fn, "forward", tuple(wrt), (),
+                                     api._shape_signature(positional, args)).sources["jvp"]
+
+
+def elementwise(x, a, b):
+    u = x * a + b
+    v = np.sin(u) * np.exp(-0.5 * u * u)
+    return v / (1.0 + x * x) + np.sqrt(1.0 + u * u) * a
+
+
+def test_jvp_is_specialized_per_shape_pattern():
+    from ad_compiler import jvp
+    rng = np.random.default_rng(20)
+    for m, n in [(4, 5), (6, 7), (4, 1), (5, 5)]:
+        args = (rng.normal(size=(m, n)), rng.normal(size=n), rng.normal(size=(m, 1)))
+        tans = tuple(rng.normal(size=np.shape(a)) for a in args)
+        out, dout = jvp(elementwise, args, tans)
+        np.testing.assert_allclose(out, elementwise(*args), rtol=1e-14)
+        assert dout.shape == out.shape
+        np.testing.assert_allclose(dout, _fd_jvp(elementwise, args, tans), rtol=1e-6, atol=1e-8)
+        if autograd is not None:
+            def el_ag(x, a, b):
+                u = x * a + b
+                v = anp.sin(u) * anp.exp(-0.5 * u * u)
+                return v / (1.0 + x * x) + anp.sqrt(1.0 + u * u) * a
+            ref = autograd.make_jvp(lambda x: el_ag(x, args[1], args[2]))(args[0])(tans[0])[1]
+            ref = ref + autograd.make_jvp(lambda a: el_ag(args[0], a, args[2]))(args[1])(tans[1])[1]
+            ref = ref + autograd.make_jvp(lambda b: el_ag(args[0], args[1], b))(args[2])(tans[2])[1]
+            np.testing.assert_allclose(dout, ref, rtol=1e-10, atol=1e-12)
+    # (4, 5) and (6, 7) share a pattern; (4, 1) and (5, 5) are two others
+    sigs = [s for s in _forward_entries(elementwise) if s]
+    assert len(sigs) == 3
+    src = _fwd_source(elementwise, args, ("x", "a", "b"))
+    assert "ad.like" not in src and "ad." not in src      # plain NumPy throughout
+    generic = source(elementwise, mode="fwd", wrt=(0, 1, 2))
+    assert "ad.like" in generic                             # (shapes unknown there)
+
+
+def test_jvp_zero_tangents_of_known_float_arrays():
+    from ad_compiler import jvp
+
+    def f(x, y):
+        out = np.zeros(7)
+        out[1:-1] = np.sin(x) * y
+        return out
+    rng = np.random.default_rng(21)
+    x, y = rng.normal(size=5), rng.normal(size=5)
+    tx = rng.normal(size=5)
+    out, dout = jvp(f, (x, y), (tx, None))
+    np.testing.assert_allclose(dout, _fd_jvp(f, (x, y), (tx, None)), rtol=1e-6, atol=1e-8)
+    src = _fwd_source(f, (x, y), ("x",))
+    assert "np.zeros_like(out)" in src and "ad.zeros_like" not in src
+
+
+def test_jvp_float32_keeps_its_dtype():
+    from ad_compiler import jvp
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    a = rng.normal(size=4).astype(np.float32)
+    b = rng.normal(size=(3, 1)).astype(np.float32)
+    tx = rng.normal(size=(3, 4)).astype(np.float32)
+    out, dout = jvp(elementwise, (x, a, b), (tx, None, None))
+    assert out.dtype == np.float32 and dout.dtype == np.float32
+    args64 = tuple(v.astype(np.float64) for v in (x, a, b))
+    ref = _fd_jvp(elementwise, args64, (tx.astype(np.float64), None, None))
+    np.testing.assert_allclose(dout, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_jvp_rebound_parameter_is_not_used_for_shapes():
+    from ad_compiler import jvp
+
+    def f(x, c):
+        y = x * c
+        x = np.sum(x, axis=0)          # x is rebound: (m, n) -> (n,)
+        z = x + 1.0
+        return z * np.sum(y)
+    rng = np.random.default_rng(23)
+    x, c = rng.normal(size=(3, 4)), rng.normal(size=(3, 1))
+    tx, tc = rng.normal(size=(3, 4)), rng.normal(size=(3, 1))
+    out, dout = jvp(f, (x, c), (tx, tc))
+    assert dout.shape == (4,)
+    np.testing.assert_allclose(dout, _fd_jvp(f, (x, c), (tx, tc)), rtol=1e-6, atol=1e-8)
+
+
+def test_jvp_helpers_are_specialized_at_their_call_sites():
+    from ad_compiler import jvp
+    rng = np.random.default_rng(24)
+    args = (rng.normal(size=(4, 3)), rng.normal(size=(4, 1)), rng.normal(size=(2, 4)),
+            0.3, rng.normal(size=(3, 5)))
+    tans = tuple(rng.normal(size=np.shape(a)) if np.ndim(a) else 0.7 for a in args)
+    out, dout = jvp(two_layers, args, tans)
+    np.testing.assert_allclose(dout, _fd_jvp(two_layers, args, tans), rtol=1e-6, atol=1e-8)
+    # layer(W1, x, b1) is compiled for the shapes at its call site
+    assert any(s for s in _forward_entries(layer))
+
+
+def test_jvp_fast_path_still_checks_its_arguments():
+    from ad_compiler import jvp
+    rng = np.random.default_rng(25)
+    x, a, b = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(3, 1))
+    t = rng.normal(size=(3, 4))
+    first = jvp(elementwise, (x, a, b), (t, None, None))[1]
+    again = jvp(elementwise, (x, a, b), (t, None, None))[1]
+    np.testing.assert_array_equal(first, again)
+    with pytest.raises(ValueError, match="does not match"):
+        jvp(elementwise, (x, a, b), (np.ones(4), None, None))
+    with pytest.raises(TypeError):
+        jvp(elementwise, (x, a), (t, None))
+    # another shape pattern (a length becoming 1) gets its own code
+    x1, b1, t1 = x[:1], b[:1], t[:1]
+    got = jvp(elementwise, (x1, a, b1), (t1, None, None))[1]
+    np.testing.assert_allclose(got, _fd_jvp(elementwise, (x1, a, b1), (t1, None, None)),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_forward_specializations_are_bounded():
+    from ad_compiler import jvp
+
+    def f(x):
+        return np.sin(x) * x
+    rng = np.random.default_rng(26)
+    for rank in range(1, 12):           # 11 shape patterns (ranks)
+        x = rng.normal(size=(2,) * rank)
+        t = rng.normal(size=x.shape)
+        np.testing.assert_allclose(jvp(f, (x,), (t,))[1], _fd_jvp(f, (x,), (t,)),
+                                   rtol=1e-6, atol=1e-8)
+    sigs = _forward_entries(f)
+    assert len([s for s in sigs if s]) <= api.MAX_SPECIALIZATIONS
+    assert () in sigs                   # the shape-generic code served the others
+
+
+def mlp(W1, b1, W2, x):
+    h = np.tanh(W1 @ x + b1)
+    return np.sum((W2 @ h) ** 2)
+
+
+def test_hessian_and_jacobian_of_grad_use_specialized_code():
+    from ad_compiler import hessian, jacobian
+    rng = np.random.default_rng(27)
+    W1, b1, W2, x = (rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(2, 4)),
+                     rng.normal(size=3))
+    H = hessian(mlp, wrt=0)(W1, b1, W2, x)
+    g = grad(mlp, wrt=0)
+    eps = 1e-5
+    ref = np.zeros((4, 3, 4, 3))
+    for i in range(4):
+        for j in range(3):
+            E = np.zeros_like(W1)
+            E[i, j] = eps
+            ref[:, :, i, j] = (g(W1 + E, b1, W2, x) - g(W1 - E, b1, W2, x)) / (2 * eps)
+    np.testing.assert_allclose(H, ref, rtol=1e-6, atol=1e-7)
+    J = jacobian(grad(mlp, wrt=3), wrt=3, mode="fwd")(W1, b1, W2, x)
+    if autograd is not None:
+        def mlp_ag(W1, b1, W2, x):
+            h = anp.tanh(anp.dot(W1, x) + b1)
+            return anp.sum(anp.dot(W2, h) ** 2)
+        np.testing.assert_allclose(H, autograd.hessian(mlp_ag, 0)(W1, b1, W2, x),
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(J, autograd.hessian(mlp_ag, 3)(W1, b1, W2, x),
+                                   rtol=1e-10, atol=1e-12)
+    # forward mode over the gradient: the product adjoints of known ranks
+    # (and their tangents) are plain NumPy
+    from ad_compiler import compiler
+    gfn = g._compiled(api._user_types(g._sig.all_positional, (W1, b1, W2, x)),
+                      plan=g._plan).function
+    assert "matmul_grad_left" in gfn.__ad_source__
+    src = _fwd_source(gfn, (W1, b1, W2, x), ("W1",))
+    code = "\n".join(line for line in src.splitlines() if not line.strip().startswith("#"))
+    assert "matmul_grad" not in code and "np.multiply.outer(" in code
+    assert any(s for s in _forward_entries(gfn))
+    assert compiler  # (the cache the entries are read from)

@@ -20,6 +20,21 @@ After (tangents ``dx``, ``dy`` are keyword-only parameters)::
 Control flow is kept as it is.  Tangents known to be zero are not computed:
 the pass tracks which tangents are live and, where control flow joins paths
 that disagree, initializes the missing ones with zeros.
+
+Where the shape analysis (transforms/analyses/shapes.py, from the call's
+shape signature) knows ranks and dims, the runtime's shape-generic helpers
+are specialized as the tangents are emitted (a tangent has its primal's
+shape: jvp checks the tangents it is given, and every rule keeps it)::
+
+    dt7 = ad.like(dt6, t7)                  # t7 = 1.0 + t6, same shape
+    dz = ad.zeros_like(x)                   # x a float64 (n, m) array
+    dt3 = ad.matmul_grad_left(dg, W, h)     # W (n, n), h (n,)
+
+become::
+
+    dt7 = dt6
+    dz = np.zeros_like(x)
+    dt3 = np.multiply.outer(dg, h)
 """
 import copy
 
@@ -27,6 +42,7 @@ import gast
 
 from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.ad import ops, templates
+from ad_compiler.transforms.analyses import shapes as shape_rules
 from ad_compiler.transforms.names import restore, snapshot
 
 
@@ -42,10 +58,13 @@ class _State:
 
 
 class ForwardPass:
-    def __init__(self, ctx, fn, activity):
+    def __init__(self, ctx, fn, activity, shapes=None):
         self.ctx = ctx              # compile context (namer, inject, info...)
         self.fn = fn
         self.act = activity
+        # shapes.Shapes of fn (the pass manager's analysis), or None
+        self.shapes = shapes if shapes is not None else getattr(ctx, "shapes", None)
+        self._primal_of = {}      # tangent name -> its primal's name
         self.tangents = {}
         self.seen = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
         self.unbound_ok = set()   # primal names pre-bound to None
@@ -55,6 +74,7 @@ class ForwardPass:
     def tangent(self, ident):
         if ident not in self.tangents:
             self.tangents[ident] = self.ctx.namer.fresh("d" + ident)
+            self._primal_of[self.tangents[ident]] = ident
         return self.tangents[ident]
 
     # -- entry -------------------------------------------------------------
@@ -63,6 +83,7 @@ class ForwardPass:
         fn = self.fn
         for p, t in (tangent_names or {}).items():
             self.tangents[p] = t
+            self._primal_of[t] = p
         params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
         tparams = [self.tangent(p) for p in wrt]
         state = _State(wrt, params)
@@ -159,8 +180,79 @@ class ForwardPass:
         return nodes.located(nodes.assign(self.tangent(v), self.zeros_like(nodes.name(v))), where)
 
     def zeros_like(self, node):
+        if isinstance(node, gast.Name) and self._float_array(node.id):
+            return nodes.call(self.np("zeros_like"), [nodes.name(node.id)])
         ad = self.ctx.global_name("ad", self.ctx.runtime)
         return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [nodes.copy_node(node)])
+
+    # -- shape specialization ------------------------------------------------
+
+    def np(self, attr):
+        return nodes.attr(nodes.name(self.ctx.global_name("np", self.ctx.numpy)), attr)
+
+    def _shape(self, ident):
+        """The shape of primal ``ident`` (of the primal of tangent
+        ``ident``) when its rank is known: a tuple of dims (an int, a symbol
+        or None each), else None (unknown, or a parameter's opaque shape)."""
+        if self.shapes is None:
+            return None
+        s = self.shapes.shape(self._primal_of.get(ident, ident))
+        return s if type(s) is tuple else None
+
+    def _float_array(self, ident):
+        """Is primal ``ident`` provably a float64 array of rank >= 1 (so
+        ``ad.zeros_like`` of it is ``np.zeros_like``)?"""
+        s = self._shape(ident)
+        return bool(s) and self.shapes.dtype(ident) == "d"
+
+    def _expr_shape(self, node):
+        """The shape of an elementwise tangent expression (names, numbers,
+        + - * / and signs), or None."""
+        if isinstance(node, gast.Name):
+            return self._shape(node.id)
+        if isinstance(node, gast.Constant) and type(node.value) in (int, float):
+            return ()
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+            return self._expr_shape(node.operand)
+        if isinstance(node, gast.BinOp) and isinstance(
+                node.op, (gast.Add, gast.Sub, gast.Mult, gast.Div)):
+            left, right = self._expr_shape(node.left), self._expr_shape(node.right)
+            if left is None or right is None:
+                return None
+            return shape_rules.broadcast(left, right)
+        return None
+
+    def _rank(self, node):
+        s = self._shape(node.id) if isinstance(node, gast.Name) else None
+        return None if s is None else len(s)
+
+    def specialize_primal(self, stmt, op):
+        """A primal call of a runtime shape helper (in forward mode over
+        gradient code: ``bW = ad.matmul_grad_left(g, W, h)``) specialized as
+        its tangent is (the same values: the helper's own branch)."""
+        if self.shapes is None or op.kind != "prim" or not isinstance(stmt.value, gast.Call):
+            return stmt
+        rt = self.ctx.runtime
+        try:
+            helper = op.fn in (rt.like, rt.zeros_like) or op.fn in _Specializer.products()
+        except TypeError:           # an unhashable callable
+            return stmt
+        if not helper:
+            return stmt
+        value = self.specialize(nodes.copy_node(stmt.value))
+        new = nodes.assign(nodes.copy_node(stmt.targets[0]), value)
+        return annotations.copy(stmt, nodes.located(new, stmt))
+
+    def specialize(self, node):
+        """``node`` (an expression or statement of tangent code) with the
+        runtime's shape helpers replaced where the shapes are known:
+        ``ad.like(t, z)`` is t when t has z's shape, ``ad.zeros_like(x)`` of a
+        float64 array is ``np.zeros_like(x)``, the products' adjoint helpers
+        (``ad.matmul_grad_left``... in forward over reverse) of known ranks
+        are the NumPy expression they evaluate (transforms/cleanup/specialize.py)."""
+        if self.shapes is None:
+            return node
+        return _Specializer(self).visit(node)
 
     def tangent_expr(self, atom, state, for_output=False):
         """The tangent of an operand, zeros if it has none."""
@@ -172,8 +264,7 @@ class ForwardPass:
         if isinstance(atom, gast.Dict):
             return gast.Dict(keys=[nodes.copy_node(k) for k in atom.keys],
                              values=[self.tangent_expr(v, state) for v in atom.values])
-        ad = self.ctx.global_name("ad", self.ctx.runtime)
-        return nodes.call(nodes.attr(nodes.name(ad), "zeros_like"), [nodes.copy_node(atom)])
+        return self.zeros_like(atom)
 
     def deriv_node(self, atom, state):
         if isinstance(atom, gast.Name):
@@ -221,7 +312,7 @@ class ForwardPass:
         elif op.kind == "user":
             if any(n in state.live for n in op.diff):
                 return self.user_call(stmt, op, target, state)
-        out = [stmt]
+        out = [self.specialize_primal(stmt, op)]
         out += [nodes.located(s, stmt) for s in pre]
         state.defined.add(target)
         if dt is None:
@@ -273,15 +364,15 @@ class ForwardPass:
         dt = None
         for it in items:
             if it[0] == "stmt":
-                pre.append(templates.replace_zero(it[1], lambda: nodes.const(0.0)))
+                pre.append(self.specialize(templates.replace_zero(it[1], lambda: nodes.const(0.0))))
             else:
                 if not templates.is_zero(it[2]):
-                    dt = templates.replace_zero(it[2], lambda: nodes.const(0.0))
+                    dt = self.specialize(templates.replace_zero(it[2], lambda: nodes.const(0.0)))
         return dt, pre
 
     def user_call(self, stmt, op, target, state):
         callee = self.ctx.callee(stmt, op, "forward",
-                                 [n for n in op.diff if self.act.is_active(n)])
+                                 [n for n in op.diff if self.act.is_active(n)], self.shapes)
         kw = []
         for param, actual in callee.bound.items():
             if param in callee.tangent_params:
@@ -356,3 +447,44 @@ class ForwardPass:
         new.body = body
         out_state = _State(live, entry.defined)
         return pre + [new], out_state
+
+
+class _Specializer(nodes.Transformer):
+    """ForwardPass.specialize's rewrite (calls innermost first)."""
+
+    def __init__(self, fp):
+        self.fp = fp
+        self.table = self.products()
+
+    @staticmethod
+    def products():
+        """runtime helper -> (rank of x, rank of y) -> builder of its NumPy
+        expression (the table of transforms/cleanup/specialize.py)."""
+        from ad_compiler.transforms.cleanup import specialize
+        return specialize._helpers()
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        fp = self.fp
+        if node.keywords:
+            return node
+        try:
+            fn = nodes.injected_object(fp.ctx.injected, node.func)
+            table = self.table.get(fn)
+        except TypeError:           # an unhashable attribute
+            return node
+        rt = fp.ctx.runtime
+        args = node.args
+        if fn is rt.like and len(args) == 2 and isinstance(args[1], gast.Name):
+            z = fp._shape(args[1].id)
+            if z is not None and shape_rules.equal(fp._expr_shape(args[0]), z):
+                return args[0]
+        elif fn is rt.zeros_like and len(args) == 1 and isinstance(args[0], gast.Name) \
+                and fp._float_array(args[0].id):
+            return nodes.call(fp.np("zeros_like"), [args[0]])
+        elif table is not None and len(args) == 3:
+            g, x, y = args
+            build = table.get((fp._rank(x), fp._rank(y)))
+            if build is not None:
+                return build(g, x, y, lambda: nodes.name(fp.ctx.global_name("np", fp.ctx.numpy)))
+        return node
