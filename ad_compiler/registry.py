@@ -176,8 +176,25 @@ def refused(fn, reason, hint, name=None):
     _REFUSED[key] = (name or qualified_name(fn), reason, hint)
 
 
+_BUILTIN_LOADED = False
+
+
+def _builtin_rules():
+    """Load ad_compiler.rules (the built-in rules) before the first question
+    to the registry: ``import ad_compiler`` no longer imports them (it
+    loads the API lazily, so that importing the runtime stays cheap), and
+    code that asks the registry directly must see them as before."""
+    global _BUILTIN_LOADED
+    if not _BUILTIN_LOADED:
+        _BUILTIN_LOADED = True
+        # same layer; rules/ imports this module, hence inside the function
+        from ad_compiler import rules  # noqa: F401
+
+
 def refusal(fn):
     """(name, reason, hint) of a ``refused`` callable, or None."""
+    if not _BUILTIN_LOADED:
+        _builtin_rules()
     try:
         return _REFUSED.get(_key(fn))
     except TypeError:
@@ -186,6 +203,8 @@ def refusal(fn):
 
 def lookup(fn):
     """The Primitive for ``fn``, or None."""
+    if not _BUILTIN_LOADED:
+        _builtin_rules()
     try:
         return _RULES.get(_key(fn))
     except TypeError:
@@ -193,6 +212,8 @@ def lookup(fn):
 
 
 def is_nondifferentiable(fn):
+    if not _BUILTIN_LOADED:
+        _builtin_rules()
     try:
         return _key(fn) in _NONDIFF
     except TypeError:
@@ -200,10 +221,12 @@ def is_nondifferentiable(fn):
 
 
 def all_primitives():
+    _builtin_rules()
     return list(_RULES.values())
 
 
 def all_nondifferentiable():
+    _builtin_rules()
     return dict(_NONDIFF)
 
 
