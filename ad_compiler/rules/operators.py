@@ -269,7 +269,7 @@ def members_tangent(z, t, like):
 
 
 # --- NamedTuples and dataclasses: attribute reads, construction, replace ---
-# (transforms/ad/sequences.py: attribute_op, record_call_op, replace_method_op give
+# (transforms/ad/ops.py: _attribute_op, _record_call_op, _replace_method_op give
 # these primitives to ``p.W``, ``Params(W, b)``, ``p._replace(W=v)``, ``dataclasses.replace``)
 
 @reverse(ad.field)
