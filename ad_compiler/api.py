@@ -626,7 +626,13 @@ class _Derivative:
         _check_wrt_values(self._sig, plan[0], args[1:] if self._bound is not None
                           else args, kwargs, self._api)
         positional = self._sig.all_positional
-        return args, _user_types(positional, args), _shape_signature(positional, args)
+        signature = _shape_signature(positional, args)
+        if self._backend is not None:
+            # the plain-float rewrite (transforms/cleanup/scalars.py) speeds
+            # up the interpreter; a compiled backend wants the array code
+            from ad_compiler.transforms.cleanup import scalars
+            signature = tuple(e for e in signature if e[0] != scalars.SIGNATURE_KEY)
+        return args, _user_types(positional, args), signature
 
     def __get__(self, obj, objtype=None):
         if obj is None:
