@@ -1326,12 +1326,15 @@ def source(df: Callable, mode: Optional[str] = None, wrt: Wrt = 0) -> str:
         fn = unwrap(df.__func__ if inspect.ismethod(df) else df)
         sig = _Signature(fn, skip_first=inspect.ismethod(df))
         names, _ = sig.resolve_wrt(wrt, "source")
+        # a bound method's receiver is known: its class resolves self.method()
+        types = _user_types(sig.all_positional[:1], (df.__self__,)) \
+            if inspect.ismethod(df) else ()
         if mode == "rev":
-            return compiler.compile_function(fn, "grad", names).sources["grad"]
+            return compiler.compile_function(fn, "grad", names, types).sources["grad"]
         if mode == "vjp":
-            e = compiler.compile_function(fn, "split", names)
+            e = compiler.compile_function(fn, "split", names, types)
             return e.sources["fwd"] + "\n\n" + e.sources["bwd"]
-        return compiler.compile_function(fn, "forward", names).sources["jvp"]
+        return compiler.compile_function(fn, "forward", names, types).sources["jvp"]
     if isinstance(df, _Derivative):
         return df._compiled().function.__ad_source__
     if isinstance(df, _Pullback):
