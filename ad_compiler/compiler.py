@@ -8,6 +8,7 @@ import copy
 import functools
 import gc
 import inspect
+import linecache
 import sys
 import weakref
 
@@ -340,6 +341,7 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
     try:
         entry = transform(fn, mode, tuple(wrt), dict(types), dict(signature))
     except CompileError as exc:
+        _relocate(fn, exc)
         _explain_decorator(fn, exc)
         raise
     except Exception as exc:  # a compiler bug: never a raw KeyError for users
@@ -357,6 +359,33 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
     entries.insert(0, entry)
     del entries[_PER_KEY:]
     return entry
+
+
+def _relocate(fn, exc):
+    """A refusal located in code ad_compiler wrote itself -- generated code
+    differentiated again (``grad`` of code calling ``hessian(h)``), the
+    wrapper of a ``functools.partial`` -- points at the user's line that
+    code came from instead, and quotes the line it was met on."""
+    if not exc.filename or not exc.lineno:
+        return
+    text = (exc.line or "").strip()
+    origin = codegen.user_origin(exc.filename, exc.lineno)
+    if origin is not None:
+        exc.relocate(*origin, f"in the derivative code generated from this line, "
+                              f"at: {text}" if text else "in the derivative code "
+                              "generated from this line")
+        return
+    fixed = getattr(fn, "__ad_partial__", None)
+    if fixed is None or exc.filename != fn.__code__.co_filename:
+        return
+    inner = parse.unwrap(fixed[0])
+    if not inspect.isfunction(inner):
+        return      # (a builtin or C function: no line of the user's to show)
+    inner = inner.__code__
+    if linecache.getline(inner.co_filename, inner.co_firstlineno).strip():
+        exc.relocate(inner.co_filename, inner.co_firstlineno,
+                     f"in the wrapper ad_compiler made for functools.partial of "
+                     f"{fn.__name__}, at: {text}")
 
 
 def _explain_decorator(fn, exc):

@@ -48,6 +48,18 @@ class CompileError(Exception):
             text += f"\nhint: {self.hint}"
         return text
 
+    def relocate(self, filename, lineno, where):
+        """Point the error at the user's ``filename``:``lineno`` (it was
+        raised in code ad_compiler wrote: a derivative being differentiated
+        again, a ``functools.partial`` wrapper); ``where`` says what that
+        code was, with its line, and is added to the message."""
+        self.message = f"{self.message} ({where})"
+        self.filename = filename
+        self.lineno = lineno
+        self.line = linecache.getline(filename, lineno).rstrip("\n") or None
+        self.col_offset = (len(self.line) - len(self.line.lstrip())) if self.line else 0
+        self.args = (self._render(),)
+
     def __reduce__(self):
         return (CompileError, (self.message, self.filename, self.lineno,
                                self.col_offset, self.line, self.hint,

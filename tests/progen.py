@@ -2366,12 +2366,12 @@ KNOWN_BUG_AVOID = frozenset({
     "grad2",                   # BUG-25, BUG-27, BUG-27b, BUG-30 (second derivatives)
     "compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
     "compose_hessian", "compose_hvp", "compose_bound_grad", "compose_module_grad",
-    # BUG-26 (einsum / norm / abs rules under grad of jvp/hvp), BUG-28 (vjp output
+    # BUG-26b (einsum under hvp, norm rules under grad of jvp), BUG-28 (vjp output
     # read), BUG-29 (grad(h)(hessian(h)(x))), BUG-31 (grad of a constant helper: nan)
-    "entry_partial",           # a refusal through a partial entry points at '<functools.partial ...>'
 })
 # fixed since: "attr_T" (BUG-1), "for_iter_rebind" (BUG-5), "setitem_self" (BUG-16),
-# "neg_alias" / "unary_ops" (BUG-19, BUG-19b), "complex_real" (BUG-21, BUG-22)
+# "neg_alias" / "unary_ops" (BUG-19, BUG-19b), "complex_real" (BUG-21, BUG-22),
+# "entry_partial" (a refusal through a partial entry pointed at '<functools.partial ...>')
 EXPLORE_CFG = Config(avoid=KNOWN_BUG_AVOID)
 
 # foreign constructs behind known bugs (fence fuzzing)

@@ -434,6 +434,25 @@ def hs(u):
 def f(x):
     return jvp(hs, (x,), (np.cos(x),))[1]
 """, (np.array([0.3, -0.5, 0.7]),), ("grad", "vjp")),
+    "BUG-26b": (
+        "the rest of BUG-26's class: grad of code calling hvp(h) where h uses "
+        "np.einsum (the forward rule of einsum_vjp emits "
+        "runtime_numpy.einsum_vjp_sub, which has no forward rule), or jvp(h) "
+        "where h uses np.linalg.norm (runtime.norm_tangent): CompileError at "
+        "the user's line; tests/test_rules.py's "
+        "FORWARD_HELPERS_WITHOUT_FORWARD_RULE lists every such helper",
+        """\
+import numpy as np
+from ad_compiler import hvp
+
+
+def hs(u):
+    return np.einsum('i,i->', u, np.sin(u))
+
+
+def f(x):
+    return np.sum(hvp(hs)(x, np.cos(x)))
+""", (np.array([0.3, -0.5, 0.7]),), ("grad", "vjp")),
     "BUG-27": (
         "grad(grad(f, wrt='s'), wrt='s') where another (not differentiated) "
         "argument of f is a NamedTuple or dataclass: TypeError from inside "
@@ -629,7 +648,7 @@ def test_random_programs_avoiding_known_bugs(category):
 # Bugs fixed since they were found (by HEAD 0cda694): their repros run
 # unmarked, as regression tests.
 FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17",
-              "BUG-19", "BUG-19b", "BUG-21", "BUG-22", "BUG-23", "BUG-31", "BUG-30", "BUG-28", "BUG-28b", "BUG-29", "BUG-25"}
+              "BUG-19", "BUG-19b", "BUG-21", "BUG-22", "BUG-23", "BUG-31", "BUG-30", "BUG-28", "BUG-28b", "BUG-29", "BUG-25", "BUG-26"}
 
 
 def _bug_params(bugs, fixed):

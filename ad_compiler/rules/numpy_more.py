@@ -1099,7 +1099,10 @@ def einsum(z, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None,
 einsum.__ad_bind_hint__ = _EINSUM_HINT
 
 
-@forward(np.einsum)
+# (adn.einsum, the call the forward rule emits, is multilinear in its
+# operands as np.einsum is: the same rule, so tangent code is
+# differentiated again to any order)
+@forward(np.einsum, adn.einsum)
 def einsum(z, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
            a9=None, a10=None, a11=None, a12=None, a13=None, a14=None, a15=None, *, out=None,
            optimize=False):
@@ -1375,6 +1378,19 @@ def _kron_vjp_b(z, g, a, b):
 @forward(adn.abs_dir)
 def _abs_dir(r, x):
     d[r] = adn.abs_dir_tangent(x, d[x])
+
+
+@forward(adn.abs_dir_tangent)
+def _abs_dir_tangent(t, x, dx):
+    # t = (conj(dx) - u Re(u dx)) / |x| with u = abs_dir(x) (0 where x = 0;
+    # 0 for real x), differentiated with the product rule and
+    # d|x| = Re(u d[x]); written with functions that have forward rules of
+    # their own (this one included), so every order differentiates it
+    u = adn.abs_dir(x)
+    du = adn.abs_dir_tangent(x, d[x])
+    a = np.abs(x)
+    d[t] = (np.conj(d[dx]) - du * np.real(u * dx) - u * np.real(du * dx + u * d[dx])
+            - t * np.real(u * d[x])) / np.where(a == 0, 1.0, a) * (a != 0)
 
 
 @forward(adn.sign_vjp)

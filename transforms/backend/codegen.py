@@ -78,8 +78,9 @@ class _NegativeConstants(nodes.Transformer):
 
 
 _counter = [0]
-# generated file name -> (user function name, user file name), while the
-# generated code lives (for the notes on exceptions, see ``note_origin``)
+# generated file name -> (user function name, user file name, its first
+# line), while the generated code lives (for the notes on exceptions, see
+# ``note_origin``, and for errors met compiling it again, ``user_origin``)
 _ORIGINS = {}
 
 
@@ -128,7 +129,8 @@ def load(source, fn_name, user_fn, injected):
     fn.__ad_user_free__ = tuple(v for v in inner_code.co_freevars if v not in injected)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     if user_fn is not None:
-        _ORIGINS[filename] = (user_fn.__name__, user_fn.__code__.co_filename)
+        _ORIGINS[filename] = (user_fn.__name__, user_fn.__code__.co_filename,
+                              user_fn.__code__.co_firstlineno)
     weakref.finalize(inner_code, _forget, filename)
     return fn
 
@@ -182,7 +184,7 @@ def note_origin(exc):
             where = _user_line(filename, tb.tb_lineno)
             if where is not None:
                 adjoint, lineno = where
-                name, user_file = origin
+                name, user_file, _ = origin
                 text = linecache.getline(user_file, lineno).strip()
                 kind = "the adjoint of " if adjoint else ""
                 notes.append(f"in the derivative of {name}, from {kind}"
@@ -190,6 +192,25 @@ def note_origin(exc):
         tb = tb.tb_next
     for note in notes:
         exc.add_note(note)
+
+
+def user_origin(filename, lineno):
+    """(user file, user line) that line ``lineno`` of generated code
+    ``filename`` was computing (its ``# line N:`` comment, else the first
+    line of the function it came from), following generated code made from
+    generated code (a derivative of a derivative: its comments name lines
+    of the generated code it came from) down to the user's own file; None
+    if ``filename`` is no generated code of ours."""
+    seen = set()
+    while filename in _ORIGINS and filename not in seen:
+        seen.add(filename)
+        where = _user_line(filename, lineno)
+        _, source, first = _ORIGINS[filename]
+        lineno = first if where is None else where[1]
+        filename = source
+    if not seen or filename in seen or filename.startswith("<ad_compiler"):
+        return None
+    return filename, lineno
 
 
 def _user_line(filename, lineno):

@@ -163,7 +163,15 @@ def check_no_argument_mutation(info, stmt, op, bound_names):
     """Refuse a call of a user function that writes into one of its arguments
     (or passes it to a helper that does): the change would be invisible to
     the derivative code.  (``p op= v`` on a parameter is checked at run
-    time, see Normalizer._update_guards.)"""
+    time, see Normalizer._update_guards.)
+
+    The wrapper of a ``functools.partial`` (transforms/frontend/parse.py's
+    ``partial_function``) only passes its arguments on and returns: what
+    the function it calls does to them is what that function, differentiated
+    itself, may do (it is compiled as a callee, with the same checks), so
+    the wrapper does not refuse it."""
+    if getattr(info.fn, "__ad_partial__", None) is not None:
+        return
     fn = op.fn
     try:
         bound = inspect.signature(fn, follow_wrapped=False).bind(*op.args, **dict(op.keywords)).arguments

@@ -1,0 +1,121 @@
+"""Third and fourth derivatives through the runtime helpers that tangent
+code calls: ``grad`` (and ``hessian``) of a function calling ``jvp(h)`` or
+``hessian(h)`` differentiates h's generated code again, helpers included
+(``adn.abs_dir_tangent`` for ``np.abs``, ``adn.einsum`` for
+``np.einsum``: BUG-26 of tests/test_random_programs.py, fuzz seed
+5151016825).  Every value is compared with central differences of our own
+lower-order derivative (float64) and with autograd.
+"""
+import importlib.util
+import sys
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import ad_compiler
+
+_SOURCE = """\
+import numpy as np
+from ad_compiler import hessian, jvp
+
+
+def h_abs(u):
+    return np.sum(np.abs(u) * np.sin(u))
+
+
+def g_abs(x):
+    return jvp(h_abs, (x,), (np.cos(x),))[1]
+
+
+def g_abs_hessian(x):
+    return np.sum(hessian(h_abs)(x))
+
+
+def h_cabs(u):
+    w = u * (1.0 + 0.5j) + 0.3j
+    return np.sum(np.abs(w) ** 2 * np.cos(u) + np.abs(w))
+
+
+def g_cabs(x):
+    return jvp(h_cabs, (x,), (np.cos(x),))[1]
+
+
+def h_ein(u):
+    return np.einsum('i,i->', u, np.sin(u))
+
+
+def g_ein(x):
+    return jvp(h_ein, (x,), (np.cos(x),))[1]
+"""
+
+
+@pytest.fixture(scope="module")
+def mod(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nested") / "_ad_nested_helpers.py"
+    path.write_text(_SOURCE, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("_ad_nested_helpers", path)
+    m = importlib.util.module_from_spec(spec)
+    sys.modules["_ad_nested_helpers"] = m
+    spec.loader.exec_module(m)
+    return m
+
+
+# the same functions for autograd
+def _h_abs(u):
+    return anp.sum(anp.abs(u) * anp.sin(u))
+
+
+def _h_cabs(u):
+    w = u * (1.0 + 0.5j) + 0.3j
+    return anp.sum(anp.abs(w) ** 2 * anp.cos(u) + anp.abs(w))
+
+
+def _h_ein(u):
+    return anp.einsum('i,i->', u, anp.sin(u))
+
+
+def _directional(h):
+    return lambda x: anp.dot(autograd.grad(h)(x), anp.cos(x))
+
+
+_AUTOGRAD = {
+    "g_abs": _directional(_h_abs),
+    "g_abs_hessian": lambda x: anp.sum(autograd.hessian(_h_abs)(x)),
+    "g_cabs": _directional(_h_cabs),
+    "g_ein": _directional(_h_ein),
+}
+
+X = np.array([0.3, -0.5, 0.7])
+
+
+def _fd(f, x, eps=1e-5):
+    out = []
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = eps
+        out.append((f(x + e) - f(x - e)) / (2 * eps))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", sorted(_AUTOGRAD))
+def test_grad_of_a_derivative(mod, name):
+    """Third order (fourth for g_abs_hessian): grad of g against central
+    differences of g and autograd's gradient of the same g."""
+    g = getattr(mod, name)
+    got = ad_compiler.grad(g)(X)
+    np.testing.assert_allclose(g(X), _AUTOGRAD[name](X), rtol=1e-10)
+    np.testing.assert_allclose(got, _fd(g, X), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got, autograd.grad(_AUTOGRAD[name])(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["g_abs", "g_cabs", "g_ein"])
+def test_hessian_of_a_derivative(mod, name):
+    """Fourth order: hessian of g against central differences of our grad
+    of g and autograd's hessian."""
+    g = getattr(mod, name)
+    got = ad_compiler.hessian(g)(X)
+    grad_g = ad_compiler.grad(g)
+    np.testing.assert_allclose(got, _fd(grad_g, X), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got, autograd.hessian(_AUTOGRAD[name])(X), rtol=1e-8, atol=1e-10)
