@@ -22,6 +22,7 @@ from ad_compiler.transforms import pipeline
 from ad_compiler.transforms.analyses import activity
 from ad_compiler.transforms.analyses import shapes as shapes_analysis
 from ad_compiler.transforms.backend import codegen
+from ad_compiler.transforms.cleanup import scalars
 from ad_compiler.transforms.frontend import fence, parse
 from ad_compiler.transforms import annotations, names, nodes, normalize
 from ad_compiler.transforms.ad import ops, sequences
@@ -314,6 +315,14 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
     bound to its own cells.  An entry whose names now resolve to other
     functions (a callee or alias rebound, a method replaced) is not used."""
     fn = getattr(fn, "__ad_checked__", (fn,))[0]     # (AD_COMPILER_CHECK: the product)
+    twin = getattr(fn, "__ad_array_twin__", None)
+    if twin is not None:
+        # plain-float code (transforms/cleanup/scalars.py) keeps its tape in
+        # a Python list (stack.append / stack.pop), which forward mode does
+        # not see: differentiating it would silently drop the tangents of
+        # everything saved.  Differentiate the array code of the same
+        # derivative instead (same parameters, same results).
+        fn = twin()
     if not inspect.isfunction(fn):
         raise TypeError(
             f"ad_compiler differentiates Python functions defined with 'def'; got "
@@ -355,6 +364,8 @@ def compile_function(fn, mode, wrt, types=(), signature=()):
             construct="internal error") from exc
     finally:
         _COMPILING.discard(marker)
+    if any(k == _PLAIN_FLOATS_KEY for k, _ in signature):
+        _mark_plain_floats(entry, fn, mode, tuple(wrt), tuple(types), signature)
     entries = per_code.setdefault(key, [])
     entries.insert(0, entry)
     del entries[_PER_KEY:]
@@ -386,6 +397,35 @@ def _relocate(fn, exc):
         exc.relocate(inner.co_filename, inner.co_firstlineno,
                      f"in the wrapper ad_compiler made for functools.partial of "
                      f"{fn.__name__}, at: {text}")
+
+
+_PLAIN_FLOATS_KEY = scalars.SIGNATURE_KEY
+
+
+class _ArrayTwin:
+    """``__ad_array_twin__`` of each function of plain-float code: returns
+    the same function of the code compiled without the Python-number
+    signature entry (the array code that forward mode can differentiate)."""
+
+    def __init__(self, fn, mode, wrt, types, signature, attr):
+        self._fn = weakref.ref(fn)
+        self.args = (mode, wrt, types,
+                     tuple(e for e in signature if e[0] != _PLAIN_FLOATS_KEY))
+        self.attr = attr
+
+    def __call__(self):
+        fn = self._fn()
+        if fn is None:
+            raise TypeError("this generated plain-float code belongs to a function that "
+                            "no longer exists; differentiate the function itself")
+        return getattr(compile_function(fn, *self.args), self.attr)
+
+
+def _mark_plain_floats(entry, fn, mode, wrt, types, signature):
+    for attr in ("function", "fwd", "bwd"):
+        function = getattr(entry, attr)
+        if function is not None:
+            function.__ad_array_twin__ = _ArrayTwin(fn, mode, wrt, types, signature, attr)
 
 
 def _explain_decorator(fn, exc):

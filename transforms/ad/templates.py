@@ -224,15 +224,26 @@ class _ZeroSimplifier(nodes.Transformer):
             return nodes.name(ZERO)
         return node
 
+    def _runtime(self, node, attr):
+        return (isinstance(node.func, gast.Attribute) and node.func.attr == attr
+                and nodes.is_name(node.func.value, self.runtime_name))
+
     def visit_Call(self, node):
         self.generic_visit(node)
-        if (isinstance(node.func, gast.Attribute) and node.func.attr == "zero_or"
-                and nodes.is_name(node.func.value, self.runtime_name)):
+        if self._runtime(node, "zero_or"):
             return node           # materializes a zero: never itself zero
-        if (isinstance(node.func, gast.Attribute) and node.func.attr == "like"
-                and nodes.is_name(node.func.value, self.runtime_name) and node.args and isinstance(node.args[0], gast.BinOp)
+        if (self._runtime(node, "like") and node.args and isinstance(node.args[0], gast.BinOp)
                 and isinstance(node.args[0].op, (gast.Add, gast.Sub))):
             return node.args[0]  # both terms kept: the sum already has z's shape
+        if self._runtime(node, "add") and len(node.args) == 2 and not node.keywords:
+            # ad.add(0, t) is t: the known zero would be the scalar 0.0, which
+            # adds nothing to an array or float t (its shape stays t's) and
+            # cannot be added to a container tangent (a dict, a record's list)
+            a, b = node.args
+            if is_zero(a):
+                return b
+            if is_zero(b):
+                return a
         operands = list(node.args) + [k.value for k in node.keywords]
         marked = [a for a in operands
                   if any(annotations.get(n, Key.BEARING, False) or is_zero(n)
