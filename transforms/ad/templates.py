@@ -233,6 +233,16 @@ class _ZeroSimplifier(nodes.Transformer):
                 and nodes.is_name(node.func.value, self.runtime_name) and node.args and isinstance(node.args[0], gast.BinOp)
                 and isinstance(node.args[0].op, (gast.Add, gast.Sub))):
             return node.args[0]  # both terms kept: the sum already has z's shape
+        if (isinstance(node.func, gast.Attribute) and node.func.attr == "add"
+                and nodes.is_name(node.func.value, self.runtime_name)
+                and len(node.args) == 2 and not node.keywords):
+            # ad.add accumulates two derivatives of one value (same structure,
+            # containers included): a zero one is no contribution
+            a, b = node.args
+            if is_zero(a):
+                return b
+            if is_zero(b):
+                return a
         operands = list(node.args) + [k.value for k in node.keywords]
         marked = [a for a in operands
                   if any(annotations.get(n, Key.BEARING, False) or is_zero(n)
