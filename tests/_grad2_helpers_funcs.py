@@ -2,6 +2,8 @@
 through user helpers whose reverse sweep is split in two functions
 (``net_fwd`` / ``net_bwd``) and keeps a tape stack (a loop inside the
 helper).  Loaded twice: as is, and with ``np`` = ``autograd.numpy``."""
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -56,7 +58,23 @@ def s_fuzz_helpers(x, params):
     return np.sum(net(params, v2 * np.ones(3))) + first_bias(params)
 
 
-SCALAR = ["s_net", "s_net_list", "s_affine", "s_first_bias_twice", "s_fuzz_helpers"]
+class Layer(NamedTuple):
+    W: np.ndarray
+    b: np.ndarray
+
+
+def s_record(x, p):
+    # a record argument, not differentiated (BUG-27)
+    return np.sum(np.tanh(p.W * x) + p.b)
+
+
+def s_dict_get(x, d):
+    # d.get of a missing key (BUG-27b)
+    return np.sum(np.tanh(d['W'] * x)) + d.get('c', 0.5)
+
+
+SCALAR = ["s_net", "s_net_list", "s_affine", "s_first_bias_twice", "s_fuzz_helpers",
+          "s_record", "s_dict_get"]
 
 
 # --- array z: hessian(f, wrt=z), the tape values active in both sweeps ------

@@ -4,7 +4,8 @@ returns) and ``h_bwd`` (pops it): forward mode over them (``hessian``,
 ``grad(grad(f))``, ``jacobian(grad(f), mode="rev")``) compiles each for its
 own active arguments.  Regressions of BUG-32 (a value pushed inactive and
 popped active: IndexError / broadcast errors) and BUG-33 (the tangent of
-an accumulated container derivative, ``ad.add(0.0, list)``).
+an accumulated container derivative, ``ad.add(0.0, list)``; also BUG-27 /
+BUG-27b, a record or dict argument not differentiated).
 
 References: nested central finite differences in float64 and HIPS autograd
 (on a copy of tests/_grad2_helpers_funcs.py with ``np`` = ``autograd.numpy``).
@@ -46,7 +47,9 @@ Z = _rng.standard_normal(3)
 X0 = 0.4
 
 REST = {"s_net": (PARAMS, Z), "s_net_list": (WS, Z), "s_affine": (PARAMS, Z),
-        "s_first_bias_twice": (PARAMS,), "s_fuzz_helpers": (PARAMS,)}
+        "s_first_bias_twice": (PARAMS,), "s_fuzz_helpers": (PARAMS,),
+        "s_record": (F.Layer(np.array([0.3, 0.5]), np.array([1.0, 2.0])),),
+        "s_dict_get": ({"W": np.array([0.3, 0.5])},)}
 
 
 def close(a, b, tol):
