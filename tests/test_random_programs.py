@@ -609,7 +609,6 @@ def f(s, params):
 FULL_GRAMMAR_XFAIL = {
     # first failure with the deterministic examples, then other bugs the
     # category reaches with other examples (BUG-9 and BUG-15 are now refusals)
-    "for_loops": "BUG-25..31 (derivatives called in the program, grad2)",
     "mixed": "BUG-25..31 (derivatives called in the program, grad2)",
 }
 
