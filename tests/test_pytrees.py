@@ -652,11 +652,6 @@ def test_forward_code_of_gradient_adds_no_zero_to_a_tree_tangent():
     assert "ad.add(0.0," not in src and "ad.add(" in src, src
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="grad(elementwise_grad(f)) with a "
-                   "loop over a list of records: forward mode over the split-mode backward "
-                   "sweep pops a tangent for a value whose push had none (p.W is not "
-                   "differentiated in the forward sweep, is in the backward one): "
-                   "IndexError 'pop from empty list' from generated code")
 def test_grad_of_elementwise_grad_with_a_loop_over_records():
     from ad_compiler import elementwise_grad
     ps = SCALAR_BESIDE_TREE[-1][1]

@@ -575,6 +575,50 @@ def f(x, y):
     v14 = dh(y[1, 0])
     return helper_b(v14 * np.ones((1, 3)), v=np.exp(np.tanh(x * np.ones((1, 3)))))
 """, (1.399, np.array([[-1.43], [0.38]])), ("grad", "vjp")),
+    "BUG-32": (
+        "second derivatives (grad(grad(f)), hessian, jacobian(grad(f))) of a "
+        "program calling a helper that loops over a list argument: IndexError "
+        "'pop from empty list' in the generated net_bwd_jvp, or broadcast / "
+        "matmul ValueErrors: forward mode over the helper's split reverse "
+        "sweep pushed a tangent only for values active in net_fwd_jvp and "
+        "popped one for every value active in net_bwd_jvp (W is not "
+        "differentiated in the first, comes from the differentiated tape in "
+        "the second) (fuzz seed 5151, for_loops 5151015525 and helpers "
+        "5151016758, reduced)",
+        """\
+import numpy as np
+
+
+def net(Ws, h):
+    for W in Ws:
+        h = np.tanh(W @ h)
+    return h
+
+
+def f(s, Ws):
+    return np.sum(net(Ws, s * np.ones(3)))
+""", (0.4, [np.array([[0.5, -1.1, 0.3], [0.9, 0.2, -0.7]]),
+            np.array([[0.4, -0.6], [1.2, 0.1], [-0.3, 0.8]])]), ("grad", "grad2")),
+    "BUG-33": (
+        "grad(grad(f)) of a program calling a helper twice with a list of "
+        "(W, b) pairs, one call's cotangent constant: TypeError "
+        "'unsupported operand type(s) for +: float and list' in the generated "
+        "code (the tangent of the accumulation bparams = ad.add(bparams, g2) "
+        "was ad.add(0.0, dg2)) (fuzz seed 5151, helpers 5151016758, behind "
+        "BUG-32, reduced)",
+        """\
+import numpy as np
+
+
+def first_bias(layers):
+    W, b = layers[0]
+    return np.sum(b * b) + np.sum(W[0])
+
+
+def f(s, params):
+    return s * s * first_bias(params) + first_bias(params)
+""", (0.4, [(np.array([[0.5, -1.1, 0.3], [0.9, 0.2, -0.7]]), np.array([0.6, -0.2]))]),
+        ("grad", "grad2")),
 }
 
 # Categories of the full grammar that hit known bugs with the deterministic
@@ -584,7 +628,6 @@ def f(x, y):
 FULL_GRAMMAR_XFAIL = {
     # first failure with the deterministic examples, then other bugs the
     # category reaches with other examples (BUG-9 and BUG-15 are now refusals)
-    "for_loops": "BUG-25..31 (derivatives called in the program, grad2)",
     "mixed": "BUG-25..31 (derivatives called in the program, grad2)",
 }
 
@@ -649,7 +692,7 @@ def test_random_programs_avoiding_known_bugs(category):
 # unmarked, as regression tests.
 FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17",
               "BUG-19", "BUG-19b", "BUG-21", "BUG-22", "BUG-23", "BUG-31", "BUG-30", "BUG-28", "BUG-28b", "BUG-29", "BUG-25", "BUG-26",
-              "BUG-27", "BUG-27b"}
+              "BUG-27", "BUG-27b", "BUG-32", "BUG-33"}
 
 
 def _bug_params(bugs, fixed):

@@ -301,17 +301,15 @@ def test_forward_mode_over_plain_float_code_differentiates_the_array_code():
 
 
 # --- found while checking the nestings above (not specific to plain floats:
-# 0-d arrays and np.float64 fail alike); strict xfails for the lead to number
+# 0-d arrays and np.float64 failed alike): forward mode over a split-mode
+# backward sweep with a loop; fixed by the tangent stack of split tapes
+# (transforms/ad/forward.py, BUG-32)
 
 def _logistic_via_vjp(r):
     out, pb = vjp(bench.logistic_mean, r, 0.2, 5)
     return pb(1.0)[0]
 
 
-@pytest.mark.xfail(strict=True, reason="forward over split-mode code (a pullback with a "
-                   "loop called inside differentiated code): the tape's pops pair primal "
-                   "and tangent values differently from the pushes (activity differs "
-                   "between the separately compiled sweeps): silently wrong")
 def test_hessian_of_a_function_calling_a_loop_pullback():
     r, h = 2.9, 1e-5
     g = autograd.grad(autograd.grad(autograd.grad(bench.logistic_mean)))(r, 0.2, 5)

@@ -142,7 +142,11 @@ class ForwardPass:
             op = self.act.ops.get(id(stmt))
             if op is not None and op.fn in (self.ctx.runtime.add_at, self.ctx.runtime.zero_at):
                 return self.inplace(stmt, op, state)
+            if op is not None and op.kind == "push" and self._tape_stack(op.args[0]):
+                return self.tape_push(stmt, op, state)
             if op is not None and op.kind == "push":
+                # a gradient's own tape: the tangent of an active value is
+                # pushed after it, popped before it (same name, same activity)
                 value = op.args[1]
                 if isinstance(value, gast.Name) and self.act.is_active(value.id):
                     tan = self.tangent_expr(value, state)
@@ -151,6 +155,55 @@ class ForwardPass:
                     return [stmt, nodes.located(push, stmt)], state
             return [stmt], state
         return [stmt], state
+
+    # -- the tape stacks of a split reverse sweep ----------------------------
+    #
+    # The forward sweep ``f_fwd`` of a helper pushes its values on a stack
+    # that it returns in its tape; ``f_bwd`` pops them.  Forward mode over
+    # them (hessian, grad of grad) compiles each for its own active
+    # arguments, so a value may be active in one and not in the other.  The
+    # tangent of such a stack is a stack of its own, ``dstack``, with one
+    # entry per entry (zeros for the values whose tangent is zero):
+    #
+    #     ad.push(stack, W)        ->   ad.push(stack, W)
+    #                                   ad.push(dstack, ad.zeros_like(W))
+    #     W = ad.pop(stack)        ->   W = ad.pop(stack)
+    #                                   dW = ad.pop(dstack)
+    #
+    # so the two functions agree whatever each one's activity.
+
+    def _tape_stack(self, node):
+        return isinstance(node, gast.Name) and node.id in self.act.tape_stacks
+
+    def tape_push(self, stmt, op, state):
+        stack, value = op.args
+        if not self.act.is_active(stack.id):
+            return [stmt], state
+        out = []
+        state = state.copy()
+        if stack.id not in state.live:
+            out.append(self.zero_init(stack.id, stmt))
+            state.live.add(stack.id)
+        push = nodes.expr_stmt(nodes.call(nodes.copy_node(stmt.value.func),
+                                          [nodes.name(self.tangent(stack.id)),
+                                           self.tangent_expr(value, state)]))
+        return out + [stmt, nodes.located(push, stmt)], state
+
+    def tape_pop(self, stmt, op, target, state):
+        stack = op.args[0].id
+        state = state.copy()
+        state.defined.add(target)
+        if stack not in state.live:
+            state.live.discard(target)
+            return [stmt], state
+        pop = nodes.call(nodes.copy_node(stmt.value.func), [nodes.name(self.tangent(stack))])
+        if self.act.is_active(target):
+            new = nodes.assign(self.tangent(target), pop)
+            state.live.add(target)
+        else:
+            new = nodes.expr_stmt(pop)
+            state.live.discard(target)
+        return [stmt, nodes.located(new, stmt)], state
 
     def inplace(self, stmt, op, state):
         """``ad.add_at(buf, idx, g)`` / ``ad.zero_at(buf, idx)`` update buf in
@@ -284,6 +337,8 @@ class ForwardPass:
         op = self.act.ops[id(stmt)]
         state = state.copy()
         out = []
+        if op.kind == "pop" and self._tape_stack(op.args[0]):
+            return self.tape_pop(stmt, op, target, state)
         if op.kind == "pop":
             if self.act.is_active(target):
                 pop = nodes.assign(self.tangent(target), nodes.copy_node(stmt.value))
@@ -303,7 +358,10 @@ class ForwardPass:
             if src in state.live:
                 dt = nodes.name(self.tangent(src))
         elif op.kind == "container":
-            if any(n in state.live for n in op.diff):
+            if target in self.act.tape_stacks and isinstance(op.node, gast.List) \
+                    and not op.node.elts:
+                dt = gast.List(elts=[], ctx=gast.Load())     # stack = []: dstack = []
+            elif any(n in state.live for n in op.diff):
                 dt = self.tangent_expr(op.node, state) if not isinstance(op.node, gast.Dict) else \
                     gast.Dict(keys=[nodes.copy_node(k) for k in op.node.keys],
                               values=[self.tangent_expr(v, state) for v in op.node.values])

@@ -24,12 +24,15 @@ from ad_compiler.transforms.normalize import check_no_argument_mutation
 
 
 class Activity:
-    def __init__(self, varied, useful, ops_by_stmt, outputs):
+    def __init__(self, varied, useful, ops_by_stmt, outputs, tape_stacks=frozenset()):
         self.varied = varied
         self.useful = useful
         self.active = varied & useful
         self.ops = ops_by_stmt   # id(stmt) -> Op
         self.outputs = outputs
+        # tape stacks of a split reverse sweep (only pushed here: the forward
+        # sweep's, returned; or only popped: the backward sweep's, received)
+        self.tape_stacks = tape_stacks
 
     def is_active(self, ident):
         return ident in self.active
@@ -47,6 +50,7 @@ def analyze(fn, wrt, resolve, info):
     mutating = []     # (stmt, op) of np.copyto(dst, ...) and friends
     ops_by_stmt = {}
     outputs = []
+    pushes, pops = [], []     # flows through the tape stacks of reverse-mode code
     for stmt in _walk_stmts(fn.body):
         if isinstance(stmt, gast.Assign):
             target = stmt.targets[0]
@@ -55,6 +59,8 @@ def analyze(fn, wrt, resolve, info):
             differentiable = op.kind in ("copy", "prim", "user", "container",
                                          "unknown", "opaque")
             srcs = op.diff if differentiable else []
+            if op.kind == "pop" and op.args and isinstance(target, gast.Name):
+                pops.append((target.id, ops.operand_names(op.args[0]), stmt))
             if isinstance(target, gast.Name):
                 flows.append((target.id, srcs, stmt))
             elif isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
@@ -73,12 +79,25 @@ def analyze(fn, wrt, resolve, info):
                                  construct="out=")
             if _writes_into_argument(op.fn) and op.args and isinstance(op.args[0], gast.Name):
                 mutating.append((stmt, op))
+            if op.kind == "push" and len(op.args) == 2 and isinstance(op.args[0], gast.Name):
+                stack = op.args[0].id
+                pushes.append((stack, [stack] + ops.operand_names(op.args[1]), stmt))
             if op.fn in (runtime.add_at, runtime.zero_at) and isinstance(op.args[0], gast.Name):
                 # in-place updates in reverse-mode code: buf <- buf, g
                 buf = op.args[0].id
                 extra = ops.operand_names(op.args[2]) if op.fn is runtime.add_at else []
                 flows.append((buf, [buf] + extra, stmt))
 
+    # A stack pushed and popped here (a gradient's own tape) restores each
+    # name it saved: no flow.  A split sweep's stack (pushed only, or popped
+    # only) carries its values between two functions: pushed values flow
+    # into it, popped values out of it, so forward mode gives it a tangent
+    # stack (transforms/ad/forward.py).
+    pushed = {p[0] for p in pushes}
+    popped = {n for p in pops for n in p[1]}
+    tape_stacks = frozenset(pushed ^ popped)
+    flows += [p for p in pushes if p[0] in tape_stacks]
+    flows += [p for p in pops if set(p[1]) <= tape_stacks]
     # varied: what the inputs flow into; useful: what flows into the outputs
     # (worklists over the flow graph: linear, where sweeping all the flows
     # until nothing changes took one sweep per statement of a long function)
@@ -89,7 +108,7 @@ def analyze(fn, wrt, resolve, info):
         sources.setdefault(tgt, []).extend(srcs)
     varied = _closure(set(wrt), readers)
     useful = _closure(set(outputs), sources)
-    act = Activity(varied, useful, ops_by_stmt, outputs)
+    act = Activity(varied, useful, ops_by_stmt, outputs, tape_stacks)
     params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
     for stmt, op in mutating:
         dst = op.args[0].id
