@@ -853,7 +853,10 @@ def norm_grad_tangent(g, x, z, dx, dz, ord=None, axis=None, keepdims=False):
     ge = expand(g, x, axis, keepdims)
     ze = expand(z, x, axis, keepdims)
     dze = expand(dz, x, axis, keepdims)
-    return ge * (dx - x * dze / ze) / ze
+    # where the norm is 0, norm_grad is the constant 0 (its subgradient
+    # convention), so its tangent is 0 there too, not 0/0
+    safe = np.where(ze == 0, 1.0, ze)
+    return np.where(ze == 0, 0.0, ge * (dx - x * dze / safe) / safe)
 
 
 def prod_grad_tangent(g, x, z, dx, dz, axis=None, keepdims=False):

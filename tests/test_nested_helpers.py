@@ -119,3 +119,26 @@ def test_hessian_of_a_derivative(mod, name):
     grad_g = ad_compiler.grad(g)
     np.testing.assert_allclose(got, _fd(grad_g, X), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(got, autograd.hessian(_AUTOGRAD[name])(X), rtol=1e-8, atol=1e-10)
+
+
+def _norm(u):
+    return np.linalg.norm(u)
+
+
+def _through_norm_gradient_at_zero(p):
+    # grad(norm) at the zero vector is 0 (our subgradient), for every p: a constant
+    return np.sum(ad_compiler.grad(_norm)(p - p) * p) + np.sum(np.sin(p))
+
+
+def test_norm_gradient_tangent_at_zero_is_zero_not_nan():
+    """The tangent of norm's gradient where the norm is 0 is 0 (norm_grad
+    is the constant 0 there), not 0/0: found by the fuzz (seed 6262) as a
+    nan gradient where finite differences give the derivative of sin."""
+    p = np.array([0.3, -0.8, 0.5])
+    got = ad_compiler.grad(_through_norm_gradient_at_zero)(p)
+    eps = 1e-6
+    fd = np.array([(_through_norm_gradient_at_zero(p + eps * e)
+                    - _through_norm_gradient_at_zero(p - eps * e)) / (2 * eps) for e in np.eye(3)])
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, fd, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(got, np.cos(p), rtol=1e-12)
