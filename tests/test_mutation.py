@@ -1058,3 +1058,63 @@ def test_augmented_update_of_a_dict_entry_without_a_stale_view_is_differentiated
     x = np.array([0.3, 0.7])
     g = grad(fn, wrt=1)(copy.deepcopy(d), x)
     np.testing.assert_allclose(g, fd_grad_of_copies(fn, (d, x), 1), rtol=1e-6, atol=1e-9)
+
+
+# --- a helper updating a fresh temporary, and functools.partial entries ----
+# (fuzz seed 6262: the run-time guard refused `helper(np.select(...))`, whose
+# argument no other name holds, and located a refusal in a partial's wrapper)
+
+def _scale_(p, v):
+    p *= v
+    return np.sum(np.sin(p))
+
+
+def _on_fresh(x):
+    return _scale_(x * 2.0, 3.0) + _scale_(np.select([x > 0.0], [x], default=-x), 0.5)
+
+
+def _on_argument(x):
+    return _scale_(x, 3.0)  # LINE-ON-ARGUMENT
+
+
+def _on_view(x):
+    return _scale_(x.T, 3.0)  # LINE-ON-VIEW
+
+
+def _line_of(marker):
+    src = open(__file__).read().splitlines()
+    return next(i + 1 for i, text in enumerate(src) if marker in text)
+
+
+def test_helper_may_update_a_fresh_temporary():
+    x = np.array([0.3, -0.7, 1.1])
+    before = x.copy()
+    got = grad(_on_fresh)(x)
+    np.testing.assert_allclose(got, fd_grad_of_copies(_on_fresh, (x,)), rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("fn, marker", [(_on_argument, "LINE-ON-ARGUMENT"),
+                                        (_on_view, "LINE-ON-VIEW")])
+def test_helper_updating_the_callers_array_is_still_refused(fn, marker):
+    x = np.array([[0.3, -0.7], [1.1, 0.2]])
+    with pytest.raises(CompileError) as e:
+        grad(fn)(x)
+    assert e.value.filename == __file__ and e.value.lineno == _line_of(marker)
+
+
+def _outer(k, x):
+    return k * _on_argument(x)  # LINE-PARTIAL-INNER
+
+
+def test_refusal_through_a_partial_entry_is_at_the_users_line():
+    import functools
+    x = np.array([0.3, -0.7])
+    with pytest.raises(CompileError) as direct:
+        grad(_outer, wrt=1)(2.0, x)
+    with pytest.raises(CompileError) as through:
+        grad(functools.partial(_outer, 2.0))(x)
+    for e in (direct.value, through.value):
+        assert e.filename == __file__
+        assert e.lineno in (_line_of("LINE-PARTIAL-INNER"), _line_of("LINE-ON-ARGUMENT"))
+    assert through.value.lineno == direct.value.lineno

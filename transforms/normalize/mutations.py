@@ -221,6 +221,8 @@ class MutationGuards:
                 isinstance(a, gast.Starred) for a in call.args) or any(
                 k.arg is None for k in call.keywords):
             return []
+        if getattr(self.info.fn, "__ad_partial__", None) is not None:
+            return []   # a partial's wrapper passes its arguments on (check_no_argument_mutation)
         fn, args = self._callee_of(expr, call)
         if fn is None:
             return []
@@ -232,8 +234,9 @@ class MutationGuards:
         out = []
         for param, (kind, dunder, filename, lineno) in sorted(argument_mutations(fn).items()):
             actual = bound.get(param)
-            if kind != "update" or not isinstance(actual, gast.Name):
-                continue
+            if kind != "update" or not isinstance(actual, gast.Name) \
+                    or actual.id in self._fresh_temps():
+                continue    # (a new array no other name holds: nobody sees the update)
             out.append(self._update_guard(actual.id, dunder, expr, f"{fn.__name__}()", param,
                                           f"{filename}:{lineno}"))
         return out
