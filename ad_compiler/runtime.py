@@ -904,10 +904,25 @@ def norm_tangent(dx, x, z, ord=None, axis=None, keepdims=False):
     """Tangent of np.linalg.norm: <grad, dx> reduced like the norm."""
     x = np.asarray(x)
     one = np.ones_like(z, dtype=np.result_type(z, 0.0))
-    gx = norm_grad(one, x, z, ord, axis, keepdims)
-    if axis is None and (ord is None or x.ndim == 1 or ord in ("fro", "nuc", 2)):
-        return np.sum(gx * dx)
-    return np.sum(gx * dx, axis=axis, keepdims=keepdims)
+    return norm_reduce(norm_grad(one, x, z, ord, axis, keepdims) * dx, x, ord, axis, keepdims)
+
+
+def norm_reduce(v, x, ord=None, axis=None, keepdims=False):
+    """``v`` (shaped like x) summed over what np.linalg.norm(x, ord, axis,
+    keepdims) reduces: linear in v (norm_tangent's reduction)."""
+    if axis is None and (ord is None or np.ndim(x) == 1 or ord in ("fro", "nuc", 2)):
+        return np.sum(v)
+    return np.sum(v, axis=axis, keepdims=keepdims)
+
+
+def norm_tangent_curvature(dx, x, z, tx, tz, ord=None, axis=None, keepdims=False):
+    """The tangent of ``norm_tangent(dx, x, z)`` in x and z (tangents tx,
+    tz): <tangent of norm's gradient, dx> reduced like the norm (2-norm and
+    Frobenius norm, as norm_grad_tangent)."""
+    x = np.asarray(x)
+    one = np.ones_like(z, dtype=np.result_type(z, 0.0))
+    return norm_reduce(norm_grad_tangent(one, x, z, tx, tz, ord, axis, keepdims) * dx,
+                       x, ord, axis, keepdims)
 
 
 def like_sequence(pieces, arrays):

@@ -48,6 +48,23 @@ def h_ein(u):
 
 def g_ein(x):
     return jvp(h_ein, (x,), (np.cos(x),))[1]
+
+
+def h_norm(u):
+    return np.linalg.norm(u * np.sin(u) + 0.5) ** 2 * 0.5 + np.linalg.norm(u)
+
+
+def g_norm(x):
+    return jvp(h_norm, (x,), (np.cos(x),))[1]
+
+
+def h_norm_axis(u):
+    m = np.outer(u, np.cos(u)) + 1.0
+    return np.sum(np.linalg.norm(m, axis=1) * u) + np.linalg.norm(m, 'fro')
+
+
+def g_norm_axis(x):
+    return jvp(h_norm_axis, (x,), (np.cos(x),))[1]
 """
 
 
@@ -76,6 +93,15 @@ def _h_ein(u):
     return anp.einsum('i,i->', u, anp.sin(u))
 
 
+def _h_norm(u):
+    return anp.linalg.norm(u * anp.sin(u) + 0.5) ** 2 * 0.5 + anp.linalg.norm(u)
+
+
+def _h_norm_axis(u):
+    m = anp.outer(u, anp.cos(u)) + 1.0
+    return anp.sum(anp.linalg.norm(m, axis=1) * u) + anp.linalg.norm(m, 'fro')
+
+
 def _directional(h):
     return lambda x: anp.dot(autograd.grad(h)(x), anp.cos(x))
 
@@ -85,6 +111,8 @@ _AUTOGRAD = {
     "g_abs_hessian": lambda x: anp.sum(autograd.hessian(_h_abs)(x)),
     "g_cabs": _directional(_h_cabs),
     "g_ein": _directional(_h_ein),
+    "g_norm": _directional(_h_norm),            # runtime.norm_tangent (BUG-26b)
+    "g_norm_axis": _directional(_h_norm_axis),
 }
 
 X = np.array([0.3, -0.5, 0.7])

@@ -437,9 +437,9 @@ def f(x):
     "BUG-26b": (
         "the rest of BUG-26's class: grad of code calling hvp(h) where h uses "
         "np.einsum (the forward rule of einsum_vjp emits "
-        "runtime_numpy.einsum_vjp_sub, which has no forward rule), or jvp(h) "
-        "where h uses np.linalg.norm (runtime.norm_tangent): CompileError at "
-        "the user's line; tests/test_rules.py's "
+        "runtime_numpy.einsum_vjp_sub, which has no forward rule): CompileError at "
+        "the user's line (the norm half, jvp(h) with np.linalg.norm, is fixed: "
+        "tests/test_nested_helpers.py); tests/test_rules.py's "
         "FORWARD_HELPERS_WITHOUT_FORWARD_RULE lists every such helper",
         """\
 import numpy as np

@@ -83,6 +83,19 @@ def norm_grad(z, g, x, n, ord=None, axis=None, keepdims=False):
             + ad.norm_grad_tangent(g, x, n, d[x], d[n], ord, axis, keepdims))
 
 
+@forward(ad.norm_tangent)
+def norm_tangent(t, dx, x, z, ord=None, axis=None, keepdims=False):
+    # t = <norm's gradient at x, dx>, reduced: linear in dx (third
+    # derivatives through a norm: grad of code calling jvp(h))
+    d[t] = (ad.norm_tangent(d[dx], x, z, ord, axis, keepdims)
+            + ad.norm_tangent_curvature(dx, x, z, d[x], d[z], ord, axis, keepdims))
+
+
+@forward(ad.norm_reduce)
+def norm_reduce(r, v, x, ord=None, axis=None, keepdims=False):
+    d[r] = ad.norm_reduce(d[v], x, ord, axis, keepdims)
+
+
 @forward(ad.prod_grad)
 def prod_grad(z, g, x, p, axis=None, keepdims=False):
     # exact where no entry of x is zero
