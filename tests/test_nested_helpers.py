@@ -17,6 +17,8 @@ import pytest
 import ad_compiler
 
 _SOURCE = """\
+from typing import NamedTuple
+
 import numpy as np
 from ad_compiler import hessian, jvp
 
@@ -65,6 +67,63 @@ def h_norm_axis(u):
 
 def g_norm_axis(x):
     return jvp(h_norm_axis, (x,), (np.cos(x),))[1]
+
+
+def h_list(u):
+    s = 0.0
+    for r in [u[0:2], u[1:3] * u[0]]:
+        s = s + np.sum(r * r * np.sin(r))
+    return s
+
+
+def h_dict(u):
+    dd = {1: u[1:], 2: u[:-1] * 2.0}
+    v = 0.0
+    for k, r in dd.items():
+        v = v + k * np.sum(np.tanh(r))
+    for r in dd.values():
+        v = v + np.sum(r ** 3)
+    return v
+
+
+def h_sorted(u):
+    vals = sorted([u[0], u[1] * 2.0, u[2]])
+    return vals[0] * vals[2] + np.sin(vals[1])
+
+
+def h_sum(u):
+    return np.sum(sum([u * u, np.sin(u), u ** 3]))
+
+
+class P(NamedTuple):
+    W: np.ndarray
+    b: np.ndarray
+
+
+def h_record(u):
+    p = P(u * 2.0, np.sin(u))
+    q = p._replace(b=p.b * u)
+    return np.sum(q.W * q.b) + np.sum(p.b)
+
+
+def g_list(x):
+    return jvp(h_list, (x,), (np.cos(x),))[1]
+
+
+def g_dict(x):
+    return jvp(h_dict, (x,), (np.cos(x),))[1]
+
+
+def g_sorted(x):
+    return jvp(h_sorted, (x,), (np.cos(x),))[1]
+
+
+def g_sum(x):
+    return jvp(h_sum, (x,), (np.cos(x),))[1]
+
+
+def g_record(x):
+    return jvp(h_record, (x,), (np.cos(x),))[1]
 """
 
 
@@ -102,6 +161,37 @@ def _h_norm_axis(u):
     return anp.sum(anp.linalg.norm(m, axis=1) * u) + anp.linalg.norm(m, 'fro')
 
 
+def _h_list(u):
+    s = 0.0
+    for r in [u[0:2], u[1:3] * u[0]]:
+        s = s + anp.sum(r * r * anp.sin(r))
+    return s
+
+
+def _h_dict(u):
+    dd = {1: u[1:], 2: u[:-1] * 2.0}
+    v = 0.0
+    for k, r in dd.items():
+        v = v + k * anp.sum(anp.tanh(r))
+    for r in dd.values():
+        v = v + anp.sum(r ** 3)
+    return v
+
+
+def _h_sorted(u):
+    vals = sorted([u[0], u[1] * 2.0, u[2]])
+    return vals[0] * vals[2] + anp.sin(vals[1])
+
+
+def _h_sum(u):
+    return anp.sum(u * u + anp.sin(u) + u ** 3)
+
+
+def _h_record(u):
+    W, b = u * 2.0, anp.sin(u)
+    return anp.sum(W * (b * u)) + anp.sum(b)
+
+
 def _directional(h):
     return lambda x: anp.dot(autograd.grad(h)(x), anp.cos(x))
 
@@ -113,6 +203,13 @@ _AUTOGRAD = {
     "g_ein": _directional(_h_ein),
     "g_norm": _directional(_h_norm),            # runtime.norm_tangent (BUG-26b)
     "g_norm_axis": _directional(_h_norm_axis),
+    # the container and record helpers of forward-mode code (fuzz seed 7373:
+    # as_sequence_tangent, zero_or, items_tangent had no forward rule)
+    "g_list": _directional(_h_list),
+    "g_dict": _directional(_h_dict),
+    "g_sorted": _directional(_h_sorted),
+    "g_sum": _directional(_h_sum),
+    "g_record": _directional(_h_record),
 }
 
 X = np.array([0.3, -0.5, 0.7])

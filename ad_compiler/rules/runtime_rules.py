@@ -253,3 +253,54 @@ def sum_deferred(z, parts, like=None):
 @forward(ad.broadcast_to)
 def broadcast_to(z, g, shape):
     d[z] = ad.broadcast_to(d[g], shape)
+
+
+# --- the helpers forward-mode code calls for containers and records ---------
+# (third derivatives: grad of code calling jvp(h)/hvp(h) where h loops over
+# a list or dict, builds a record...).  Each is linear in its tangent
+# argument(s); the primal arguments only give structure (keys, order,
+# field names, the shape of a zero), which is locally constant.
+
+@forward(ad.zero_or)
+def zero_or(z, t, x):
+    d[z] = ad.zero_or(d[t], x)
+
+
+@forward(ad.as_sequence_tangent)
+def as_sequence_tangent(z, t, x):
+    d[z] = ad.as_sequence_tangent(d[t], x)
+
+
+@forward(ad.items_tangent)
+def items_tangent(z, t, dct):
+    d[z] = ad.items_tangent(d[t], dct)
+
+
+@forward(ad.values_tangent)
+def values_tangent(z, t, dct):
+    d[z] = ad.values_tangent(d[t], dct)
+
+
+@forward(ad.sorted_tangent)
+def sorted_tangent(z, t, x, key=None, reverse=False):
+    d[z] = ad.sorted_tangent(d[t], x, key, reverse)
+
+
+@forward(ad.field_tangent)
+def field_tangent(z, t, x, name):
+    d[z] = ad.field_tangent(d[t], x, name)
+
+
+@forward(ad.sum_list)
+def sum_list(z, items):
+    d[z] = ad.sum_list(d[items])
+
+
+@forward(ad.record_tangent)
+def record_tangent(r, z, fields, tangents):
+    d[r] = ad.record_tangent(z, fields, d[tangents])
+
+
+@forward(ad.replaced_tangent)
+def replaced_tangent(r, t, x, fields, tangents):
+    d[r] = ad.replaced_tangent(d[t], x, fields, d[tangents])
