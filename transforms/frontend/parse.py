@@ -220,12 +220,53 @@ def partial_function(p):
     return out
 
 
+# code -> (linecache entry of its file when parsed, FunctionInfo): a compile
+# parses its function several times (the parse pass, forward mode's tangent
+# names, callers' checks of argument mutations and returned sequences)
+_PARSED = weakref.WeakKeyDictionary()
+
+
 def parse_function(fn):
-    """Parse ``fn`` into a gast FunctionDef with absolute line numbers."""
+    """Parse ``fn`` into a gast FunctionDef with absolute line numbers.
+
+    The parse is cached per code object, and used again while the file's
+    ``linecache`` entry is the one it was read from (``linecache.checkcache``
+    drops the entry of a file edited on disk, as ``inspect`` does when it
+    reads the source): each call returns a fresh copy of the tree, in a
+    ``FunctionInfo`` of its own for ``fn``."""
     if not inspect.isfunction(fn):
         raise TypeError(
             f"ad_compiler differentiates Python functions defined with 'def'; "
             f"got {type(fn).__name__} {fn!r}")
+    code = fn.__code__
+    filename = code.co_filename
+    hit = _PARSED.get(code)
+    if hit is not None:
+        linecache.checkcache(filename)
+        if linecache.cache.get(filename) is hit[0]:
+            return _info_from(fn, *hit[1:])
+    info = _parse_function(fn)
+    entry = linecache.cache.get(filename)
+    if entry is not None and len(entry) == 4:      # (not a lazy entry)
+        # (the parts only: the function, its globals and cells are not kept)
+        _PARSED[code] = (entry, nodes.copy_node(info.node), info.filename,
+                         info.source_lines, info.display_name,
+                         getattr(info, "col_shift", None))
+    return info
+
+
+def _info_from(fn, node, filename, source_lines, display, col_shift):
+    """A FunctionInfo of ``fn`` with a copy of a cached parse."""
+    out = FunctionInfo(fn, nodes.copy_node(node), filename, source_lines)
+    if fn.__code__.co_name == "<lambda>":
+        out.node.name = fn.__name__         # (as _parse_lambda names it)
+        out.display_name = display
+    if col_shift is not None:
+        out.col_shift = col_shift
+    return out
+
+
+def _parse_function(fn):
     code = fn.__code__
     filename = code.co_filename
     if code.co_name == "<lambda>":
