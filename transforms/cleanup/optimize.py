@@ -150,6 +150,56 @@ def _assign_counts(fn):
     return counts
 
 
+def _name_facts(fn):
+    """``(_assign_counts(fn), _load_counts(fn), _mutated(fn))`` in one walk
+    of the function (``optimize`` shares them between its passes until one
+    of them changes the tree)."""
+    stores, loads, mutated = {}, {}, set()
+    Name, Load, Store, Param = gast.Name, gast.Load, gast.Store, gast.Param
+    Subscript, Attribute, AugAssign, Expr, Call = (gast.Subscript, gast.Attribute,
+                                                   gast.AugAssign, gast.Expr, gast.Call)
+    for node in nodes.walk(fn):
+        cls = type(node)
+        if cls is Name:
+            ctx = type(node.ctx)
+            if ctx is Load:
+                loads[node.id] = loads.get(node.id, 0) + 1
+            elif ctx is Store or ctx is Param:
+                stores[node.id] = stores.get(node.id, 0) + 1
+        elif cls is Subscript or cls is Attribute:
+            if isinstance(node.ctx, Store):
+                base = node.value
+                while isinstance(base, (Subscript, Attribute)):
+                    base = base.value
+                if isinstance(base, Name):
+                    mutated.add(base.id)
+        elif cls is AugAssign:
+            if isinstance(node.target, Name):
+                mutated.add(node.target.id)
+        elif cls is Expr and isinstance(node.value, Call):
+            mutated |= {n.id for n in nodes.walk(node.value) if isinstance(n, Name)}
+    return stores, loads, mutated
+
+
+class _Facts:
+    """``_name_facts`` of a function, computed when first asked for and
+    again after ``stale()`` (a pass changed the tree)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._facts = None
+
+    def stale(self):
+        self._facts = None
+
+    def get(self):
+        """Fresh copies: (assign counts, load counts, mutated names)."""
+        if self._facts is None:
+            self._facts = _name_facts(self.fn)
+        stores, loads, mutated = self._facts
+        return dict(stores), dict(loads), set(mutated)
+
+
 def _is_number(node):
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
         node = node.operand
@@ -183,7 +233,7 @@ class _Substitute(nodes.Transformer):
         return node
 
 
-def copy_propagation(fn):
+def copy_propagation(fn, facts=None):
     """``a = b`` followed by uses of ``a`` in the same block: use ``b``; and
     ``a = 1.0`` (a number): use the number.
 
@@ -193,8 +243,11 @@ def copy_propagation(fn):
 
     Each block keeps, per name, the statements that read it (and how many
     times), so a copy costs the statements that read it, not the block."""
-    counts = _assign_counts(fn)
-    loads = _load_counts(fn)
+    if facts is not None:
+        counts, loads, _ = facts.get()
+    else:
+        counts = _assign_counts(fn)
+        loads = _load_counts(fn)
     changed = [False]
 
     def reads(stmt):
@@ -424,7 +477,7 @@ def _mutated(fn):
     return out
 
 
-def common_subexpressions(fn, pure_roots):
+def common_subexpressions(fn, pure_roots, facts=None):
     """A pure expression computed by a top-level ``t = expr`` is not computed
     again as part of a later expression: it reads ``t`` (``np.cos(x)`` of the
     primal sweep reused by the adjoint sweep).  Only when ``t`` and every name
@@ -433,8 +486,11 @@ def common_subexpressions(fn, pure_roots):
     read; whole right-hand sides are not replaced (each assignment keeps a
     fresh array, which in-place accumulation may own).  Returns True if it
     changed."""
-    counts = _assign_counts(fn)
-    mutated = _mutated(fn)
+    if facts is not None:
+        counts, _, mutated = facts.get()
+    else:
+        counts = _assign_counts(fn)
+        mutated = _mutated(fn)
     known = {}           # gast.dump(expr) -> name holding its value
     changed = [False]
 
@@ -476,7 +532,7 @@ def _mentions(stmt, name, stores_only=False):
                for n in nodes.walk(stmt))
 
 
-def fold_negations(fn):
+def fold_negations(fn, facts=None):
     """Negations that cancel or merge, exactly (negation is exact in
     floating point):
 
@@ -486,11 +542,15 @@ def fold_negations(fn):
       other single-use names: the inner negation goes, ``v = w``.
 
     Returns True if it changed."""
-    counts = _assign_counts(fn)
-    loads = _load_counts(fn)
+    if facts is not None:
+        counts, loads, mutated = facts.get()
+    else:
+        counts = _assign_counts(fn)
+        loads = _load_counts(fn)
+        mutated = _mutated(fn)
     # -(-a) is a fresh array, ``a`` the same one: where anything is written
     # in place, a double negation must not become another name for ``a``
-    writes = bool(_mutated(fn))
+    writes = bool(mutated)
     changed = [False]
 
     def negated(expr, defs):
@@ -606,7 +666,15 @@ def copy_back(fn):
 def optimize(fn, pure_roots=()):
     """Run the clean-up passes to a fixed point, then free dead values."""
     pure = set(pure_roots)
-    while copy_propagation(fn) | dead_code(fn, pure) | double_products(fn) | \
-            common_subexpressions(fn, pure) | fold_negations(fn) | copy_back(fn):
-        pass
+    facts = _Facts(fn)          # (one walk for the passes' name counts, per change)
+    steps = [lambda: copy_propagation(fn, facts), lambda: dead_code(fn, pure),
+             lambda: double_products(fn), lambda: common_subexpressions(fn, pure, facts),
+             lambda: fold_negations(fn, facts), lambda: copy_back(fn)]
+    changed = True
+    while changed:
+        changed = False
+        for run in steps:
+            if run():
+                facts.stale()
+                changed = True
     return free_dead_values(fn)
