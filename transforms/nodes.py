@@ -184,13 +184,37 @@ def injected_object(injected, func):
     return None
 
 
+# (class name, field) that never hold nodes: walks skip them
+_SCALAR_FIELDS = frozenset([
+    ("Name", "id"), ("Attribute", "attr"), ("keyword", "arg"), ("Constant", "value"),
+    ("Constant", "kind"), ("FunctionDef", "name"), ("AsyncFunctionDef", "name"),
+    ("ClassDef", "name"), ("alias", "name"), ("alias", "asname"), ("ImportFrom", "module"),
+    ("ImportFrom", "level"), ("comprehension", "is_async"), ("FormattedValue", "conversion"),
+])
+_CHILD_FIELDS = {}      # node class -> its fields that may hold nodes
+
+
+def _child_fields(cls):
+    fields = _CHILD_FIELDS.get(cls)
+    if fields is None:
+        fields = _CHILD_FIELDS[cls] = tuple(
+            f for f in cls._fields
+            if f != "type_comment" and (cls.__name__, f) not in _SCALAR_FIELDS)
+    return fields
+
+
 def walk(node):
     """``gast.walk``: ``node`` and everything under it, in the same
-    (breadth-first) order, with less overhead per node."""
+    (breadth-first) order, with less overhead per node (fields that only
+    hold names and numbers are not looked at)."""
     AST = gast.AST
+    child_fields = _CHILD_FIELDS
     todo = [node]
     for node in todo:           # (the list grows while it is read)
-        for field in node._fields:
+        fields = child_fields.get(type(node))
+        if fields is None:
+            fields = _child_fields(type(node))
+        for field in fields:
             value = getattr(node, field, None)
             if isinstance(value, AST):
                 todo.append(value)
@@ -213,7 +237,10 @@ class Transformer(gast.NodeTransformer):
 
     def generic_visit(self, node):
         AST = gast.AST
-        for field in node._fields:
+        fields = _CHILD_FIELDS.get(type(node))
+        if fields is None:
+            fields = _child_fields(type(node))
+        for field in fields:
             try:
                 old = getattr(node, field)
             except AttributeError:

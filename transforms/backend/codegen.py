@@ -54,8 +54,11 @@ def to_source(tree, comments=None):
     for node in nodes.walk(tree):       # a block left empty by a pass: 'pass'
         if isinstance(node, (gast.For, gast.While, gast.If, gast.FunctionDef)) and not node.body:
             node.body = [gast.Pass()]
+    # (ast.unparse reads no positions but a statement's ``lineno``, to look
+    # up type-ignore comments, of which there are none: _NegativeConstants
+    # gives the statements that have none a 0 instead of a walk of
+    # ast.fix_missing_locations)
     py = _NegativeConstants().visit(gast.gast_to_ast(tree))
-    ast.fix_missing_locations(py)
     text = ast.unparse(py)
     if comments is not None:
         texts = comments.texts
@@ -69,6 +72,11 @@ class _NegativeConstants(nodes.Transformer):
     written as a negation of a positive one, which ``ast.unparse`` puts in
     parentheses where precedence needs it: ``(-1.5) ** 2``, not ``-1.5 ** 2``
     (which is ``-(1.5 ** 2)``)."""
+
+    def visit(self, node):
+        if isinstance(node, ast.stmt) and not hasattr(node, "lineno"):
+            node.lineno = 0
+        return super().visit(node)
 
     def visit_Constant(self, node):
         v = node.value
