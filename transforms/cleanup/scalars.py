@@ -470,7 +470,7 @@ def plain_floats(tree, ctx):
     def realish(e, extra=()):          # a Python real number or an np.float64
         return real(e, {F64} | set(extra))
 
-    class Rewrite(gast.NodeTransformer):
+    class Rewrite(nodes.Transformer):
         def visit_Call(self, node):
             self.generic_visit(node)
             if node.keywords or any(isinstance(a, gast.Starred) for a in node.args):

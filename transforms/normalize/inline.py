@@ -117,7 +117,7 @@ class Inline:
         lambda is inlined and a module-level function is a call)."""
         normalizer = self
 
-        class Maps(gast.NodeTransformer):
+        class Maps(nodes.Transformer):
             def visit_Call(self, node):
                 self.generic_visit(node)
                 if not (normalizer._is_builtin(node.func, "map") and len(node.args) >= 2
@@ -193,7 +193,7 @@ class Inline:
                   for n in sorted(inner)}
         self.locals |= set(rename.values())
 
-        class Renamer(gast.NodeTransformer):
+        class Renamer(nodes.Transformer):
             def visit_Name(self, node):
                 if node.id in rename:
                     annotations.set(node, Key.USER_NAME,
@@ -293,7 +293,7 @@ class Inline:
                     rename.setdefault(n.id, self._fresh(n.id))
         self.locals |= set(rename.values())
 
-        class Renamer(gast.NodeTransformer):
+        class Renamer(nodes.Transformer):
             def visit_Name(self, node):
                 if node.id in rename:
                     annotations.set(node, Key.USER_NAME,
