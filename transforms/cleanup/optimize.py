@@ -52,6 +52,34 @@ def _is_pure(node, pure_roots):
     return True
 
 
+def _pure_loads(node, pure_roots):
+    """The names ``node`` loads if ``_is_pure(node, pure_roots)``, else None
+    (one walk for both)."""
+    out = set()
+    Name, Load, Call, Attribute = gast.Name, gast.Load, gast.Call, gast.Attribute
+    for sub in nodes.walk(node):
+        cls = type(sub)
+        if cls is Name:
+            if type(sub.ctx) is Load:
+                out.add(sub.id)
+        elif cls is Call:
+            func = sub.func
+            root = func
+            while isinstance(root, Attribute):
+                root = root.value
+            if not (isinstance(root, Name) and root.id in pure_roots):
+                return None
+            if isinstance(func, Attribute) and func.attr in _IMPURE_RUNTIME:
+                return None
+        elif isinstance(sub, _IMPURE_NODES):
+            return None
+    return out
+
+
+_IMPURE_NODES = (gast.Lambda, gast.Yield, gast.Await, gast.NamedExpr, gast.ListComp,
+                 gast.GeneratorExp, gast.DictComp, gast.SetComp)
+
+
 def dead_code(fn, pure_roots):
     """One sweep of dead-assignment removal; returns True if it changed.
 
@@ -61,10 +89,18 @@ def dead_code(fn, pure_roots):
     Pure assignments to names that are not needed go, including the
     loop-carried ones no effect ever reads (``total = total + x`` of a loss
     that ``grad`` does not return)."""
+    reads = {}           # id(statement) -> names its value reads, if a pure assignment
+
     def pure_assign(s):
         # (never ``n += e``: it may write into an array another name shares)
-        return (isinstance(s, gast.Assign) and len(s.targets) == 1
-                and isinstance(s.targets[0], gast.Name) and _is_pure(s.value, pure_roots))
+        # (memoized for the sweep: the statements stay alive during the call)
+        key = id(s)
+        if key not in reads:
+            reads[key] = None
+            if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+                    and isinstance(s.targets[0], gast.Name):
+                reads[key] = _pure_loads(s.value, pure_roots)
+        return reads[key] is not None
 
     def target(s):
         return s.targets[0].id
@@ -79,7 +115,7 @@ def dead_code(fn, pure_roots):
     def mark(stmts):
         for s in stmts:
             if pure_assign(s):
-                assigns.setdefault(target(s), set()).update(loads(s.value))
+                assigns.setdefault(target(s), set()).update(reads[id(s)])
                 continue
             subs = [f for f in ("body", "orelse", "handlers", "finalbody")
                     if getattr(s, f, None) and not isinstance(s, gast.FunctionDef)]
@@ -492,6 +528,7 @@ def common_subexpressions(fn, pure_roots, facts=None):
         counts = _assign_counts(fn)
         mutated = _mutated(fn)
     known = {}           # gast.dump(expr) -> name holding its value
+    shapes = set()       # _cse_shape of the expressions in known
     changed = [False]
 
     def stable(name):
@@ -499,7 +536,9 @@ def common_subexpressions(fn, pure_roots, facts=None):
 
     class Replace(nodes.Transformer):
         def generic_visit(self, node):
-            if isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp)):
+            # (gast.dump only for expressions of the shape of a known one)
+            if isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp)) \
+                    and _cse_shape(node) in shapes:
                 name = known.get(gast.dump(node))
                 if name is not None:
                     changed[0] = True
@@ -519,7 +558,20 @@ def common_subexpressions(fn, pure_roots, facts=None):
                 and all(stable(n.id) for n in nodes.walk(stmt.value) if isinstance(n, gast.Name)
                         and isinstance(n.ctx, gast.Load) and n.id not in pure_roots)):
             known.setdefault(gast.dump(stmt.value), stmt.targets[0].id)
+            shapes.add(_cse_shape(stmt.value))
     return changed[0]
+
+
+def _cse_shape(node):
+    """What equal expressions (equal ``gast.dump``) have in common and is
+    cheap to compute: the class, the operator or the called name, the
+    number of arguments."""
+    cls = type(node)
+    if cls is gast.Call:
+        f = node.func
+        return cls, getattr(f, "attr", None) or getattr(f, "id", None), len(node.args), \
+            len(node.keywords)
+    return cls, type(node.op)
 
 
 def _is_neg(node):
