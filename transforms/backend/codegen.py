@@ -16,6 +16,7 @@ import types
 import weakref
 
 import gast
+from gast import ast3 as gast_ast3
 
 from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
@@ -54,11 +55,8 @@ def to_source(tree, comments=None):
     for node in nodes.walk(tree):       # a block left empty by a pass: 'pass'
         if isinstance(node, (gast.For, gast.While, gast.If, gast.FunctionDef)) and not node.body:
             node.body = [gast.Pass()]
-    # (ast.unparse reads no positions but a statement's ``lineno``, to look
-    # up type-ignore comments, of which there are none: _NegativeConstants
-    # gives the statements that have none a 0 instead of a walk of
-    # ast.fix_missing_locations)
-    py = _NegativeConstants().visit(gast.gast_to_ast(tree))
+    py = _to_ast(tree)
+    _negative_constants(py)
     text = ast.unparse(py)
     if comments is not None:
         texts = comments.texts
@@ -67,22 +65,100 @@ def to_source(tree, comments=None):
     return text + "\n"
 
 
-class _NegativeConstants(nodes.Transformer):
+def _negative_constants(py):
     """A negative number constant (passes make them: ``-1.5``, ``-0.0``) is
     written as a negation of a positive one, which ``ast.unparse`` puts in
     parentheses where precedence needs it: ``(-1.5) ** 2``, not ``-1.5 ** 2``
-    (which is ``-(1.5 ** 2)``)."""
+    (which is ``-(1.5 ** 2)``).
+
+    Statements without a ``lineno`` get 0: ``ast.unparse`` reads no
+    positions but a statement's ``lineno`` (to look up type-ignore comments,
+    of which there are none), so this replaces a walk of
+    ``ast.fix_missing_locations``."""
+    AST, Constant, stmt = ast.AST, ast.Constant, ast.stmt
+    todo = [py]
+    for node in todo:
+        if isinstance(node, stmt) and not hasattr(node, "lineno"):
+            node.lineno = 0
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, AST):
+                if type(value) is Constant and _negative(value.value):
+                    setattr(node, field, _negated(value.value))
+                else:
+                    todo.append(value)
+            elif isinstance(value, list):
+                for i, v in enumerate(value):
+                    if isinstance(v, AST):
+                        if type(v) is Constant and _negative(v.value):
+                            value[i] = _negated(v.value)
+                        else:
+                            todo.append(v)
+
+
+def _negative(v):
+    return type(v) in (int, float) and (v < 0 or (v == 0 and math.copysign(1.0, v) < 0))
+
+
+def _negated(v):
+    return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-v))
+
+
+_MISSING = object()
+
+
+class _GastToAst(gast_ast3.GAstToAst3):
+    """``gast.gast_to_ast`` (the same conversion: gast's own methods for the
+    nodes that differ, e.g. ``Name`` parameters to ``arg``), with a cached
+    dispatch and a cheaper generic case: one class lookup per node instead
+    of ``NodeTransformer``'s string building, ``hasattr`` and exception
+    handling per field."""
+
+    _specs = {}         # gast class -> (ast class or None, fields, attributes)
+
+    def __init__(self):
+        self._methods = {}
 
     def visit(self, node):
-        if isinstance(node, ast.stmt) and not hasattr(node, "lineno"):
-            node.lineno = 0
-        return super().visit(node)
+        cls = type(node)
+        method = self._methods.get(cls)
+        if method is None:
+            method = self._methods[cls] = getattr(self, "visit_" + cls.__name__,
+                                                  self.generic_visit)
+        return method(node)
 
-    def visit_Constant(self, node):
-        v = node.value
-        if type(v) in (int, float) and (v < 0 or (v == 0 and math.copysign(1.0, v) < 0)):
-            return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-v))
+    def _visit(self, node):
+        if isinstance(node, ast.AST):
+            return self.visit(node)
+        if isinstance(node, list):
+            return [self._visit(n) for n in node]
         return node
+
+    def generic_visit(self, node):
+        cls = type(node)
+        spec = self._specs.get(cls)
+        if spec is None:
+            spec = self._specs[cls] = (getattr(ast, cls.__name__, None), cls._fields,
+                                       cls._attributes)
+        target, fields, attributes = spec
+        if target is None:          # (not a node of the AST)
+            return None
+        visit = self._visit
+        kwargs = {}
+        for field in fields:
+            value = getattr(node, field, _MISSING)
+            if value is not _MISSING:
+                kwargs[field] = visit(value)
+        new = target(**kwargs)
+        for attr in attributes:
+            value = getattr(node, attr, _MISSING)
+            if value is not _MISSING:
+                setattr(new, attr, value)
+        return new
+
+
+def _to_ast(tree):
+    return _GastToAst().visit(tree)
 
 
 _counter = [0]
