@@ -264,3 +264,22 @@ def test_negative_constants_are_parenthesized():
                        type_ignores=[])
     assert codegen.to_source(tree) == "y = (-1.5) ** 2\n"
     assert eval(codegen.to_source(tree)[4:]) == 2.25
+
+
+def test_parse_is_gasts_parse():
+    """nodes.parse (the frontend's and the templates' parser) gives
+    gast.parse's tree, positions included; nodes.increment_lineno moves
+    it as gast.increment_lineno does."""
+    import gast
+    import tests.corpus
+    from ad_compiler.transforms import nodes
+    with open(tests.corpus.__file__) as f:
+        corpus_text = f.read()
+    for text in (_SYNTAX, corpus_text):
+        ours, theirs = nodes.parse(text), gast.parse(text)
+        assert gast.dump(ours, include_attributes=True) == \
+            gast.dump(theirs, include_attributes=True)
+        nodes.increment_lineno(ours, 41)
+        gast.increment_lineno(theirs, 41)
+        assert gast.dump(ours, include_attributes=True) == \
+            gast.dump(theirs, include_attributes=True)

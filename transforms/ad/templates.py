@@ -29,7 +29,7 @@ class Template:
     def __init__(self, fn):
         self.fn = fn
         src = textwrap.dedent(inspect.getsource(fn))
-        tree = gast.parse(src).body[0]
+        tree = nodes.parse(src).body[0]
         self.node = tree
         sig = inspect.signature(fn)
         names = list(sig.parameters)

@@ -16,7 +16,6 @@ import types
 import weakref
 
 import gast
-from gast import ast3 as gast_ast3
 
 from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
@@ -104,61 +103,8 @@ def _negated(v):
     return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-v))
 
 
-_MISSING = object()
-
-
-class _GastToAst(gast_ast3.GAstToAst3):
-    """``gast.gast_to_ast`` (the same conversion: gast's own methods for the
-    nodes that differ, e.g. ``Name`` parameters to ``arg``), with a cached
-    dispatch and a cheaper generic case: one class lookup per node instead
-    of ``NodeTransformer``'s string building, ``hasattr`` and exception
-    handling per field."""
-
-    _specs = {}         # gast class -> (ast class or None, fields, attributes)
-
-    def __init__(self):
-        self._methods = {}
-
-    def visit(self, node):
-        cls = type(node)
-        method = self._methods.get(cls)
-        if method is None:
-            method = self._methods[cls] = getattr(self, "visit_" + cls.__name__,
-                                                  self.generic_visit)
-        return method(node)
-
-    def _visit(self, node):
-        if isinstance(node, ast.AST):
-            return self.visit(node)
-        if isinstance(node, list):
-            return [self._visit(n) for n in node]
-        return node
-
-    def generic_visit(self, node):
-        cls = type(node)
-        spec = self._specs.get(cls)
-        if spec is None:
-            spec = self._specs[cls] = (getattr(ast, cls.__name__, None), cls._fields,
-                                       cls._attributes)
-        target, fields, attributes = spec
-        if target is None:          # (not a node of the AST)
-            return None
-        visit = self._visit
-        kwargs = {}
-        for field in fields:
-            value = getattr(node, field, _MISSING)
-            if value is not _MISSING:
-                kwargs[field] = visit(value)
-        new = target(**kwargs)
-        for attr in attributes:
-            value = getattr(node, attr, _MISSING)
-            if value is not _MISSING:
-                setattr(new, attr, value)
-        return new
-
-
 def _to_ast(tree):
-    return _GastToAst().visit(tree)
+    return nodes.to_ast(tree)
 
 
 _counter = [0]

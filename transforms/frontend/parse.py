@@ -280,14 +280,14 @@ def _parse_function(fn):
     src = textwrap.dedent("".join(lines))
     col_shift = len(lines[0]) - len(src.splitlines(True)[0]) if lines and src else 0
     try:
-        module = gast.parse(src)
+        module = nodes.parse(src)
     except SyntaxError as exc:
         raise CompileError(
             f"cannot parse the source of '{fn.__name__}': {exc.msg}",
             filename, start + (exc.lineno or 1) - 1, 0,
             hint="if the file was edited after it was imported, reload the module",
             construct="source") from None
-    gast.increment_lineno(module, start - 1)
+    nodes.increment_lineno(module, start - 1)
     node = module.body[0]
     if source_changed(code, lines):
         raise CompileError(
@@ -622,7 +622,7 @@ def _lambda_changed(code, lines, lam):
     if hit is not None and hit[0] == text:
         return hit[1]
     twin = _recompile(code, qualname, [text])
-    changed = twin is _NOT_FOUND or (twin is not None and _fingerprint(twin) != _fingerprint(code))
+    changed = twin is _NOT_FOUND or (twin is not None and not _same_code(twin, code))
     _CHECKED[code] = (text, changed)
     return changed
 
@@ -654,7 +654,7 @@ def source_changed(code, lines):
     if hit is not None and hit[0] == text:
         return hit[1]
     twin = _recompile(code, qualname, lines)
-    changed = twin is _NOT_FOUND or (twin is not None and _fingerprint(twin) != _fingerprint(code))
+    changed = twin is _NOT_FOUND or (twin is not None and not _same_code(twin, code))
     _CHECKED[code] = (text, changed)
     return changed
 
@@ -701,6 +701,31 @@ def _recompile(code, qualname, lines):
 
 
 _NOT_FOUND = object()
+
+
+def _same_code(a, b):
+    """``_fingerprint(a) == _fingerprint(b)``, first tried on the raw code
+    (equal bytecode, names and constants have equal fingerprints): the
+    disassembly is only needed where they differ."""
+    if _same_raw_code(a, b):
+        return True
+    return _fingerprint(a) == _fingerprint(b)
+
+
+def _same_raw_code(a, b):
+    if (a.co_code != b.co_code or a.co_names != b.co_names or a.co_varnames != b.co_varnames
+            or a.co_freevars != b.co_freevars or a.co_cellvars != b.co_cellvars
+            or a.co_argcount != b.co_argcount or a.co_posonlyargcount != b.co_posonlyargcount
+            or a.co_kwonlyargcount != b.co_kwonlyargcount
+            or len(a.co_consts) != len(b.co_consts)):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        if inspect.iscode(x) or inspect.iscode(y):
+            if not (inspect.iscode(x) and inspect.iscode(y) and _same_raw_code(x, y)):
+                return False
+        elif _constant(x) != _constant(y):
+            return False
+    return True
 
 
 def _fingerprint(code):
