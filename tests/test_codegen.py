@@ -283,3 +283,13 @@ def test_parse_is_gasts_parse():
         gast.increment_lineno(theirs, 41)
         assert gast.dump(ours, include_attributes=True) == \
             gast.dump(theirs, include_attributes=True)
+
+
+def test_blocks_left_empty_get_pass():
+    import gast
+    from ad_compiler.transforms import nodes
+    loop = nodes.for_("i", nodes.name("r"), [nodes.if_(nodes.name("c"), [])])
+    loop.body[0].body = []          # (a pass dropped every statement)
+    text = codegen.to_source([loop, gast.While(test=nodes.name("c"), body=[], orelse=[])])
+    assert text == "for i in r:\n    if c:\n        pass\nwhile c:\n    pass\n"
+    compile(text, "<test>", "exec")

@@ -51,11 +51,8 @@ def to_source(tree, comments=None):
     """Unparse a gast tree (or a list of statements) to Python source."""
     if isinstance(tree, list):
         tree = gast.Module(body=tree, type_ignores=[])
-    for node in nodes.walk(tree):       # a block left empty by a pass: 'pass'
-        if isinstance(node, (gast.For, gast.While, gast.If, gast.FunctionDef)) and not node.body:
-            node.body = [gast.Pass()]
     py = _to_ast(tree)
-    _negative_constants(py)
+    _negative_constants(py)             # (and a block left empty by a pass: 'pass')
     text = ast.unparse(py)
     if comments is not None:
         texts = comments.texts
@@ -73,12 +70,16 @@ def _negative_constants(py):
     Statements without a ``lineno`` get 0: ``ast.unparse`` reads no
     positions but a statement's ``lineno`` (to look up type-ignore comments,
     of which there are none), so this replaces a walk of
-    ``ast.fix_missing_locations``."""
+    ``ast.fix_missing_locations``.  A block a pass left empty gets a
+    ``pass``."""
     AST, Constant, stmt = ast.AST, ast.Constant, ast.stmt
     todo = [py]
     for node in todo:
-        if isinstance(node, stmt) and not hasattr(node, "lineno"):
-            node.lineno = 0
+        if isinstance(node, stmt):
+            if not hasattr(node, "lineno"):
+                node.lineno = 0
+            if isinstance(node, _BLOCKS) and not node.body:
+                node.body = [ast.Pass()]
         for field in node._fields:
             value = getattr(node, field, None)
             if isinstance(value, AST):
@@ -93,6 +94,9 @@ def _negative_constants(py):
                             value[i] = _negated(v.value)
                         else:
                             todo.append(v)
+
+
+_BLOCKS = (ast.For, ast.While, ast.If, ast.FunctionDef)
 
 
 def _negative(v):

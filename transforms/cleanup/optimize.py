@@ -356,14 +356,24 @@ def _small_values(fn):
     shapes and their entries, ``range``/``len`` results."""
     sites = {}
     for node in nodes.walk(fn):
-        if isinstance(node, gast.Assign):
-            for t in node.targets:
-                for n in nodes.walk(t):
-                    if isinstance(n, gast.Name):
-                        sites.setdefault(n.id, []).append(
-                            node.value if isinstance(t, gast.Name) else None)
-        elif isinstance(node, (gast.For, gast.AugAssign)) and isinstance(node.target, gast.Name):
-            sites.setdefault(node.target.id, []).append(None)
+        _note_site(node, sites)
+    return _small_of(sites)
+
+
+def _note_site(node, sites):
+    """Record in ``sites`` (name -> values assigned to it, None for one
+    that is not a plain assignment) the bindings made by ``node``."""
+    if isinstance(node, gast.Assign):
+        for t in node.targets:
+            for n in nodes.walk(t):
+                if isinstance(n, gast.Name):
+                    sites.setdefault(n.id, []).append(
+                        node.value if isinstance(t, gast.Name) else None)
+    elif isinstance(node, (gast.For, gast.AugAssign)) and isinstance(node.target, gast.Name):
+        sites.setdefault(node.target.id, []).append(None)
+
+
+def _small_of(sites):
     small = set()
     changed = True
     while changed:
@@ -398,11 +408,15 @@ def free_dead_values(fn, keep=()):
     body = fn.body
     params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
     last_use = {}
+    sites = {}              # (_small_values, in the same walk)
+    Name = gast.Name
     for i, stmt in enumerate(body):
         for n in nodes.walk(stmt):
-            if isinstance(n, gast.Name):
+            if type(n) is Name:
                 last_use[n.id] = i
-    small = _small_values(fn)
+            else:
+                _note_site(n, sites)
+    small = _small_of(sites)
     # a name bound by a top-level assignment dies after its last use (which
     # is at or after every assignment of it): linear, not a scan of all
     # bound names after each statement
@@ -551,7 +565,8 @@ def common_subexpressions(fn, pure_roots, facts=None):
             return node
 
     for stmt in fn.body:
-        Replace().visit(stmt)
+        if known:           # (nothing to replace before the first candidate)
+            Replace().visit(stmt)
         if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], gast.Name) and stable(stmt.targets[0].id)
                 and _cse_candidate(stmt.value, pure_roots)
