@@ -737,11 +737,17 @@ def optimize(fn, pure_roots=()):
     steps = [lambda: copy_propagation(fn, facts), lambda: dead_code(fn, pure),
              lambda: double_products(fn), lambda: common_subexpressions(fn, pure, facts),
              lambda: fold_negations(fn, facts), lambda: copy_back(fn)]
-    changed = True
-    while changed:
-        changed = False
-        for run in steps:
-            if run():
-                facts.stale()
-                changed = True
+    # the passes in turn until none changes the tree.  The same order as
+    # whole rounds until a round without a change, stopped as soon as every
+    # pass has run once on the current tree without changing it (the rest of
+    # those rounds would run passes on a tree they already left unchanged)
+    unchanged = 0           # passes run in a row without a change
+    i = 0
+    while unchanged < len(steps):
+        if steps[i]():
+            facts.stale()
+            unchanged = 0
+        else:
+            unchanged += 1
+        i = (i + 1) % len(steps)
     return free_dead_values(fn)
