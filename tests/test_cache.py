@@ -483,3 +483,55 @@ def test_second_derivatives_of_fresh_closures():
         H = hessian(loss)(X)
         close(H, fd_hessian(loss, (X,), 0), tol=1e-4)
         close(jvp(grad(loss), (X,), (T,))[1], H @ T)
+
+
+# --- the parse cache (transforms/frontend/parse.py) --------------------------
+
+def test_parse_cache_gives_each_caller_its_own_tree():
+    from ad_compiler.transforms.frontend import parse
+
+    def f(x):
+        return np.sum(x * x)
+    first = parse.parse_function(f)
+    first.node.body[0].value = None            # a pass rewriting its tree
+    first.node.name = "changed"
+    second = parse.parse_function(f)
+    assert f.__code__ in parse._PARSED          # (served from the cache)
+    assert second.node is not first.node and second.node.name == "f"
+    assert second.node.body[0].value is not None
+    assert second.fn is f and second.node.lineno == f.__code__.co_firstlineno
+    close(grad(f)(X), 2 * X)
+
+
+def test_parse_cache_follows_the_function_not_the_code():
+    # closures of one 'def' share the code; the parse serves each with its
+    # own cells, and a wrapper renamed by functools.wraps keeps its name
+    from ad_compiler.transforms.frontend import parse
+
+    def make(k):
+        def scaled(x):
+            return np.sum(k * x * x)
+        return scaled
+    a, b = make(2.0), make(3.0)
+    ia, ib = parse.parse_function(a), parse.parse_function(b)
+    assert ia.closure["k"].cell_contents == 2.0 and ib.closure["k"].cell_contents == 3.0
+    close(grad(a)(X), 4 * X)
+    close(grad(b)(X), 6 * X)
+    sq = lambda x: np.sum(x ** 2)       # noqa: E731
+    other = types.FunctionType(sq.__code__, sq.__globals__, "renamed")
+    assert parse.parse_function(sq).node.name == "<lambda>"
+    assert parse.parse_function(other).node.name == "renamed"
+    close(grad(other)(X), 2 * X)
+
+
+def test_parse_cache_does_not_keep_functions_alive():
+    from ad_compiler.transforms.frontend import parse
+    f = _make_cubic()
+    f.__code__ = f.__code__.replace()
+    parse.parse_function(f)
+    code_ref = weakref_to(f.__code__)
+    fn_ref = weakref_to(f)
+    assert f.__code__ in parse._PARSED
+    del f
+    gc.collect()
+    assert fn_ref() is None and code_ref() is None

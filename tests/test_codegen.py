@@ -176,3 +176,120 @@ def test_generated_source_is_what_inspect_and_linecache_show():
     fn = getattr(fn, "__ad_checked__", (fn,))[0]      # (AD_COMPILER_CHECK=1)
     assert inspect.getsource(fn) == source(g)
     assert fn.__code__.co_firstlineno == 1
+
+
+# --- the gast -> ast conversion of to_source ----------------------------------
+
+_SYNTAX = '''
+async def a(x, /, y=1, *args, z, w=2, **kw) -> int:
+    """doc"""
+    global g
+    async with m as (p, q), n:
+        await f(x)
+    async for i in range(3):
+        yield i
+    return [v async for v in aiter()]
+
+
+@deco(1)
+def f(x: float, *, k=-1.5) -> float:
+    nonlocal_like = lambda a, *b, c=3, **d: (a, b, c, d)
+    try:
+        y = {1: -0.0, **kw}[x] if x else {*s, 2}
+    except (KeyError, ValueError) as err:
+        raise RuntimeError(f"{x!r:>10} and {y}") from err
+    except Exception:
+        pass
+    else:
+        del y
+    finally:
+        assert x, "msg"
+    for i, (j, *k) in enumerate(z):
+        x += i ** -2
+        x[1:2, ::3, ...] = -x[-1]
+        continue
+    else:
+        print(x @ y, not x, x is not None, -x < y <= z, (x := 3))
+    while x:
+        break
+    with open(p) as h, q:
+        import os.path as osp
+        from . import m as mm
+    match x:
+        case [1, *rest] | {"k": _, **r} if rest:
+            pass
+        case Point(x=0, y=yy) as pt:
+            pass
+    return (yield from g)
+
+
+class C(B, metaclass=M):
+    a: int = 3
+    def m(self):
+        return super().m(*self.args, **{'a': [i for i in range(3) if i]})
+'''
+
+
+def test_to_ast_is_gasts_conversion():
+    """to_source's converter gives the tree gast.gast_to_ast gives (fields
+    and positions), on every kind of statement and expression, and on
+    generated code."""
+    import ast
+    import gast
+    from tests.corpus import CASES
+    trees = [gast.parse(_SYNTAX)]
+    for name in sorted(CASES)[::7]:
+        c = CASES[name]
+        try:
+            trees.append(gast.parse(source(c.target(), mode="vjp", wrt=tuple(c.diff))))
+        except Exception:
+            continue
+    assert len(trees) > 10
+    for tree in trees:
+        ours = codegen._to_ast(tree)
+        theirs = gast.gast_to_ast(tree)
+        assert ast.dump(ours, include_attributes=True) == \
+            ast.dump(theirs, include_attributes=True)
+        assert ast.unparse(ours) == ast.unparse(theirs)
+
+
+def test_negative_constants_are_parenthesized():
+    import gast
+    from ad_compiler.transforms import nodes
+    text = codegen.to_source(gast.parse("y = -1.5 ** 2\nz = (-0.0) * x\n"))
+    assert text == "y = -1.5 ** 2\nz = -0.0 * x\n"
+    # (a negative constant made by a pass: a negation in parentheses)
+    tree = gast.Module(body=[nodes.assign("y", nodes.binop(nodes.const(-1.5), gast.Pow(),
+                                                           nodes.const(2)))],
+                       type_ignores=[])
+    assert codegen.to_source(tree) == "y = (-1.5) ** 2\n"
+    assert eval(codegen.to_source(tree)[4:]) == 2.25
+
+
+def test_parse_is_gasts_parse():
+    """nodes.parse (the frontend's and the templates' parser) gives
+    gast.parse's tree, positions included; nodes.increment_lineno moves
+    it as gast.increment_lineno does."""
+    import gast
+    import tests.corpus
+    from ad_compiler.transforms import nodes
+    with open(tests.corpus.__file__) as f:
+        corpus_text = f.read()
+    for text in (_SYNTAX, corpus_text):
+        ours, theirs = nodes.parse(text), gast.parse(text)
+        assert gast.dump(ours, include_attributes=True) == \
+            gast.dump(theirs, include_attributes=True)
+        nodes.increment_lineno(ours, 41)
+        gast.increment_lineno(theirs, 41)
+        assert gast.dump(ours, include_attributes=True) == \
+            gast.dump(theirs, include_attributes=True)
+
+
+def test_blocks_left_empty_get_pass():
+    import gast
+    from ad_compiler.transforms import nodes
+    loop = nodes.for_("i", nodes.name("r"), [nodes.if_(nodes.name("c"), [])])
+    loop.body[0].body = []          # (a pass dropped every statement)
+    text = codegen.to_source([loop, gast.While(test=nodes.name("c"), body=[], orelse=[])])
+    assert text == "for i in r:\n    if c:\n        pass\nwhile c:\n    pass\n"
+    compile(text, "<test>", "exec")

@@ -5,6 +5,8 @@ Textbook names first (``bx`` is the adjoint of ``x``, ``dx`` its tangent,
 """
 import gast
 
+from ad_compiler.transforms import nodes
+
 
 class Namer:
     def __init__(self, taken=()):
@@ -42,7 +44,7 @@ class Namer:
 def all_identifiers(tree):
     """Every identifier of a tree: names, parameters, attributes' bases."""
     out = set()
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         if isinstance(node, gast.Name):
             out.add(node.id)
         elif isinstance(node, (gast.FunctionDef, gast.ClassDef)):

@@ -4,9 +4,11 @@ Everything else builds code from source templates (``parse_stmts``,
 ``parse_expr``) or with these small helpers, so a change of gast's node
 signatures touches this file only.
 """
+import ast
 import copy
 
 import gast
+from gast import ast3 as _gast_ast3
 
 
 def name(id_, store=False):
@@ -70,11 +72,91 @@ def expr_stmt(value):
 
 
 def parse_stmts(src):
-    return gast.parse(src).body
+    return parse(src).body
 
 
 def parse_expr(src):
-    return gast.parse(src).body[0].value
+    return parse(src).body[0].value
+
+
+_MISSING = object()
+
+
+def _fast(translator, to):
+    """gast's ``translator`` class (``ast`` <-> ``gast``, with its own
+    methods for the nodes that differ, e.g. parameters ``arg`` <-> ``Name``)
+    with a dispatch cached per class and a cheaper generic case (no string
+    building, ``hasattr`` or exception per field): the same trees."""
+
+    class Fast(translator):
+        _specs = {}     # class -> (class of ``to`` or None, fields, attributes)
+
+        def __init__(self):
+            self._methods = {}
+
+        def visit(self, node):
+            cls = type(node)
+            method = self._methods.get(cls)
+            if method is None:
+                method = self._methods[cls] = getattr(self, "visit_" + cls.__name__,
+                                                      self.generic_visit)
+            return method(node)
+
+        def _visit(self, node):
+            if isinstance(node, ast.AST):
+                return self.visit(node)
+            if isinstance(node, list):
+                return [self._visit(n) for n in node]
+            return node
+
+        def generic_visit(self, node):
+            cls = type(node)
+            spec = self._specs.get(cls)
+            if spec is None:
+                spec = self._specs[cls] = (getattr(to, cls.__name__, None), cls._fields,
+                                           cls._attributes)
+            target, fields, attributes = spec
+            if target is None:          # (not a node of the AST)
+                return None
+            visit = self._visit
+            kwargs = {}
+            for field in fields:
+                value = getattr(node, field, _MISSING)
+                if value is not _MISSING:
+                    kwargs[field] = visit(value)
+            new = target(**kwargs)
+            for attr in attributes:
+                value = getattr(node, attr, _MISSING)
+                if value is not _MISSING:
+                    setattr(new, attr, value)
+            return new
+
+    return Fast
+
+
+_ToGast = _fast(_gast_ast3.Ast3ToGAst, gast)
+_ToAst = _fast(_gast_ast3.GAstToAst3, ast)
+
+
+def parse(src, filename="<unknown>"):
+    """``gast.parse``: the same tree, converted faster."""
+    return _ToGast().visit(ast.parse(src, filename))
+
+
+def to_ast(tree):
+    """``gast.gast_to_ast``: the same tree, converted faster."""
+    return _ToAst().visit(tree)
+
+
+def increment_lineno(tree, n):
+    """``gast.increment_lineno``."""
+    for child in walk(tree):
+        attributes = child._attributes
+        if "lineno" in attributes:
+            child.lineno = (getattr(child, "lineno", 0) or 0) + n
+        if "end_lineno" in attributes:
+            child.end_lineno = (getattr(child, "end_lineno", 0) or 0) + n
+    return tree
 
 
 _ATOMIC = frozenset([str, int, float, bool, type(None), complex, bytes])
@@ -184,13 +266,37 @@ def injected_object(injected, func):
     return None
 
 
+# (class name, field) that never hold nodes: walks skip them
+_SCALAR_FIELDS = frozenset([
+    ("Name", "id"), ("Attribute", "attr"), ("keyword", "arg"), ("Constant", "value"),
+    ("Constant", "kind"), ("FunctionDef", "name"), ("AsyncFunctionDef", "name"),
+    ("ClassDef", "name"), ("alias", "name"), ("alias", "asname"), ("ImportFrom", "module"),
+    ("ImportFrom", "level"), ("comprehension", "is_async"), ("FormattedValue", "conversion"),
+])
+_CHILD_FIELDS = {}      # node class -> its fields that may hold nodes
+
+
+def _child_fields(cls):
+    fields = _CHILD_FIELDS.get(cls)
+    if fields is None:
+        fields = _CHILD_FIELDS[cls] = tuple(
+            f for f in cls._fields
+            if f != "type_comment" and (cls.__name__, f) not in _SCALAR_FIELDS)
+    return fields
+
+
 def walk(node):
     """``gast.walk``: ``node`` and everything under it, in the same
-    (breadth-first) order, with less overhead per node."""
+    (breadth-first) order, with less overhead per node (fields that only
+    hold names and numbers are not looked at)."""
     AST = gast.AST
+    child_fields = _CHILD_FIELDS
     todo = [node]
     for node in todo:           # (the list grows while it is read)
-        for field in node._fields:
+        fields = child_fields.get(type(node))
+        if fields is None:
+            fields = _child_fields(type(node))
+        for field in fields:
             value = getattr(node, field, None)
             if isinstance(value, AST):
                 todo.append(value)
@@ -213,7 +319,10 @@ class Transformer(gast.NodeTransformer):
 
     def generic_visit(self, node):
         AST = gast.AST
-        for field in node._fields:
+        fields = _CHILD_FIELDS.get(type(node))
+        if fields is None:
+            fields = _child_fields(type(node))
+        for field in fields:
             try:
                 old = getattr(node, field)
             except AttributeError:

@@ -213,7 +213,7 @@ def classify(op, resolve):
         return Op("container", op, diff=names, label="dict")
     if isinstance(op, gast.Call):
         return _classify_call(op, resolve)
-    names = sorted(n.id for n in gast.walk(op)
+    names = sorted(n.id for n in nodes.walk(op)
                    if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
     label = {gast.Lambda: "a lambda", gast.ListComp: "a list comprehension",
              gast.SetComp: "a set comprehension", gast.DictComp: "a dict comprehension",

@@ -895,10 +895,11 @@ class ReversePass:
         """Does the function compute with complex values (fft, complex
         constants, real/imag/conj/angle)?  Then gradients of real inputs are
         projected on the reals."""
-        for stmt in _walk(self.fn.body):
+        for stmt in self.fn.body:       # (each node once: nested blocks too)
             for n in nodes.walk(stmt):
                 if isinstance(n, gast.Constant) and isinstance(n.value, complex):
                     return True
+        for stmt in _walk(self.fn.body):
             op = self.act.ops.get(id(stmt))
             fn = getattr(op, "fn", None)
             mod = getattr(fn, "__module__", "") or ""
@@ -909,16 +910,19 @@ class ReversePass:
 
     def _resolve_markers(self, primal, adjoint):
         needed = set()
-        for node in nodes.walk(gast.Module(body=adjoint, type_ignores=[])):
-            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
-                needed.add(node.id)
+        zero_inited = set()
+        for n in nodes.walk(gast.Module(body=adjoint, type_ignores=[])):
+            if isinstance(n, gast.Name):
+                if isinstance(n.ctx, gast.Load):
+                    needed.add(n.id)
+            elif isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) \
+                    and isinstance(n.value.func, gast.Attribute) \
+                    and n.value.func.attr in ("zeros_like", "zeros_buffer") \
+                    and n.value.args and isinstance(n.value.args[0], gast.Name):
+                zero_inited.add(n.value.args[0].id)
         if self.checkpoint is not None:     # (a checkpointed loop's runs of its body)
             needed = checkpoint.needed_names(adjoint)
         active_keys = {k for k, (var, _) in self.saves.items() if var in needed}
-        zero_inited = {n.value.args[0].id for n in nodes.walk(gast.Module(body=adjoint, type_ignores=[]))
-                       if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call)
-                       and isinstance(n.value.func, gast.Attribute) and n.value.func.attr in ("zeros_like", "zeros_buffer")
-                       and n.value.args and isinstance(n.value.args[0], gast.Name)}
         pre_init = sorted({self.saves[k][0] for k in active_keys
                            if self.saves[k][0] not in self.params}
                           | ((self.unbound_ok & zero_inited) - set(self.params)))

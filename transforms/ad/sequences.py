@@ -119,9 +119,9 @@ def retarget(fn, act, signature, forward=False):
             if isinstance(t, gast.Name):
                 assigns.append(stmt)
             elif not isinstance(t, gast.Subscript):   # unpacking
-                unknown |= {n.id for n in gast.walk(t) if isinstance(n, gast.Name)}
+                unknown |= {n.id for n in nodes.walk(t) if isinstance(n, gast.Name)}
         elif isinstance(stmt, gast.For):     # normalized loops count indexes
-            loop_ints |= {n.id for n in gast.walk(stmt.target) if isinstance(n, gast.Name)}
+            loop_ints |= {n.id for n in nodes.walk(stmt.target) if isinstance(n, gast.Name)}
         elif isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
             unknown.add(stmt.target.id)
     facts = {s.targets[0].id: (False, False) for s in assigns}   # never bound yet

@@ -29,7 +29,7 @@ class Template:
     def __init__(self, fn):
         self.fn = fn
         src = textwrap.dedent(inspect.getsource(fn))
-        tree = gast.parse(src).body[0]
+        tree = nodes.parse(src).body[0]
         self.node = tree
         sig = inspect.signature(fn)
         names = list(sig.parameters)
@@ -418,12 +418,28 @@ def instantiate(template, binding, result, deriv, fresh, global_name, mode):
         filler = _Filler(binding, result, deriv, rename, globals_map)
         filler.result_name = template.result
         value = filler.visit(stmt.value)
-        # zero temporaries propagate
+        # zero temporaries propagate; the simplifications below run where
+        # they can change something: _ZeroSimplifier with a known zero or an
+        # ``ad.like`` call, _fold_static with a constant, comparison or
+        # conditional (what its folds start from)
+        zero = static = False
+        Name, Constant, Compare, IfExp, Call = (gast.Name, gast.Constant, gast.Compare,
+                                                gast.IfExp, gast.Call)
         for sub in nodes.walk(value):
-            if isinstance(sub, gast.Name) and sub.id in zero_temps:
-                sub.id = ZERO
-        value = _ZeroSimplifier(runtime_alias).visit(value)
-        value = _fold_static(value)
+            cls = type(sub)
+            if cls is Name:
+                if sub.id in zero_temps:
+                    sub.id = ZERO
+                if sub.id == ZERO:
+                    zero = True
+            elif cls is Constant or cls is Compare or cls is IfExp:
+                static = True
+            elif cls is Call and getattr(sub.func, "attr", None) == "like":
+                zero = True
+        if zero:
+            value = _ZeroSimplifier(runtime_alias).visit(value)
+        if static:
+            value = _fold_static(value)
         value = _drop_default_args(value, resolve)
         if _is_d(target):
             items.append(("deriv", target.slice.id, value))

@@ -221,7 +221,7 @@ def _binding_sites(fn):
                     not isinstance(stmt, gast.Assign) or len(stmt.targets) == 1):
                 sites.append((target.id, stmt))
                 modelled.add(id(target))
-    other = {n.id for n in gast.walk(fn) if isinstance(n, gast.Name)
+    other = {n.id for n in nodes.walk(fn) if isinstance(n, gast.Name)
              and isinstance(n.ctx, (gast.Store, gast.Del)) and id(n) not in modelled}
     return sites, other
 

@@ -51,11 +51,8 @@ def to_source(tree, comments=None):
     """Unparse a gast tree (or a list of statements) to Python source."""
     if isinstance(tree, list):
         tree = gast.Module(body=tree, type_ignores=[])
-    for node in nodes.walk(tree):       # a block left empty by a pass: 'pass'
-        if isinstance(node, (gast.For, gast.While, gast.If, gast.FunctionDef)) and not node.body:
-            node.body = [gast.Pass()]
-    py = _NegativeConstants().visit(gast.gast_to_ast(tree))
-    ast.fix_missing_locations(py)
+    py = _to_ast(tree)
+    _negative_constants(py)             # (and a block left empty by a pass: 'pass')
     text = ast.unparse(py)
     if comments is not None:
         texts = comments.texts
@@ -64,17 +61,54 @@ def to_source(tree, comments=None):
     return text + "\n"
 
 
-class _NegativeConstants(nodes.Transformer):
+def _negative_constants(py):
     """A negative number constant (passes make them: ``-1.5``, ``-0.0``) is
     written as a negation of a positive one, which ``ast.unparse`` puts in
     parentheses where precedence needs it: ``(-1.5) ** 2``, not ``-1.5 ** 2``
-    (which is ``-(1.5 ** 2)``)."""
+    (which is ``-(1.5 ** 2)``).
 
-    def visit_Constant(self, node):
-        v = node.value
-        if type(v) in (int, float) and (v < 0 or (v == 0 and math.copysign(1.0, v) < 0)):
-            return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-v))
-        return node
+    Statements without a ``lineno`` get 0: ``ast.unparse`` reads no
+    positions but a statement's ``lineno`` (to look up type-ignore comments,
+    of which there are none), so this replaces a walk of
+    ``ast.fix_missing_locations``.  A block a pass left empty gets a
+    ``pass``."""
+    AST, Constant, stmt = ast.AST, ast.Constant, ast.stmt
+    todo = [py]
+    for node in todo:
+        if isinstance(node, stmt):
+            if not hasattr(node, "lineno"):
+                node.lineno = 0
+            if isinstance(node, _BLOCKS) and not node.body:
+                node.body = [ast.Pass()]
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, AST):
+                if type(value) is Constant and _negative(value.value):
+                    setattr(node, field, _negated(value.value))
+                else:
+                    todo.append(value)
+            elif isinstance(value, list):
+                for i, v in enumerate(value):
+                    if isinstance(v, AST):
+                        if type(v) is Constant and _negative(v.value):
+                            value[i] = _negated(v.value)
+                        else:
+                            todo.append(v)
+
+
+_BLOCKS = (ast.For, ast.While, ast.If, ast.FunctionDef)
+
+
+def _negative(v):
+    return type(v) in (int, float) and (v < 0 or (v == 0 and math.copysign(1.0, v) < 0))
+
+
+def _negated(v):
+    return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-v))
+
+
+def _to_ast(tree):
+    return nodes.to_ast(tree)
 
 
 _counter = [0]

@@ -101,7 +101,7 @@ def _root(node):
 def _writes_arrays(fn):
     """Does the function write into an array or container (``x[i] = v``,
     ``ad.restore``/``ad.redo``)?"""
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(node.ctx, gast.Store):
             return True
         if (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
@@ -120,7 +120,7 @@ def _updated_in_place(fn, push, keep):
             out.add(_root(s.target))
         elif isinstance(s, gast.Assign):
             for t in s.targets:
-                for n in gast.walk(t):
+                for n in nodes.walk(t):
                     if isinstance(n, (gast.Subscript, gast.Attribute)) \
                             and isinstance(n.ctx, gast.Store):
                         out.add(_root(n))
@@ -136,7 +136,7 @@ def _updated_in_place(fn, push, keep):
             elif keep(call):                     # cp.keep(state): only cp (it keeps references)
                 args = []
             for a in args:
-                out |= {n.id for n in gast.walk(a) if isinstance(n, gast.Name)}
+                out |= {n.id for n in nodes.walk(a) if isinstance(n, gast.Name)}
             if isinstance(call.func, gast.Attribute):    # x.method(...)
                 out.add(_root(call.func.value))
     out.discard(None)
@@ -225,8 +225,8 @@ class _Batcher:
                 yield from self.candidates(s.orelse)
 
     def safe(self, acc, helper, call, loop, stmt):
-        names_loop = sum(1 for n in gast.walk(loop) if isinstance(n, gast.Name) and n.id == acc)
-        names_stmt = sum(1 for n in gast.walk(stmt) if isinstance(n, gast.Name) and n.id == acc)
+        names_loop = sum(1 for n in nodes.walk(loop) if isinstance(n, gast.Name) and n.id == acc)
+        names_stmt = sum(1 for n in nodes.walk(stmt) if isinstance(n, gast.Name) and n.id == acc)
         if names_loop != names_stmt:
             return False
         for i in _KEPT[helper]:
@@ -271,7 +271,7 @@ class _Batcher:
                 plans.append((acc, helper, call, stmt))
         if not plans:
             return i
-        stored_in_loop = {n.id for n in gast.walk(loop)
+        stored_in_loop = {n.id for n in nodes.walk(loop)
                           if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         flushes = []
         for acc, helper, call, stmt in plans:
@@ -342,7 +342,7 @@ class _Batcher:
                 return None
             for between in block[j + 1:i]:
                 if any(isinstance(n, gast.Name) and n.id == like and isinstance(n.ctx, gast.Store)
-                       for n in gast.walk(between)):
+                       for n in nodes.walk(between)):
                     return None
             return j, like
         return None

@@ -52,6 +52,34 @@ def _is_pure(node, pure_roots):
     return True
 
 
+def _pure_loads(node, pure_roots):
+    """The names ``node`` loads if ``_is_pure(node, pure_roots)``, else None
+    (one walk for both)."""
+    out = set()
+    Name, Load, Call, Attribute = gast.Name, gast.Load, gast.Call, gast.Attribute
+    for sub in nodes.walk(node):
+        cls = type(sub)
+        if cls is Name:
+            if type(sub.ctx) is Load:
+                out.add(sub.id)
+        elif cls is Call:
+            func = sub.func
+            root = func
+            while isinstance(root, Attribute):
+                root = root.value
+            if not (isinstance(root, Name) and root.id in pure_roots):
+                return None
+            if isinstance(func, Attribute) and func.attr in _IMPURE_RUNTIME:
+                return None
+        elif isinstance(sub, _IMPURE_NODES):
+            return None
+    return out
+
+
+_IMPURE_NODES = (gast.Lambda, gast.Yield, gast.Await, gast.NamedExpr, gast.ListComp,
+                 gast.GeneratorExp, gast.DictComp, gast.SetComp)
+
+
 def dead_code(fn, pure_roots):
     """One sweep of dead-assignment removal; returns True if it changed.
 
@@ -61,10 +89,18 @@ def dead_code(fn, pure_roots):
     Pure assignments to names that are not needed go, including the
     loop-carried ones no effect ever reads (``total = total + x`` of a loss
     that ``grad`` does not return)."""
+    reads = {}           # id(statement) -> names its value reads, if a pure assignment
+
     def pure_assign(s):
         # (never ``n += e``: it may write into an array another name shares)
-        return (isinstance(s, gast.Assign) and len(s.targets) == 1
-                and isinstance(s.targets[0], gast.Name) and _is_pure(s.value, pure_roots))
+        # (memoized for the sweep: the statements stay alive during the call)
+        key = id(s)
+        if key not in reads:
+            reads[key] = None
+            if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+                    and isinstance(s.targets[0], gast.Name):
+                reads[key] = _pure_loads(s.value, pure_roots)
+        return reads[key] is not None
 
     def target(s):
         return s.targets[0].id
@@ -79,7 +115,7 @@ def dead_code(fn, pure_roots):
     def mark(stmts):
         for s in stmts:
             if pure_assign(s):
-                assigns.setdefault(target(s), set()).update(loads(s.value))
+                assigns.setdefault(target(s), set()).update(reads[id(s)])
                 continue
             subs = [f for f in ("body", "orelse", "handlers", "finalbody")
                     if getattr(s, f, None) and not isinstance(s, gast.FunctionDef)]
@@ -150,6 +186,56 @@ def _assign_counts(fn):
     return counts
 
 
+def _name_facts(fn):
+    """``(_assign_counts(fn), _load_counts(fn), _mutated(fn))`` in one walk
+    of the function (``optimize`` shares them between its passes until one
+    of them changes the tree)."""
+    stores, loads, mutated = {}, {}, set()
+    Name, Load, Store, Param = gast.Name, gast.Load, gast.Store, gast.Param
+    Subscript, Attribute, AugAssign, Expr, Call = (gast.Subscript, gast.Attribute,
+                                                   gast.AugAssign, gast.Expr, gast.Call)
+    for node in nodes.walk(fn):
+        cls = type(node)
+        if cls is Name:
+            ctx = type(node.ctx)
+            if ctx is Load:
+                loads[node.id] = loads.get(node.id, 0) + 1
+            elif ctx is Store or ctx is Param:
+                stores[node.id] = stores.get(node.id, 0) + 1
+        elif cls is Subscript or cls is Attribute:
+            if isinstance(node.ctx, Store):
+                base = node.value
+                while isinstance(base, (Subscript, Attribute)):
+                    base = base.value
+                if isinstance(base, Name):
+                    mutated.add(base.id)
+        elif cls is AugAssign:
+            if isinstance(node.target, Name):
+                mutated.add(node.target.id)
+        elif cls is Expr and isinstance(node.value, Call):
+            mutated |= {n.id for n in nodes.walk(node.value) if isinstance(n, Name)}
+    return stores, loads, mutated
+
+
+class _Facts:
+    """``_name_facts`` of a function, computed when first asked for and
+    again after ``stale()`` (a pass changed the tree)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._facts = None
+
+    def stale(self):
+        self._facts = None
+
+    def get(self):
+        """Fresh copies: (assign counts, load counts, mutated names)."""
+        if self._facts is None:
+            self._facts = _name_facts(self.fn)
+        stores, loads, mutated = self._facts
+        return dict(stores), dict(loads), set(mutated)
+
+
 def _is_number(node):
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
         node = node.operand
@@ -183,7 +269,7 @@ class _Substitute(nodes.Transformer):
         return node
 
 
-def copy_propagation(fn):
+def copy_propagation(fn, facts=None):
     """``a = b`` followed by uses of ``a`` in the same block: use ``b``; and
     ``a = 1.0`` (a number): use the number.
 
@@ -193,8 +279,11 @@ def copy_propagation(fn):
 
     Each block keeps, per name, the statements that read it (and how many
     times), so a copy costs the statements that read it, not the block."""
-    counts = _assign_counts(fn)
-    loads = _load_counts(fn)
+    if facts is not None:
+        counts, loads, _ = facts.get()
+    else:
+        counts = _assign_counts(fn)
+        loads = _load_counts(fn)
     changed = [False]
 
     def reads(stmt):
@@ -267,14 +356,24 @@ def _small_values(fn):
     shapes and their entries, ``range``/``len`` results."""
     sites = {}
     for node in nodes.walk(fn):
-        if isinstance(node, gast.Assign):
-            for t in node.targets:
-                for n in nodes.walk(t):
-                    if isinstance(n, gast.Name):
-                        sites.setdefault(n.id, []).append(
-                            node.value if isinstance(t, gast.Name) else None)
-        elif isinstance(node, (gast.For, gast.AugAssign)) and isinstance(node.target, gast.Name):
-            sites.setdefault(node.target.id, []).append(None)
+        _note_site(node, sites)
+    return _small_of(sites)
+
+
+def _note_site(node, sites):
+    """Record in ``sites`` (name -> values assigned to it, None for one
+    that is not a plain assignment) the bindings made by ``node``."""
+    if isinstance(node, gast.Assign):
+        for t in node.targets:
+            for n in nodes.walk(t):
+                if isinstance(n, gast.Name):
+                    sites.setdefault(n.id, []).append(
+                        node.value if isinstance(t, gast.Name) else None)
+    elif isinstance(node, (gast.For, gast.AugAssign)) and isinstance(node.target, gast.Name):
+        sites.setdefault(node.target.id, []).append(None)
+
+
+def _small_of(sites):
     small = set()
     changed = True
     while changed:
@@ -309,11 +408,15 @@ def free_dead_values(fn, keep=()):
     body = fn.body
     params = {a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
     last_use = {}
+    sites = {}              # (_small_values, in the same walk)
+    Name = gast.Name
     for i, stmt in enumerate(body):
         for n in nodes.walk(stmt):
-            if isinstance(n, gast.Name):
+            if type(n) is Name:
                 last_use[n.id] = i
-    small = _small_values(fn)
+            else:
+                _note_site(n, sites)
+    small = _small_of(sites)
     # a name bound by a top-level assignment dies after its last use (which
     # is at or after every assignment of it): linear, not a scan of all
     # bound names after each statement
@@ -424,7 +527,7 @@ def _mutated(fn):
     return out
 
 
-def common_subexpressions(fn, pure_roots):
+def common_subexpressions(fn, pure_roots, facts=None):
     """A pure expression computed by a top-level ``t = expr`` is not computed
     again as part of a later expression: it reads ``t`` (``np.cos(x)`` of the
     primal sweep reused by the adjoint sweep).  Only when ``t`` and every name
@@ -433,9 +536,13 @@ def common_subexpressions(fn, pure_roots):
     read; whole right-hand sides are not replaced (each assignment keeps a
     fresh array, which in-place accumulation may own).  Returns True if it
     changed."""
-    counts = _assign_counts(fn)
-    mutated = _mutated(fn)
+    if facts is not None:
+        counts, _, mutated = facts.get()
+    else:
+        counts = _assign_counts(fn)
+        mutated = _mutated(fn)
     known = {}           # gast.dump(expr) -> name holding its value
+    shapes = set()       # _cse_shape of the expressions in known
     changed = [False]
 
     def stable(name):
@@ -443,7 +550,9 @@ def common_subexpressions(fn, pure_roots):
 
     class Replace(nodes.Transformer):
         def generic_visit(self, node):
-            if isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp)):
+            # (gast.dump only for expressions of the shape of a known one)
+            if isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp)) \
+                    and _cse_shape(node) in shapes:
                 name = known.get(gast.dump(node))
                 if name is not None:
                     changed[0] = True
@@ -456,14 +565,28 @@ def common_subexpressions(fn, pure_roots):
             return node
 
     for stmt in fn.body:
-        Replace().visit(stmt)
+        if known:           # (nothing to replace before the first candidate)
+            Replace().visit(stmt)
         if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], gast.Name) and stable(stmt.targets[0].id)
                 and _cse_candidate(stmt.value, pure_roots)
                 and all(stable(n.id) for n in nodes.walk(stmt.value) if isinstance(n, gast.Name)
                         and isinstance(n.ctx, gast.Load) and n.id not in pure_roots)):
             known.setdefault(gast.dump(stmt.value), stmt.targets[0].id)
+            shapes.add(_cse_shape(stmt.value))
     return changed[0]
+
+
+def _cse_shape(node):
+    """What equal expressions (equal ``gast.dump``) have in common and is
+    cheap to compute: the class, the operator or the called name, the
+    number of arguments."""
+    cls = type(node)
+    if cls is gast.Call:
+        f = node.func
+        return cls, getattr(f, "attr", None) or getattr(f, "id", None), len(node.args), \
+            len(node.keywords)
+    return cls, type(node.op)
 
 
 def _is_neg(node):
@@ -476,7 +599,7 @@ def _mentions(stmt, name, stores_only=False):
                for n in nodes.walk(stmt))
 
 
-def fold_negations(fn):
+def fold_negations(fn, facts=None):
     """Negations that cancel or merge, exactly (negation is exact in
     floating point):
 
@@ -486,11 +609,15 @@ def fold_negations(fn):
       other single-use names: the inner negation goes, ``v = w``.
 
     Returns True if it changed."""
-    counts = _assign_counts(fn)
-    loads = _load_counts(fn)
+    if facts is not None:
+        counts, loads, mutated = facts.get()
+    else:
+        counts = _assign_counts(fn)
+        loads = _load_counts(fn)
+        mutated = _mutated(fn)
     # -(-a) is a fresh array, ``a`` the same one: where anything is written
     # in place, a double negation must not become another name for ``a``
-    writes = bool(_mutated(fn))
+    writes = bool(mutated)
     changed = [False]
 
     def negated(expr, defs):
@@ -606,7 +733,21 @@ def copy_back(fn):
 def optimize(fn, pure_roots=()):
     """Run the clean-up passes to a fixed point, then free dead values."""
     pure = set(pure_roots)
-    while copy_propagation(fn) | dead_code(fn, pure) | double_products(fn) | \
-            common_subexpressions(fn, pure) | fold_negations(fn) | copy_back(fn):
-        pass
+    facts = _Facts(fn)          # (one walk for the passes' name counts, per change)
+    steps = [lambda: copy_propagation(fn, facts), lambda: dead_code(fn, pure),
+             lambda: double_products(fn), lambda: common_subexpressions(fn, pure, facts),
+             lambda: fold_negations(fn, facts), lambda: copy_back(fn)]
+    # the passes in turn until none changes the tree.  The same order as
+    # whole rounds until a round without a change, stopped as soon as every
+    # pass has run once on the current tree without changing it (the rest of
+    # those rounds would run passes on a tree they already left unchanged)
+    unchanged = 0           # passes run in a row without a change
+    i = 0
+    while unchanged < len(steps):
+        if steps[i]():
+            facts.stale()
+            unchanged = 0
+        else:
+            unchanged += 1
+        i = (i + 1) % len(steps)
     return free_dead_values(fn)

@@ -164,7 +164,7 @@ class _Types:
         if args.kwarg is not None:
             self.params.append(args.kwarg.id)
         self.facts = dict(facts)
-        self.bound = {n.id for n in gast.walk(fn) if isinstance(n, gast.Name)
+        self.bound = {n.id for n in nodes.walk(fn) if isinstance(n, gast.Name)
                       and isinstance(n.ctx, (gast.Store, gast.Del))} | set(self.params)
         self.env = {}
         self.used_globals = {}          # free name -> the number relied on
@@ -320,7 +320,7 @@ class _Types:
         """(name, thunk giving the types of one of its bindings)."""
         out = []
         modelled = set()
-        for node in gast.walk(self.fn):
+        for node in nodes.walk(self.fn):
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], gast.Name):
                 modelled.add(id(node.targets[0]))
@@ -339,7 +339,7 @@ class _Types:
             elif isinstance(node, gast.For) and isinstance(node.target, gast.Name):
                 modelled.add(id(node.target))
                 out.append((node.target.id, (lambda n=node: _loop_index(self.expr(n.iter)))))
-        other = {n.id for n in gast.walk(self.fn) if isinstance(n, gast.Name)
+        other = {n.id for n in nodes.walk(self.fn) if isinstance(n, gast.Name)
                  and isinstance(n.ctx, gast.Store) and id(n) not in modelled}
         return out, other
 
@@ -348,7 +348,7 @@ class _Types:
         name -> [value expressions pushed]."""
         rt = self.ctx.runtime
         binds, uses = {}, {}
-        for node in gast.walk(self.fn):
+        for node in nodes.walk(self.fn):
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], gast.Name):
                 t = node.targets[0].id
@@ -356,7 +356,7 @@ class _Types:
                 binds.setdefault(t, []).append(ok)
         pushed, fine = {}, {}
         tape_args = set()
-        for node in gast.walk(self.fn):
+        for node in nodes.walk(self.fn):
             if isinstance(node, gast.Call) and node.args and isinstance(node.args[0], gast.Name) \
                     and not node.keywords:
                 fn = self.callee(node.func)
@@ -366,7 +366,7 @@ class _Types:
                     tape_args.add(id(node.args[0]))
                 elif fn is rt.pop and len(node.args) == 1:
                     tape_args.add(id(node.args[0]))
-        for node in gast.walk(self.fn):
+        for node in nodes.walk(self.fn):
             if isinstance(node, gast.Name) and node.id in pushed:
                 if isinstance(node.ctx, gast.Load) and id(node) not in tape_args:
                     uses[node.id] = False
@@ -378,7 +378,7 @@ class _Types:
         # restores (the reverse pass saves ``x`` before rebinding it and
         # restores ``x`` in the adjoint of that statement)
         popped = {}
-        for node in gast.walk(self.fn):
+        for node in nodes.walk(self.fn):
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.value, gast.Call) and node.value.args \
                     and isinstance(node.value.args[0], gast.Name) \
@@ -407,7 +407,7 @@ class _Types:
                 continue
             name = stmt.targets[0].id
             for later in body[i + 1:]:
-                mentions = [n for n in gast.walk(later)
+                mentions = [n for n in nodes.walk(later)
                             if isinstance(n, gast.Name) and n.id == name]
                 if not mentions:
                     continue
@@ -470,7 +470,7 @@ def plain_floats(tree, ctx):
     def realish(e, extra=()):          # a Python real number or an np.float64
         return real(e, {F64} | set(extra))
 
-    class Rewrite(gast.NodeTransformer):
+    class Rewrite(nodes.Transformer):
         def visit_Call(self, node):
             self.generic_visit(node)
             if node.keywords or any(isinstance(a, gast.Starred) for a in node.args):
@@ -632,7 +632,7 @@ def _bound_tape_methods(tree, namer):
                 and isinstance(stmt.value, gast.List) and not stmt.value.elts:
             top.setdefault(stmt.targets[0].id, i)
     methods = {}
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         if isinstance(node, gast.Name):
             if isinstance(node.ctx, gast.Store):
                 binds[node.id] = binds.get(node.id, 0) + 1

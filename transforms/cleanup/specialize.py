@@ -73,7 +73,7 @@ def specialize(tree, ctx, shapes):
         s = shapes.shape(atom.id)
         return len(s) if type(s) is tuple else None
 
-    class Rewrite(gast.NodeTransformer):
+    class Rewrite(nodes.Transformer):
         def visit_Call(self, node):
             self.generic_visit(node)
             if len(node.args) != 3 or node.keywords:

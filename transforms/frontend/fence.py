@@ -8,6 +8,8 @@ import builtins
 
 import gast
 
+from ad_compiler.transforms import nodes
+
 _REFUSED_STMTS = {
     gast.Try: ("try", "a 'try' statement",
                "move the try/except outside the differentiated function"),
@@ -72,7 +74,7 @@ def check(info, lookup):
 
 def _check(info, node, lookup):
     generated = info.filename.startswith("<ad_compiler")
-    for sub in gast.walk(node):
+    for sub in nodes.walk(node):
         if generated and isinstance(sub, gast.Delete):
             continue  # generated code frees temporaries; normalize drops it
         spec = _REFUSED_STMTS.get(type(sub)) or _REFUSED_EXPRS.get(type(sub))
@@ -95,7 +97,7 @@ def _check(info, node, lookup):
         if isinstance(sub, (gast.Assign, gast.For)):
             targets = sub.targets if isinstance(sub, gast.Assign) else [sub.target]
             for t in targets:
-                for part in gast.walk(t):
+                for part in nodes.walk(t):
                     if isinstance(part, gast.Starred):
                         raise info.error(part, "cannot differentiate a starred "
                                          "assignment target ('a, *b = ...')",

@@ -220,12 +220,53 @@ def partial_function(p):
     return out
 
 
+# code -> (linecache entry of its file when parsed, FunctionInfo): a compile
+# parses its function several times (the parse pass, forward mode's tangent
+# names, callers' checks of argument mutations and returned sequences)
+_PARSED = weakref.WeakKeyDictionary()
+
+
 def parse_function(fn):
-    """Parse ``fn`` into a gast FunctionDef with absolute line numbers."""
+    """Parse ``fn`` into a gast FunctionDef with absolute line numbers.
+
+    The parse is cached per code object, and used again while the file's
+    ``linecache`` entry is the one it was read from (``linecache.checkcache``
+    drops the entry of a file edited on disk, as ``inspect`` does when it
+    reads the source): each call returns a fresh copy of the tree, in a
+    ``FunctionInfo`` of its own for ``fn``."""
     if not inspect.isfunction(fn):
         raise TypeError(
             f"ad_compiler differentiates Python functions defined with 'def'; "
             f"got {type(fn).__name__} {fn!r}")
+    code = fn.__code__
+    filename = code.co_filename
+    hit = _PARSED.get(code)
+    if hit is not None:
+        linecache.checkcache(filename)
+        if linecache.cache.get(filename) is hit[0]:
+            return _info_from(fn, *hit[1:])
+    info = _parse_function(fn)
+    entry = linecache.cache.get(filename)
+    if entry is not None and len(entry) == 4:      # (not a lazy entry)
+        # (the parts only: the function, its globals and cells are not kept)
+        _PARSED[code] = (entry, nodes.copy_node(info.node), info.filename,
+                         info.source_lines, info.display_name,
+                         getattr(info, "col_shift", None))
+    return info
+
+
+def _info_from(fn, node, filename, source_lines, display, col_shift):
+    """A FunctionInfo of ``fn`` with a copy of a cached parse."""
+    out = FunctionInfo(fn, nodes.copy_node(node), filename, source_lines)
+    if fn.__code__.co_name == "<lambda>":
+        out.node.name = fn.__name__         # (as _parse_lambda names it)
+        out.display_name = display
+    if col_shift is not None:
+        out.col_shift = col_shift
+    return out
+
+
+def _parse_function(fn):
     code = fn.__code__
     filename = code.co_filename
     if code.co_name == "<lambda>":
@@ -239,14 +280,14 @@ def parse_function(fn):
     src = textwrap.dedent("".join(lines))
     col_shift = len(lines[0]) - len(src.splitlines(True)[0]) if lines and src else 0
     try:
-        module = gast.parse(src)
+        module = nodes.parse(src)
     except SyntaxError as exc:
         raise CompileError(
             f"cannot parse the source of '{fn.__name__}': {exc.msg}",
             filename, start + (exc.lineno or 1) - 1, 0,
             hint="if the file was edited after it was imported, reload the module",
             construct="source") from None
-    gast.increment_lineno(module, start - 1)
+    nodes.increment_lineno(module, start - 1)
     node = module.body[0]
     if source_changed(code, lines):
         raise CompileError(
@@ -581,7 +622,7 @@ def _lambda_changed(code, lines, lam):
     if hit is not None and hit[0] == text:
         return hit[1]
     twin = _recompile(code, qualname, [text])
-    changed = twin is _NOT_FOUND or (twin is not None and _fingerprint(twin) != _fingerprint(code))
+    changed = twin is _NOT_FOUND or (twin is not None and not _same_code(twin, code))
     _CHECKED[code] = (text, changed)
     return changed
 
@@ -613,7 +654,7 @@ def source_changed(code, lines):
     if hit is not None and hit[0] == text:
         return hit[1]
     twin = _recompile(code, qualname, lines)
-    changed = twin is _NOT_FOUND or (twin is not None and _fingerprint(twin) != _fingerprint(code))
+    changed = twin is _NOT_FOUND or (twin is not None and not _same_code(twin, code))
     _CHECKED[code] = (text, changed)
     return changed
 
@@ -660,6 +701,31 @@ def _recompile(code, qualname, lines):
 
 
 _NOT_FOUND = object()
+
+
+def _same_code(a, b):
+    """``_fingerprint(a) == _fingerprint(b)``, first tried on the raw code
+    (equal bytecode, names and constants have equal fingerprints): the
+    disassembly is only needed where they differ."""
+    if _same_raw_code(a, b):
+        return True
+    return _fingerprint(a) == _fingerprint(b)
+
+
+def _same_raw_code(a, b):
+    if (a.co_code != b.co_code or a.co_names != b.co_names or a.co_varnames != b.co_varnames
+            or a.co_freevars != b.co_freevars or a.co_cellvars != b.co_cellvars
+            or a.co_argcount != b.co_argcount or a.co_posonlyargcount != b.co_posonlyargcount
+            or a.co_kwonlyargcount != b.co_kwonlyargcount
+            or len(a.co_consts) != len(b.co_consts)):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        if inspect.iscode(x) or inspect.iscode(y):
+            if not (inspect.iscode(x) and inspect.iscode(y) and _same_raw_code(x, y)):
+                return False
+        elif _constant(x) != _constant(y):
+            return False
+    return True
 
 
 def _fingerprint(code):

@@ -69,7 +69,7 @@ class Aliasing:
         binding = max(before, key=lambda b: b.lineno)
         names = {}
         roots = self._alias_roots(binding.value)     # (y = x * 2 shares nothing)
-        for n in gast.walk(binding.value):
+        for n in nodes.walk(binding.value):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in roots \
                     and n.id != name and n.id in self.locals and n.id in bound:
                 names.setdefault(n.id, annotations.get(n, Key.USER_NAME, n.id))
@@ -139,7 +139,7 @@ class Aliasing:
         share memory with the caller's data or another name: give it a
         private copy right after such a binding."""
         written = {}
-        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+        for node in nodes.walk(gast.Module(body=body, type_ignores=[])):
             targets = node.targets if isinstance(node, gast.Assign) else (
                 [node.target] if isinstance(node, gast.AugAssign) else [])
             for t in targets:
@@ -199,7 +199,7 @@ class Aliasing:
 
         def collect(stmts, loop):
             for i, st in enumerate(stmts):
-                for n in gast.walk(st):
+                for n in nodes.walk(st):
                     where.setdefault(id(n), []).append((stmts, i, loop))
                 for field in ("body", "orelse", "finalbody"):
                     sub = getattr(st, field, None)
@@ -210,7 +210,7 @@ class Aliasing:
         module = gast.Module(body=body, type_ignores=[])
         # in-place writes: (root, statement, key of the first subscript, deep)
         writes = []
-        for node in gast.walk(module):
+        for node in nodes.walk(module):
             target = None
             if isinstance(node, gast.Assign):
                 target = next((t for t in node.targets
@@ -247,7 +247,7 @@ class Aliasing:
                     and isinstance(node.targets[0], gast.Name):
                 bindings.setdefault(node.targets[0].id, []).append(node)
         loads = {}
-        for node in gast.walk(module):
+        for node in nodes.walk(module):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
                 loads.setdefault(node.id, []).append(node)
 
@@ -282,7 +282,7 @@ class Aliasing:
             for n in loads.get(watched, []):
                 if n.lineno > w.lineno and not killed(watched, w, w.lineno, n.lineno):
                     return n
-                if any(any(m is n for m in gast.walk(lp)) and n.lineno <= w.lineno
+                if any(any(m is n for m in nodes.walk(lp)) and n.lineno <= w.lineno
                        and not killed(watched, w, w.lineno, n.lineno, wrap=lp)
                        for lp in loops):
                     return n
@@ -331,7 +331,7 @@ class Aliasing:
                         continue
                     loops = [lp for _, _, lp in where.get(id(w), []) if lp is not None]
                     if b.lineno >= w.lineno and not any(
-                            any(n is anchor for n in gast.walk(lp)) for lp in loops):
+                            any(n is anchor for n in nodes.walk(lp)) for lp in loops):
                         continue        # bound after the write
                     if b.lineno < w.lineno and killed(name, w, b.lineno, w.lineno):
                         continue        # rebound before the write
@@ -450,7 +450,7 @@ class Aliasing:
             return set().union(*(roots(e) for e in value.values if e is not None))
         if isinstance(value, (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp,
                               gast.Lambda)):
-            return {n.id for n in gast.walk(value) if isinstance(n, gast.Name)
+            return {n.id for n in nodes.walk(value) if isinstance(n, gast.Name)
                     and isinstance(n.ctx, gast.Load) and n.id in self.locals}
         if isinstance(value, gast.BinOp):
             # list / tuple concatenation and repetition of displays hold
@@ -511,7 +511,7 @@ class Aliasing:
                 it = it.func.value
             return sorted(self._alias_roots(it, definite=True))
 
-        for loop in gast.walk(module):
+        for loop in nodes.walk(module):
             if not isinstance(loop, gast.For):
                 continue
             it, target = loop.iter, loop.target
@@ -535,7 +535,7 @@ class Aliasing:
                                                   and isinstance(it.func, gast.Attribute)
                                                   and it.func.attr == "keys")):
                 current = target.id     # for k in d: d[k] = ... (a dict's keys)
-            inside = {id(n) for st in loop.body for n in gast.walk(st)}
+            inside = {id(n) for st in loop.body for n in nodes.walk(st)}
             for root, w, key, deep in writes:
                 if root not in roots or id(w) not in inside:
                     continue
@@ -543,7 +543,7 @@ class Aliasing:
                 if current is not None and isinstance(first, gast.Name) and first.id == current \
                         and not any(isinstance(n, gast.Name) and n.id == current
                                     and isinstance(n.ctx, gast.Store)
-                                    for st in loop.body for n in gast.walk(st)):
+                                    for st in loop.body for n in nodes.walk(st)):
                     continue
                 raise self.info.error(
                     w, f"in-place write into '{root}' inside a loop over '{root}' (line "
@@ -621,22 +621,22 @@ class Aliasing:
             # the statements that run after the write: later lines, and the
             # whole body of each loop around the write
             after = []
-            for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+            for node in nodes.walk(gast.Module(body=body, type_ignores=[])):
                 if isinstance(node, gast.stmt) and getattr(node, "lineno", 0) > write.lineno:
                     after.append(node)
             for lp in loops:
-                inside = any(n is write for n in gast.walk(lp))
+                inside = any(n is write for n in nodes.walk(lp))
                 if inside:
                     after += lp.body
             other_keys = set()
             for st in after:
-                for n in gast.walk(st):
+                for n in nodes.walk(st):
                     if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) \
                             and n.value.id in sources and isinstance(n.slice, gast.Constant) \
                             and isinstance(key, gast.Constant) and n.slice.value != key.value:
                         other_keys.add(id(n.value))
             for st in after:
-                for n in gast.walk(st):
+                for n in nodes.walk(st):
                     if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) \
                             and n.id in sources and id(n) not in other_keys \
                             and n.lineno != binding.lineno:
@@ -767,7 +767,7 @@ class Aliasing:
         def element(seq):
             return gast.Subscript(value=seq, slice=nodes.name("_ad_index"), ctx=gast.Load())
 
-        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+        for node in nodes.walk(gast.Module(body=body, type_ignores=[])):
             yield node
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], (gast.Tuple, gast.List)):

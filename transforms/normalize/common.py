@@ -53,7 +53,7 @@ def local_names(fn):
         out.add(args.vararg.id)
     if args.kwarg is not None:
         out.add(args.kwarg.id)
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             out.add(node.id)
     return out
@@ -75,7 +75,7 @@ def _contains(nodes_, types, stop=()):
 
 def _stored_names(target):
     """The names an assignment target binds (``v0, (a, b)`` binds three)."""
-    return {n.id for n in gast.walk(target)
+    return {n.id for n in nodes.walk(target)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 

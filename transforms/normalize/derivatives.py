@@ -45,7 +45,7 @@ class Derivatives:
         function) is left alone, and refused where a derivative reaches it."""
         module = gast.Module(body=body, type_ignores=[])
         stores, callee_loads, loads = {}, {}, {}
-        for n in gast.walk(module):
+        for n in nodes.walk(module):
             if isinstance(n, gast.Name):
                 if isinstance(n.ctx, gast.Store):
                     stores[n.id] = stores.get(n.id, 0) + 1

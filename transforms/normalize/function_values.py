@@ -113,7 +113,7 @@ class FunctionValues:
         self._single_binding("")          # (computes the counts)
         if self._binding_counts.get(node.id) != 1:
             return None
-        for loop in gast.walk(self.info.node):
+        for loop in nodes.walk(self.info.node):
             if not isinstance(loop, gast.For):
                 continue
             target, it = loop.target, loop.iter
@@ -149,7 +149,7 @@ class FunctionValues:
             # attributes the function stores (self.layer = other): not resolved
             self._stored_paths, self._stored_paths_ready = set(), False
             self._stored_paths = {
-                self._attribute_key(n, stored=True) for n in gast.walk(self.info.node)
+                self._attribute_key(n, stored=True) for n in nodes.walk(self.info.node)
                 if isinstance(n, (gast.Attribute, gast.Subscript))
                 and isinstance(n.ctx, (gast.Store, gast.Del))}
             self._stored_paths_ready = True
@@ -220,7 +220,7 @@ class FunctionValues:
         function's body (not nested) and the only binding of the name."""
         if not hasattr(self, "_top_bindings"):
             counts = {}
-            for n in gast.walk(self.info.node):
+            for n in nodes.walk(self.info.node):
                 if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param)):
                     counts[n.id] = counts.get(n.id, 0) + 1
             self._binding_counts = counts
@@ -238,7 +238,7 @@ class FunctionValues:
         that the call did not pass another one.  A parameter the body
         rebinds is not specialized."""
         types = self.resolve.types
-        stored = {n.id for n in gast.walk(fn) if isinstance(n, gast.Name)
+        stored = {n.id for n in nodes.walk(fn) if isinstance(n, gast.Name)
                   and isinstance(n.ctx, (gast.Store, gast.Del))}
         for p in [p for p, v in types.items() if isinstance(v, parse.FunctionValue)]:
             if p in stored:
@@ -247,7 +247,7 @@ class FunctionValues:
             sig = inspect.signature(self.info.fn, follow_wrapped=False)
         except (TypeError, ValueError):
             return []
-        called = {n.func.id for n in gast.walk(fn)
+        called = {n.func.id for n in nodes.walk(fn)
                   if isinstance(n, gast.Call) and isinstance(n.func, gast.Name)}
         out = []
         for p, param in sig.parameters.items():

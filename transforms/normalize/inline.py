@@ -69,10 +69,10 @@ class Inline:
         # the enclosing function: it is then the function its code makes
         for name in self.local_fns:
             called = set()
-            for node in gast.walk(gast.Module(body=out, type_ignores=[])):
+            for node in nodes.walk(gast.Module(body=out, type_ignores=[])):
                 if isinstance(node, gast.Call) and nodes.is_name(node.func, name):
                     called.add(id(node.func))
-            for node in gast.walk(gast.Module(body=out, type_ignores=[])):
+            for node in nodes.walk(gast.Module(body=out, type_ignores=[])):
                 if nodes.is_name(node, name) and id(node) not in called:
                     fdef = self.local_fns[name]
                     made, why = self._code_function(annotations.get(fdef, Key.LAMBDA, fdef))
@@ -117,7 +117,7 @@ class Inline:
         lambda is inlined and a module-level function is a call)."""
         normalizer = self
 
-        class Maps(gast.NodeTransformer):
+        class Maps(nodes.Transformer):
             def visit_Call(self, node):
                 self.generic_visit(node)
                 if not (normalizer._is_builtin(node.func, "map") and len(node.args) >= 2
@@ -172,13 +172,13 @@ class Inline:
                                   f"'{fdef.name}' with *args, **kwargs or keyword-only "
                                   f"parameters", hint="define it at module level",
                                   construct="nested def")
-        stored = sum(1 for n in gast.walk(self.info.node)
+        stored = sum(1 for n in nodes.walk(self.info.node)
                      if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
                      and n.id == fdef.name)
         if stored > (0 if isinstance(where, gast.FunctionDef) else 1):
             raise self.info.error(where, f"the local function '{fdef.name}' is rebound; "
                                   f"cannot inline it", construct="nested def")
-        for node in gast.walk(fdef):
+        for node in nodes.walk(fdef):
             if isinstance(node, gast.Call) and nodes.is_name(node.func, fdef.name):
                 raise self.info.error(node, f"cannot differentiate the recursive local "
                                       f"function '{fdef.name}'",
@@ -193,7 +193,7 @@ class Inline:
                   for n in sorted(inner)}
         self.locals |= set(rename.values())
 
-        class Renamer(gast.NodeTransformer):
+        class Renamer(nodes.Transformer):
             def visit_Name(self, node):
                 if node.id in rename:
                     annotations.set(node, Key.USER_NAME,
@@ -288,12 +288,12 @@ class Inline:
         """[f(x) for x in xs if c(x)] -> a loop that appends to a fresh list."""
         rename = {}
         for gen in expr.generators:
-            for n in gast.walk(gen.target):
+            for n in nodes.walk(gen.target):
                 if isinstance(n, gast.Name):
                     rename.setdefault(n.id, self._fresh(n.id))
         self.locals |= set(rename.values())
 
-        class Renamer(gast.NodeTransformer):
+        class Renamer(nodes.Transformer):
             def visit_Name(self, node):
                 if node.id in rename:
                     annotations.set(node, Key.USER_NAME,

@@ -40,7 +40,7 @@ def written_parameters(fn, body=None):
     params = [a.id for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
     out = []
     seen = set()
-    for node in gast.walk(gast.Module(body=fn.body if body is None else body, type_ignores=[])):
+    for node in nodes.walk(gast.Module(body=fn.body if body is None else body, type_ignores=[])):
         target = None
         if isinstance(node, gast.Assign):
             for t in node.targets:
@@ -102,7 +102,7 @@ def _mutations_of(node, filename, fn, _depth=0, _seen=None):
     out = {}
     for p, where in written_parameters(node):
         out[p] = ("write", None, filename, where.lineno)
-    for sub in gast.walk(node):
+    for sub in nodes.walk(node):
         if isinstance(sub, gast.AugAssign) and isinstance(sub.target, gast.Name) \
                 and sub.target.id in params and not _rebound_before(node, sub.target.id, sub):
             out.setdefault(sub.target.id, ("update", _AUG_DUNDER.get(type(sub.op)),
@@ -153,7 +153,7 @@ def _user_text(node):
     inlining and comprehension lowering (``i_1``, ``h_v``) shown with
     their original names."""
     node = copy.deepcopy(node)
-    for n in gast.walk(node):
+    for n in nodes.walk(node):
         if isinstance(n, gast.Name) and annotations.has(n, Key.USER_NAME):
             n.id = annotations.get(n, Key.USER_NAME)
     return describe(node)
