@@ -872,32 +872,60 @@ def prod_grad_tangent(g, x, z, dx, dz, axis=None, keepdims=False):
                                         axis)
 
 
-def _others_product_tangent(x, dx, axis):
+def _others_product_tangent(x, dx, axis, dx2=None):
     """The tangent of p_i = prod_{j != i} x_j (over ``axis``) for tangent dx,
-    without dividing by the entries."""
+    without dividing by the entries; with ``dx2``, the second derivative of
+    p_i in the directions dx and dx2 instead (sum over j != k, both != i, of
+    dx_j dx2_k prod of the rest: hyper-dual prefix and suffix products)."""
     nd = x.ndim
     axes = tuple(range(nd)) if axis is None else tuple(
         a % nd for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
     keep = [a for a in range(nd) if a not in axes]
     order = keep + list(axes)
-    xt = np.transpose(x, order)
-    dt = np.transpose(dx, order)
-    lead = xt.shape[:len(keep)]
-    n = int(np.prod(xt.shape[len(keep):], dtype=int))
-    xt = xt.reshape(lead + (n,))
-    dt = dt.reshape(lead + (n,))
-    one = np.ones(lead, dtype=np.result_type(xt, dt, 0.0))
-    L, dL, R, dR = one, one * 0.0, one, one * 0.0
+    lead = np.transpose(x, order).shape[:len(keep)]
+    n = int(np.prod(np.transpose(x, order).shape[len(keep):], dtype=int))
+
+    def lined(v):
+        return np.transpose(v, order).reshape(lead + (n,))
+    xt, at = lined(x), lined(dx)
+    bt = lined(dx2) if dx2 is not None else np.zeros_like(at)
+    one = np.ones(lead, dtype=np.result_type(xt, at, bt, 0.0))
+    zero = one * 0.0
+
+    def times(p, i):       # the hyper-dual p times (x_i, a_i, b_i, 0)
+        v, pa, pb, pab = p
+        xi, ai, bi = xt[..., i], at[..., i], bt[..., i]
+        return v * xi, pa * xi + v * ai, pb * xi + v * bi, pab * xi + pa * bi + pb * ai
+
+    def product(p, q):     # the mixed part of the hyper-dual product p q
+        return (p[1] * q[0] + p[0] * q[1]) if dx2 is None else \
+            (p[3] * q[0] + p[1] * q[2] + p[2] * q[1] + p[0] * q[3])
+    L = R = (one, zero, zero, zero)
     pre, suf = [None] * n, [None] * n
     for i in range(n):
-        pre[i] = (L, dL)
-        L, dL = L * xt[..., i], dL * xt[..., i] + L * dt[..., i]
+        pre[i] = L
+        L = times(L, i)
     for i in reversed(range(n)):
-        suf[i] = (R, dR)
-        R, dR = R * xt[..., i], dR * xt[..., i] + R * dt[..., i]
-    out = np.stack([pre[i][1] * suf[i][0] + pre[i][0] * suf[i][1] for i in range(n)], axis=-1)
+        suf[i] = R
+        R = times(R, i)
+    out = np.stack([product(pre[i], suf[i]) for i in range(n)], axis=-1)
     shaped = out.reshape(tuple(np.transpose(x, order).shape))
     return np.transpose(shaped, np.argsort(order))
+
+
+def prod_grad_curvature(g, x, z, u, w, dz, dx, axis=None, keepdims=False):
+    """The part of the tangent of ``prod_grad_tangent(g, x, z, u, w)`` that
+    comes from x and z moving (tangents dx, dz): third derivatives of
+    np.prod.  By division where x has no zeros, else by hyper-dual prefix
+    and suffix products (exact, no NaN)."""
+    if np.all(x != 0):
+        return (prod_grad_tangent(g, x, dz, u, 0.0, axis, keepdims)
+                + prod_grad_tangent(g, x, w, dx, 0.0, axis, keepdims)
+                + prod_grad_tangent(g, x, z, -2.0 * u * dx / x, 0.0, axis, keepdims))
+    x = np.asarray(x)
+    full = np.zeros(np.shape(x))
+    return expand(g, x, axis, keepdims) * _others_product_tangent(
+        x, np.asarray(u) + full, axis, np.asarray(dx) + full)
 
 
 def norm_tangent(dx, x, z, ord=None, axis=None, keepdims=False):

@@ -41,3 +41,56 @@ def test_hessian_of_prod_with_zero_entries(fn, x):
     H = hessian(fn)(x)
     assert not np.isnan(H).any()
     np.testing.assert_allclose(H, _fd_hessian(fn, x), atol=1e-5)
+
+
+# --- third derivatives (fuzz seed 8484: grad(grad(f)) of code calling jvp(h)
+# where h takes np.prod of a vector with zeros was NaN: the forward rule of
+# prod_grad_tangent divided by the entries).  The reference is autograd on the
+# same products written out entry by entry (exact polynomials, no division).
+
+from ad_compiler import jvp  # noqa: E402
+
+
+def _directional(fn, v):
+    return lambda x: jvp(fn, (x,), (v(x),))[1]
+
+
+def _explicit_all(x):
+    return x[0] * x[1] * x[2] * x[3]
+
+
+def _explicit_axis0_sq(x):
+    return (x[0, 0] * x[1, 0] * x[2, 0]) ** 2 + (x[0, 1] * x[1, 1] * x[2, 1]) ** 2
+
+
+@pytest.mark.parametrize("fn, explicit, x", [
+    (_prod_all, _explicit_all, np.array([0.0, 2.0, 3.0, 0.5])),
+    (_prod_all, _explicit_all, np.array([0.0, 0.0, 3.0, 0.5])),
+    (_prod_all, _explicit_all, np.array([0.0, 0.0, 0.0, 0.5])),
+    (_prod_all, _explicit_all, np.array([0.7, 2.0, 3.0, 0.5])),
+    (_prod_axis0_sq, _explicit_axis0_sq, np.array([[0.0, 2.0], [1.5, 0.0], [1.0, 3.0]])),
+    (_prod_axis0_sq, _explicit_axis0_sq, np.array([[0.0, 0.0], [1.5, 0.0], [1.0, 3.0]])),
+])
+def test_third_derivative_of_prod_with_zero_entries(fn, explicit, x):
+    autograd = pytest.importorskip("autograd")
+    anp = pytest.importorskip("autograd.numpy")
+
+    def v(z):
+        return np.cos(z) + 0.5
+
+    def av(z):
+        return anp.cos(z) + 0.5
+    g = _directional(fn, v)
+    ref_g = lambda z: anp.sum(autograd.grad(explicit)(z) * av(z))  # noqa: E731
+    np.testing.assert_allclose(g(x), ref_g(x), rtol=1e-12, atol=1e-12)
+    got = grad(g)(x)
+    assert not np.isnan(got).any()
+    np.testing.assert_allclose(got, autograd.grad(ref_g)(x), rtol=1e-10, atol=1e-12)
+    h = 1e-6
+    fd = np.array([(g(x + h * e) - g(x - h * e)) / (2 * h)
+                   for e in np.eye(x.size).reshape((x.size,) + x.shape)]).reshape(x.shape)
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-6)
+    # the Hessian of g: a third derivative of np.prod through reverse mode
+    H = hessian(g)(x)
+    assert not np.isnan(H).any()
+    np.testing.assert_allclose(H, autograd.hessian(ref_g)(x), rtol=1e-10, atol=1e-12)

@@ -107,11 +107,10 @@ def prod_grad(z, g, x, p, axis=None, keepdims=False):
 def prod_grad_tangent(r, g, x, z, u, w, axis=None, keepdims=False):
     # r = G * (W / x - Z * u / x**2) (G, Z, W: g, z, w expanded): third
     # derivatives of np.prod, term by term (each term one more call)
+    # (x, z moving: prod_grad_curvature, exact also where x has zeros)
     d[r] = (ad.prod_grad_tangent(d[g], x, z, u, w, axis, keepdims)
             + ad.prod_grad_tangent(g, x, z, d[u], d[w], axis, keepdims)
-            + ad.prod_grad_tangent(g, x, d[z], u, 0.0, axis, keepdims)
-            + ad.prod_grad_tangent(g, x, w, d[x], 0.0, axis, keepdims)
-            + ad.prod_grad_tangent(g, x, z, -2.0 * u * d[x] / x, 0.0, axis, keepdims))
+            + ad.prod_grad_curvature(g, x, z, u, w, d[z], d[x], axis, keepdims))
 
 
 @forward(ad.added_at)
