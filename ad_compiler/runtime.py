@@ -913,6 +913,16 @@ def _others_product_tangent(x, dx, axis, dx2=None):
     return np.transpose(shaped, np.argsort(order))
 
 
+def nonzero_entries(x):
+    """``x``, which must have no entry exactly 0 (the fourth derivative of
+    np.prod divides by the entries)."""
+    if not np.all(x != 0):
+        raise NotImplementedError(
+            "the fourth derivative of np.prod where an entry is exactly 0 is not "
+            "implemented (third derivatives there are exact)")
+    return x
+
+
 def prod_grad_curvature(g, x, z, u, w, dz, dx, axis=None, keepdims=False):
     """The part of the tangent of ``prod_grad_tangent(g, x, z, u, w)`` that
     comes from x and z moving (tangents dx, dz): third derivatives of

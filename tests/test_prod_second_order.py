@@ -94,3 +94,31 @@ def test_third_derivative_of_prod_with_zero_entries(fn, explicit, x):
     H = hessian(g)(x)
     assert not np.isnan(H).any()
     np.testing.assert_allclose(H, autograd.hessian(ref_g)(x), rtol=1e-10, atol=1e-12)
+
+
+def _calls_grad(z):
+    return np.sum(grad(_prod_all)(z) * z)
+
+
+def _calls_grad_twice(z):
+    return np.sum(grad(_calls_grad)(z) * z)
+
+
+def test_fourth_derivative_of_prod():
+    """Fourth order through np.prod (the forward rule of
+    prod_grad_curvature) against autograd on the written-out product; where
+    an entry is exactly 0 it is refused with a NotImplementedError."""
+    autograd = pytest.importorskip("autograd")
+    anp = pytest.importorskip("autograd.numpy")
+    from ad_compiler import jacobian
+
+    def ref_calls_grad(z):
+        return anp.sum(autograd.grad(_explicit_all)(z) * z)
+
+    def ref_calls_grad_twice(z):
+        return anp.sum(autograd.grad(ref_calls_grad)(z) * z)
+    x = np.array([0.7, 2.0, 3.0, 0.5])
+    np.testing.assert_allclose(jacobian(grad(_calls_grad_twice))(x),
+                               autograd.hessian(ref_calls_grad_twice)(x), rtol=1e-9, atol=1e-10)
+    with pytest.raises(NotImplementedError, match="fourth derivative of np.prod"):
+        jacobian(grad(_calls_grad_twice))(np.array([0.0, 2.0, 3.0, 0.5]))

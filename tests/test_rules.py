@@ -549,7 +549,7 @@ FORWARD_HELPERS_WITHOUT_FORWARD_RULE = {
     "runtime.add_tangent", "runtime.builtin_extremum_tangent", "runtime.defer_tangent",
     "runtime.mul_grad_left_tangent", "runtime.mul_grad_right_tangent",
     "runtime.mul_tangent", "runtime.norm_grad_tangent",
-    "runtime.norm_tangent_curvature", "runtime.prod_grad_curvature", "runtime_numpy.cholesky_jvp",
+    "runtime.norm_tangent_curvature", "runtime_numpy.cholesky_jvp",
     "runtime_numpy.cumprod_grad_tangent", "runtime_numpy.cumprod_jvp",
     "runtime_numpy.eig_jvp", "runtime_numpy.eigh_jvp", "runtime_numpy.eigvals_jvp",
     "runtime_numpy.einsum_vjp_sub", "runtime_numpy.interp_tangent",

@@ -113,6 +113,30 @@ def prod_grad_tangent(r, g, x, z, u, w, axis=None, keepdims=False):
             + ad.prod_grad_curvature(g, x, z, u, w, d[z], d[x], axis, keepdims))
 
 
+@forward(ad.prod_grad_curvature)
+def prod_grad_curvature(r, g, x, z, u, w, s, t, axis=None, keepdims=False):
+    # fourth derivatives of np.prod: the chain rule through the three terms
+    # of the division formula (see ad.prod_grad_curvature), each a
+    # prod_grad_tangent; an entry exactly 0 raises (ad.nonzero_entries)
+    xn = ad.nonzero_entries(x)
+    q = -2.0 * u * t / xn
+    dq = -2.0 * (d[u] * t + u * d[t]) / xn + 2.0 * u * t * d[x] / (xn * xn)
+    d[r] = (ad.prod_grad_tangent(d[g], x, s, u, 0.0, axis, keepdims)
+            + ad.prod_grad_tangent(g, x, s, d[u], 0.0, axis, keepdims)
+            + ad.prod_grad_curvature(g, x, s, u, 0.0, d[s], d[x], axis, keepdims)
+            + ad.prod_grad_tangent(d[g], x, w, t, 0.0, axis, keepdims)
+            + ad.prod_grad_tangent(g, x, w, d[t], 0.0, axis, keepdims)
+            + ad.prod_grad_curvature(g, x, w, t, 0.0, d[w], d[x], axis, keepdims)
+            + ad.prod_grad_tangent(d[g], x, z, q, 0.0, axis, keepdims)
+            + ad.prod_grad_tangent(g, x, z, dq, 0.0, axis, keepdims)
+            + ad.prod_grad_curvature(g, x, z, q, 0.0, d[z], d[x], axis, keepdims))
+
+
+@forward(ad.nonzero_entries)
+def nonzero_entries(z, x):
+    d[z] = d[x]
+
+
 @forward(ad.added_at)
 def added_at(z, buf, idx, g):
     # linear in (buf, g): the adjoint accumulation of x[i] reads, as
