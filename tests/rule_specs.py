@@ -233,6 +233,9 @@ for _name, _x, _y in _BINARY:
 add([
     S("numpy.mod", "np.mod(x, 1.5)", U(4, lo=0.1, hi=1.4)),
     S("numpy.power", "np.power(x, 3.0)", U(4)),
+    # a zero exponent at a zero base: d/dx x**0 is 0 there, not 0 * inf
+    S("numpy.power", "np.power(x, y)", np.array([0.0, 0.0, 0.5, -1.0]),
+      np.array([0.0, 1.0, 2.0, 0.0]), wrt=(0,)),
     S("numpy.fmax", "np.fmax(x, y)", U(3), np.array([np.nan, -5.0, 5.0]), wrt=(0,)),
     S("numpy.fmin", "np.fmin(x, y)", U(3), np.array([np.nan, -5.0, 5.0]), wrt=(0,)),
 ])
