@@ -337,6 +337,24 @@ add([
 # --------------------------------------------------------------------------
 
 add([
+    S("numpy.polyval", "np.polyval(x, y)", U(4), U(2, 3)),
+    S("numpy.polyval", "np.polyval(x, y)", U(3), 0.7),
+    S("numpy.polyval", "np.polyval(x, y)", U(1), U(3)),
+    S("numpy.polyder", "np.polyder(x)", U(5)),
+    S("numpy.polyder", "np.polyder(x, 2) * np.polyder(x, m=3)[0]", U(5)),
+    S("numpy.polyder", "np.polyder(x, 3)", U(2)),
+    S("numpy.vander", "np.vander(x)", U(4)),
+    S("numpy.vander", "np.vander(x, 3, increasing=True)", np.array([0.0, 0.5, -1.2])),
+    S("numpy.vander", "np.vander(x, N=5)", U(3)),
+    S("numpy.add.reduce", "np.add.reduce(x)", U(3, 4)),
+    S("numpy.add.reduce", "np.add.reduce(x, axis=-1, keepdims=True)", U(2, 3, 4)),
+    S("numpy.add.reduce", "np.add.reduce(x, axis=None)", U(3, 2)),
+    S("numpy.logaddexp.reduce", "np.logaddexp.reduce(x)", U(3, 4)),
+    S("numpy.logaddexp.reduce", "np.logaddexp.reduce(x, axis=1, keepdims=True)", U(2, 3, 4)),
+    S("numpy.logaddexp.reduce", "np.logaddexp.reduce(x, axis=None)", U(4)),
+])
+
+add([
     S("numpy.cumsum", "np.cumsum(x)", U(3, 4)),
     S("numpy.cumsum", "np.cumsum(x, axis=0)", U(3, 4)),
     S("numpy.cumsum", "np.cumsum(x, axis=-1)", U(2, 3, 4)),
