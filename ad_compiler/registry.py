@@ -59,6 +59,11 @@ def _key(fn):
 
 
 def qualified_name(fn):
+    owner = getattr(fn, "__self__", None)
+    if type(owner).__name__ == "ufunc" and type(owner).__module__ == "numpy":
+        # a ufunc method (np.logaddexp.reduce): its own __qualname__ is
+        # 'ufunc.reduce', whichever ufunc it is bound to
+        return f"numpy.{owner.__name__}.{fn.__name__}"
     mod = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if name is None:

@@ -3218,3 +3218,408 @@ register(os_batchnorm_mlp, (Normal((3, 4)), Normal((4, 2)), Normal((6, 3))),
          smooth=False, autograd=False,
          autograd_reason="autograd's ArrayBox.clip(0) calls np.clip without a_max",
          tags=("outside", "realistic"))
+
+
+# --------------------------------------------------------------------------
+# Outside style, second batch: the idioms of NumPy numerical code and of other
+# tools' tutorials (Gaussian processes via Cholesky, a VAE-like loss, Euler and
+# leapfrog integrators, convolutions written as loops, the log-sum-exp trick,
+# Kalman filtering, Black-Scholes, pairwise energies with np.triu_indices, a
+# CRF forward pass, polynomial fits, batch norm, multi-head attention).  In-place
+# updates of local arrays, x.T / .dot / @, keepdims and axis=-1, np.newaxis,
+# comprehensions, tuple unpacking, early returns, enumerate/zip, default
+# arguments, helpers and dicts of parameters.
+# --------------------------------------------------------------------------
+
+# (imported here, not at the top, so the line numbers of the cases above, which
+# the golden sources quote, stay put)
+import scipy.special  # noqa: E402
+import scipy.stats  # noqa: E402
+
+
+def os_sq_exp_kernel(X1, X2, lengthscale=1.0, variance=1.0):
+    sqdist = np.sum(X1 ** 2, 1).reshape(-1, 1) + np.sum(X2 ** 2, 1) - 2 * np.dot(X1, X2.T)
+    return variance * np.exp(-0.5 / lengthscale ** 2 * sqdist)
+
+
+def os_gp_nll_cholesky(params, X, y):
+    ell, sf, sn = np.exp(params["log_ell"]), np.exp(params["log_sf"]), np.exp(params["log_sn"])
+    K = os_sq_exp_kernel(X, X, ell, sf ** 2) + (sn ** 2 + 1e-8) * np.eye(X.shape[0])
+    L = np.linalg.cholesky(K)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    n = len(y)
+    return 0.5 * y.dot(alpha) + np.sum(np.log(np.diag(L))) + 0.5 * n * np.log(2 * np.pi)
+
+
+register(os_gp_nll_cholesky,
+         lambda rng: ({"log_ell": 0.2 * rng.standard_normal(), "log_sf": 0.1 * rng.standard_normal(),
+                       "log_sn": -1.0 + 0.1 * rng.standard_normal()},
+                      rng.uniform(-2, 2, (6, 1)), rng.standard_normal(6)),
+         autograd=False, autograd_reason="autograd's ArrayBox has no .dot method",
+         tags=("outside", "realistic"))
+
+
+def os_dense(params, x, act=np.tanh):
+    W, b = params
+    return act(x @ W + b)
+
+
+def os_vae_loss(enc, dec, x, eps):
+    # encoder -> (mu, log_var), reparameterize with fixed noise, decode, ELBO
+    h = os_dense(enc[0], x)
+    stats = h @ enc[1][0] + enc[1][1]
+    mu, log_var = np.split(stats, 2, axis=-1)
+    z = mu + np.exp(0.5 * log_var) * eps
+    logits = os_dense(dec[1], os_dense(dec[0], z), act=lambda a: a)
+    # Bernoulli likelihood written with logaddexp (stable)
+    rec = np.sum(x * logits - np.logaddexp(0.0, logits), axis=-1)
+    kl = -0.5 * np.sum(1 + log_var - mu ** 2 - np.exp(log_var), axis=-1)
+    return np.mean(kl - rec)
+
+
+def _os_vae_args(rng):
+    def layer(m, n):
+        return (0.3 * rng.standard_normal((m, n)), 0.1 * rng.standard_normal(n))
+    enc = [layer(5, 4), layer(4, 2 * 2)]
+    dec = [layer(2, 4), layer(4, 5)]
+    x = (rng.uniform(size=(3, 5)) > 0.5).astype(float)
+    return enc, dec, x, rng.standard_normal((3, 2))
+
+
+register(os_vae_loss, _os_vae_args, tags=("outside", "realistic"))
+
+
+def os_odefunc(y, t, params):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    h = np.tanh(np.dot(y, W1) + b1 + t)
+    return np.dot(h, W2) + b2
+
+
+def os_euler_loss(params, y0, target, t1=1.0, n_steps=8):
+    dt = t1 / n_steps
+    y, t = y0, 0.0
+    trajectory = [y0]
+    for _ in range(n_steps):
+        y = y + dt * os_odefunc(y, t, params)
+        t += dt
+        trajectory.append(y)
+    traj = np.stack(trajectory)
+    return np.mean((traj[-1] - target) ** 2) + 0.01 * np.mean(traj ** 2)
+
+
+register(os_euler_loss,
+         lambda rng: ({"W1": 0.5 * rng.standard_normal((2, 5)), "b1": 0.1 * rng.standard_normal(5),
+                       "W2": 0.5 * rng.standard_normal((5, 2)), "b2": 0.1 * rng.standard_normal(2)},
+                      rng.standard_normal(2), rng.standard_normal(2)),
+         tags=("outside", "realistic"))
+
+
+def os_init_sizes():
+    return [1, 8, 8, 1]
+
+
+def os_sinusoid_mse(params, inputs, targets):
+    # MAML-style sinusoid regression: a list of (W, b), relu hidden layers
+    hidden, last = params[:-1], params[-1]
+    x = inputs
+    for W, b in hidden:
+        x = np.maximum(x @ W + b, 0.0)
+    preds = x @ last[0] + last[1]
+    return np.mean((preds - targets) ** 2)
+
+
+def _os_sinusoid_args(rng):
+    sizes = os_init_sizes()
+    params = [(rng.standard_normal((m, n)) / np.sqrt(m), 0.1 * rng.standard_normal(n))
+              for m, n in zip(sizes[:-1], sizes[1:])]
+    xs = rng.uniform(-5, 5, (7, 1))
+    return params, xs, 1.3 * np.sin(xs + 0.4)
+
+
+register(os_sinusoid_mse, _os_sinusoid_args, smooth=False,
+         notes="relu: the Hessian is zero almost everywhere but FD crosses kinks",
+         tags=("outside", "realistic"))
+
+
+def os_conv2d(images, filters, bias):
+    # a "valid" convolution layer written with loops and in-place writes
+    n, h, w, c_in = images.shape
+    kh, kw, _, c_out = filters.shape
+    out = np.zeros((n, h - kh + 1, w - kw + 1, c_out))
+    for i in range(h - kh + 1):
+        for j in range(w - kw + 1):
+            patch = images[:, i:i + kh, j:j + kw, :]
+            out[:, i, j, :] = np.tensordot(patch, filters, axes=([1, 2, 3], [0, 1, 2]))
+    out += bias
+    return np.sum(np.tanh(out) ** 2)
+
+
+register(os_conv2d, (Normal((2, 4, 4, 2)), Normal((2, 2, 2, 3), scale=0.5), Normal(3, scale=0.1)),
+         autograd=False, autograd_reason=_INPLACE_AG, tags=("outside", "realistic", "inplace"))
+
+
+def os_softmax_cross_entropy(W, b, X, labels):
+    logits = X.dot(W) + b
+    logits -= logits.max(axis=-1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    n = X.shape[0]
+    return -log_probs[np.arange(n), labels].mean()
+
+
+register(os_softmax_cross_entropy,
+         lambda rng: (0.5 * rng.standard_normal((4, 3)), 0.1 * rng.standard_normal(3),
+                      rng.standard_normal((6, 4)), rng.integers(0, 3, size=6)),
+         autograd=False, autograd_reason="in-place '-=' on an ArrayBox",
+         tags=("outside", "realistic"))
+
+
+def os_kalman_nll(q, r, ys, F=None, H=None):
+    # a Kalman filter's negative log-likelihood with (log) noise scales
+    F = np.array([[1.0, 0.1], [0.0, 1.0]]) if F is None else F
+    H = np.array([[1.0, 0.0]]) if H is None else H
+    Q = np.exp(q) * np.eye(2)
+    R = np.exp(r) * np.eye(1)
+    x, P = np.zeros(2), np.eye(2)
+    nll = 0.0
+    for y in ys:
+        x = F.dot(x)
+        P = F.dot(P).dot(F.T) + Q
+        S = H @ P @ H.T + R
+        K = P @ H.T @ np.linalg.inv(S)
+        innov = y - H @ x
+        nll = nll + 0.5 * (innov @ np.linalg.solve(S, innov) + np.log(np.linalg.det(S)))
+        x = x + K @ innov
+        P = (np.eye(2) - K @ H) @ P
+    return nll
+
+
+register(os_kalman_nll, lambda rng: (PyFloat(-1.0, 0.0).make(rng), PyFloat(-1.0, 0.0).make(rng),
+                                     rng.standard_normal((5, 1))),
+         autograd=False,
+         autograd_reason="F.dot(P) with a plain ndarray F and an ArrayBox P builds an object array",
+         tags=("outside", "realistic"))
+
+
+def os_black_scholes_call(S, K, T, r, sigma):
+    d1 = (np.log(S / K) + (r + 0.5 * sigma ** 2) * T) / (sigma * np.sqrt(T))
+    d2 = d1 - sigma * np.sqrt(T)
+    return S * scipy.stats.norm.cdf(d1) - K * np.exp(-r * T) * scipy.stats.norm.cdf(d2)
+
+
+register(os_black_scholes_call, (Positive(4, 80.0, 120.0), 100.0, Positive(4, 0.25, 2.0),
+                                 0.03, Positive(4, 0.1, 0.4)),
+         out="array", rtol=1e-4, autograd=False,
+         autograd_reason="scipy.stats.norm.cdf is SciPy's, not autograd's (the reference swaps numpy only)",
+         tags=("outside", "realistic"))
+
+
+def os_himmelblau(p):
+    x, y = p
+    return (x ** 2 + y - 11) ** 2 + (x + y ** 2 - 7) ** 2
+
+
+def os_rosen_plus_himmelblau(x, a=1.0, b=100.0):
+    rosen = np.sum(b * (x[1:] - x[:-1] ** 2) ** 2 + (a - x[:-1]) ** 2)
+    return rosen + 0.1 * os_himmelblau(x[:2])
+
+
+register(os_rosen_plus_himmelblau, (Normal(4),), tags=("outside",))
+
+
+def os_morse_energy(pos, D=1.0, a=1.5, r0=1.0):
+    n = len(pos)
+    i, j = np.triu_indices(n, k=1)
+    diff = pos[:, np.newaxis, :] - pos[np.newaxis, :, :]
+    r = np.sqrt(np.sum(diff[i, j] ** 2, axis=-1))
+    return np.sum(D * (1 - np.exp(-a * (r - r0))) ** 2 - D)
+
+
+register(os_morse_energy, lambda rng: (np.array([[0.0, 0.0, 0.0], [1.0, 0.1, 0.0],
+                                                 [0.1, 1.1, 0.2], [0.9, 1.0, 0.8]])
+                                       + 0.05 * rng.standard_normal((4, 3)),),
+         tags=("outside", "realistic"))
+
+
+def os_logreg_l2(w, X, y, lam=1e-2, eps=1e-7):
+    p = 1.0 / (1.0 + np.exp(-X @ w))
+    p = np.clip(p, eps, 1 - eps)
+    loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return loss + lam / 2 * w.T.dot(w)
+
+
+register(os_logreg_l2, lambda rng: (0.3 * rng.standard_normal(3), rng.standard_normal((8, 3)),
+                                    (rng.uniform(size=8) > 0.5).astype(float)),
+         autograd=False, autograd_reason="autograd's ArrayBox has no .dot method",
+         tags=("outside", "realistic"))
+
+
+def os_crf_log_partition(emissions, transitions):
+    # forward algorithm in log space with np.logaddexp.reduce
+    alpha = emissions[0]
+    for t in range(1, emissions.shape[0]):
+        alpha = np.logaddexp.reduce(alpha[:, np.newaxis] + transitions, axis=0) + emissions[t]
+    return np.logaddexp.reduce(alpha)
+
+
+register(os_crf_log_partition, (Normal((5, 3)), Normal((3, 3), scale=0.5)),
+         autograd=False, autograd_reason="autograd's np.logaddexp is a function without .reduce",
+         tags=("outside", "realistic"))
+
+
+def os_crf_nll(emissions, transitions, tags):
+    score = emissions[0, tags[0]]
+    for t, (prev, cur) in enumerate(zip(tags[:-1], tags[1:]), start=1):
+        score = score + transitions[prev, cur] + emissions[t, cur]
+    alpha = emissions[0]
+    for emit in emissions[1:]:
+        alpha = scipy.special.logsumexp(alpha[:, None] + transitions, axis=0) + emit
+    return scipy.special.logsumexp(alpha) - score
+
+
+register(os_crf_nll, (Normal((4, 3)), Normal((3, 3), scale=0.5), _np.array([0, 2, 1, 1])),
+         autograd=False,
+         autograd_reason="scipy.special.logsumexp is SciPy's, not autograd's (the reference swaps numpy only)",
+         tags=("outside", "realistic"))
+
+
+def os_polyfit_loss(coeffs, x, y):
+    deg = len(coeffs) - 1
+    A = np.vander(x, deg + 1)
+    resid = A @ coeffs - y
+    smooth = np.polyval(np.polyder(coeffs), x)
+    return resid @ resid + 0.01 * np.sum(smooth ** 2)
+
+
+register(os_polyfit_loss, (Normal(4), Uniform(-1, 1, 7), Normal(7)),
+         autograd=False, autograd_reason="autograd defines no VJP of np.polyder",
+         tags=("outside",))
+
+
+def os_batchnorm(x, gamma, beta, eps=1e-5):
+    mu = x.mean(axis=0, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=0, keepdims=True)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta
+
+
+register(os_batchnorm, (Normal((5, 3)), Normal(3), Normal(3)), out="array",
+         tags=("outside", "realistic"))
+
+
+def os_softmax(z, axis=-1):
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def os_mha(x, params, n_heads=2):
+    T, d = x.shape
+    dh = d // n_heads
+    q, k, v = [(x @ params[name]).reshape(T, n_heads, dh).transpose(1, 0, 2)
+               for name in ("Wq", "Wk", "Wv")]
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(dh)
+    mask = np.triu(np.ones((T, T), dtype=bool), k=1)
+    scores = np.where(mask[np.newaxis], -1e9, scores)
+    out = (os_softmax(scores) @ v).transpose(1, 0, 2).reshape(T, d)
+    return np.sum((out @ params["Wo"]) ** 2)
+
+
+register(os_mha, lambda rng: (rng.standard_normal((3, 4)),
+                              {name: 0.5 * rng.standard_normal((4, 4))
+                               for name in ("Wq", "Wk", "Wv", "Wo")}),
+         autograd=False,
+         autograd_reason="autograd's ArrayBox.transpose takes the axes as one tuple only",
+         tags=("outside", "realistic"))
+
+
+def os_gmm_2d_loglik(means, chol_params, logits, X):
+    # full-covariance Gaussian mixture, covariances as L L^T with log-diagonals
+    log_w = logits - scipy.special.logsumexp(logits)
+    comps = []
+    for k, (mu, cp) in enumerate(zip(means, chol_params)):
+        L = np.array([[np.exp(cp[0]), 0.0], [cp[1], np.exp(cp[2])]])
+        diff = X - mu
+        sol = np.linalg.solve(L, diff.T)
+        maha = np.sum(sol ** 2, axis=0)
+        logdet = 2.0 * (cp[0] + cp[2])
+        comps.append(log_w[k] - 0.5 * (maha + logdet) - np.log(2 * np.pi))
+    return np.sum(scipy.special.logsumexp(np.stack(comps), axis=0))
+
+
+register(os_gmm_2d_loglik, (Normal((3, 2)), Normal((3, 3), scale=0.3), Normal(3), Normal((6, 2))),
+         autograd=False,
+         autograd_reason="scipy.special.logsumexp is SciPy's, not autograd's (the reference swaps numpy only)",
+         tags=("outside", "realistic"))
+
+
+def os_leapfrog_hamiltonian(q0, p0, k, dt=0.1, steps=5):
+    # velocity Verlet on a quartic well, in-place updates on copies
+    def force(q):
+        return -k * q ** 3
+    q = q0.copy()
+    p = p0.copy()
+    p += 0.5 * dt * force(q)
+    for step in range(steps):
+        q += dt * p
+        if step < steps - 1:
+            p += dt * force(q)
+    p += 0.5 * dt * force(q)
+    return 0.5 * np.sum(p ** 2) + 0.25 * k * np.sum(q ** 4)
+
+
+register(os_leapfrog_hamiltonian, (Normal(3), Normal(3), 1.2),
+         autograd=False, autograd_reason=_COPY_AG, tags=("outside", "realistic"))
+
+
+def os_ridge_val_loss(log_lam, X, y, Xv, yv):
+    d = X.shape[1]
+    lam = np.exp(log_lam)
+    w = np.linalg.solve(X.T @ X + lam * np.eye(d), X.T @ y)
+    r = Xv @ w - yv
+    return r.dot(r) / len(yv)
+
+
+register(os_ridge_val_loss, (PyFloat(-1.0, 1.0), Normal((8, 3)), Normal(8), Normal((4, 3)), Normal(4)),
+         autograd=False, autograd_reason="autograd's ArrayBox has no .dot method",
+         tags=("outside", "realistic"))
+
+
+def os_huber_robust_fit(theta, x, y, delta=1.0):
+    resid = y - (theta[0] + theta[1] * x)
+    losses = []
+    for r in resid:
+        if abs(r) <= delta:
+            losses.append(0.5 * r ** 2)
+        else:
+            losses.append(delta * (abs(r) - 0.5 * delta))
+    return sum(losses) / len(losses)
+
+
+register(os_huber_robust_fit, lambda rng: (_np.array([0.1, 0.5]),
+                                           _np.linspace(-2, 2, 6),
+                                           _np.array([-3.1, -0.2, 0.35, 1.9, 0.1, 2.4])),
+         smooth=False, notes="Huber: second derivative jumps at |r| = delta",
+         tags=("outside", "realistic"))
+
+
+def os_poly_features_fit(w, x, y, degree=3):
+    # polynomial features by broadcasting a power over np.arange (x holds 0.0:
+    # d/dx x**0 there is 0, not 0 * inf)
+    feats = x[:, np.newaxis] ** np.arange(degree + 1)
+    resid = feats @ w - y
+    return 0.5 * np.mean(resid ** 2)
+
+
+register(os_poly_features_fit, lambda rng: (rng.standard_normal(4), _np.array([0.0, 0.5, -1.2, 1.0, 0.0]),
+                                            rng.standard_normal(5)),
+         tags=("outside", "realistic"))
+
+
+def os_power_series(a, coeffs):
+    # a truncated series in a Python float, summed term by term; a = 0.0
+    total = 0.0
+    for i, c in enumerate(coeffs):
+        total += c * a ** i
+    return total
+
+
+register(os_power_series, (0.0, Normal(4)), tags=("outside",))

@@ -341,6 +341,15 @@ def closure_passed_as_value(x):
     return np.sum(_apply_fn(scaled, x))  # ERROR: closure_value
 
 
+def product_by_ufunc_reduce(x):
+    return np.multiply.reduce(x)  # ERROR: ufunc_method_no_rule
+
+
+def quadratic_fit_residual(x):
+    c = np.polyfit(np.arange(3.0), x, 1)  # ERROR: numpy_python_function_no_rule
+    return np.sum(c ** 2)
+
+
 STRICT_CASES = [
     Case("generator", running_sq_norm, (X3,)),
     Case("yield_from", centered_square_terms, (X3,)),
@@ -377,6 +386,8 @@ STRICT_CASES = [
     Case("container_of_views_read_after_write", rows_list_read_after_write, (np.ones((2, 3)),)),
     Case("function_value_unknown", function_from_loop, (X3,)),
     Case("closure_value", closure_passed_as_value, (X3,)),
+    Case("ufunc_method_no_rule", product_by_ufunc_reduce, (X3,)),
+    Case("numpy_python_function_no_rule", quadratic_fit_residual, (X3,)),
 ]
 
 MAYBE_SUPPORTED = [

@@ -233,6 +233,9 @@ for _name, _x, _y in _BINARY:
 add([
     S("numpy.mod", "np.mod(x, 1.5)", U(4, lo=0.1, hi=1.4)),
     S("numpy.power", "np.power(x, 3.0)", U(4)),
+    # a zero exponent at a zero base: d/dx x**0 is 0 there, not 0 * inf
+    S("numpy.power", "np.power(x, y)", np.array([0.0, 0.0, 0.5, -1.0]),
+      np.array([0.0, 1.0, 2.0, 0.0]), wrt=(0,)),
     S("numpy.fmax", "np.fmax(x, y)", U(3), np.array([np.nan, -5.0, 5.0]), wrt=(0,)),
     S("numpy.fmin", "np.fmin(x, y)", U(3), np.array([np.nan, -5.0, 5.0]), wrt=(0,)),
 ])
@@ -332,6 +335,24 @@ add([
 # --------------------------------------------------------------------------
 # scans, differences, interpolation
 # --------------------------------------------------------------------------
+
+add([
+    S("numpy.polyval", "np.polyval(x, y)", U(4), U(2, 3)),
+    S("numpy.polyval", "np.polyval(x, y)", U(3), 0.7),
+    S("numpy.polyval", "np.polyval(x, y)", U(1), U(3)),
+    S("numpy.polyder", "np.polyder(x)", U(5)),
+    S("numpy.polyder", "np.polyder(x, 2) * np.polyder(x, m=3)[0]", U(5)),
+    S("numpy.polyder", "np.polyder(x, 3)", U(2)),
+    S("numpy.vander", "np.vander(x)", U(4)),
+    S("numpy.vander", "np.vander(x, 3, increasing=True)", np.array([0.0, 0.5, -1.2])),
+    S("numpy.vander", "np.vander(x, N=5)", U(3)),
+    S("numpy.add.reduce", "np.add.reduce(x)", U(3, 4)),
+    S("numpy.add.reduce", "np.add.reduce(x, axis=-1, keepdims=True)", U(2, 3, 4)),
+    S("numpy.add.reduce", "np.add.reduce(x, axis=None)", U(3, 2)),
+    S("numpy.logaddexp.reduce", "np.logaddexp.reduce(x)", U(3, 4)),
+    S("numpy.logaddexp.reduce", "np.logaddexp.reduce(x, axis=1, keepdims=True)", U(2, 3, 4)),
+    S("numpy.logaddexp.reduce", "np.logaddexp.reduce(x, axis=None)", U(4)),
+])
 
 add([
     S("numpy.cumsum", "np.cumsum(x)", U(3, 4)),

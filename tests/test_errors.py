@@ -236,3 +236,18 @@ def test_integer_argument(ad, fn, args, wrt):
     exc = _expect(ad, (TypeError, ValueError),
                   lambda: ad.grad(fn, wrt=wrt)(*args))
     assert "int" in str(exc).lower(), str(exc)
+
+
+def test_no_rule_messages_name_the_numpy_function(ad):
+    """A ufunc method is named as written (not 'ufunc.reduce'), and a NumPy
+    function implemented in Python (np.polyfit, an array-function dispatcher)
+    gets the plain 'no derivative rule' message, not the functools-cache hint
+    to call its __wrapped__."""
+    with pytest.raises(ad.CompileError) as info:
+        ad.grad(ec.product_by_ufunc_reduce)(ec.X3)
+    assert "no derivative rule for numpy.multiply.reduce()" in str(info.value)
+    with pytest.raises(ad.CompileError) as info:
+        ad.grad(ec.quadratic_fit_residual)(ec.X3)
+    msg = str(info.value)
+    assert "no derivative rule for numpy.polyfit()" in msg
+    assert "__wrapped__" not in msg and "cache" not in msg

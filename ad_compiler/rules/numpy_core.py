@@ -229,13 +229,13 @@ def divide(z, x1, x2):
 
 @reverse(np.power)
 def power(z, x1, x2):
-    d[x1] = ad.unbroadcast(d[z] * x2 * x1 ** (x2 - 1), x1)
+    d[x1] = ad.unbroadcast(d[z] * x2 * x1 ** (x2 - (x2 != 0)), x1)
     d[x2] = ad.unbroadcast(d[z] * z * np.log(np.where(x1 > 0, x1, 1.0)), x2)
 
 
 @forward(np.power)
 def power(z, x1, x2):
-    d[z] = d[x1] * x2 * x1 ** (x2 - 1) + d[x2] * z * np.log(np.where(x1 > 0, x1, 1.0))
+    d[z] = d[x1] * x2 * x1 ** (x2 - (x2 != 0)) + d[x2] * z * np.log(np.where(x1 > 0, x1, 1.0))
 
 
 @reverse(np.maximum)

@@ -274,6 +274,30 @@ def logaddexp2(z, x1, x2):
     d[z] = d[x1] * np.exp2(x1 - z) + d[x2] * np.exp2(x2 - z)
 
 
+# ufunc reductions: ``np.add.reduce(a, axis=0)`` is ``np.sum`` with axis 0 by
+# default; ``np.logaddexp.reduce`` is a log-sum-exp (``initial=`` and
+# ``where=`` are not taken: the call is refused naming the argument).
+@reverse(np.add.reduce, name="numpy.add.reduce")
+def add_reduce(z, array, axis=0, dtype=None, out=None, keepdims=False):
+    d[array] = ad.expand(d[z], array, axis, keepdims)
+
+
+@forward(np.add.reduce, name="numpy.add.reduce")
+def add_reduce(z, array, axis=0, dtype=None, out=None, keepdims=False):
+    d[z] = np.sum(d[array], axis=axis, keepdims=keepdims)
+
+
+@reverse(np.logaddexp.reduce, name="numpy.logaddexp.reduce")
+def logaddexp_reduce(z, array, axis=0, dtype=None, out=None, keepdims=False):
+    d[array] = ad.expand(d[z], array, axis, keepdims) * np.exp(array - ad.expand(z, array, axis, keepdims))
+
+
+@forward(np.logaddexp.reduce, name="numpy.logaddexp.reduce")
+def logaddexp_reduce(z, array, axis=0, dtype=None, out=None, keepdims=False):
+    d[z] = np.sum(d[array] * np.exp(array - ad.expand(z, array, axis, keepdims)), axis=axis,
+                  keepdims=keepdims)
+
+
 @reverse(np.fmax)
 def fmax(z, x1, x2):
     d[x1] = ad.unbroadcast(d[z] * np.logical_or(x1 >= x2, np.isnan(x2)), x1)
@@ -320,13 +344,13 @@ def fmod(z, x1, x2):
 
 @reverse(np.float_power)
 def float_power(z, x1, x2):
-    d[x1] = ad.unbroadcast(d[z] * x2 * np.float_power(x1, x2 - 1), x1)
+    d[x1] = ad.unbroadcast(d[z] * x2 * np.float_power(x1, x2 - (x2 != 0)), x1)
     d[x2] = ad.unbroadcast(d[z] * z * np.log(np.where(x1 > 0, x1, 1.0)), x2)
 
 
 @forward(np.float_power)
 def float_power(z, x1, x2):
-    d[z] = d[x1] * x2 * np.float_power(x1, x2 - 1) + d[x2] * z * np.log(np.where(x1 > 0, x1, 1.0))
+    d[z] = d[x1] * x2 * np.float_power(x1, x2 - (x2 != 0)) + d[x2] * z * np.log(np.where(x1 > 0, x1, 1.0))
 
 
 # --- reductions ------------------------------------------------------------
@@ -1185,6 +1209,44 @@ def vdot(z, a, b):
 @forward(np.vdot)
 def vdot(z, a, b):
     d[z] = np.vdot(d[a], b) + np.vdot(a, d[b])
+
+
+# --- polynomials (coefficients highest power first) --------------------------
+
+@reverse(np.polyval)
+def polyval(z, p, x):
+    pk = np.abs(np.arange(len(p)) - (len(p) - 1))
+    xk = np.expand_dims(x, -1) ** pk
+    d[p] = np.sum(np.expand_dims(d[z], -1) * xk, axis=tuple(range(np.ndim(x))))
+    d[x] = d[z] * np.polyval(np.polyder(p), x)
+
+
+@forward(np.polyval)
+def polyval(z, p, x):
+    d[z] = np.polyval(d[p], x) + d[x] * np.polyval(np.polyder(p), x)
+
+
+@reverse(np.polyder)
+def polyder(z, p, m=1):
+    # linear in p: z[i] = p[i] * c[i] with c = polyder(ones), p's last m dropped
+    d[p] = np.concatenate([d[z] * np.polyder(np.ones(len(p)), m), np.zeros(m)])[:len(p)]
+
+
+@forward(np.polyder)
+def polyder(z, p, m=1):
+    d[z] = np.polyder(d[p], m)
+
+
+@reverse(np.vander)
+def vander(z, x, N=None, increasing=False):
+    vk = np.abs(np.arange(z.shape[1]) - (0 if increasing else z.shape[1] - 1))
+    d[x] = np.sum(d[z] * vk * np.expand_dims(x, 1) ** np.maximum(vk - 1, 0), axis=1)
+
+
+@forward(np.vander)
+def vander(z, x, N=None, increasing=False):
+    vk = np.abs(np.arange(z.shape[1]) - (0 if increasing else z.shape[1] - 1))
+    d[z] = np.expand_dims(d[x], 1) * vk * np.expand_dims(x, 1) ** np.maximum(vk - 1, 0)
 
 
 # --- forward rules of the helpers that reverse rules call (for hessian) -----

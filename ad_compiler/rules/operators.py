@@ -59,13 +59,13 @@ def truediv(z, x, y):
 
 @reverse(operator.pow)
 def pow(z, x, y):
-    d[x] = ad.unbroadcast(d[z] * y * x ** (y - 1), x)
+    d[x] = ad.unbroadcast(d[z] * y * x ** (y - (y != 0)), x)
     d[y] = ad.unbroadcast(d[z] * z * np.log(np.where(x > 0, x, 1.0)), y)
 
 
 @forward(operator.pow)
 def pow(z, x, y):
-    d[z] = d[x] * y * x ** (y - 1) + d[y] * z * np.log(np.where(x > 0, x, 1.0))
+    d[z] = d[x] * y * x ** (y - (y != 0)) + d[y] * z * np.log(np.where(x > 0, x, 1.0))
 
 
 @reverse(operator.mod)

@@ -119,13 +119,13 @@ def erf(z, x):
 
 @reverse(math.pow, builtins.pow)
 def pow_(z, x, y):
-    d[x] = ad.unbroadcast(d[z] * y * x ** (y - 1), x)
+    d[x] = ad.unbroadcast(d[z] * y * x ** (y - (y != 0)), x)
     d[y] = ad.unbroadcast(d[z] * z * np.log(np.where(x > 0, x, 1.0)), y)
 
 
 @forward(math.pow, builtins.pow)
 def pow_(z, x, y):
-    d[z] = d[x] * y * x ** (y - 1) + d[y] * z * np.log(np.where(x > 0, x, 1.0))
+    d[z] = d[x] * y * x ** (y - (y != 0)) + d[y] * z * np.log(np.where(x > 0, x, 1.0))
 
 
 @reverse(builtins.max)

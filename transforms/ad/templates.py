@@ -332,6 +332,14 @@ class _StaticFolder(nodes.Transformer):
             if isinstance(n.ops[0], gast.IsNot):
                 res = not res
             return nodes.const(res)
+        num = (int, float)
+        if (len(n.ops) == 1 and isinstance(n.ops[0], (gast.Eq, gast.NotEq))
+                and isinstance(n.left, gast.Constant) and isinstance(n.left.value, num)
+                and isinstance(n.comparators[0], gast.Constant)
+                and isinstance(n.comparators[0].value, num)):
+            # ``x2 != 0`` in the power rules, for a literal exponent
+            res = n.left.value == n.comparators[0].value
+            return nodes.const(res if isinstance(n.ops[0], gast.Eq) else not res)
         return n
 
     def visit_BinOp(self, n):
@@ -344,6 +352,9 @@ class _StaticFolder(nodes.Transformer):
             f = {gast.Add: operator.add, gast.Sub: operator.sub,
                  gast.Mult: operator.mul}[type(n.op)]
             return nodes.const(f(l.value, r.value))
+        if (lc and isinstance(n.op, gast.Sub) and isinstance(r, gast.Constant)
+                and isinstance(r.value, bool)):
+            return nodes.const(l.value - int(r.value))     # 3 - (3 != 0) -> 2
         if rc and r.value == 1 and isinstance(n.op, (gast.Pow, gast.Mult, gast.Div)):
             return l          # x ** 1, x * 1, x / 1
         if lc and l.value == 1 and isinstance(n.op, gast.Mult):

@@ -186,7 +186,10 @@ def unsupported(info, stmt, op):
                           f"{refused[1]}", hint=refused[2], construct=refused[0] + "()")
     if fn is not None:
         name = qualified_name(fn) + "()"
-        if not inspect.isfunction(fn) and inspect.isfunction(getattr(fn, "__wrapped__", None)):
+        if (not inspect.isfunction(fn) and inspect.isfunction(getattr(fn, "__wrapped__", None))
+                and type(fn).__name__ != "_ArrayFunctionDispatcher"):
+            # (NumPy's own dispatchers, np.polyfit, wrap a Python function
+            # too, but calling __wrapped__ would not help: no rule either)
             # a decorator returning an object (functools.lru_cache / cache)
             return info.error(node, f"no derivative rule for {name}: it is a "
                               f"{type(fn).__name__} object wrapping a Python function, "
