@@ -11,6 +11,7 @@ import sys
 
 import autograd
 import autograd.numpy as anp
+import autograd.scipy.linalg as asla
 import numpy as np
 import pytest
 
@@ -20,7 +21,11 @@ _SOURCE = """\
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg as sla
+import scipy.special as sp
 from ad_compiler import hessian, jvp
+
+XP = np.array([-1.0, 0.0, 0.5, 1.2])
 
 
 def h_abs(u):
@@ -124,6 +129,121 @@ def g_sum(x):
 
 def g_record(x):
     return jvp(h_record, (x,), (np.cos(x),))[1]
+
+
+# the helpers that forward rules emit, differentiated again (BUG-26b)
+
+def h_seqadd(u):
+    p = [u[0], u[1]]
+    q = p + [u[2] * u[0]]                  # concatenation: ad.add_tangent
+    s = 0.0
+    for r in q:
+        s = s + r * np.sin(r)
+    return s
+
+
+def h_max(u):                              # ad.builtin_extremum_tangent
+    return (max(u[0] * u[1], np.sin(u[2])) * u[0]
+            + max([u[0] ** 2, u[1] * u[2], np.cos(u[1])]) ** 2)
+
+
+def h_mesh(u):                             # adn.meshgrid_tangent
+    a, b = np.meshgrid(u[:2] * u[2], np.sin(u))
+    return np.sum(a * b * a)
+
+
+def h_sign(u):                             # adn.sign_jvp, real x
+    return np.sum(np.sign(u) * u ** 3)
+
+
+def h_csign(u):                            # adn.sign_jvp, complex x
+    w = u * (1.0 + 0.5j) + 0.3j
+    s = np.sign(w * w)
+    return np.sum(np.real(s) * u + np.imag(s) ** 2)
+
+
+def h_interp(u):                           # adn.interp_tangent
+    fp = u[0] * XP ** 2 + np.sin(u[1] * XP)
+    return np.sum(np.interp(u * 2.1, XP, fp, left=u[2] ** 2, right=np.cos(u[0])) * u)
+
+
+def h_slogdet(u):                          # adn.slogdet_tangent
+    m = np.outer(u, np.cos(u)) + np.diag(u ** 2 + 2.0)
+    s, l = np.linalg.slogdet(m)
+    return l * s + l ** 2
+
+
+def h_tri(u):                              # ads.tri_apply
+    a = np.outer(u, np.cos(u)) + np.diag(u ** 2 + 2.0)
+    return np.sum(sla.solve_triangular(a, np.sin(u) * u, lower=True) ** 2)
+
+
+def h_banded(u):                           # ads.banded_matvec
+    ab = np.stack([np.concatenate([[0.0], u[:2] * 0.5]), u ** 2 + 2.0,
+                   np.concatenate([np.cos(u[1:]), [0.0]])])
+    return np.sum(sla.solve_banded((1, 1), ab, np.sin(u) + u) ** 2)
+
+
+def h_xlogy(u):                            # ads.bcast
+    return np.sum(sp.xlogy(u, u ** 2 + 1.0) * u)
+
+
+def g_seqadd(x):
+    return jvp(h_seqadd, (x,), (np.cos(x),))[1]
+
+
+def g_max(x):
+    return jvp(h_max, (x,), (np.cos(x),))[1]
+
+
+def g_mesh(x):
+    return jvp(h_mesh, (x,), (np.cos(x),))[1]
+
+
+def g_sign(x):
+    return jvp(h_sign, (x,), (np.cos(x),))[1]
+
+
+def g_csign(x):
+    return jvp(h_csign, (x,), (np.cos(x),))[1]
+
+
+def g_interp(x):
+    return jvp(h_interp, (x,), (np.cos(x),))[1]
+
+
+def g_slogdet(x):
+    return jvp(h_slogdet, (x,), (np.cos(x),))[1]
+
+
+def g_tri(x):
+    return jvp(h_tri, (x,), (np.cos(x),))[1]
+
+
+def g_banded(x):
+    return jvp(h_banded, (x,), (np.cos(x),))[1]
+
+
+def g_xlogy(x):
+    return jvp(h_xlogy, (x,), (np.cos(x),))[1]
+
+
+def g_tri_hessian(x):                      # ads.tri_apply, trans=1 (the adjoint solve)
+    return np.sum(hessian(h_tri)(x))
+
+
+def g_banded_hessian(x):                   # ads.banded_rmatvec
+    return np.sum(hessian(h_banded)(x))
+
+
+def h_cslogdet(u):                         # adn.slogdet_tangent, complex sign
+    m = np.outer(u, np.cos(u)) * (1.0 + 0.7j) + np.diag(u ** 2 + 2.0 - 0.4j * u)
+    s, l = np.linalg.slogdet(m)
+    return np.real(s) * l + np.imag(s) ** 2
+
+
+def g_cslogdet(x):
+    return jvp(h_cslogdet, (x,), (np.cos(x),))[1]
 """
 
 
@@ -192,6 +312,49 @@ def _h_record(u):
     return anp.sum(W * (b * u)) + anp.sum(b)
 
 
+def _h_seqadd(u):
+    s = 0.0
+    for r in [u[0], u[1], u[2] * u[0]]:
+        s = s + r * anp.sin(r)
+    return s
+
+
+def _h_max(u):
+    return (max(u[0] * u[1], anp.sin(u[2])) * u[0]
+            + max([u[0] ** 2, u[1] * u[2], anp.cos(u[1])]) ** 2)
+
+
+def _h_mesh(u):
+    x0, x1 = u[:2] * u[2], anp.sin(u)
+    a, b = anp.outer(anp.ones(3), x0), anp.outer(x1, anp.ones(2))   # meshgrid, 'xy'
+    return anp.sum(a * b * a)
+
+
+def _h_sign(u):
+    return anp.sum(anp.sign(u) * u ** 3)
+
+
+def _h_slogdet(u):
+    m = anp.outer(u, anp.cos(u)) + anp.diag(u ** 2 + 2.0)
+    s, l = anp.linalg.slogdet(m)
+    return l * s + l ** 2
+
+
+def _h_tri(u):
+    a = anp.outer(u, anp.cos(u)) + anp.diag(u ** 2 + 2.0)
+    return anp.sum(asla.solve_triangular(a, anp.sin(u) * u, lower=True) ** 2)
+
+
+def _h_banded(u):
+    ab = anp.stack([anp.concatenate([anp.zeros(1), u[:2] * 0.5]), u ** 2 + 2.0,
+                    anp.concatenate([anp.cos(u[1:]), anp.zeros(1)])])
+    return anp.sum(asla.solve_banded((1, 1), ab, anp.sin(u) + u) ** 2)
+
+
+def _h_xlogy(u):
+    return anp.sum(u * anp.log(u ** 2 + 1.0) * u)     # xlogy(u, y) = u log y for y > 0
+
+
 def _directional(h):
     return lambda x: anp.dot(autograd.grad(h)(x), anp.cos(x))
 
@@ -210,7 +373,23 @@ _AUTOGRAD = {
     "g_sorted": _directional(_h_sorted),
     "g_sum": _directional(_h_sum),
     "g_record": _directional(_h_record),
+    # helpers of forward rules (BUG-26b): add_tangent, builtin_extremum_tangent,
+    # meshgrid_tangent, sign_jvp, slogdet_tangent, tri_apply, banded_matvec, bcast
+    "g_seqadd": _directional(_h_seqadd),
+    "g_max": _directional(_h_max),
+    "g_mesh": _directional(_h_mesh),
+    "g_sign": _directional(_h_sign),
+    "g_slogdet": _directional(_h_slogdet),
+    "g_tri": _directional(_h_tri),
+    "g_banded": _directional(_h_banded),
+    "g_xlogy": _directional(_h_xlogy),
+    "g_tri_hessian": lambda x: anp.sum(autograd.hessian(_h_tri)(x)),
+    "g_banded_hessian": lambda x: anp.sum(autograd.hessian(_h_banded)(x)),
 }
+
+# no autograd reference (np.interp has no derivative there; np.sign of a
+# complex number has autograd's zero derivative): central differences only
+_FD_ONLY = ["g_csign", "g_cslogdet", "g_interp"]
 
 X = np.array([0.3, -0.5, 0.7])
 
@@ -235,7 +414,8 @@ def test_grad_of_a_derivative(mod, name):
     np.testing.assert_allclose(got, autograd.grad(_AUTOGRAD[name])(X), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["g_abs", "g_cabs", "g_ein"])
+@pytest.mark.parametrize("name", ["g_abs", "g_cabs", "g_ein", "g_seqadd", "g_max", "g_mesh",
+                                  "g_slogdet", "g_tri", "g_banded", "g_xlogy"])
 def test_hessian_of_a_derivative(mod, name):
     """Fourth order: hessian of g against central differences of our grad
     of g and autograd's hessian."""
@@ -267,3 +447,16 @@ def test_norm_gradient_tangent_at_zero_is_zero_not_nan():
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, fd, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(got, np.cos(p), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", _FD_ONLY)
+def test_grad_and_hessian_of_a_derivative_fd(mod, name):
+    """Third and fourth order where autograd has no reference: grad of g
+    against central differences of g, hessian of g against central
+    differences of our grad of g."""
+    g = getattr(mod, name)
+    np.testing.assert_allclose(ad_compiler.grad(g)(X), _fd(g, X), rtol=1e-6, atol=1e-8)
+    if name == "g_csign":
+        pytest.skip("fourth order: runtime_numpy.sign_vjp_tangent has no forward rule")
+    np.testing.assert_allclose(ad_compiler.hessian(g)(X), _fd(ad_compiler.grad(g), X),
+                               rtol=1e-6, atol=1e-8)

@@ -52,6 +52,20 @@ def slogdet(z, a):
     d[z] = adn.slogdet_tangent(z, np.trace(np.linalg.solve(a, d[a]), axis1=-2, axis2=-1))
 
 
+@forward(adn.slogdet_tangent)
+def slogdet_tangent(t, z, tr):
+    # t = (sign * 1j * Im(tr), Re(tr)) (the first 0 for real a): bilinear in
+    # (sign, tr), sign = z[0]
+    d[t] = (adn.slogdet_sign_tangent(d[z][0], tr) + adn.slogdet_sign_tangent(z[0], d[tr]),
+            np.real(d[tr]))
+
+
+@forward(adn.slogdet_sign_tangent)
+def slogdet_sign_tangent(t, sign, tr):
+    # sign * 1j * Im(tr), bilinear (zeros for a real sign, whose tangent is 0)
+    d[t] = adn.slogdet_sign_tangent(d[sign], tr) + adn.slogdet_sign_tangent(sign, d[tr])
+
+
 @reverse(np.linalg.solve)
 def solve(z, a, b):
     gb = adn.mat_as_vec(np.linalg.solve(np.swapaxes(a, -1, -2),

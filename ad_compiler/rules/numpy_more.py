@@ -129,6 +129,14 @@ def sign(z, x):
     d[z] = adn.sign_jvp(d[x], x)
 
 
+@forward(adn.sign_jvp)
+def sign_jvp(t, dx, x):
+    # t = (A dx + B conj(dx)) * (x != 0) (zero for real x): linear in dx; in
+    # x, conj(sign_vjp_tangent(conj(dx), x, 0, d[x])) = (dA dx + dB conj(dx))
+    # * (x != 0), dA real (zero for real x: sign is piecewise constant there)
+    d[t] = adn.sign_jvp(d[dx], x) + np.conj(adn.sign_vjp_tangent(np.conj(dx), x, 0.0, d[x]))
+
+
 @reverse(np.fabs)
 def fabs(z, x):
     d[x] = d[z] * np.sign(x)
@@ -563,6 +571,13 @@ def interp(z, x, xp, fp, left=None, right=None):
         adn.interp_inside(x, xp), x, xp, d[fp], d[left], d[right], left, right)
 
 
+@forward(adn.interp_tangent)
+def interp_tangent(r, inner, inside, x, xp, dfp, dleft, dright, left=None, right=None):
+    # linear in (inner, dfp, dleft, dright); x and xp only choose the piece
+    # (inside, below, above): exact except where x meets an end of xp
+    d[r] = adn.interp_tangent(d[inner], inside, x, xp, d[dfp], d[dleft], d[dright], left, right)
+
+
 # --- shapes ----------------------------------------------------------------
 
 @reverse(np.atleast_1d, np.atleast_2d, np.atleast_3d)
@@ -992,6 +1007,14 @@ def meshgrid(z, x0, x1=None, x2=None, x3=None, x4=None, x5=None, x6=None, x7=Non
              copy=True, sparse=False, indexing="xy"):
     d[z] = adn.meshgrid_tangent(z, indexing, d[x0], d[x1], d[x2], d[x3], d[x4], d[x5],
                                 d[x6], d[x7])
+
+
+@forward(adn.meshgrid_tangent)
+def meshgrid_tangent(t, z, indexing, t0=0.0, t1=0.0, t2=0.0, t3=0.0, t4=0.0, t5=0.0, t6=0.0,
+                     t7=0.0):
+    # linear in the tangents t0..t7; z gives only the shapes
+    d[t] = adn.meshgrid_tangent(z, indexing, d[t0], d[t1], d[t2], d[t3], d[t4], d[t5],
+                                d[t6], d[t7])
 
 
 meshgrid.__ad_bind_hint__ = _MESHGRID_HINT

@@ -327,3 +327,20 @@ def record_tangent(r, z, fields, tangents):
 @forward(ad.replaced_tangent)
 def replaced_tangent(r, t, x, fields, tangents):
     d[r] = ad.replaced_tangent(d[t], x, fields, d[tangents])
+
+
+# --- helpers of forward rules that forward mode meets again -----------------
+# (third derivatives: grad of code calling jvp(h)/hvp(h)/hessian(h))
+
+@forward(ad.add_tangent)
+def add_tangent(t, dx, dy, x, y, z):
+    # linear in (dx, dy); x, y, z give only the structure (concatenation or
+    # NumPy addition, z's shape), which is locally constant
+    d[t] = ad.add_tangent(d[dx], d[dy], x, y, z)
+
+
+@forward(ad.builtin_extremum_tangent)
+def builtin_extremum_tangent(t, m, a, b, da, db):
+    # linear in (da, db) with the operand attaining the extremum fixed:
+    # exact except at ties, where max/min is not differentiable
+    d[t] = ad.builtin_extremum_tangent(m, a, b, d[da], d[db])

@@ -29,6 +29,13 @@ def solve_triangular(z, a, b, trans=0, lower=False, unit_diagonal=False,
                                 trans=trans, lower=lower, unit_diagonal=unit_diagonal)
 
 
+@forward(ads.tri_apply)
+def tri_apply(t, dA, x, trans=0, lower=False, unit_diagonal=False):
+    # op(mask(dA)) @ x: bilinear in (dA, x)
+    d[t] = (ads.tri_apply(d[dA], x, trans, lower, unit_diagonal)
+            + ads.tri_apply(dA, d[x], trans, lower, unit_diagonal))
+
+
 @forward(ads.solve_triangular_grad_a)
 def solve_triangular_grad_a(z, bb, x, trans=0, lower=False, unit_diagonal=False):
     d[z] = (ads.solve_triangular_grad_a(d[bb], x, trans, lower, unit_diagonal)
@@ -50,6 +57,18 @@ def solve_banded(z, l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check
 @forward(ads.solve_banded_transpose)
 def solve_banded_transpose(z, l_and_u, ab, g):
     d[z] = ads.solve_banded_transpose(l_and_u, ab, d[g] - ads.banded_rmatvec(l_and_u, d[ab], z))
+
+
+@forward(ads.banded_matvec)
+def banded_matvec(t, l_and_u, dab, x):
+    # A(dab) @ x: bilinear in (dab, x)
+    d[t] = ads.banded_matvec(l_and_u, d[dab], x) + ads.banded_matvec(l_and_u, dab, d[x])
+
+
+@forward(ads.banded_rmatvec)
+def banded_rmatvec(t, l_and_u, dab, y):
+    # A(dab)^T @ y: bilinear in (dab, y)
+    d[t] = ads.banded_rmatvec(l_and_u, d[dab], y) + ads.banded_rmatvec(l_and_u, dab, d[y])
 
 
 @forward(ads.banded_outer_grad)

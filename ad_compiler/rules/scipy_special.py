@@ -134,6 +134,12 @@ def xlogy(z, x, y):
     d[z] = ads.bcast(d[x] * sp.xlogy(1.0, y) + d[y] * x / y, z)
 
 
+@forward(ads.bcast)
+def bcast(r, t, z):
+    # t broadcast to z's shape: linear in t (z gives only the shape)
+    d[r] = ads.bcast(d[t], z)
+
+
 @reverse(sp.xlog1py, name="scipy.special.xlog1py")
 def xlog1py(z, x, y):
     d[x] = ad.unbroadcast(d[z] * np.log1p(y), x)
