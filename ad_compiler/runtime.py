@@ -1230,6 +1230,21 @@ def mul_tangent(dx, dy, x, y):
     return _array_operand(dx) * y + x * _array_operand(dy)
 
 
+def mul_cross(a, b, ta, tb, x, y, to=None):
+    """``a * tb + ta * b`` (summed down to ``to``'s shape if given): the
+    part of the derivative of ``mul_tangent``/``mul_grad_*_tangent`` where
+    the tangent ``(ta, tb)`` of the operands meets their first tangent or
+    adjoint ``(a, b)`` (forward mode over tangent code).  Zero when ``x * y``
+    repeats a sequence: the count is an integer, the repeats move only with
+    their own tangent.  Bilinear in (a, tb) and (ta, b)."""
+    if _repeats(x, y) or _repeats(y, x):
+        if to is None:
+            return zeros_like(x * y)
+        return zeros_like(to) if isinstance(to, (list, tuple)) else 0.0
+    out = _array_operand(a) * _array_operand(tb) + _array_operand(ta) * _array_operand(b)
+    return out if to is None else unbroadcast(out, to)
+
+
 # --- in-place writes (x[idx] = v) ----------------------------------------
 
 def read_at(x, idx):

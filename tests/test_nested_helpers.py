@@ -24,6 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.special as sp
 from ad_compiler import hessian, jvp
+from ad_compiler import runtime as rt
 
 XP = np.array([-1.0, 0.0, 0.5, 1.2])
 
@@ -244,6 +245,43 @@ def h_cslogdet(u):                         # adn.slogdet_tangent, complex sign
 
 def g_cslogdet(x):
     return jvp(h_cslogdet, (x,), (np.cos(x),))[1]
+
+
+# list repetition (ad.seq_mul: its rules emit mul_grad_left/right_tangent in
+# hessian code and mul_tangent in tangent code; their rules emit mul_cross)
+
+def h_brep(u):
+    a = [u[0], u[2] * u[1]]
+    n = len(a)
+    b = a * n + [u[1]]                     # a repetition
+    c = n * [u[2], u[0] ** 2]              # the sequence on the right
+    return np.sum(np.array(b) ** 3 * np.arange(1.0, 6.0)) + np.sum(np.sin(np.array(c)) * u[1])
+
+
+def g_brep(x):
+    return np.sum(hessian(h_brep)(x))
+
+
+def h_arep(u):
+    items = [[u[0], u[1]], u * u]
+    a = items[1]                           # may be a list: ad.seq_mul, NumPy at run time
+    n = len(items)
+    return np.sum(np.sin(a * n) * u) + np.sum(np.cos(n * a) * u[0])
+
+
+def g_arep(x):
+    return np.sum(hessian(h_arep)(x))
+
+
+def h_seqmul(u):
+    # ad.seq_mul called directly: its forward rule (ad.mul_tangent), both paths
+    b = rt.seq_mul([u[0], u[1] * u[2]], 2)
+    c = rt.seq_mul(np.sin(u), u * u)
+    return np.sum(np.array(b) ** 3 * np.arange(1.0, 5.0)) + np.sum(c * c * u)
+
+
+def g_seqmul(x):
+    return jvp(h_seqmul, (x,), (np.cos(x),))[1]
 """
 
 
@@ -355,6 +393,24 @@ def _h_xlogy(u):
     return anp.sum(u * anp.log(u ** 2 + 1.0) * u)     # xlogy(u, y) = u log y for y > 0
 
 
+def _h_brep(u):
+    a = [u[0], u[2] * u[1]]
+    b = a * 2 + [u[1]]
+    c = 2 * [u[2], u[0] ** 2]
+    return anp.sum(anp.array(b) ** 3 * anp.arange(1.0, 6.0)) + anp.sum(anp.sin(anp.array(c)) * u[1])
+
+
+def _h_arep(u):
+    a = u * u
+    return anp.sum(anp.sin(a * 2) * u) + anp.sum(anp.cos(2 * a) * u[0])
+
+
+def _h_seqmul(u):
+    b = [u[0], u[1] * u[2]] * 2
+    c = anp.sin(u) * (u * u)
+    return anp.sum(anp.array(b) ** 3 * anp.arange(1.0, 5.0)) + anp.sum(c * c * u)
+
+
 def _directional(h):
     return lambda x: anp.dot(autograd.grad(h)(x), anp.cos(x))
 
@@ -385,6 +441,10 @@ _AUTOGRAD = {
     "g_xlogy": _directional(_h_xlogy),
     "g_tri_hessian": lambda x: anp.sum(autograd.hessian(_h_tri)(x)),
     "g_banded_hessian": lambda x: anp.sum(autograd.hessian(_h_banded)(x)),
+    # mul_grad_left/right_tangent, mul_tangent, mul_cross
+    "g_brep": lambda x: anp.sum(autograd.hessian(_h_brep)(x)),
+    "g_arep": lambda x: anp.sum(autograd.hessian(_h_arep)(x)),
+    "g_seqmul": _directional(_h_seqmul),
 }
 
 # no autograd reference (np.interp has no derivative there; np.sign of a
@@ -415,7 +475,7 @@ def test_grad_of_a_derivative(mod, name):
 
 
 @pytest.mark.parametrize("name", ["g_abs", "g_cabs", "g_ein", "g_seqadd", "g_max", "g_mesh",
-                                  "g_slogdet", "g_tri", "g_banded", "g_xlogy"])
+                                  "g_slogdet", "g_tri", "g_banded", "g_xlogy", "g_seqmul"])
 def test_hessian_of_a_derivative(mod, name):
     """Fourth order: hessian of g against central differences of our grad
     of g and autograd's hessian."""

@@ -363,3 +363,31 @@ def mul_grad_left(z, g, x, y):
 @forward(ad.mul_grad_right)
 def mul_grad_right(z, g, x, y):
     d[z] = ad.mul_grad_right_tangent(d[g], d[x], g, x, y)
+
+
+# their tangents differentiated again (third derivatives: grad of code calling
+# jvp(h)/hessian(h)): each is bilinear in (first tangent or adjoint, operand),
+# so its tangent is the helper of the new tangents plus ad.mul_cross of the
+# first tangents with the operands' new tangents (zero for a repetition)
+
+@forward(ad.mul_tangent)
+def mul_tangent(t, dx, dy, x, y):
+    d[t] = ad.add(ad.mul_tangent(d[dx], d[dy], x, y), ad.mul_cross(dx, dy, d[x], d[y], x, y))
+
+
+@forward(ad.mul_grad_left_tangent)
+def mul_grad_left_tangent(t, dg, dy, g, x, y):
+    d[t] = ad.add(ad.mul_grad_left_tangent(d[dg], d[dy], g, x, y),
+                  ad.mul_cross(dg, dy, d[g], d[y], x, y, x))
+
+
+@forward(ad.mul_grad_right_tangent)
+def mul_grad_right_tangent(t, dg, dx, g, x, y):
+    d[t] = ad.add(ad.mul_grad_right_tangent(d[dg], d[dx], g, x, y),
+                  ad.mul_cross(dx, dg, d[x], d[g], x, y, y))
+
+
+@forward(ad.mul_cross)
+def mul_cross(t, a, b, ta, tb, x, y, to=None):
+    d[t] = ad.add(ad.mul_cross(d[a], d[b], ta, tb, x, y, to),
+                  ad.mul_cross(a, b, d[ta], d[tb], x, y, to))
