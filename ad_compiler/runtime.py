@@ -1771,6 +1771,24 @@ def defer_tangent(dparts, defer, g, dg, x, dx, y, dy):
     return dparts
 
 
+def defer_cross(parts, defer, g, x, dx, tx, y, dy, ty):
+    """Append ``defer(g, tx, y)`` and ``defer(g, x, ty)`` to ``parts`` (one of
+    the ``defer_*``, bilinear in g and in x or y, the other read for its
+    shape): the terms of a derivative of ``defer_tangent`` where the new
+    tangent ``(tx, ty)`` of the operands meets ``g``.  ``dx``/``dy`` are the
+    first tangents that ``defer_tangent`` got: the constant 0.0 marks the
+    operand read for its shape (whose tangent adds nothing)."""
+    if not isinstance(parts, list):
+        parts = []                       # (0.0: no tangent parts yet)
+    if _zero(g):
+        return parts
+    if not _zero(dx) and not _zero(tx):
+        defer(parts, g, tx, y)
+    if not _zero(dy) and not _zero(ty):
+        defer(parts, g, x, ty)
+    return parts
+
+
 def _zero(t):
     return type(t) is float and t == 0.0
 

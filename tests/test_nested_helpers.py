@@ -282,6 +282,20 @@ def h_seqmul(u):
 
 def g_seqmul(x):
     return jvp(h_seqmul, (x,), (np.cos(x),))[1]
+
+
+def h_rnn(u):
+    # the adjoint of W @ s in the loop is batched (ad.defer_matmul_left...);
+    # hessian code differentiates it with ad.defer_tangent
+    W = np.outer(u, np.cos(u)) * 0.5
+    s = np.sin(u)
+    for _ in range(3):
+        s = np.tanh(W @ s + u)
+    return np.sum(s * s) + np.dot(s, W @ u)
+
+
+def g_rnn(x):
+    return np.sum(hessian(h_rnn)(x))
 """
 
 
@@ -411,6 +425,14 @@ def _h_seqmul(u):
     return anp.sum(anp.array(b) ** 3 * anp.arange(1.0, 5.0)) + anp.sum(c * c * u)
 
 
+def _h_rnn(u):
+    W = anp.outer(u, anp.cos(u)) * 0.5
+    s = anp.sin(u)
+    for _ in range(3):
+        s = anp.tanh(anp.dot(W, s) + u)
+    return anp.sum(s * s) + anp.dot(s, anp.dot(W, u))
+
+
 def _directional(h):
     return lambda x: anp.dot(autograd.grad(h)(x), anp.cos(x))
 
@@ -445,6 +467,7 @@ _AUTOGRAD = {
     "g_brep": lambda x: anp.sum(autograd.hessian(_h_brep)(x)),
     "g_arep": lambda x: anp.sum(autograd.hessian(_h_arep)(x)),
     "g_seqmul": _directional(_h_seqmul),
+    "g_rnn": lambda x: anp.sum(autograd.hessian(_h_rnn)(x)),    # defer_tangent, defer_cross
 }
 
 # no autograd reference (np.interp has no derivative there; np.sign of a
@@ -475,7 +498,7 @@ def test_grad_of_a_derivative(mod, name):
 
 
 @pytest.mark.parametrize("name", ["g_abs", "g_cabs", "g_ein", "g_seqadd", "g_max", "g_mesh",
-                                  "g_slogdet", "g_tri", "g_banded", "g_xlogy", "g_seqmul"])
+                                  "g_slogdet", "g_tri", "g_banded", "g_xlogy", "g_seqmul", "g_rnn"])
 def test_hessian_of_a_derivative(mod, name):
     """Fourth order: hessian of g against central differences of our grad
     of g and autograd's hessian."""

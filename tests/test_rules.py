@@ -546,19 +546,18 @@ def test_reverse_rules_call_only_forward_differentiable_functions():
 # at the user's line).  Remove a name when its rule is added; the test below
 # fails for any other helper without one.
 FORWARD_HELPERS_WITHOUT_FORWARD_RULE = {
-    "runtime.defer_tangent", "runtime.norm_grad_tangent", "runtime.norm_tangent_curvature",
-    "runtime_numpy.cholesky_jvp", "runtime_numpy.cumprod_grad_tangent",
-    "runtime_numpy.cumprod_jvp", "runtime_numpy.eig_jvp", "runtime_numpy.eigh_jvp",
-    "runtime_numpy.eigvals_jvp", "runtime_numpy.einsum_vjp_sub", "runtime_numpy.lstsq_jvp",
-    "runtime_numpy.matrix_power_jvp", "runtime_numpy.matrix_power_vjp_da",
-    "runtime_numpy.pinv_jvp", "runtime_numpy.qr_jvp", "runtime_numpy.quantile_jvp",
-    "runtime_numpy.quantile_vjp_dq", "runtime_numpy.sign_vjp_tangent",
-    "runtime_numpy.svals_vjp_da", "runtime_numpy.svd_jvp", "runtime_scipy.betainc_d2",
-    "runtime_scipy.dirichlet_grad_alpha_tangent", "runtime_scipy.dirichlet_grad_x_tangent",
-    "runtime_scipy.dirichlet_tangent", "runtime_scipy.gammainc_daa",
-    "runtime_scipy.mvn_entropy_grad_tangent", "runtime_scipy.mvn_entropy_tangent",
-    "runtime_scipy.mvn_logpdf_grad_tangent", "runtime_scipy.mvn_logpdf_tangent",
-    "runtime_scipy.odeint_jvp",
+    "runtime.norm_grad_tangent", "runtime.norm_tangent_curvature", "runtime_numpy.cholesky_jvp",
+    "runtime_numpy.cumprod_grad_tangent", "runtime_numpy.cumprod_jvp", "runtime_numpy.eig_jvp",
+    "runtime_numpy.eigh_jvp", "runtime_numpy.eigvals_jvp", "runtime_numpy.einsum_vjp_sub",
+    "runtime_numpy.lstsq_jvp", "runtime_numpy.matrix_power_jvp",
+    "runtime_numpy.matrix_power_vjp_da", "runtime_numpy.pinv_jvp", "runtime_numpy.qr_jvp",
+    "runtime_numpy.quantile_jvp", "runtime_numpy.quantile_vjp_dq",
+    "runtime_numpy.sign_vjp_tangent", "runtime_numpy.svals_vjp_da", "runtime_numpy.svd_jvp",
+    "runtime_scipy.betainc_d2", "runtime_scipy.dirichlet_grad_alpha_tangent",
+    "runtime_scipy.dirichlet_grad_x_tangent", "runtime_scipy.dirichlet_tangent",
+    "runtime_scipy.gammainc_daa", "runtime_scipy.mvn_entropy_grad_tangent",
+    "runtime_scipy.mvn_entropy_tangent", "runtime_scipy.mvn_logpdf_grad_tangent",
+    "runtime_scipy.mvn_logpdf_tangent", "runtime_scipy.odeint_jvp",
 }
 
 

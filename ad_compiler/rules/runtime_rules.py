@@ -268,6 +268,24 @@ def defer_dot_b(z, parts, g, a, b):
     d[z] = ad.defer_tangent(d[parts], ad.defer_dot_b, g, d[g], a, d[a], b, 0.0)
 
 
+@forward(ad.defer_tangent)
+def defer_tangent(t, dparts, defer, g, dg, x, dx, y, dy):
+    # t = dparts + defer(dg, x, y) + defer(g, dx, y) + defer(g, x, dy), dx or
+    # dy the constant 0.0 for the operand read for its shape: each term
+    # differentiated in its two linear operands (third derivatives through
+    # the batched outer products of transforms/cleanup/batch.py)
+    d[t] = ad.defer_cross(
+        ad.defer_cross(ad.defer_tangent(d[dparts], defer, g, d[dg], x, d[dx], y, d[dy]),
+                       defer, dg, x, dx, d[x], y, dy, d[y]),
+        defer, d[g], x, dx, dx, y, dy, dy)
+
+
+@forward(ad.defer_cross)
+def defer_cross(t, parts, defer, g, x, dx, tx, y, dy, ty):
+    d[t] = ad.defer_cross(ad.defer_cross(d[parts], defer, d[g], x, dx, tx, y, dy, ty),
+                          defer, g, x, dx, d[tx], y, dy, d[ty])
+
+
 @forward(ad.sum_deferred)
 def sum_deferred(z, parts, like=None):
     d[z] = ad.sum_deferred(d[parts], like)
