@@ -296,6 +296,17 @@ def h_rnn(u):
 
 def g_rnn(x):
     return np.sum(hessian(h_rnn)(x))
+
+
+def h_quantile(u):                         # adn.quantile_jvp, q moving too
+    a = np.concatenate([u * u, np.sin(u) + 0.1])
+    m = np.stack([a, np.cos(a) * u[1]])
+    return (np.quantile(a, 0.3 + 0.1 * u[0] ** 2) * u[2] + np.median(a * u[1])
+            + np.sum(np.percentile(m, np.array([30.0, 60.0 + 5.0 * u[2]]), axis=1) * u[0]))
+
+
+def g_quantile(x):
+    return jvp(h_quantile, (x,), (np.cos(x),))[1]
 """
 
 
@@ -470,9 +481,9 @@ _AUTOGRAD = {
     "g_rnn": lambda x: anp.sum(autograd.hessian(_h_rnn)(x)),    # defer_tangent, defer_cross
 }
 
-# no autograd reference (np.interp has no derivative there; np.sign of a
+# no autograd reference (np.interp, np.quantile: none there; np.sign of a
 # complex number has autograd's zero derivative): central differences only
-_FD_ONLY = ["g_csign", "g_cslogdet", "g_interp"]
+_FD_ONLY = ["g_csign", "g_cslogdet", "g_interp", "g_quantile"]
 
 X = np.array([0.3, -0.5, 0.7])
 

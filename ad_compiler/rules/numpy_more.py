@@ -502,6 +502,19 @@ def percentile(z, a, q, axis=None, out=None, overwrite_input=False, method="line
             + adn.lead_expand(d[q], z) * slope / 100.0)
 
 
+@forward(adn.quantile_jvp)
+def quantile_jvp(t, da, a, q, axis=None, keepdims=False, method="linear"):
+    # t = ds[lo] * (1 - w) + ds[hi] * w (ds: da in a's sort order, w the
+    # fractional position of q): linear in da, the order piecewise constant
+    # in a (exact except at ties), w linear in q: the q-part is da's slope
+    # between the two knots, as in the rule of np.quantile
+    lo = adn.quantile_knot(a, q, axis, 0)
+    hi = adn.quantile_knot(a, q, axis, 1)
+    slope = ((adn.quantile_jvp(da, a, hi, axis, keepdims, method)
+              - adn.quantile_jvp(da, a, lo, axis, keepdims, method)) / adn.lead_expand(hi - lo, t))
+    d[t] = adn.quantile_jvp(d[da], a, q, axis, keepdims, method) + adn.lead_expand(d[q], t) * slope
+
+
 # --- scans and differences ---------------------------------------------------
 
 @reverse(np.cumsum)
