@@ -927,6 +927,24 @@ def sign_vjp_tangent(g, x, dg, dx):
     return (a * dg + np.conj(b * dg) + da * g + np.conj(db * g)) * nz
 
 
+def sign_vjp_curvature(g, x, dx, tx):
+    """The part of the tangent of ``sign_vjp_tangent(g, x, dg, dx)`` where x
+    moves again (by ``tx``): (A''[dx, tx] g + conj(B''[dx, tx] g)) * (x != 0)
+    with A, B the Wirtinger derivatives of ``_sign_parts``; zero where sign
+    is piecewise constant (real x)."""
+    if not _sign_is_unit(x):
+        return _zeros(x)
+    g, dx, tx = _dense(g, x), _dense(dx, x), _dense(tx, x)
+    rs, nz, _, _ = _sign_parts(x)
+    rv = np.real(np.conj(x) * dx) / rs                 # |x|'[dx]
+    rw = np.real(np.conj(x) * tx) / rs                 # |x|'[tx]
+    rvw = (np.real(np.conj(tx) * dx) - rv * rw) / rs    # |x|''[dx, tx]
+    daa = rv * rw / rs ** 3 - 0.5 * rvw / rs ** 2
+    dbb = (-tx * dx / rs ** 3 + 3.0 * x * (dx * rw + tx * rv) / rs ** 4
+           - 6.0 * x * x * rv * rw / rs ** 5 + 1.5 * x * x * rvw / rs ** 4)
+    return (daa * g + np.conj(dbb * g)) * nz
+
+
 def abs_dir_tangent(x, dx):
     """Tangent of ``abs_dir``: zero for real x."""
     if not np.iscomplexobj(x):

@@ -1496,6 +1496,16 @@ def _sign_vjp(r, g, x):
     d[r] = adn.sign_vjp_tangent(g, x, d[g], d[x])
 
 
+@forward(adn.sign_vjp_tangent)
+def _sign_vjp_tangent(t, g, x, dg, dx):
+    # t = (A dg + conj(B dg) + A'[dx] g + conj(B'[dx] g)) * (x != 0): linear in
+    # (g, dg), in dx through A', B'; x moving gives A'[d[x]] dg (a
+    # sign_vjp_tangent again) and the curvature A''[dx, d[x]] g (all zero
+    # for real x)
+    d[t] = (adn.sign_vjp_tangent(d[g], x, d[dg], dx) + adn.sign_vjp_tangent(dg, x, 0.0, d[x])
+            + adn.sign_vjp_tangent(g, x, 0.0, d[dx]) + adn.sign_vjp_curvature(g, x, dx, d[x]))
+
+
 @forward(adn.append_adjoint)
 def _append_adjoint(z, g, arr, values, axis, which):
     d[z] = adn.append_adjoint(d[g], arr, values, axis, which)
