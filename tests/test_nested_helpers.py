@@ -307,6 +307,10 @@ def h_quantile(u):                         # adn.quantile_jvp, q moving too
 
 def g_quantile(x):
     return jvp(h_quantile, (x,), (np.cos(x),))[1]
+
+
+def g_quantile_hessian(x):                 # adn.quantile_vjp_dq
+    return np.sum(hessian(h_quantile)(x))
 """
 
 
@@ -483,7 +487,7 @@ _AUTOGRAD = {
 
 # no autograd reference (np.interp, np.quantile: none there; np.sign of a
 # complex number has autograd's zero derivative): central differences only
-_FD_ONLY = ["g_csign", "g_cslogdet", "g_interp", "g_quantile"]
+_FD_ONLY = ["g_csign", "g_cslogdet", "g_interp", "g_quantile", "g_quantile_hessian"]
 
 X = np.array([0.3, -0.5, 0.7])
 

@@ -551,7 +551,6 @@ FORWARD_HELPERS_WITHOUT_FORWARD_RULE = {
     "runtime_numpy.eigh_jvp", "runtime_numpy.eigvals_jvp", "runtime_numpy.einsum_vjp_sub",
     "runtime_numpy.lstsq_jvp", "runtime_numpy.matrix_power_jvp",
     "runtime_numpy.matrix_power_vjp_da", "runtime_numpy.pinv_jvp", "runtime_numpy.qr_jvp",
-    "runtime_numpy.quantile_vjp_dq",
     "runtime_numpy.sign_vjp_curvature", "runtime_numpy.svals_vjp_da", "runtime_numpy.svd_jvp",
     "runtime_scipy.betainc_d2", "runtime_scipy.dirichlet_grad_alpha_tangent",
     "runtime_scipy.dirichlet_grad_x_tangent", "runtime_scipy.dirichlet_tangent",

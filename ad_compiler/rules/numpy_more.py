@@ -1383,6 +1383,15 @@ def _quantile_vjp(z, g, a, q, axis=None, keepdims=False, method="linear"):
             + adn.quantile_vjp_dq(g, a, q, d[q], axis, keepdims, method))
 
 
+@forward(adn.quantile_vjp_dq)
+def _quantile_vjp_dq(z, g, a, q, dq, axis=None, keepdims=False, method="linear"):
+    # g * dq * (n - 1) scattered to the two order statistics q interpolates:
+    # bilinear in (g, dq); the order (a) and the knots (q) are piecewise
+    # constant (exact except at ties and where q is a knot)
+    d[z] = (adn.quantile_vjp_dq(d[g], a, q, dq, axis, keepdims, method)
+            + adn.quantile_vjp_dq(g, a, q, d[dq], axis, keepdims, method))
+
+
 @forward(adn.lead_sum)
 def _lead_sum(z, x, q):
     d[z] = adn.lead_sum(d[x], q)
