@@ -558,3 +558,24 @@ def test_enumerate_counter_has_no_tangent(fn):
     h = 1e-6
     fd = (np.asarray(fn(x + h * t)) - np.asarray(fn(x - h * t))) / (2 * h)
     np.testing.assert_allclose(jvp(fn, (x,), (t,))[1], fd, rtol=1e-6, atol=1e-9)
+
+
+def _percentile_of_list_q(u):
+    return np.sum(np.percentile(u, [30.0, 60.0 + u[2]]) * np.array([1.0, 2.0]))
+
+
+def _quantile_of_list_q(u):
+    return np.sum(np.quantile(u, [0.3, 0.6 + 0.1 * u[2]]) * np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("f", [_percentile_of_list_q, _quantile_of_list_q])
+def test_quantile_levels_given_as_a_list_with_a_differentiated_entry(f):
+    """np.percentile(u, [30.0, 60.0 + u[2]]): the rule divided the list q
+    by 100 (TypeError from generated code); grad and jvp vs central FD."""
+    from ad_compiler import grad, jvp
+    u = np.array([0.3, 1.7, 0.2, 0.9, 1.1])
+    eps = 1e-6
+    fd = np.array([(f(u + eps * e) - f(u - eps * e)) / (2 * eps) for e in np.eye(5)])
+    np.testing.assert_allclose(grad(f)(u), fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose([jvp(f, (u,), (e,))[1] for e in np.eye(5)], fd,
+                               rtol=1e-6, atol=1e-8)

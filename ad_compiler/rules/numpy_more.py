@@ -483,22 +483,23 @@ def quantile(z, a, q, axis=None, out=None, overwrite_input=False, method="linear
 @reverse(np.percentile)
 def percentile(z, a, q, axis=None, out=None, overwrite_input=False, method="linear",
                keepdims=False):
-    lo = adn.quantile_knot(a, q / 100.0, axis, 0)
-    hi = adn.quantile_knot(a, q / 100.0, axis, 1)
+    lo = adn.quantile_knot(a, np.divide(q, 100.0), axis, 0)
+    hi = adn.quantile_knot(a, np.divide(q, 100.0), axis, 1)
     slope = ((np.quantile(a, hi, axis=axis, keepdims=keepdims)
               - np.quantile(a, lo, axis=axis, keepdims=keepdims)) / adn.lead_expand(hi - lo, z))
-    d[a] = adn.quantile_vjp(d[z], a, q / 100.0, axis, keepdims, method)
-    d[q] = adn.lead_sum(d[z] * slope, q) / 100.0
+    # (np.divide: q may be a list, [30.0, 60.0 + u[2]])
+    d[a] = adn.quantile_vjp(d[z], a, np.divide(q, 100.0), axis, keepdims, method)
+    d[q] = adn.lead_sum(d[z] * slope / 100.0, q)
 
 
 @forward(np.percentile)
 def percentile(z, a, q, axis=None, out=None, overwrite_input=False, method="linear",
                keepdims=False):
-    lo = adn.quantile_knot(a, q / 100.0, axis, 0)
-    hi = adn.quantile_knot(a, q / 100.0, axis, 1)
+    lo = adn.quantile_knot(a, np.divide(q, 100.0), axis, 0)
+    hi = adn.quantile_knot(a, np.divide(q, 100.0), axis, 1)
     slope = ((np.quantile(a, hi, axis=axis, keepdims=keepdims)
               - np.quantile(a, lo, axis=axis, keepdims=keepdims)) / adn.lead_expand(hi - lo, z))
-    d[z] = (adn.quantile_jvp(d[a], a, q / 100.0, axis, keepdims, method)
+    d[z] = (adn.quantile_jvp(d[a], a, np.divide(q, 100.0), axis, keepdims, method)
             + adn.lead_expand(d[q], z) * slope / 100.0)
 
 
