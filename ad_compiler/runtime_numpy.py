@@ -856,12 +856,19 @@ def einsum_vjp(g, k, *args, optimize=False):
 
 
 @_einsum_args
-def einsum_vjp_sub(g, k, j, dj, *args, optimize=False):
-    """einsum_vjp with argument ``j`` replaced by ``dj`` (a tangent term)."""
-    if j == k:
-        return _zeros(args[k])
-    args = list(args)
-    args[j] = _dense(dj, args[j])
+def einsum_vjp_at(g, k, at, *args, optimize=False):
+    """``einsum_vjp(g, k, *args)`` where the slots in the tuple ``at`` hold
+    tangents in place of operands (a term of its derivative: einsum_vjp is
+    multilinear in ``g`` and the operands other than ``k``).  Zeros shaped
+    like operand ``k`` when ``k`` is in ``at`` (the adjoint of operand k
+    does not depend on it) or a substituted tangent is a known zero."""
+    like = args[k]
+    if k in at:
+        return np.zeros(np.shape(like))
+    for i in at:
+        t = args[i]
+        if t is None or (np.ndim(t) == 0 and not np.any(t)):
+            return _zeros(like)
     return einsum_vjp(g, k, *args, optimize=optimize)
 
 

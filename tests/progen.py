@@ -2362,16 +2362,14 @@ KNOWN_BUG_AVOID = frozenset({
     "active_kwarg",            # BUG-18
     # found by the extra constructs (test_random_programs.KNOWN_BUGS):
     "decorated_entry_wraps",   # BUG-20 (grad of a functools.wraps wrapper: TypeError)
-    # found by the wide constructs (fuzz seed 31337):
-    "compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
-    "compose_hessian", "compose_hvp", "compose_bound_grad", "compose_module_grad",
-    # BUG-26b (einsum under hvp, norm rules under grad of jvp), BUG-28 (vjp output
-    # read), BUG-29 (grad(h)(hessian(h)(x))), BUG-31 (grad of a constant helper: nan)
 })
 # fixed since: "attr_T" (BUG-1), "for_iter_rebind" (BUG-5), "setitem_self" (BUG-16),
 # "neg_alias" / "unary_ops" (BUG-19, BUG-19b), "complex_real" (BUG-21, BUG-22),
 # "entry_partial" (a refusal through a partial entry pointed at '<functools.partial ...>')
-# "grad2" (BUG-25, BUG-27, BUG-27b, BUG-30, BUG-32, BUG-33: second derivatives)
+# "grad2" (BUG-25, BUG-27, BUG-27b, BUG-30, BUG-32, BUG-33: second derivatives),
+# the compose_* constructs of the wide grammar (BUG-26b einsum under hvp,
+# BUG-28 vjp output read, BUG-29 grad(h)(hessian(h)(x)), BUG-31 grad of a
+# constant helper: nan)
 EXPLORE_CFG = Config(avoid=KNOWN_BUG_AVOID)
 
 # foreign constructs behind known bugs (fence fuzzing)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import ad_compiler
-from ad_compiler import CompileError, grad, hessian, jvp, vjp
+from ad_compiler import CompileError, grad, hessian, hvp, jvp, vjp
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
@@ -479,3 +479,50 @@ def _load_src_mod():
 
 
 _SRC_MOD = _load_src_mod()
+
+
+# Third and fourth derivatives through einsum (BUG-26b): grad of code calling
+# hvp(h) differentiates the forward rule of einsum_vjp, whose terms
+# (einsum_vjp_at, one per substituted operand slot) are differentiated again.
+_A3 = np.random.default_rng(11).uniform(-1, 1, (2, 3))
+
+
+def _einsum_three(x):
+    return (np.einsum("ij,j,k->ik", _A3, np.tanh(x), x).sum()
+            + np.einsum("i,i,i->", x, x, np.sin(x)))
+
+
+def _hvp_squared(x):
+    return np.sum(hvp(_einsum_three)(x, np.cos(x)) ** 2)
+
+
+def _einsum_scalar(t):
+    return np.einsum("i,i,i->", np.sin(t) * np.ones(2), t * np.ones(2), np.cos(t) * np.ones(2))
+
+
+def test_einsum_third_and_fourth_derivatives():
+    x = np.array([0.3, -1.2, 2.0])
+    g = grad(_hvp_squared)(x)
+    np.testing.assert_allclose(g, fd_jacobian(_hvp_squared, (x,), 0), rtol=1e-6, atol=1e-6)
+    H = hessian(_hvp_squared)(x)
+    np.testing.assert_allclose(H, fd_jacobian(grad(_hvp_squared), (x,), 0),
+                               rtol=1e-5, atol=1e-5)
+    d3 = grad(grad(grad(_einsum_scalar)))
+    d4 = grad(d3)
+    np.testing.assert_allclose(d4(0.7), (d3(0.7 + 1e-5) - d3(0.7 - 1e-5)) / 2e-5,
+                               rtol=1e-6)
+    if autograd is not None:
+        def a_three(y):
+            return (anp.einsum("ij,j,k->ik", _A3, anp.tanh(y), y).sum()
+                    + anp.einsum("i,i,i->", y, y, anp.sin(y)))
+
+        def a_squared(y):
+            return anp.sum(autograd.hessian_vector_product(a_three)(y, anp.cos(y)) ** 2)
+        np.testing.assert_allclose(g, autograd.grad(a_squared)(x), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(H, autograd.hessian(a_squared)(x), rtol=1e-10, atol=1e-10)
+
+        def a_scalar(t):
+            return anp.einsum("i,i,i->", anp.sin(t) * anp.ones(2), t * anp.ones(2),
+                              anp.cos(t) * anp.ones(2))
+        a4 = autograd.grad(autograd.grad(autograd.grad(autograd.grad(a_scalar))))
+        np.testing.assert_allclose(d4(0.7), a4(0.7), rtol=1e-10)

@@ -1413,44 +1413,88 @@ def _interp_edges(z, g, x, xp, fp, left=None, right=None):
     d[z] = adn.interp_edges(d[g], x, xp, fp, left, right)
 
 
+# einsum_vjp is multilinear in the cotangent and the operands other than
+# k: a term per slot, that slot's tangent in place of the operand
+# (einsum_vjp_at keeps the substituted slots in `at`, so the terms of
+# its own derivative are einsum_vjp_at again: any order)
 @forward(adn.einsum_vjp)
 def _einsum_vjp(z, g, k, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None,
                 a8=None, a9=None, a10=None, a11=None, a12=None, a13=None, a14=None,
                 a15=None, *, optimize=False):
     d[z] = (adn.einsum_vjp(d[g], k, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,
-                           a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 12, d[a12], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 13, d[a13], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 14, d[a14], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize)
-            + adn.einsum_vjp_sub(g, k, 15, d[a15], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
-                                 a10, a11, a12, a13, a14, a15, optimize=optimize))
+                a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (0,), d[a0], a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (1,), a0, d[a1], a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (2,), a0, a1, d[a2], a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (3,), a0, a1, a2, d[a3], a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (4,), a0, a1, a2, a3, d[a4], a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (5,), a0, a1, a2, a3, a4, d[a5], a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (6,), a0, a1, a2, a3, a4, a5, d[a6], a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (7,), a0, a1, a2, a3, a4, a5, a6, d[a7], a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (8,), a0, a1, a2, a3, a4, a5, a6, a7, d[a8], a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (9,), a0, a1, a2, a3, a4, a5, a6, a7, a8, d[a9], a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (10,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, d[a10],
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (11,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                d[a11], a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (12,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, d[a12], a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (13,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, d[a13], a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (14,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, d[a14], a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, (15,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, d[a15], optimize=optimize))
+
+
+@forward(adn.einsum_vjp_at)
+def _einsum_vjp_at(z, g, k, at, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None,
+                   a8=None, a9=None, a10=None, a11=None, a12=None, a13=None, a14=None,
+                   a15=None, *, optimize=False):
+    d[z] = (adn.einsum_vjp_at(d[g], k, at, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+                a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (0,), d[a0], a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (1,), a0, d[a1], a2, a3, a4, a5, a6, a7, a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (2,), a0, a1, d[a2], a3, a4, a5, a6, a7, a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (3,), a0, a1, a2, d[a3], a4, a5, a6, a7, a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (4,), a0, a1, a2, a3, d[a4], a5, a6, a7, a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (5,), a0, a1, a2, a3, a4, d[a5], a6, a7, a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (6,), a0, a1, a2, a3, a4, a5, d[a6], a7, a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (7,), a0, a1, a2, a3, a4, a5, a6, d[a7], a8, a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (8,), a0, a1, a2, a3, a4, a5, a6, a7, d[a8], a9,
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (9,), a0, a1, a2, a3, a4, a5, a6, a7, a8, d[a9],
+                a10, a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (10,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                d[a10], a11, a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (11,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                a10, d[a11], a12, a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (12,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                a10, a11, d[a12], a13, a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (13,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                a10, a11, a12, d[a13], a14, a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (14,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                a10, a11, a12, a13, d[a14], a15, optimize=optimize)
+            + adn.einsum_vjp_at(g, k, at + (15,), a0, a1, a2, a3, a4, a5, a6, a7, a8, a9,
+                a10, a11, a12, a13, a14, d[a15], optimize=optimize))
 
 
 @forward(adn.tensordot_vjp_a)
