@@ -16,7 +16,7 @@ from ad_compiler.transforms.backend.codegen import to_source
 from ad_compiler.transforms.normalize import demo
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
-STEPS = ["early_exits", "anf", "loops", "inline", "aliasing", "derivatives",
+STEPS = ["early_exits", "anf", "loops", "inline", "aliasing", "closures", "derivatives",
          "function_values", "mutations", "pipeline"]
 
 

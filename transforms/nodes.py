@@ -247,6 +247,14 @@ def loaded_names(node):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
 
+def arguments(params):
+    """Plain positional parameters (gast Name nodes or identifiers)."""
+    return gast.arguments(
+        args=[gast.Name(id=p, ctx=gast.Param(), annotation=None, type_comment=None)
+              if isinstance(p, str) else p for p in params],
+        posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+
+
 def function_def(name, args, body):
     """A FunctionDef with no decorators or annotations (type_params on the
     Python versions whose gast has them)."""

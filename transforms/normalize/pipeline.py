@@ -49,6 +49,7 @@ import gast
 
 from ad_compiler.transforms import nodes
 from ad_compiler.transforms.normalize.aliasing import Aliasing
+from ad_compiler.transforms.normalize.closures import Closures
 from ad_compiler.transforms.normalize.anf import Anf
 from ad_compiler.transforms.normalize.common import NormalizerBase
 from ad_compiler.transforms.normalize.derivatives import Derivatives
@@ -59,8 +60,8 @@ from ad_compiler.transforms.normalize.loops import Loops
 from ad_compiler.transforms.normalize.mutations import MutationGuards
 
 
-class Normalizer(EarlyExits, Anf, Loops, Inline, Aliasing, Derivatives, FunctionValues,
-                 MutationGuards, NormalizerBase):
+class Normalizer(EarlyExits, Anf, Loops, Inline, Aliasing, Closures, Derivatives,
+                 FunctionValues, MutationGuards, NormalizerBase):
     """One normalization of one function.  The steps are mixins over one
     shared state, because the ANF walk is re-entrant: it inlines local
     functions, lambdas and comprehensions at their calls (inline.py), which
@@ -95,6 +96,9 @@ def normalize(info, namer, resolve, inject):
     body = _drop_docstring(fn.body)
     # map(h, xs) -> [h(v) for v in xs]                                (inline)
     body = norm._rewrite_maps(body)
+    # grad(lambda v: loss(v, X))(w) -> grad(lambda_lifted)(w, X): closures
+    # given to a derivative take the locals they read as parameters (closures)
+    body = norm._lift_closures(body)
     # dE = grad(E): calls dE(x) call the derivative; y, pb = vjp(f, x): the
     # calls pb(v) call compose.vjp_of(f)                         (derivatives)
     body = norm._rewrite_derivative_values(body)

@@ -1,0 +1,133 @@
+"""Closure lifting: a lambda or local ``def`` that reads variables of the
+enclosing function, given to one of the API's derivative makers and called
+at once (``grad(lambda v: loss(v, X, y))(w)``, ``hessian(h)(x)``), becomes
+a function of its own with those variables as extra trailing parameters,
+passed at the call (``grad(lifted)(w, X, y)``).  The derivative of the call
+then sees them as inputs, so an outer derivative with respect to ``X``
+flows through the inner gradient (JAX's and autograd's closures do the
+same).  Python reads a closure's variables when it is called: passing
+their values at the call is the same.
+
+Only the variables that are locals of the enclosing function are lifted
+(the enclosing function's own closure variables stay closure variables).
+Left alone, and refused later with the reason: a function with defaults,
+``*args``, keyword-only parameters or decorators; one that reads another
+local function; a call with keywords or ``*args``; a derivative kept in a
+name (``dh = grad(h)``); ``jvp``/``vjp`` of a closure.
+
+>>> from ad_compiler.transforms.normalize.demo import show
+>>> import ad_compiler
+>>> show('''
+... def f(w, X):
+...     def loss(v):
+...         return np.sum((X @ v) ** 2)
+...     return grad(loss)(w) + grad(lambda v: np.sum(v * X[0]))(w)
+... ''', lambda n, fn, body: n._lift_closures(body), grad=ad_compiler.grad)
+def f(w, X):
+<BLANKLINE>
+    def loss(v):
+        return np.sum((X @ v) ** 2)
+    return grad(loss_lifted)(w, X) + grad(lambda_lifted)(w, X)
+"""
+import gast
+
+from ad_compiler.runtime import composition
+from ad_compiler.transforms import nodes
+from ad_compiler.transforms.backend import codegen
+from ad_compiler.transforms.frontend import parse
+
+
+class Closures:
+    def _lift_closures(self, body):
+        """``MAKER(F, **kw)(a, b)`` with ``F`` a closure over locals ``u, v``
+        of this function -> ``MAKER(F_lifted, **kw)(a, b, u, v)`` (before the
+        vector of ``hvp``, which comes last)."""
+        local_defs = {}
+        for stmt in body:
+            if isinstance(stmt, gast.FunctionDef):
+                local_defs[stmt.name] = stmt
+            elif (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                  and isinstance(stmt.targets[0], gast.Name)
+                  and isinstance(stmt.value, gast.Lambda)):
+                local_defs[stmt.targets[0].id] = stmt.value
+        stores = {}
+        for n in nodes.walk(self.info.node):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                stores[n.id] = stores.get(n.id, 0) + 1
+        for n in nodes.walk(self.info.node):
+            if isinstance(n, gast.FunctionDef) and n is not self.info.node:
+                stores[n.name] = stores.get(n.name, 0) + 1
+        normalizer = self
+
+        class Lift(nodes.Transformer):
+            def visit_Call(self, node):
+                self.generic_visit(node)
+                made = node.func
+                if not (isinstance(made, gast.Call) and made.args
+                        and not node.keywords
+                        and not any(isinstance(a, gast.Starred) for a in node.args)
+                        and normalizer._is_static_ref(made.func)):
+                    return node
+                maker = normalizer.resolve(made.func)
+                if maker is None or not composition.is_maker(maker):
+                    return node
+                fn = made.args[0]
+                if isinstance(fn, gast.Lambda):
+                    lam, label = fn, "lambda"
+                elif (isinstance(fn, gast.Name) and fn.id in local_defs
+                      and stores.get(fn.id) == 1):
+                    lam, label = local_defs[fn.id], fn.id
+                else:
+                    return node
+                lifted = normalizer._lifted_function(lam, label)
+                if lifted is None:
+                    return node
+                function, extra = lifted
+                made.args[0] = nodes.located(
+                    nodes.name(normalizer.inject(f"{label}_lifted", function)), fn)
+                args = list(node.args)
+                at = len(args) - 1 if getattr(maker, "__name__", "") in (
+                    "hvp", "hessian_vector_product") else len(args)
+                args[at:at] = [nodes.located(nodes.name(v), node) for v in extra]
+                node.args = args
+                return node
+
+        module = Lift().visit(gast.Module(body=body, type_ignores=[]))
+        return module.body
+
+    def _lifted_function(self, node, label):
+        """(function, lifted variables) for the local def or lambda ``node``
+        that reads locals of the enclosing function, or None."""
+        code = parse.nested_code(self.info.fn.__code__, node,
+                                 getattr(self.info, "col_shift", 0))
+        if code is None:
+            return None
+        cells = set(self.info.fn.__code__.co_cellvars)
+        extra = [v for v in code.co_freevars if v in cells]
+        a = node.args
+        if (not extra or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults
+                or getattr(node, "decorator_list", None)
+                or any(isinstance(n, (gast.Nonlocal, gast.Global)) for n in nodes.walk(node))
+                or any(self._is_local_function(v) for v in extra)):
+            return None
+        body = ([nodes.located(gast.Return(value=nodes.copy_node(node.body)), node)]
+                if isinstance(node, gast.Lambda) else nodes.copy_node(node).body)
+        params = nodes.arguments([nodes.copy_node(p) for p in a.args] + extra)
+        for p in params.args:
+            p.annotation = None
+        name = f"{label}_lifted"
+        tree = nodes.located(nodes.function_def(name, params, body), node)
+        comments = codegen.Comments()
+        codegen.annotate(tree, self.info.filename, comments)
+        source = codegen.to_source(tree, comments)
+        return codegen.load(source, name, self.info.fn, {}), extra
+
+    def _is_local_function(self, name):
+        """``name`` is bound to a def or lambda somewhere in the function."""
+        for n in nodes.walk(self.info.node):
+            if isinstance(n, gast.FunctionDef) and n is not self.info.node and n.name == name:
+                return True
+            if (isinstance(n, gast.Assign) and isinstance(n.value, gast.Lambda)
+                    and any(nodes.is_name(t, name) for t in n.targets)):
+                return True
+        return False
