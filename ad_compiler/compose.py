@@ -951,4 +951,5 @@ runtime.register_composition(
     runtime_vjp=runtime_vjp, runtime_jvp=runtime_jvp, jvp_of=jvp_of,
     jvp_pair_of=jvp_pair_of, vjp_of=vjp_of, vjp=api.vjp, jvp=api.jvp,
     is_float_value=api._is_float_value, is_derivative=is_derivative,
-    is_maker=is_maker, is_vjp=lambda obj: obj is api.vjp)
+    is_maker=is_maker, is_vjp=lambda obj: obj is api.vjp,
+    is_jvp=lambda obj: obj is api.jvp)

@@ -1810,7 +1810,7 @@ class _Composition:
         ad_compiler.compose's implementations of the functions below;
     ``vjp``, ``jvp``, ``is_float_value``
         ad_compiler.api's (runtime_scipy's odeint rules call them);
-    ``is_derivative(obj)``, ``is_maker(obj)``, ``is_vjp(obj)``
+    ``is_derivative(obj)``, ``is_maker(obj)``, ``is_vjp(obj)``, ``is_jvp(obj)``
         what the compiler asks of a callable it meets: a function the API
         returned, one of the API's functions that make derivatives (grad,
         hessian...), ad_compiler.vjp itself.  False while compose is not
@@ -1827,6 +1827,10 @@ class _Composition:
 
     @staticmethod
     def is_vjp(obj):
+        return False
+
+    @staticmethod
+    def is_jvp(obj):
         return False
 
     def __getattr__(self, name):

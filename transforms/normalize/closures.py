@@ -1,6 +1,7 @@
 """Closure lifting: a lambda or local ``def`` that reads variables of the
 enclosing function, given to one of the API's derivative makers and called
-at once (``grad(lambda v: loss(v, X, y))(w)``, ``hessian(h)(x)``), becomes
+at once (``grad(lambda v: loss(v, X, y))(w)``, ``hessian(h)(x)``) or to
+``jvp`` (``jvp(lambda v: f(v, s), (x,), (t,))``, tangents None for them), becomes
 a function of its own with those variables as extra trailing parameters,
 passed at the call (``grad(lifted)(w, X, y)``).  The derivative of the call
 then sees them as inputs, so an outer derivative with respect to ``X``
@@ -13,7 +14,8 @@ Only the variables that are locals of the enclosing function are lifted
 Left alone, and refused later with the reason: a function with defaults,
 ``*args``, keyword-only parameters or decorators; one that reads another
 local function; a call with keywords or ``*args``; a derivative kept in a
-name (``dh = grad(h)``); ``jvp``/``vjp`` of a closure.
+name (``dh = grad(h)``); ``jvp`` with primals or tangents that are not
+tuple displays; ``vjp`` of a closure.
 
 >>> from ad_compiler.transforms.normalize.demo import show
 >>> import ad_compiler
@@ -59,9 +61,44 @@ class Closures:
                 stores[n.name] = stores.get(n.name, 0) + 1
         normalizer = self
 
+        def lifted_name(fn):
+            """(the injected name of the lifted function, its extra
+            parameters) for the closure ``fn``, or None."""
+            if isinstance(fn, gast.Lambda):
+                lam, label = fn, "lambda"
+            elif (isinstance(fn, gast.Name) and fn.id in local_defs
+                  and stores.get(fn.id) == 1):
+                lam, label = local_defs[fn.id], fn.id
+            else:
+                return None
+            lifted = normalizer._lifted_function(lam, label)
+            if lifted is None:
+                return None
+            function, extra = lifted
+            return (nodes.located(nodes.name(normalizer.inject(f"{label}_lifted", function)),
+                                  fn), extra)
+
         class Lift(nodes.Transformer):
             def visit_Call(self, node):
                 self.generic_visit(node)
+                if (len(node.args) == 3 and not node.keywords
+                        and all(isinstance(a, gast.Tuple) for a in node.args[1:])
+                        and len(node.args[1].elts) == len(node.args[2].elts)
+                        and normalizer._is_static_ref(node.func)
+                        and composition.is_jvp(normalizer.resolve(node.func))):
+                    # jvp(F, (a,), (t,)) -> jvp(F_lifted, (a, u), (t, None))
+                    lifted = lifted_name(node.args[0])
+                    if lifted is None:
+                        return node
+                    name, extra = lifted
+                    primals, tangents = node.args[1], node.args[2]
+                    node.args = [
+                        name,
+                        nodes.located(nodes.tuple_(
+                            primals.elts + [nodes.name(v) for v in extra]), primals),
+                        nodes.located(nodes.tuple_(
+                            tangents.elts + [nodes.const(None) for _ in extra]), tangents)]
+                    return node
                 made = node.func
                 if not (isinstance(made, gast.Call) and made.args
                         and not node.keywords
@@ -71,20 +108,10 @@ class Closures:
                 maker = normalizer.resolve(made.func)
                 if maker is None or not composition.is_maker(maker):
                     return node
-                fn = made.args[0]
-                if isinstance(fn, gast.Lambda):
-                    lam, label = fn, "lambda"
-                elif (isinstance(fn, gast.Name) and fn.id in local_defs
-                      and stores.get(fn.id) == 1):
-                    lam, label = local_defs[fn.id], fn.id
-                else:
-                    return node
-                lifted = normalizer._lifted_function(lam, label)
+                lifted = lifted_name(made.args[0])
                 if lifted is None:
                     return node
-                function, extra = lifted
-                made.args[0] = nodes.located(
-                    nodes.name(normalizer.inject(f"{label}_lifted", function)), fn)
+                made.args[0], extra = lifted
                 args = list(node.args)
                 at = len(args) - 1 if getattr(maker, "__name__", "") in (
                     "hvp", "hessian_vector_product") else len(args)
