@@ -657,7 +657,7 @@ def _jvp_of_generic_vjp(D, args, kwargs, ct, dargs, dct):
     if not _is_zero(dct):
         out = list(vjp_generic(D, args, kwargs, dct))
     if all(_is_zero(t) for t in dargs):
-        return tuple(out)
+        return _dense_cotangents(out, args)
     second = jvp_of(D)
     for i in _active(args):
         a = args[i]
@@ -675,7 +675,16 @@ def _jvp_of_generic_vjp(D, args, kwargs, ct, dargs, dct):
             grads[path] = _shaped(entries, leaf)
         g = _assembled(a, grads)
         out[i] = g if out[i] is None else runtime.add(out[i], g)
-    return tuple(out)
+    return _dense_cotangents(out, args)
+
+
+def _dense_cotangents(out, args):
+    """The tangent of a vjp's cotangents: generated code reads each entry
+    as a number or an array, so a float argument's entry is zeros, not
+    None, when nothing reaches it (BUG-34: grad(grad(f)) where a helper of
+    f calls hessian(h) on values the variable does not reach)."""
+    return tuple(runtime.zeros_like(a) if o is None and api._is_float_tree(a) else o
+                 for o, a in zip(out, args))
 
 
 class _Of:

@@ -1144,8 +1144,12 @@ class _Gen:
         if "hs" in self.wmod:
             self.hs = self.choice([(), (2,), (3,)])
             saved_wmod, self.wmod = self.wmod, set()
+            # (hs is differentiated twice inside f, three times by grad(f):
+            # the third derivative of svd/qr/eigh is a documented refusal,
+            # LIMITATIONS "Open bugs": no linalg_multi_output in hs)
+            self.in_hs = True
             hs = self._make_helper("hs", [], like=_Helper("hs", [("u", self.hs)], None, ()))
-            self.wmod = saved_wmod
+            self.wmod, self.in_hs = saved_wmod, False
             lines += hs[0] + [(0, "")]
             if "dHs" in self.wmod:
                 lines += [(0, "dHs = grad(hs)"), (0, "")]
@@ -1563,7 +1567,7 @@ NEW_RULES = {
 }
 COMPOSE_FEATURES = ["compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
                     "compose_hessian", "compose_hvp", "compose_bound_grad",
-                    "compose_module_grad"]
+                    "compose_module_grad", "compose_closure"]
 WIDE_SNIPPETS = {
     "rec": '''\
 def reclin(q, u):
@@ -1650,6 +1654,8 @@ def _wide_expr(g, S, scope, d):
             if S == ():
                 cands += [f for f in ("compose_value_and_grad", "compose_jvp", "compose_hessian")
                           if g.ok(f)]
+            if S in (HS, ()) and g.ok("compose_closure") and _closure_vars(scope, HS):
+                cands.append("compose_closure")
         if "he" in m:
             if g.ok("compose_elementwise_grad"):
                 cands.append("compose_elementwise_grad")
@@ -1700,6 +1706,14 @@ def _wide_expr(g, S, scope, d):
             return (f"hessian(hs)({e(g.hs)})" if g.hs == () else
                     f"np.sum(hessian(hs)({e(g.hs)}))"), set()
         return f"(hessian(hs)({e(g.hs)}) @ {_par(e(g.hs, 0))})", set()
+    if k == "compose_closure":
+        # a lambda reading a local of the entry function (lifted by
+        # transforms/normalize/closures.py): grad / jvp of it
+        c = g.choice(_closure_vars(scope, g.hs))
+        body = g.choice([f"hs(cv * {c})", f"hs(cv + {c}) * {c}", f"hs(np.sin(cv) * {c})"])
+        if S == ():
+            return f"jvp(lambda cv: {body}, ({e(g.hs)},), ({e(g.hs, 0)},))[1]", set()
+        return f"grad(lambda cv: {body})({e(g.hs)})", set()
     if k == "compose_elementwise_grad":
         return f"elementwise_grad(he)({e(S)})", set()
     if k == "map_call":
@@ -1734,6 +1748,13 @@ def _wide_expr(g, S, scope, d):
     raise AssertionError(k)
 
 
+def _closure_vars(scope, shape):
+    """Local variables a lambda given to grad/jvp can read (compose_closure):
+    plain names of shape () or ``shape``."""
+    return sorted(n for n, sh in scope.vars.items()
+                  if n.isidentifier() and n != "cv" and sh in ((), shape))
+
+
 def _wide_stmt(g, scope, ctx):
     """Statements with one of the wide constructs, or None."""
     m = g.wmod
@@ -1744,7 +1765,7 @@ def _wide_stmt(g, scope, ctx):
         cands.append("enumerate_loop_counter")
     if g.ok("dict_items_number_keys") and g.cfg.loops:
         cands.append("dict_items_number_keys")
-    if g.ok("linalg_multi_output"):
+    if g.ok("linalg_multi_output") and not getattr(g, "in_hs", False):
         cands.append("linalg_multi_output")
     if not g.in_helper:
         if "hs" in m:

@@ -619,6 +619,29 @@ def f(s, params):
     return s * s * first_bias(params) + first_bias(params)
 """, (0.4, [(np.array([[0.5, -1.1, 0.3], [0.9, 0.2, -0.7]]), np.array([0.6, -0.2]))]),
         ("grad", "grad2")),
+    "BUG-34": (
+        "grad(grad(f)) where a helper of f calls hessian(h) on values the "
+        "variable does not reach: TypeError 'unsupported operand type(s) for "
+        "*: NoneType and float' in the generated helper_bwd_jvp (the tangent "
+        "of the hessian's cotangents, compose._jvp_of_generic_vjp, was None "
+        "where nothing reached it) (found by the closure constructs of the "
+        "wide grammar, reduced)",
+        """\
+import numpy as np
+from ad_compiler import hessian
+
+
+def hs(u):
+    return u * u * u
+
+
+def helper(p, s):
+    return hessian(hs)(p[0] * p[1]) + 0.0 * s
+
+
+def f(s, p):
+    return 0.5 * helper(p, s) + s * s
+""", (0.4, np.array([0.3, 0.7])), ("grad", "grad2")),
 }
 
 # Categories of the full grammar that hit known bugs with the deterministic
@@ -692,7 +715,7 @@ def test_random_programs_avoiding_known_bugs(category):
 # unmarked, as regression tests.
 FIXED_BUGS = {"BUG-1", "BUG-10", "BUG-18", "BUG-12", "BUG-2", "BUG-3a", "BUG-3b", "BUG-11", "BUG-4", "BUG-5", "BUG-6", "BUG-7", "BUG-8", "BUG-16", "BUG-17",
               "BUG-19", "BUG-19b", "BUG-21", "BUG-22", "BUG-23", "BUG-31", "BUG-30", "BUG-28", "BUG-28b", "BUG-29", "BUG-25", "BUG-26",
-              "BUG-27", "BUG-27b", "BUG-32", "BUG-33", "BUG-26b"}
+              "BUG-27", "BUG-27b", "BUG-32", "BUG-33", "BUG-26b", "BUG-34"}
 
 
 def _bug_params(bugs, fixed):
