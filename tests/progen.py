@@ -1561,6 +1561,20 @@ NEW_RULES = {
     (3, 2): [("np.einsum({0}, [0, 1], [1, 0])", [(2, 3)], "einsum_sublist")],
     (2, 1): [("np.delete({0}, [1, 2], axis=1)", [(2, 3)], "np_delete")],
 }
+# np.linalg.norm with an ord: matrix norms of a 2-D array (axis=None) and
+# vector norms along an axis (the matrix norms were differentiated as
+# elementwise vector norms; outside-style code found it, the grammar had
+# only the default 2-norm)
+NORM_ORD = {
+    (): [("np.linalg.norm({0}, 1)", [(2, 3)], "norm_ord"),
+         ("np.linalg.norm({0}, -np.inf)", [(2, 3)], "norm_ord"),
+         ("np.linalg.norm({0}, ord=np.inf)", [(3,)], "norm_ord"),
+         ("np.linalg.norm({0}, 3)", [(3,)], "norm_ord")],
+    (2,): [("np.linalg.norm({0}, 1, axis=1)", [(2, 3)], "norm_ord")],
+    (3,): [("np.linalg.norm({0}, np.inf, axis=0)", [(2, 3)], "norm_ord")],
+}
+for _shape, _entries in NORM_ORD.items():
+    NEW_RULES.setdefault(_shape, []).extend(_entries)
 COMPOSE_FEATURES = ["compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
                     "compose_hessian", "compose_hvp", "compose_bound_grad",
                     "compose_module_grad"]
@@ -1590,7 +1604,8 @@ WIDE_FEATURES = sorted(set(COMPOSE_FEATURES) | {
     "dict_view_write", "record_namedtuple", "record_dataclass", "record_replace",
     "record_construct", "record_value", "linalg_multi_output", "entry_lambda",
     "entry_partial", "apply_lambda", "apply_local_def", "apply_np_fn", "default_fn_arg",
-    "einsum_sublist", "einsum_3", "np_append", "np_select", "np_insert", "np_delete"})
+    "einsum_sublist", "einsum_3", "np_append", "np_select", "np_insert", "np_delete",
+    "norm_ord"})
 
 
 def _wide_specials(g):
