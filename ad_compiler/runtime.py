@@ -442,6 +442,19 @@ def _is_integer_leaf(x):
         isinstance(x, np.ndarray) and x.dtype.kind in "biu")
 
 
+def through_cast(g, z):
+    """A derivative ``g`` carried through a cast (``x.astype(dt)``,
+    ``np.asarray(x, dtype=dt)``) whose result is ``z``: zero when z is an
+    integer or boolean array or number (the cast is piecewise constant, and
+    its derivative must not pass the value's derivative on), else g."""
+    dt = getattr(z, "dtype", None)
+    kind = dt.kind if dt is not None else (
+        "b" if isinstance(z, bool) else "i" if isinstance(z, int) else "f")
+    if kind in "biu":
+        return np.zeros(np.shape(g), dtype=_float_dtype(g, None))
+    return g
+
+
 def match(g, x):
     """Make a derivative ``g`` of ``x`` have exactly x's shape."""
     if isinstance(x, (tuple, list, dict)) or is_dataclass_instance(x):

@@ -101,3 +101,75 @@ def test_matrix_norm_second_order_and_axes(o):
     assert np.allclose(g, fd_grad(f, T), rtol=1e-6, atol=1e-6)
     H = hessian(f)(T)
     assert np.allclose(H, fd_hess(grad(f), T), rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------
+# Integer casts: ``i = s.astype(int)`` then ``frac = s - i`` (table lookup
+# with linear interpolation).  The cast's rule passed the derivative of s
+# through to i, so d frac / d s came out 0 instead of 1 and the gradient with
+# respect to x was silently 0; with jvp, the integer index was "differentiated"
+# (a CompileError at table[i]).  Now an integer or boolean cast known from
+# the text has no derivative (transforms/ad/ops.py), a cast whose dtype is
+# known only when the code runs gives a zero derivative (ad.through_cast), and
+# an index never asks for one.
+# --------------------------------------------------------------------------
+
+TABLE = np.array([0.0, 1.5, -0.5, 2.0, 1.0])
+XS = np.array([0.13, 0.52, 0.77, 0.31])
+
+
+def interp_static(x, table):
+    n = len(table) - 1
+    s = np.clip(x, 0.0, 0.999) * n
+    i = s.astype(int)
+    frac = s - i
+    return np.sum(table[i] * (1 - frac) + table[i + 1] * frac)
+
+
+def interp_runtime_dtype(x, table, ref):
+    n = len(table) - 1
+    s = np.clip(x, 0.0, 0.999) * n
+    i = s.astype(ref.dtype)               # an integer dtype, known when it runs
+    frac = s - np.asarray(i, ref.dtype)
+    return np.sum(table[i] * (1 - frac) + table[i + 1] * frac)
+
+
+def binned(x, w):
+    idx = np.minimum(np.asarray(np.abs(x) * 2, dtype=np.int64), 3)
+    return np.sum(w[idx] * x * idx) + np.sum(np.take(w, idx) * x)
+
+
+def _interp_slope(x, table):
+    s = x * (len(table) - 1)
+    i = np.floor(s).astype(int)
+    return (table[i + 1] - table[i]) * (len(table) - 1)
+
+
+@pytest.mark.parametrize("fn", [interp_static, interp_runtime_dtype], ids=lambda f: f.__name__)
+def test_integer_cast_in_interpolation(fn):
+    extra = (np.array([1, 2]),) if fn is interp_runtime_dtype else ()
+    f = lambda x: fn(x, TABLE, *extra)          # noqa: E731
+    gx = grad(fn)(XS, TABLE, *extra)
+    assert np.allclose(gx, fd_grad(f, XS), rtol=1e-6, atol=1e-6)
+    assert np.allclose(gx, _interp_slope(XS, TABLE), rtol=1e-12, atol=1e-12)
+    gt = grad(fn, wrt=1)(XS, TABLE, *extra)
+    assert np.allclose(gt, fd_grad(lambda t: fn(XS, t, *extra), TABLE), rtol=1e-6, atol=1e-6)
+    t = np.array([0.3, -1.0, 0.5, 2.0])
+    _, jt = jvp(fn, (XS, TABLE) + extra, (t, np.zeros(5)) + (None,) * len(extra))
+    assert np.isclose(jt, gx @ t, rtol=1e-12, atol=1e-12)
+    kw = {"ref": extra[0]} if extra else {}
+    _, pb = vjp(functools.partial(fn, table=TABLE, **kw), XS)
+    assert np.allclose(pb(2.0)[0], 2.0 * gx, rtol=1e-12, atol=1e-12)
+    assert np.allclose(hessian(fn)(XS, TABLE, *extra), 0.0, atol=1e-12)   # piecewise linear
+
+
+def test_integer_index_also_used_as_a_number():
+    x, w = np.array([0.3, -1.2, 1.9, 0.1]), np.array([0.5, -1.0, 2.0, 0.3])
+    for p, arg in ((0, x), (1, w)):
+        g = grad(binned, wrt=p)(x, w)
+        ref = fd_grad(lambda v: binned(*((v, w) if p == 0 else (x, v))), arg)
+        assert np.allclose(g, ref, rtol=1e-6, atol=1e-6)
+    _, jt = jvp(binned, (x, w), (np.ones(4), np.zeros(4)))
+    assert np.isclose(jt, np.sum(grad(binned)(x, w)), rtol=1e-12)
+    H = hessian(binned)(x, w)
+    assert np.allclose(H, fd_hess(lambda v: grad(binned)(v, w), x), rtol=1e-5, atol=1e-5)
