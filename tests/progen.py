@@ -1573,8 +1573,17 @@ NORM_ORD = {
     (2,): [("np.linalg.norm({0}, 1, axis=1)", [(2, 3)], "norm_ord")],
     (3,): [("np.linalg.norm({0}, np.inf, axis=0)", [(2, 3)], "norm_ord")],
 }
-for _shape, _entries in NORM_ORD.items():
-    NEW_RULES.setdefault(_shape, []).extend(_entries)
+# integer casts of a differentiated value: the fractional part (s - s.astype(int))
+# and an index computed from it (the cast's rule passed the derivative through,
+# so s - s.astype(int) had derivative 0; the grammar cast only to float)
+INT_CAST = {
+    (3,): [("(({0}) * 2.0 - (({0}) * 2.0).astype(int))", [(3,)], "astype_int")],
+    (): [("np.sum({0}[np.clip((np.abs({1}) * 2.0).astype(int), 0, 2)] * ({1} - {1}.astype(np.int64)))",
+          [(3,), (3,)], "astype_int")],
+}
+for _extra in (NORM_ORD, INT_CAST):
+    for _shape, _entries in _extra.items():
+        NEW_RULES.setdefault(_shape, []).extend(_entries)
 COMPOSE_FEATURES = ["compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
                     "compose_hessian", "compose_hvp", "compose_bound_grad",
                     "compose_module_grad"]
@@ -1605,7 +1614,7 @@ WIDE_FEATURES = sorted(set(COMPOSE_FEATURES) | {
     "record_construct", "record_value", "linalg_multi_output", "entry_lambda",
     "entry_partial", "apply_lambda", "apply_local_def", "apply_np_fn", "default_fn_arg",
     "einsum_sublist", "einsum_3", "np_append", "np_select", "np_insert", "np_delete",
-    "norm_ord"})
+    "norm_ord", "astype_int"})
 
 
 def _wide_specials(g):
