@@ -442,6 +442,19 @@ def _is_integer_leaf(x):
         isinstance(x, np.ndarray) and x.dtype.kind in "biu")
 
 
+def through_cast(g, z):
+    """A derivative ``g`` carried through a cast (``x.astype(dt)``,
+    ``np.asarray(x, dtype=dt)``) whose result is ``z``: zero when z is an
+    integer or boolean array or number (the cast is piecewise constant, and
+    its derivative must not pass the value's derivative on), else g."""
+    dt = getattr(z, "dtype", None)
+    kind = dt.kind if dt is not None else (
+        "b" if isinstance(z, bool) else "i" if isinstance(z, int) else "f")
+    if kind in "biu":
+        return np.zeros(np.shape(g), dtype=_float_dtype(g, None))
+    return g
+
+
 def match(g, x):
     """Make a derivative ``g`` of ``x`` have exactly x's shape."""
     if isinstance(x, (tuple, list, dict)) or is_dataclass_instance(x):
@@ -821,42 +834,120 @@ def _unit(x):
     return x / np.where(r == 0, 1, r) * (r != 0)
 
 
+def _norm_kind(x, ord, axis):
+    """How np.linalg.norm(x, ord, axis) reduces x: ``("vector", axis)`` (the
+    2-norm of all of x when ord is None and axis is None) or ``("matrix",
+    (row, col))`` with non-negative axes."""
+    nd = np.ndim(x)
+    if isinstance(axis, (tuple, list)) and len(axis) == 1:
+        return "vector", axis
+    if axis is None:
+        if ord is None or nd == 1:
+            return "vector", None
+        return "matrix", (0, 1)
+    if np.ndim(axis) == 0:
+        return "vector", axis
+    r, c = (int(a) % nd for a in axis)
+    return "matrix", (r, c)
+
+
+def _norm_ones(v, x, axes, keepdims):
+    """``v`` (a norm's result or its adjoint) with the reduced ``axes`` of x
+    kept as length-1 dimensions."""
+    v = np.asarray(v)
+    if keepdims or not np.ndim(x):
+        return v
+    if axes is None:
+        return np.reshape(v, (1,) * np.ndim(x))
+    return np.expand_dims(v, tuple(sorted(a % np.ndim(x) for a in axes)))
+
+
 @_keep_dtype
 def norm_grad(g, x, z, ord=None, axis=None, keepdims=False):
-    """Adjoint of np.linalg.norm for vector norms and the Frobenius norm."""
+    """Adjoint of np.linalg.norm: vector norms of every order and the matrix
+    norms (Frobenius, nuclear, 1, -1, inf, -inf, 2, -2).  ``x`` is the conj of
+    the norm's argument (see the rule)."""
     x = np.asarray(x)
-    gz = expand(g, x, axis, keepdims)
-    zz = expand(z, x, axis, keepdims)
-    if ord in (None, 2, "fro") and (ord != 2 or x.ndim == 1 or (axis is not None and np.ndim(axis) == 0)):
+    kind, ax = _norm_kind(x, ord, axis)
+    if kind == "vector":
+        gz = expand(g, x, axis, keepdims)
+        zz = expand(z, x, axis, keepdims)
+        if ord is None or ord == 2:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return gz * np.where(zz == 0, 0.0, x / np.where(zz == 0, 1.0, zz))
+        if ord == 0:                        # a count of nonzeros: constant
+            return gz * np.zeros(x.shape, dtype=np.result_type(x, 0.0))
+        if ord == 1:
+            return gz * _unit(x)
+        if ord in (np.inf, -np.inf):        # max / min of |x|: its place(s)
+            return gz * _unit(x) * extremum_mask(np.abs(x), z, axis, keepdims)
+        if isinstance(ord, (int, float, np.integer, np.floating)):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return gz * _unit(x) * np.abs(x) ** (ord - 1) / zz ** (ord - 1)
+        raise NotImplementedError(f"derivative of np.linalg.norm with ord={ord!r}")
+    r, c = ax
+    keep = (r, c)
+    ge = _norm_ones(g, x, keep, keepdims if axis is not None else False)
+    if ord in (None, "fro"):
+        ze = _norm_ones(z, x, keep, keepdims if axis is not None else False)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return gz * np.where(zz == 0, 0.0, x / np.where(zz == 0, 1.0, zz))
-    if ord == 1 and (x.ndim == 1 or np.ndim(axis) == 0):
-        return gz * _unit(x)
-    if ord in (np.inf, float("inf")) and (x.ndim == 1 or np.ndim(axis) == 0):
-        return gz * _unit(x) * extremum_mask(np.abs(x), z, axis, keepdims)
-    if ord == "nuc" or (ord == 2 and x.ndim == 2):
+            return ge * np.where(ze == 0, 0.0, x / np.where(ze == 0, 1.0, ze))
+    if ord in (1, -1, np.inf, -np.inf):
+        # 1 / -1: the largest / smallest column sum of |x| (sum over rows),
+        # inf / -inf: the largest / smallest row sum; the gradient is sign(x)
+        # on the column (row) attaining it, split evenly among ties
+        summed, picked = (r, c) if ord in (1, -1) else (c, r)
+        s = np.sum(np.abs(x), axis=summed, keepdims=True)
+        ze = _norm_ones(z, x, keep, keepdims if axis is not None else False)
+        mask = s == ze
+        mask = mask / mask.sum(axis=picked, keepdims=True)
+        return ge * _unit(x) * mask
+    if ord in ("nuc", 2, -2) and x.ndim == 2:
         u, s, vt = np.linalg.svd(x, full_matrices=False)
         if ord == "nuc":
-            return gz * (u @ vt)
-        return gz * np.outer(u[:, 0], vt[0])
-    if isinstance(ord, (int, float)) and (x.ndim == 1 or np.ndim(axis) == 0):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return gz * _unit(x) * np.abs(x) ** (ord - 1) / zz ** (ord - 1)
-    raise NotImplementedError(f"derivative of np.linalg.norm with ord={ord!r}")
+            return ge * (u @ vt)
+        k = 0 if ord == 2 else -1
+        return ge * np.outer(u[:, k], vt[k])
+    raise NotImplementedError(f"derivative of np.linalg.norm with ord={ord!r}, axis={axis!r}")
 
 
 def norm_grad_tangent(g, x, z, dx, dz, ord=None, axis=None, keepdims=False):
-    """Tangent of ``norm_grad`` in x and z (2-norm and Frobenius norm only)."""
-    if ord not in (None, 2, "fro") or (ord == 2 and np.ndim(x) > 1 and axis is None):
-        raise NotImplementedError(
-            f"second derivative of np.linalg.norm with ord={ord!r} is not supported")
+    """Tangent of ``norm_grad`` in x and z: the 2-norm and Frobenius norm,
+    the vector p-norms of real x, and the piecewise linear norms (vector 0, 1,
+    inf, -inf; matrix 1, -1, inf, -inf), whose gradient is locally constant
+    (tangent 0).  The matrix 2-norm, -2-norm and nuclear norm raise."""
+    kind, ax = _norm_kind(x, ord, axis)
+    if kind == "matrix":
+        if ord in (1, -1, np.inf, -np.inf):
+            return np.zeros(np.shape(x), dtype=np.result_type(x, g, 0.0))
+        if ord not in (None, "fro"):
+            raise NotImplementedError(
+                f"second derivative of np.linalg.norm with ord={ord!r} is not supported")
+        keep = axis is not None and keepdims
+        ge = _norm_ones(g, x, ax, keep)
+        ze = _norm_ones(z, x, ax, keep)
+        dze = _norm_ones(dz, x, ax, keep)
+        safe = np.where(ze == 0, 1.0, ze)
+        return np.where(ze == 0, 0.0, ge * (dx - x * dze / safe) / safe)
+    if ord in (0, 1, np.inf, -np.inf):
+        return np.zeros(np.shape(x), dtype=np.result_type(x, g, 0.0))
     ge = expand(g, x, axis, keepdims)
     ze = expand(z, x, axis, keepdims)
     dze = expand(dz, x, axis, keepdims)
-    # where the norm is 0, norm_grad is the constant 0 (its subgradient
-    # convention), so its tangent is 0 there too, not 0/0
-    safe = np.where(ze == 0, 1.0, ze)
-    return np.where(ze == 0, 0.0, ge * (dx - x * dze / safe) / safe)
+    if ord is None or ord == 2:
+        # where the norm is 0, norm_grad is the constant 0 (its subgradient
+        # convention), so its tangent is 0 there too, not 0/0
+        safe = np.where(ze == 0, 1.0, ze)
+        return np.where(ze == 0, 0.0, ge * (dx - x * dze / safe) / safe)
+    if np.iscomplexobj(x) or np.iscomplexobj(dx):
+        raise NotImplementedError(
+            f"second derivative of np.linalg.norm with ord={ord!r} of a complex array is not supported")
+    # d/dx of sign(x) |x|^(p-1) / z^(p-1)
+    p = ord
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ax_ = np.abs(x)
+        return ge * (p - 1) * (ax_ ** (p - 2) * dx / ze ** (p - 1)
+                               - np.sign(x) * ax_ ** (p - 1) * dze / ze ** p)
 
 
 def prod_grad_tangent(g, x, z, dx, dz, axis=None, keepdims=False):

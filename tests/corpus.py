@@ -3623,3 +3623,35 @@ def os_power_series(a, coeffs):
 
 
 register(os_power_series, (0.0, Normal(4)), tags=("outside",))
+
+
+# --------------------------------------------------------------------------
+# Outside style, third batch (helper h4): idioms that gave silently wrong
+# derivatives before (integer casts in a table lookup, matrix norms)
+# --------------------------------------------------------------------------
+
+def os_interp_table(x, table):
+    # table lookup with linear interpolation, binned by astype(int)
+    n = len(table) - 1
+    s = np.clip(x, 0.0, 0.999) * n
+    i = s.astype(int)
+    frac = s - i
+    return np.sum(table[i] * (1 - frac) + table[i + 1] * frac)
+
+
+register(os_interp_table, (_np.array([0.13, 0.52, 0.77, 0.31]), Normal(5)),
+         autograd=False,
+         autograd_reason="autograd boxes the integer index s.astype(int) and cannot index with it",
+         tags=("outside",))
+
+
+def os_matrix_norms(A, b):
+    # induced matrix norms (max column / row sums) and a vector inf-norm
+    r = A @ b
+    return np.linalg.norm(A, 1) + np.linalg.norm(A, np.inf) ** 2 + np.linalg.norm(r, ord=np.inf)
+
+
+register(os_matrix_norms, (Distinct((3, 4)), Distinct(4)),
+         autograd=False,
+         autograd_reason="autograd's norm gradient supports only 'fro' and 'nuc' matrix norms",
+         tags=("outside",))

@@ -1565,6 +1565,29 @@ NEW_RULES = {
     (3, 2): [("np.einsum({0}, [0, 1], [1, 0])", [(2, 3)], "einsum_sublist")],
     (2, 1): [("np.delete({0}, [1, 2], axis=1)", [(2, 3)], "np_delete")],
 }
+# np.linalg.norm with an ord: matrix norms of a 2-D array (axis=None) and
+# vector norms along an axis (the matrix norms were differentiated as
+# elementwise vector norms; outside-style code found it, the grammar had
+# only the default 2-norm)
+NORM_ORD = {
+    (): [("np.linalg.norm({0}, 1)", [(2, 3)], "norm_ord"),
+         ("np.linalg.norm({0}, -np.inf)", [(2, 3)], "norm_ord"),
+         ("np.linalg.norm({0}, ord=np.inf)", [(3,)], "norm_ord"),
+         ("np.linalg.norm({0}, 3)", [(3,)], "norm_ord")],
+    (2,): [("np.linalg.norm({0}, 1, axis=1)", [(2, 3)], "norm_ord")],
+    (3,): [("np.linalg.norm({0}, np.inf, axis=0)", [(2, 3)], "norm_ord")],
+}
+# integer casts of a differentiated value: the fractional part (s - s.astype(int))
+# and an index computed from it (the cast's rule passed the derivative through,
+# so s - s.astype(int) had derivative 0; the grammar cast only to float)
+INT_CAST = {
+    (3,): [("(({0}) * 2.0 - (({0}) * 2.0).astype(int))", [(3,)], "astype_int")],
+    (): [("np.sum({0}[np.clip((np.abs({1}) * 2.0).astype(int), 0, 2)] * ({1} - {1}.astype(np.int64)))",
+          [(3,), (3,)], "astype_int")],
+}
+for _extra in (NORM_ORD, INT_CAST):
+    for _shape, _entries in _extra.items():
+        NEW_RULES.setdefault(_shape, []).extend(_entries)
 COMPOSE_FEATURES = ["compose_grad", "compose_value_and_grad", "compose_jvp", "compose_vjp",
                     "compose_hessian", "compose_hvp", "compose_bound_grad",
                     "compose_module_grad", "compose_closure"]
@@ -1594,7 +1617,8 @@ WIDE_FEATURES = sorted(set(COMPOSE_FEATURES) | {
     "dict_view_write", "record_namedtuple", "record_dataclass", "record_replace",
     "record_construct", "record_value", "linalg_multi_output", "entry_lambda",
     "entry_partial", "apply_lambda", "apply_local_def", "apply_np_fn", "default_fn_arg",
-    "einsum_sublist", "einsum_3", "np_append", "np_select", "np_insert", "np_delete"})
+    "einsum_sublist", "einsum_3", "np_append", "np_select", "np_insert", "np_delete",
+    "norm_ord", "astype_int"})
 
 
 def _wide_specials(g):
@@ -2943,6 +2967,11 @@ ALLOWED_REFUSALS = [
     # a view of d['W'] bound before d['W'] += e and read after it (BUG-24,
     # fixed by refusing): the documented refusal, never a wrong number
     ("dict_view_write", "in-place write into"),
+    # ... and the same write when the entry is a lambda or partial calling the
+    # program's function (f_entry = lambda x, d: -f(x, d)): f writes into its
+    # argument d, the documented refusal of helpers that write into their
+    # arguments (fuzz seed 10606, array_out 10606032096)
+    ("dict_view_write", "writes into its argument"),
 ]
 
 

@@ -461,14 +461,16 @@ def concatenate(z, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     d[z] = np.concatenate(d[arrays], axis)
 
 
+# (an integer or boolean result, np.asarray(x, dtype=int) or x.astype(int)
+# with a dtype not known when compiling: no derivative passes the cast)
 @reverse(np.copy, np.array, np.asarray)
 def copy(z, a, dtype=None):
-    d[a] = ad.unbroadcast(d[z], a)
+    d[a] = ad.unbroadcast(d[z] if dtype is None else ad.through_cast(d[z], z), a)
 
 
 @forward(np.copy, np.array, np.asarray)
 def copy(z, a, dtype=None):
-    d[z] = np.array(d[a], dtype=dtype)
+    d[z] = np.array(d[a]) if dtype is None else ad.through_cast(np.array(d[a], dtype=dtype), z)
 
 
 @reverse(float)

@@ -1036,12 +1036,12 @@ meshgrid.__ad_bind_hint__ = _MESHGRID_HINT
 
 @reverse(optional(np, "astype"))
 def astype(z, x, dtype, *, copy=True, device=None):
-    d[x] = np.asarray(adn.match_complex(d[z], x), dtype=np.result_type(x))
+    d[x] = np.asarray(adn.match_complex(ad.through_cast(d[z], z), x), dtype=np.result_type(x))
 
 
 @forward(optional(np, "astype"))
 def astype(z, x, dtype, *, copy=True, device=None):
-    d[z] = np.asarray(d[x], dtype=adn.tangent_dtype(z))
+    d[z] = ad.through_cast(np.asarray(d[x], dtype=adn.tangent_dtype(z)), z)
 
 
 @reverse(np.full)

@@ -8,6 +8,7 @@ import operator
 import numpy as np
 
 from ad_compiler import runtime as ad
+from ad_compiler import registry
 from ad_compiler.registry import forward, reverse
 
 d = None  # the d[x] notation of templates; never evaluated
@@ -118,6 +119,13 @@ def getitem(z, x, idx):
 @forward(operator.getitem)
 def getitem(z, x, idx):
     d[z] = d[x][idx]
+
+
+# an index selects: no derivative flows through it, even where it is computed
+# from a differentiated value (i = s.astype(dt) with dt known only when the
+# code runs: the cast's rule gives i a zero derivative)
+for _kind in ("reverse", "forward"):
+    getattr(registry.lookup(operator.getitem), _kind).__ad_nondiff__ = ("idx",)
 
 
 # --- containers ----------------------------------------------------------

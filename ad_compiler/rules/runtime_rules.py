@@ -31,6 +31,11 @@ def match(z, g, x):
     d[z] = ad.match(d[g], x)
 
 
+@forward(ad.through_cast)
+def through_cast(r, g, z):
+    d[r] = ad.through_cast(d[g], z)
+
+
 @forward(ad.add)
 def add(z, a, b):
     d[z] = ad.add(d[a], d[b])

@@ -240,6 +240,47 @@ def _index_concatenation(op, resolve):
               args=[gast.Tuple(elts=items, ctx=gast.Load())], diff=names, label=label)
 
 
+def _integer_dtype(node, resolve):
+    """Is ``node`` (a dtype argument as written) an integer or boolean dtype
+    known from the program text (``int``, ``bool``, ``np.int64``,
+    ``'int32'``)?"""
+    if node is None:
+        return False
+    if isinstance(node, gast.Constant):
+        obj = node.value
+        if obj is None:
+            return False
+    elif isinstance(node, (gast.Name, gast.Attribute)):
+        try:
+            obj = resolve(node)
+        except Exception:          # noqa: BLE001 - not resolvable: not known
+            return False
+        if obj is None:
+            return False
+    else:
+        return False
+    try:
+        return np.dtype(obj).kind in "biu"
+    except (TypeError, ValueError):
+        return False
+
+
+def _casts_to_integer(fn, args, keywords, resolve):
+    """A call of np.asarray / np.array / np.astype (and friends) that makes
+    an integer or boolean array."""
+    if fn in _DTYPE_SECOND and len(args) >= 2:
+        return _integer_dtype(args[1], resolve)
+    if fn in _DTYPE_SECOND or fn in _DTYPE_KEYWORD:
+        return _integer_dtype(dict(keywords).get("dtype"), resolve)
+    return False
+
+
+_DTYPE_SECOND = tuple(f for f in (np.asarray, np.array, np.ascontiguousarray,
+                                   np.asfortranarray, getattr(np, "astype", None))
+                      if f is not None)
+_DTYPE_KEYWORD = (np.asanyarray,)
+
+
 _OPSYM = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/",
           gast.Pow: "**", gast.MatMult: "@", gast.Mod: "%"}
 
@@ -277,6 +318,10 @@ def _classify_call(op, resolve):
                 o.checkpoint = _checkpoint.is_checkpointed(method)
                 return o
         if meth in NONDIFF_METHODS:
+            return Op("nondiff", op, label=f"method .{meth}()")
+        if meth == "astype" and _integer_dtype(
+                args[0] if args else dict(keywords).get("dtype"), resolve):
+            # x.astype(int): an integer (or boolean) array has no derivative
             return Op("nondiff", op, label=f"method .{meth}()")
         if meth == "_replace":                  # a NamedTuple's
             return _replace_method_op(op, recv, args, keywords, all_names,
@@ -361,6 +406,9 @@ def _classify_call(op, resolve):
         o.starred = starred
         return o
     prim = registry.lookup(obj)
+    if prim is not None and _casts_to_integer(obj, args, keywords, resolve):
+        # np.asarray(x, dtype=int), np.astype(x, np.int64): no derivative
+        return Op("nondiff", op, fn=obj, label=f"{label}()")
     if prim is not None:
         o = Op("prim", op, fn=obj, prim=prim, args=args, keywords=keywords,
                diff=names, label=f"{label}()")
