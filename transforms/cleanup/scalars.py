@@ -400,21 +400,32 @@ class _Types:
         (``x = e``, e not reading x) outside any loop or branch."""
         dead = set()
         body = self.fn.body
-        for i, stmt in enumerate(body):
-            if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+        prebound = [i for i, stmt in enumerate(body)
+                    if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], gast.Name)
-                    and isinstance(stmt.value, gast.Constant) and stmt.value.value is None):
-                continue
+                    and isinstance(stmt.value, gast.Constant) and stmt.value.value is None]
+        if not prebound:
+            return dead
+        # name -> [(index of a top-level statement, its Name nodes of that
+        # name in walk order)], in statement order: each statement walked once
+        mentions = {}
+        for j in range(prebound[0] + 1, len(body)):
+            here = {}
+            for n in nodes.walk(body[j]):
+                if isinstance(n, gast.Name):
+                    here.setdefault(n.id, []).append(n)
+            for name, found in here.items():
+                mentions.setdefault(name, []).append((j, found))
+        for i in prebound:
+            stmt = body[i]
             name = stmt.targets[0].id
-            for later in body[i + 1:]:
-                mentions = [n for n in nodes.walk(later)
-                            if isinstance(n, gast.Name) and n.id == name]
-                if not mentions:
-                    continue
-                if isinstance(later, gast.Assign) and len(later.targets) == 1 \
-                        and later.targets[0] is mentions[0] and len(mentions) == 1:
-                    dead.add(id(stmt))
-                break
+            later = next(((j, found) for j, found in mentions.get(name, ()) if j > i), None)
+            if later is None:
+                continue
+            j, found = later
+            if isinstance(body[j], gast.Assign) and len(body[j].targets) == 1 \
+                    and body[j].targets[0] is found[0] and len(found) == 1:
+                dead.add(id(stmt))
         return dead
 
     def run(self):
@@ -564,20 +575,31 @@ def _drop_unread_saves(tree):
             # (from the top-level statement holding it: a loop's backward
             # sweep reads at its next iteration what it restores here)
             first_pop.setdefault((stack, name), first_top[top[i]])
+    candidates = [key for key, (pushes, pops) in counts.items()
+                  if pushes == pops and key in first_pop]
+    if not candidates:
+        return tree
+    # name -> indices in stmts (from the first candidate pop on) of the
+    # statements whose own nodes load it: each statement walked once
+    readers = {}
+    for i in range(min(first_pop[key] for key in candidates), len(stmts)):
+        for n in _own_nodes(stmts[i]):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                at = readers.setdefault(n.id, [])
+                if not at or at[-1] != i:
+                    at.append(i)
     droppable = set()
-    for key, (pushes, pops) in counts.items():
-        if pushes != pops or key not in first_pop:
-            continue
+    for key in candidates:
         stack, name = key
         read = False
-        for s in stmts[first_pop[key]:]:
-            op = ops[id(s)]
+        for i in readers.get(name, ()):
+            if i < first_pop[key]:
+                continue
+            op = ops[id(stmts[i])]
             if op is not None and op[2] == name:
                 continue
-            if any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
-                   for n in _own_nodes(s)):
-                read = True
-                break
+            read = True
+            break
         if not read:
             droppable.add(key)
     if not droppable:
