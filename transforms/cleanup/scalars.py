@@ -164,7 +164,9 @@ class _Types:
         if args.kwarg is not None:
             self.params.append(args.kwarg.id)
         self.facts = dict(facts)
-        self.bound = {n.id for n in nodes.walk(fn) if isinstance(n, gast.Name)
+        # (the tree is not changed while its types are found: walked once)
+        self.nodes = list(nodes.walk(fn))
+        self.bound = {n.id for n in self.nodes if isinstance(n, gast.Name)
                       and isinstance(n.ctx, (gast.Store, gast.Del))} | set(self.params)
         self.env = {}
         self.used_globals = {}          # free name -> the number relied on
@@ -320,7 +322,7 @@ class _Types:
         """(name, thunk giving the types of one of its bindings)."""
         out = []
         modelled = set()
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], gast.Name):
                 modelled.add(id(node.targets[0]))
@@ -339,7 +341,7 @@ class _Types:
             elif isinstance(node, gast.For) and isinstance(node.target, gast.Name):
                 modelled.add(id(node.target))
                 out.append((node.target.id, (lambda n=node: _loop_index(self.expr(n.iter)))))
-        other = {n.id for n in nodes.walk(self.fn) if isinstance(n, gast.Name)
+        other = {n.id for n in self.nodes if isinstance(n, gast.Name)
                  and isinstance(n.ctx, gast.Store) and id(n) not in modelled}
         return out, other
 
@@ -348,7 +350,7 @@ class _Types:
         name -> [value expressions pushed]."""
         rt = self.ctx.runtime
         binds, uses = {}, {}
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], gast.Name):
                 t = node.targets[0].id
@@ -356,7 +358,7 @@ class _Types:
                 binds.setdefault(t, []).append(ok)
         pushed, fine = {}, {}
         tape_args = set()
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Call) and node.args and isinstance(node.args[0], gast.Name) \
                     and not node.keywords:
                 fn = self.callee(node.func)
@@ -366,7 +368,7 @@ class _Types:
                     tape_args.add(id(node.args[0]))
                 elif fn is rt.pop and len(node.args) == 1:
                     tape_args.add(id(node.args[0]))
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Name) and node.id in pushed:
                 if isinstance(node.ctx, gast.Load) and id(node) not in tape_args:
                     uses[node.id] = False
@@ -378,7 +380,7 @@ class _Types:
         # restores (the reverse pass saves ``x`` before rebinding it and
         # restores ``x`` in the adjoint of that statement)
         popped = {}
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.value, gast.Call) and node.value.args \
                     and isinstance(node.value.args[0], gast.Name) \
