@@ -17,6 +17,7 @@ import autograd.numpy as anp
 
 from ad_compiler import (CompileError, grad, hessian, jacobian, jvp, source,
                          value_and_grad, vjp)
+from ad_compiler import compiler
 from ad_compiler.transforms.frontend import parse
 from tests.reference import fd_hessian, fd_jacobian
 
@@ -152,6 +153,68 @@ def test_stale_lambda_source_is_refused(tmp_path, monkeypatch):
     with pytest.raises(CompileError, match="not the code that runs"):
         jvp(mod.f, (W,), (T,))         # (compiled again: checked again)
     sys.modules.pop("lam_mod_stale", None)
+
+
+LAYOUTS = textwrap.dedent('''\
+    import numpy as np
+
+    NOTE = """
+    sq = lambda x: np.sum(x)
+    """
+    held = []
+    held.append((1,
+    lambda x: np.sum(np.sin(x) * x),
+    2))
+    cube = (
+    lambda x: np.sum(x ** 3))
+    def deco(h):
+        def wrap(g):
+            g.h = h
+            return g
+        return wrap
+    @deco(lambda x: np.sum(np.exp(x)))
+    def host():
+        """
+    pass
+        """
+    if True:
+        sq = lambda x: np.sum(
+    x ** 2)
+    else:
+        sq = None
+    tail = lambda x: np.sum(x * np.cos(x))
+    bs = \\
+    lambda x: np.sum(x ** 4)
+    ''')
+
+
+def test_lambdas_found_in_any_layout_of_their_file(tmp_path, monkeypatch):
+    # only the statements around a lambda are parsed: a start or end inside a
+    # string, a bracket or a decorator, and the whole-file fallback give the
+    # same lambda, checked against finite differences and its display name
+    path = tmp_path / "lam_mod_layouts.py"
+    path.write_text(LAYOUTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("lam_mod_layouts")
+    fns = {"held": mod.held[0][1], "cube": mod.cube, "deco": mod.host.h,
+           "sq": mod.sq, "tail": mod.tail, "bs": mod.bs}
+    around = parse._statements_around
+    try:
+        for label, f in fns.items():
+            for statements in (around, lambda lines, line: None):
+                monkeypatch.setattr(parse, "_statements_around", statements)
+                for cache in (parse._PARSED, parse._CHECKED, parse._FILE_TREES,
+                              compiler._CACHE):
+                    cache.clear()
+                g = grad(f)
+                close(g(W), fd_jacobian(f, (W,), 0))
+                close(jvp(f, (W,), (T,))[1], fd_jacobian(f, (W,), 0) @ T)
+                # (the statements around were enough: the file was not parsed)
+                assert bool(parse._FILE_TREES) == (statements is not around)
+                if label in ("cube", "sq", "tail", "bs"):
+                    assert f"def grad_{label}(x):" in source(g), label
+    finally:
+        sys.modules.pop("lam_mod_layouts", None)
 
 
 # -- functools.partial ------------------------------------------------------

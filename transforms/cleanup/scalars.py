@@ -164,7 +164,9 @@ class _Types:
         if args.kwarg is not None:
             self.params.append(args.kwarg.id)
         self.facts = dict(facts)
-        self.bound = {n.id for n in nodes.walk(fn) if isinstance(n, gast.Name)
+        # (the tree is not changed while its types are found: walked once)
+        self.nodes = list(nodes.walk(fn))
+        self.bound = {n.id for n in self.nodes if isinstance(n, gast.Name)
                       and isinstance(n.ctx, (gast.Store, gast.Del))} | set(self.params)
         self.env = {}
         self.used_globals = {}          # free name -> the number relied on
@@ -320,7 +322,7 @@ class _Types:
         """(name, thunk giving the types of one of its bindings)."""
         out = []
         modelled = set()
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], gast.Name):
                 modelled.add(id(node.targets[0]))
@@ -339,7 +341,7 @@ class _Types:
             elif isinstance(node, gast.For) and isinstance(node.target, gast.Name):
                 modelled.add(id(node.target))
                 out.append((node.target.id, (lambda n=node: _loop_index(self.expr(n.iter)))))
-        other = {n.id for n in nodes.walk(self.fn) if isinstance(n, gast.Name)
+        other = {n.id for n in self.nodes if isinstance(n, gast.Name)
                  and isinstance(n.ctx, gast.Store) and id(n) not in modelled}
         return out, other
 
@@ -348,7 +350,7 @@ class _Types:
         name -> [value expressions pushed]."""
         rt = self.ctx.runtime
         binds, uses = {}, {}
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], gast.Name):
                 t = node.targets[0].id
@@ -356,7 +358,7 @@ class _Types:
                 binds.setdefault(t, []).append(ok)
         pushed, fine = {}, {}
         tape_args = set()
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Call) and node.args and isinstance(node.args[0], gast.Name) \
                     and not node.keywords:
                 fn = self.callee(node.func)
@@ -366,7 +368,7 @@ class _Types:
                     tape_args.add(id(node.args[0]))
                 elif fn is rt.pop and len(node.args) == 1:
                     tape_args.add(id(node.args[0]))
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Name) and node.id in pushed:
                 if isinstance(node.ctx, gast.Load) and id(node) not in tape_args:
                     uses[node.id] = False
@@ -378,7 +380,7 @@ class _Types:
         # restores (the reverse pass saves ``x`` before rebinding it and
         # restores ``x`` in the adjoint of that statement)
         popped = {}
-        for node in nodes.walk(self.fn):
+        for node in self.nodes:
             if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.value, gast.Call) and node.value.args \
                     and isinstance(node.value.args[0], gast.Name) \
@@ -400,21 +402,32 @@ class _Types:
         (``x = e``, e not reading x) outside any loop or branch."""
         dead = set()
         body = self.fn.body
-        for i, stmt in enumerate(body):
-            if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+        prebound = [i for i, stmt in enumerate(body)
+                    if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], gast.Name)
-                    and isinstance(stmt.value, gast.Constant) and stmt.value.value is None):
-                continue
+                    and isinstance(stmt.value, gast.Constant) and stmt.value.value is None]
+        if not prebound:
+            return dead
+        # name -> [(index of a top-level statement, its Name nodes of that
+        # name in walk order)], in statement order: each statement walked once
+        mentions = {}
+        for j in range(prebound[0] + 1, len(body)):
+            here = {}
+            for n in nodes.walk(body[j]):
+                if isinstance(n, gast.Name):
+                    here.setdefault(n.id, []).append(n)
+            for name, found in here.items():
+                mentions.setdefault(name, []).append((j, found))
+        for i in prebound:
+            stmt = body[i]
             name = stmt.targets[0].id
-            for later in body[i + 1:]:
-                mentions = [n for n in nodes.walk(later)
-                            if isinstance(n, gast.Name) and n.id == name]
-                if not mentions:
-                    continue
-                if isinstance(later, gast.Assign) and len(later.targets) == 1 \
-                        and later.targets[0] is mentions[0] and len(mentions) == 1:
-                    dead.add(id(stmt))
-                break
+            later = next(((j, found) for j, found in mentions.get(name, ()) if j > i), None)
+            if later is None:
+                continue
+            j, found = later
+            if isinstance(body[j], gast.Assign) and len(body[j].targets) == 1 \
+                    and body[j].targets[0] is found[0] and len(found) == 1:
+                dead.add(id(stmt))
         return dead
 
     def run(self):
@@ -564,20 +577,31 @@ def _drop_unread_saves(tree):
             # (from the top-level statement holding it: a loop's backward
             # sweep reads at its next iteration what it restores here)
             first_pop.setdefault((stack, name), first_top[top[i]])
+    candidates = [key for key, (pushes, pops) in counts.items()
+                  if pushes == pops and key in first_pop]
+    if not candidates:
+        return tree
+    # name -> indices in stmts (from the first candidate pop on) of the
+    # statements whose own nodes load it: each statement walked once
+    readers = {}
+    for i in range(min(first_pop[key] for key in candidates), len(stmts)):
+        for n in _own_nodes(stmts[i]):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                at = readers.setdefault(n.id, [])
+                if not at or at[-1] != i:
+                    at.append(i)
     droppable = set()
-    for key, (pushes, pops) in counts.items():
-        if pushes != pops or key not in first_pop:
-            continue
+    for key in candidates:
         stack, name = key
         read = False
-        for s in stmts[first_pop[key]:]:
-            op = ops[id(s)]
+        for i in readers.get(name, ()):
+            if i < first_pop[key]:
+                continue
+            op = ops[id(stmts[i])]
             if op is not None and op[2] == name:
                 continue
-            if any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
-                   for n in _own_nodes(s)):
-                read = True
-                break
+            read = True
+            break
         if not read:
             droppable.add(key)
     if not droppable:

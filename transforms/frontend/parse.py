@@ -538,7 +538,13 @@ def _contains(node, pos):
 def _parse_lambda(fn):
     """A lambda: found in its file by its code object (first line,
     parameters and, where several match, the columns its instructions
-    come from), and made a FunctionDef ``def <lambda>(...): return body``."""
+    come from), and made a FunctionDef ``def <lambda>(...): return body``.
+
+    Only the top-level statements around the lambda's line are parsed
+    (``_statements_around``) when that finds one lambda whose text compiles
+    to the lambda's code; anything else (no such statements, several or no
+    lambdas, text that cannot be checked or has changed) is decided on the
+    whole file, as the refusals below need."""
     code = fn.__code__
     filename = code.co_filename
     line = code.co_firstlineno
@@ -546,27 +552,20 @@ def _parse_lambda(fn):
         lines, _ = inspect.findsource(code)
     except (OSError, TypeError) as exc:
         raise _no_source(fn, exc) from None
-    tree = _file_tree(fn, lines)
     params = _code_params(code)
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == line
-             and _ast_params(n) == params]
+    tree = _statements_around(lines, line)
+    found = _lambdas_at(tree, code, params) if tree is not None else []
+    if len(found) != 1 or _lambda_changed(code, lines, found[0]) is not False:
+        tree = _file_tree(fn, lines)
+        found = _lambdas_at(tree, code, params)
     text = lines[line - 1].rstrip("\n") if line <= len(lines) else None
     if len(found) > 1:
-        positions = _positions(code)
-        if positions:
-            found = [n for n in found if all(_contains(n.body, p) for p in positions)]
-            # a lambda inside the body of another: the innermost
-            found = [n for n in found
-                     if not any(m is not n and _contains(n, (m.lineno, m.col_offset,
-                                                              m.end_lineno, m.end_col_offset))
-                                for m in found)]
-        if len(found) > 1:
-            raise CompileError(
-                f"cannot tell which of the {len(found)} lambdas with parameters "
-                f"({', '.join(params)}) on line {line} is the one to differentiate",
-                filename, line, 0, line=text,
-                hint="give the lambda a name with 'def', or put it on a line of its own",
-                construct="lambda")
+        raise CompileError(
+            f"cannot tell which of the {len(found)} lambdas with parameters "
+            f"({', '.join(params)}) on line {line} is the one to differentiate",
+            filename, line, 0, line=text,
+            hint="give the lambda a name with 'def', or put it on a line of its own",
+            construct="lambda")
     if not found:
         raise CompileError(
             "the source of the lambda in {} is not the code that runs: line {} has no "
@@ -593,9 +592,85 @@ def _parse_lambda(fn):
     return info
 
 
+def _statements_around(lines, line):
+    """The top-level statements of a file holding its line ``line``, parsed
+    alone (line numbers as in the file), or None.  They start on a line
+    beginning in column 0 at or above ``line`` and end before such a line
+    below it; a try that does not parse (the start was inside a bracket or
+    a string, or the end cut a statement) moves the start up or the end
+    down, a few times."""
+    if not 0 < line <= len(lines):
+        return None
+
+    def top(i):         # a line that can start a top-level statement
+        c = lines[i][:1]
+        return c != "" and not c.isspace() and c not in "#)]}" and not (
+            i > 0 and lines[i - 1].rstrip("\r\n").endswith("\\"))
+
+    starts = (i for i in range(line - 1, -1, -1) if top(i))
+    ends = (i for i in range(line, len(lines)) if top(i))
+    start, end = next(starts, None), next(ends, len(lines))
+    for _ in range(8):
+        if start is None:
+            return None
+        try:
+            return ast.parse("\n" * start + "".join(lines[start:end]))
+        except (SyntaxError, ValueError) as exc:
+            # a bracket or string left open, or an error at the chunk's end:
+            # take in more below, else above
+            message = str(getattr(exc, "msg", ""))
+            if end < len(lines) and "unmatched" not in message and (
+                    "never closed" in message or "unterminated" in message
+                    or (getattr(exc, "lineno", None) or 0) >= end):
+                end = next(ends, len(lines))
+            else:
+                start = next(starts, None)
+    return None
+
+
+def _lambdas_at(tree, code, params):
+    """The lambdas of ``tree`` on the code's first line with its parameters
+    (where several match, those holding the columns its instructions come
+    from, innermost)."""
+    line = code.co_firstlineno
+    found = [n for n in _nodes_on_line(tree, line) if isinstance(n, ast.Lambda)
+             and n.lineno == line and _ast_params(n) == params]
+    if len(found) > 1:
+        positions = _positions(code)
+        if positions:
+            found = [n for n in found if all(_contains(n.body, p) for p in positions)]
+            # a lambda inside the body of another: the innermost
+            found = [n for n in found
+                     if not any(m is not n and _contains(n, (m.lineno, m.col_offset,
+                                                              m.end_lineno, m.end_col_offset))
+                                for m in found)]
+    return found
+
+
+def _nodes_on_line(tree, line):
+    """The nodes of ``tree`` whose lines include ``line`` (and nodes without
+    line numbers on the way), in ``ast.walk`` order: a walk that skips the
+    statements and expressions elsewhere in the file."""
+    todo = [tree]
+    out = []
+    i = 0
+    while i < len(todo):
+        node = todo[i]
+        i += 1
+        first = getattr(node, "lineno", None)
+        if first is not None:
+            # (a def's or class's decorators are above its first line)
+            first = min([first] + [d.lineno for d in getattr(node, "decorator_list", ())])
+            if not first <= line <= (node.end_lineno or first):
+                continue
+        out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def _assigned_name(tree, lam):
     """``sq`` for ``sq = lambda x: ...`` (a plain name bound to the lambda)."""
-    for node in ast.walk(tree):
+    for node in _nodes_on_line(tree, lam.lineno):
         if isinstance(node, ast.Assign) and node.value is lam and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Name):
             return node.targets[0].id
@@ -607,24 +682,37 @@ def _assigned_name(tree, lam):
 
 def _lambda_changed(code, lines, lam):
     """``source_changed`` for a lambda: its text, compiled as ``_ = (lambda
-    ...)`` inside its enclosing defs and classes, against its code."""
+    ...)`` inside its enclosing defs and classes, against its code; None
+    where that cannot be told (no file, a qualified name that is not a plain
+    nesting)."""
     qualname = getattr(code, "co_qualname", None)
     filename = code.co_filename
     if qualname is None or filename.startswith("<") or not os.path.isfile(filename):
-        return False
+        return None
     first = lines[lam.lineno - 1]
     indent = first[:len(first) - len(first.lstrip())]
-    segment = ast.get_source_segment("".join(lines), lam)
+    # (the text of its lines only: ast.get_source_segment splits all it is given)
+    span = _Span(1, lam.col_offset, lam.end_lineno - lam.lineno + 1, lam.end_col_offset)
+    segment = ast.get_source_segment("".join(lines[lam.lineno - 1:lam.end_lineno]), span)
     if segment is None:
-        return False
+        return None
     text = f"{indent}_ = ({segment})\n"
     hit = _CHECKED.get(code)
     if hit is not None and hit[0] == text:
         return hit[1]
     twin = _recompile(code, qualname, [text])
-    changed = twin is _NOT_FOUND or (twin is not None and not _same_code(twin, code))
+    changed = True if twin is _NOT_FOUND else None if twin is None else \
+        not _same_code(twin, code)
     _CHECKED[code] = (text, changed)
     return changed
+
+
+class _Span:
+    """Where a node is, for ``ast.get_source_segment``."""
+
+    def __init__(self, lineno, col_offset, end_lineno, end_col_offset):
+        self.lineno, self.col_offset = lineno, col_offset
+        self.end_lineno, self.end_col_offset = end_lineno, end_col_offset
 
 
 _FUTURE_FLAGS = 0
