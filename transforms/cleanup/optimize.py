@@ -441,7 +441,77 @@ def free_dead_values(fn, keep=()):
                 d.ctx = gast.Del()
             pending = set()
     fn.body = out
+    _free_in_blocks(fn, params | set(keep) | small)
     return fn
+
+
+def _name_counts(stmt):
+    """name -> number of its Name nodes in ``stmt``."""
+    out = {}
+    Name = gast.Name
+    for n in nodes.walk(stmt):
+        if type(n) is Name:
+            out[n.id] = out.get(n.id, 0) + 1
+    return out
+
+
+def _free_in_blocks(fn, skip):
+    """The same inside the bodies of loops and branches: a name all of
+    whose mentions are in one block, whose first mention there is a
+    top-level ``name = value`` (not reading it), and which no other
+    statement binds, is bound whenever the block reaches its last mention:
+    ``del`` it after that statement.  Without this, a loop's temporaries of
+    the last iteration live on beside everything the loop saved (the peak of
+    a gradient with a loop), and one iteration's stay alive while the next
+    allocates."""
+    total = _name_counts(fn)
+
+    def block(stmts):
+        first, last, count = {}, {}, {}
+        for i, s in enumerate(stmts):
+            for name, c in _name_counts(s).items():
+                first.setdefault(name, i)
+                last[name] = i
+                count[name] = count.get(name, 0) + c
+        # top-level plain assignments of each name in this block
+        assigned = {}
+        for i, s in enumerate(stmts):
+            if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+                    and isinstance(s.targets[0], gast.Name):
+                assigned.setdefault(s.targets[0].id, []).append(i)
+        dies = {}
+        for name, sites in assigned.items():
+            if name in skip or count.get(name) != total.get(name):
+                continue
+            i = first[name]
+            if sites[0] != i or name in _name_counts(stmts[i].value):
+                continue
+            # every other mention loads it (no other binding or del)
+            stores = sum(1 for s in stmts for n in nodes.walk(s)
+                         if type(n) is gast.Name and n.id == name
+                         and not isinstance(n.ctx, gast.Load))
+            if stores != len(sites):
+                continue
+            dies.setdefault(last[name], []).append(name)
+        out = []
+        for i, s in enumerate(stmts):
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if sub and isinstance(s, (gast.For, gast.While, gast.If)):
+                    setattr(s, field, block(sub))
+            out.append(s)
+            if i in dies:
+                d = gast.Delete(targets=[nodes.name(n) for n in sorted(dies[i])])
+                for t in d.targets:
+                    t.ctx = gast.Del()
+                out.append(d)
+        return out
+
+    for s in fn.body:
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if sub and isinstance(s, (gast.For, gast.While, gast.If)):
+                setattr(s, field, block(sub))
 
 
 def _product(node):
