@@ -1725,7 +1725,8 @@ def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offse
 # or a contribution computed at once (any other value), when the operands
 # are not a matrix and a vector.
 
-_DEFER_CHUNK = 1024     # parts kept before they are summed (bounds memory)
+_DEFER_CHUNK = 64       # parts kept before they are summed (bounds memory: the
+                        # saved operands are freed as the adjoint loop goes)
 
 
 def _ndims(a, b, g):
@@ -1833,8 +1834,13 @@ def sum_deferred(parts, like=None):
     if len(pairs) != len(parts):
         for p in parts:
             if type(p) is not tuple:
-                fresh = total is not None
-                total = p if total is None else total + p
+                if total is None:
+                    total, fresh = p, False
+                elif fresh and type(total) is np.ndarray and type(p) is np.ndarray \
+                        and p.shape == total.shape and p.dtype == total.dtype:
+                    total += p           # ours: no third array of the sum's size
+                else:
+                    total, fresh = total + p, True
     if like is None:
         return 0.0 if total is None else total
     out = zeros_like(like)

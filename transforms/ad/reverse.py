@@ -46,6 +46,27 @@ _SAVE = "save"
 _RESTORE = "restore"
 
 
+_CHEAP = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+
+
+def _cheap_operands(value):
+    """The names read by ``value`` when it is one ``+ - * /`` of names and
+    numbers or a negated name (cheap to compute again), else None."""
+    if isinstance(value, gast.BinOp) and isinstance(value.op, _CHEAP):
+        parts = [value.left, value.right]
+    elif isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
+        parts = [value.operand]
+    else:
+        return None
+    out = []
+    for p in parts:
+        if isinstance(p, gast.Name):
+            out.append(p.id)
+        elif not (isinstance(p, gast.Constant) and type(p.value) in (int, float)):
+            return None
+    return out
+
+
 def _marker(kind, var, key):
     node = nodes.expr_stmt(nodes.const(None))
     return annotations.set(node, Key.MARKER, (kind, var, key))
@@ -908,6 +929,126 @@ class ReversePass:
                 return True
         return False
 
+    def _rematerialize(self, primal, adjoint, needed):
+        """Values a loop would push only to read them back, which one cheap
+        operation recomputes from values the adjoint sweep restores anyway:
+        ``t = c * x`` with ``x`` saved for its own sake and ``c`` never
+        overwritten.  Instead of ``ad.push(stack, t)`` / ``t = ad.pop(stack)``,
+        the adjoint sweep computes ``t = c * x`` again just before its first
+        read of t: one array less per iteration on the tape (the peak memory
+        of a loop's gradient), one elementwise operation more per iteration.
+
+        Valid because at any point of the adjoint of the statements from
+        ``t = ...`` to its last reader, every variable holds the value it had
+        in the primal sweep at that statement, restored by its own saves, and
+        the operands are not assigned between the two.  Conditions: t is
+        bound only there, read only by later statements of the same block
+        (not by the next iteration), its adjoint reads are in the adjoint of
+        that block before its restore; each operand is never overwritten or
+        is restored anyway (read by the adjoint sweep), and is assigned
+        neither between t's assignment and its last reader nor in the
+        adjoint sweep.  Returns the keys of the saves made unnecessary
+        (their markers are dropped by the caller)."""
+        saves_at, restores_at = {}, {}
+
+        def index(stmts, kind, table):
+            for s in stmts:
+                mk = annotations.get(s, Key.MARKER)
+                if mk is not None:
+                    if mk[0] == kind:
+                        table.setdefault(mk[2], []).append((stmts, s))
+                    continue
+                for field in ("body", "orelse"):
+                    sub = getattr(s, field, None)
+                    if isinstance(sub, list):
+                        index(sub, kind, table)
+
+        index(primal, _SAVE, saves_at)
+        index(adjoint, _RESTORE, restores_at)
+
+        def counts(stmts):
+            loads, stores = {}, {}
+            for n in nodes.walk(gast.Module(body=list(stmts), type_ignores=[])):
+                if isinstance(n, gast.Name):
+                    table = loads if isinstance(n.ctx, gast.Load) else stores
+                    table[n.id] = table.get(n.id, 0) + 1
+            return loads, stores
+
+        p_loads, p_stores = counts(primal)
+        a_loads, a_stores = counts(adjoint)
+        # reads of a value only for its shape, which specialization may drop
+        # (then the save goes, and recomputing it, or keeping its operands
+        # for it, would cost instead of save)
+        shape_only = {}
+        shape_args = {getattr(self.ctx.runtime, h, None): i for h, i in (
+            ("unbroadcast", 1), ("scalar_seed", 0), ("zeros_like", 0),
+            ("zeros_buffer", 0), ("mean_grad", 1), ("expand", 1))}
+        for n in nodes.walk(gast.Module(body=list(adjoint), type_ignores=[])):
+            if isinstance(n, gast.Call):
+                i = shape_args.get(nodes.injected_object(self.ctx.injected, n.func))
+                if i is not None and i < len(n.args) and isinstance(n.args[i], gast.Name):
+                    shape_only[n.args[i].id] = shape_only.get(n.args[i].id, 0) + 1
+        real_reads = {v: c - shape_only.get(v, 0) for v, c in a_loads.items()}
+        keys_of = {}
+        for k, (var, _) in self.saves.items():
+            keys_of.setdefault(var, []).append(k)
+        # bound once by a top-level assignment (before any loop reading it)
+        top_once = {s.targets[0].id for s in primal
+                    if isinstance(s, gast.Assign) and len(s.targets) == 1
+                    and isinstance(s.targets[0], gast.Name)
+                    and p_stores.get(s.targets[0].id) == 1}
+
+        def restored(o):
+            """Does ``o`` hold, all through the adjoint sweep, the value the
+            primal sweep had at the same point?  When every assignment of it
+            is undone by a restore (its saves are kept: the adjoint sweep
+            reads it), or when it is never assigned, or once at the top
+            level.  (A loop index without saves keeps its last value.)"""
+            if o in keys_of:
+                return real_reads.get(o, 0) > 0
+            return not p_stores.get(o) or o in top_once
+
+        done, remat_vars, remat_operands = set(), set(), set()
+        for key in sorted(self.saves):
+            var, in_loop = self.saves[key]
+            if not in_loop or real_reads.get(var, 0) <= 0 or var in self.params \
+                    or len(keys_of[var]) != 1 or var in remat_operands \
+                    or len(saves_at.get(key, ())) != 1 or len(restores_at.get(key, ())) != 1:
+                continue
+            block, marker = saves_at[key][0]
+            i = next(j for j, s in enumerate(block) if s is marker)
+            stmt = block[i + 1] if i + 1 < len(block) else None
+            if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == var):
+                continue
+            operands = _cheap_operands(stmt.value)
+            if operands is None or var in operands or p_stores.get(var) != 1 \
+                    or a_stores.get(var) or any(o in remat_vars for o in operands):
+                continue
+            # read only after it, in its block
+            later = block[i + 2:]
+            reads = [counts([s])[0].get(var, 0) for s in later]
+            if sum(reads) != p_loads.get(var, 0) or not any(reads):
+                continue
+            last = max(j for j, r in enumerate(reads) if r)
+            _, between = counts(later[:last + 1])
+            if any(between.get(o) or a_stores.get(o) or not restored(o) for o in operands):
+                continue
+            # the adjoint reads it in the adjoint of its block, before its restore
+            ablock, restore_marker = restores_at[key][0]
+            r = next(j for j, s in enumerate(ablock) if s is restore_marker)
+            areads = [counts([s])[0].get(var, 0) for s in ablock[:r]]
+            if sum(areads) != a_loads.get(var, 0) or not any(areads):
+                continue
+            first = next(j for j, c in enumerate(areads) if c)
+            again = nodes.located(nodes.assign(var, nodes.copy_node(stmt.value)), stmt)
+            annotations.set(again, Key.ADJOINT, True)
+            ablock.insert(first, again)
+            done.add(key)
+            remat_vars.add(var)
+            remat_operands.update(operands)
+        return done
+
     def _resolve_markers(self, primal, adjoint):
         needed = set()
         zero_inited = set()
@@ -922,7 +1063,10 @@ class ReversePass:
                 zero_inited.add(n.value.args[0].id)
         if self.checkpoint is not None:     # (a checkpointed loop's runs of its body)
             needed = checkpoint.needed_names(adjoint)
-        active_keys = {k for k, (var, _) in self.saves.items() if var in needed}
+        remat = set() if self.checkpoint is not None else \
+            self._rematerialize(primal, adjoint, needed)
+        active_keys = {k for k, (var, _) in self.saves.items()
+                       if var in needed and k not in remat}
         pre_init = sorted({self.saves[k][0] for k in active_keys
                            if self.saves[k][0] not in self.params}
                           | ((self.unbound_ok & zero_inited) - set(self.params)))

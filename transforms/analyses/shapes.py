@@ -84,8 +84,16 @@ class Shapes:
         parameter that is never rebound, or None."""
         if isinstance(dim, int):
             return nodes.const(dim)
-        for param, axis in self._symbols.get(dim, ()):
+        sites = self._symbols.get(dim, ())
+        for param, axis in sites:
             if param in self._fixed:
+                return gast.Subscript(value=nodes.attr(nodes.name(param), "shape"),
+                                      slice=nodes.const(axis), ctx=gast.Load())
+        # a rebound parameter all of whose values have the dim at that axis
+        # (``x = np.tanh(c * x)``): its shape reads the same wherever it is bound
+        for param, axis in sites:
+            s = self.shape(param)
+            if type(s) is tuple and axis < len(s) and s[axis] == dim:
                 return gast.Subscript(value=nodes.attr(nodes.name(param), "shape"),
                                       slice=nodes.const(axis), ctx=gast.Load())
         return None

@@ -441,7 +441,107 @@ def free_dead_values(fn, keep=()):
                 d.ctx = gast.Del()
             pending = set()
     fn.body = out
+    _free_in_blocks(fn, params | set(keep) | small)
     return fn
+
+
+def _name_counts(stmt):
+    """name -> number of its Name nodes in ``stmt``."""
+    out = {}
+    Name = gast.Name
+    for n in nodes.walk(stmt):
+        if type(n) is Name:
+            out[n.id] = out.get(n.id, 0) + 1
+    return out
+
+
+def _free_in_blocks(fn, skip):
+    """The same inside the bodies of loops and branches: a name whose
+    mentions all lie in blocks where its first mention is a top-level
+    ``name = value`` (not reading it) and every other one a load, is bound
+    whenever such a block reaches its last mention there: ``del`` it after
+    that statement.  Without this, a loop's temporaries of the last
+    iteration live on beside everything the loop saved (the peak of a
+    gradient with a loop), and one iteration's stay alive while the next
+    allocates.  (A name may qualify in several blocks: a value the adjoint
+    sweep computes again is one in the primal loop and one in the adjoint
+    loop.)"""
+    total = _name_counts(fn)
+    found = {}          # name -> [(block, index of its last mention)]
+    covered = {}        # name -> mentions in the blocks of ``found``
+
+    def scan(stmts, claimed):
+        first, last, count, stores, plain = {}, {}, {}, {}, {}
+        for i, s in enumerate(stmts):
+            for n in nodes.walk(s):
+                if type(n) is gast.Name:
+                    name = n.id
+                    first.setdefault(name, i)
+                    last[name] = i
+                    count[name] = count.get(name, 0) + 1
+                    if type(n.ctx) is not gast.Load:
+                        stores[name] = stores.get(name, 0) + 1
+            if isinstance(s, gast.Assign) and len(s.targets) == 1 \
+                    and isinstance(s.targets[0], gast.Name):
+                plain.setdefault(s.targets[0].id, []).append(i)
+        here = set()
+        for name, sites in plain.items():
+            if name in skip or name in claimed:
+                continue
+            i = first[name]
+            if sites[0] != i or stores[name] != len(sites) \
+                    or name in _name_counts(stmts[i].value):
+                continue
+            # (last == i: the block never reads what it assigns, e.g. a value
+            # the adjoint sweep computes again for a read specialization dropped)
+            found.setdefault(name, []).append((stmts, last[name], last[name] == i))
+            covered[name] = covered.get(name, 0) + count[name]
+            here.add(name)
+        inner = claimed | here
+        for s in stmts:
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if sub and isinstance(s, (gast.For, gast.While, gast.If)):
+                    scan(sub, inner)
+
+    for s in fn.body:
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if sub and isinstance(s, (gast.For, gast.While, gast.If)):
+                scan(sub, frozenset())
+    dies = {}           # id(block) -> {index: [names]}
+    unread = {}         # id(block) -> indexes of assignments nothing reads
+    blocks = {}
+    for name, places in found.items():
+        if covered[name] != total.get(name):
+            continue
+        for stmts, i, dead in places:
+            blocks[id(stmts)] = stmts
+            if dead and _is_simple_arith(stmts[i].value):
+                unread.setdefault(id(stmts), set()).add(i)
+            else:
+                dies.setdefault(id(stmts), {}).setdefault(i, []).append(name)
+    for key, stmts in blocks.items():
+        at = dies.get(key, {})
+        gone = unread.get(key, set())
+        for i in sorted(set(at) | gone, reverse=True):
+            if i in at:
+                d = gast.Delete(targets=[nodes.name(n) for n in sorted(at[i])])
+                for t in d.targets:
+                    t.ctx = gast.Del()
+                stmts.insert(i + 1, d)
+            if i in gone:
+                del stmts[i]
+        if not stmts:
+            stmts.append(gast.Pass())
+
+
+def _is_simple_arith(value):
+    """Names, numbers and operators on them (no calls): no side effects,
+    as ``dead_code`` assumes of operators."""
+    return all(isinstance(n, (gast.Name, gast.Constant, gast.BinOp, gast.UnaryOp,
+                              gast.operator, gast.unaryop, gast.expr_context))
+               for n in nodes.walk(value))
 
 
 def _product(node):
