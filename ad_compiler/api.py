@@ -627,11 +627,17 @@ class _Derivative:
                           else args, kwargs, self._api)
         positional = self._sig.all_positional
         signature = _shape_signature(positional, args)
+        from ad_compiler.transforms.cleanup import scalars
         if self._backend is not None:
             # the plain-float rewrite (transforms/cleanup/scalars.py) speeds
             # up the interpreter; a compiled backend wants the array code
-            from ad_compiler.transforms.cleanup import scalars
             signature = tuple(e for e in signature if e[0] != scalars.SIGNATURE_KEY)
+        elif signature and signature[-1][0] != scalars.SIGNATURE_KEY:
+            # code for the NumPy interpreter even without Python numbers:
+            # its tape and deferred products are plain list operations
+            # (scalars.py, specialize.py); generated code differentiated
+            # again uses the array code (compiler._ArrayTwin)
+            signature = signature + ((scalars.SIGNATURE_KEY, ()),)
         return args, _user_types(positional, args), signature
 
     def __get__(self, obj, objtype=None):

@@ -156,7 +156,8 @@ def test_loop_pushes_only_what_the_adjoint_reads():
     g, _ = _check(rnn, args, (0, 1))
     src = source(g)
     assert "unbroadcast" not in src
-    assert src.count("ad.push(") == 1      # h only
+    # h only (code for the NumPy interpreter pushes with the list's method)
+    assert src.count("stack_push(") == 1 and "ad.push(" not in src
 
 
 def grows(x, n):

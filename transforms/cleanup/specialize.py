@@ -19,7 +19,7 @@ After::
 import gast
 
 from ad_compiler import runtime, runtime_numpy
-from ad_compiler.transforms import nodes
+from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.cleanup import scalars
 
 _T = lambda e: nodes.attr(e, "T")                      # noqa: E731
@@ -59,6 +59,18 @@ def _helpers():
             runtime_numpy.dot_vjp_a: _LEFT, runtime_numpy.dot_vjp_b: _RIGHT}
 
 
+# ``parts = ad.defer_*(parts, g, x, y)`` (transforms/cleanup/batch.py):
+# (rank of x, rank of y) -> the operands (0: g, 1: x, 2: y) of the pair the
+# helper records for those ranks (its own rank tests; g has the rank of the
+# product, as the tables above assume); other ranks keep the helper
+_DEFERRED = {
+    "defer_matmul_left": {(2, 1): (0, 2)},
+    "defer_matmul_right": {(1, 2): (1, 0)},
+    "defer_dot_a": {(2, 1): (0, 2), (1, 1): (0, 2)},
+    "defer_dot_b": {(1, 2): (1, 0), (1, 1): (0, 1)},
+}
+
+
 def specialize(tree, ctx, shapes):
     """Rewrite the calls of the helpers of ``_helpers()`` in ``tree`` where
     ``shapes`` knows the ranks of both operands (names)."""
@@ -88,7 +100,34 @@ def specialize(tree, ctx, shapes):
             build = table.get((rank(x), rank(y)))
             return build(g, x, y, np_) if build is not None else node
 
+    class Deferred(nodes.Transformer):
+        """``parts = ad.defer_matmul_left(parts, g, W, h)`` with g and h
+        vectors, W a matrix -> ``ad.defer_outer(parts, g, h)``: the pair the
+        helper would record, without its rank tests (code for the NumPy
+        interpreter only: numba's rewrite and forward mode know the
+        helpers)."""
+
+        def visit_Assign(self, node):
+            call = node.value
+            if not (len(node.targets) == 1 and isinstance(node.targets[0], gast.Name)
+                    and isinstance(call, gast.Call) and len(call.args) == 4
+                    and not call.keywords and nodes.is_name(call.args[0], node.targets[0].id)):
+                return node
+            f = call.func
+            if not (isinstance(f, gast.Attribute) and f.attr in _DEFERRED
+                    and nodes.injected_object(ctx.injected, f) is getattr(ctx.runtime, f.attr)):
+                return node
+            picks = _DEFERRED[f.attr].get((rank(call.args[2]), rank(call.args[3])))
+            if picks is None:
+                return node
+            u, v = (call.args[1 + k] for k in picks)
+            new = nodes.expr_stmt(nodes.call(nodes.attr(nodes.copy_node(f.value), "defer_outer"),
+                                             [call.args[0], u, v]))
+            return annotations.copy(node, nodes.located(new, node))
+
     tree = Rewrite().visit(tree)
+    if scalars.SIGNATURE_KEY in ctx.signature:
+        tree = Deferred().visit(tree)
     # Python float/int arguments: plain float arithmetic instead of the
     # runtime's array helpers (transforms/cleanup/scalars.py)
     return scalars.plain_floats(tree, ctx)
