@@ -74,18 +74,18 @@ def test_generated_source_of_a_small_function():
 '''.format(l=line)
     assert src == expected
     # called with a float64 vector: specialized to its shape (the seed of a
-    # float64 scalar is 1.0; the sum's adjoint is built from x's shape, so
-    # the sum itself is not computed)
+    # float64 scalar is 1.0; the sum's adjoint is known from x's shape, so
+    # the sum itself is not computed, and it is one number, 1.0, everywhere:
+    # no array of ones is built)
     x = np.array([0.3, -1.2, 2.0])
     np.testing.assert_allclose(g(x), np.cos(x) * x + np.sin(x))
     expected = '''def grad_simple_grad(x):
     # line {l}: return np.sum(np.sin(x) * x)
     t1 = np.sin(x)
     # adjoint of line {l}: return np.sum(np.sin(x) * x)
-    bt2 = np.full((x.shape[0],), 1.0)
-    bt1 = bt2 * x
-    bx = t1 * bt2
-    del bt2, t1
+    bt1 = 1.0 * x
+    bx = t1 * 1.0
+    del t1
     bx = bx + bt1 * np.cos(x)
     return bx
 '''.format(l=line)
