@@ -601,23 +601,27 @@ class _Derivative:
         return entry
 
     def _function_for(self, args, kwargs):
-        """The generated function for these arguments and the arguments to
-        call it with.  Calls whose arguments have the types, dtypes and
+        """The generated function for these arguments, the arguments to
+        call it with, the plan, and True when no argument is complex (False:
+        not known).  Calls whose arguments have the types, dtypes and
         shapes of an earlier call skip the checks: a dict keyed by those
         finds the compiled entry directly (about 1 µs instead of 4)."""
         raw = _raw_key(args) if not kwargs and self._bound is None else None
         if raw is not None:
             hit = self._fast.get(raw)
             if hit is not None and hit[0].valid(self._fn):     # (not stale: freshness)
-                return hit[0].function, args, hit[1]
+                return hit[0].function, args, hit[1], hit[2]
         plan = self._plan_for(args, kwargs)
         args, types, signature = self._prepare(args, kwargs, plan)
         entry = self._compiled(types, signature, plan)
         if raw is not None:
             if len(self._fast) > 256:
                 self._fast.clear()
-            self._fast[raw] = (entry, plan)
-        return entry.function, args, plan
+            # (the key has every array's dtype: whether any argument is
+            # complex is known, and ``_real`` is skipped on later calls)
+            real = not any(isinstance(k, np.dtype) and k.kind == "c" for k in raw)
+            self._fast[raw] = (entry, plan, real)
+        return entry.function, args, plan, False
 
     def _prepare(self, args, kwargs, plan):
         if self._bound is not None:
@@ -627,11 +631,17 @@ class _Derivative:
                           else args, kwargs, self._api)
         positional = self._sig.all_positional
         signature = _shape_signature(positional, args)
+        from ad_compiler.transforms.cleanup import scalars
         if self._backend is not None:
             # the plain-float rewrite (transforms/cleanup/scalars.py) speeds
             # up the interpreter; a compiled backend wants the array code
-            from ad_compiler.transforms.cleanup import scalars
             signature = tuple(e for e in signature if e[0] != scalars.SIGNATURE_KEY)
+        elif signature and signature[-1][0] != scalars.SIGNATURE_KEY:
+            # code for the NumPy interpreter even without Python numbers:
+            # its tape and deferred products are plain list operations
+            # (scalars.py, specialize.py); generated code differentiated
+            # again uses the array code (compiler._ArrayTwin)
+            signature = signature + ((scalars.SIGNATURE_KEY, ()),)
         return args, _user_types(positional, args), signature
 
     def __get__(self, obj, objtype=None):
@@ -644,7 +654,7 @@ class _Grad(_Derivative):
     _mode = "grad"
 
     def __call__(self, *args, **kwargs):
-        function, args, plan = self._function_for(args, kwargs)
+        function, args, plan, real = self._function_for(args, kwargs)
         if self._backend is not None:
             function = backends.compiled(function, self._backend)
         try:
@@ -654,7 +664,10 @@ class _Grad(_Derivative):
             raise
         if self._has_aux:
             grads, aux = out
-            return self._real(self._shape(grads, plan), args, kwargs, plan), aux
+            grads = self._shape(grads, plan)
+            return (grads if real else self._real(grads, args, kwargs, plan)), aux
+        if real:
+            return self._shape(out, plan)
         return self._real(self._shape(out, plan), args, kwargs, plan)
 
     def _real(self, grads, args, kwargs, plan):
@@ -702,7 +715,7 @@ class _ValueAndGrad(_Grad):
     _mode = "value_and_grad"
 
     def __call__(self, *args, **kwargs):
-        function, args, plan = self._function_for(args, kwargs)
+        function, args, plan, real = self._function_for(args, kwargs)
         if self._backend is not None:
             function = backends.compiled(function, self._backend)
         try:
@@ -710,6 +723,8 @@ class _ValueAndGrad(_Grad):
         except Exception as exc:
             note_origin(exc)
             raise
+        if real:
+            return value, self._shape(grads, plan)
         return value, self._real(self._shape(grads, plan), args, kwargs, plan)   # value is (out, aux) with has_aux
 
 

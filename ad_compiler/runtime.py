@@ -1750,6 +1750,16 @@ def _defer_value(parts, value):
     return parts
 
 
+def defer_outer(parts, u, v):
+    """Record the pair (u, v) in ``parts``: what ``defer_matmul_left`` and
+    the others record once the ranks of their operands are known when
+    compiling (transforms/cleanup/specialize.py writes this call for them in
+    code for the NumPy interpreter)."""
+    parts.append((u, v))
+    if len(parts) >= _DEFER_CHUNK:
+        parts[:] = [sum_deferred(parts)]
+
+
 def defer_matmul_left(parts, g, x, y):
     """Record ``matmul_grad_left(g, x, y)`` in ``parts`` (appended in place;
     returns ``parts``): the pair (g, y) for a matrix or vector x and a vector

@@ -74,9 +74,9 @@ def test_generated_source_of_a_small_function():
 '''.format(l=line)
     assert src == expected
     # called with a float64 vector: specialized to its shape (the seed of a
-    # float64 scalar is 1.0; the sum's adjoint, all ones, is the number 1.0
-    # since it only multiplies arrays of x's shape, so the sum itself is not
-    # computed)
+    # float64 scalar is 1.0; the sum's adjoint is known from x's shape, so
+    # the sum itself is not computed, and it is one number, 1.0, everywhere:
+    # no array of ones is built)
     x = np.array([0.3, -1.2, 2.0])
     np.testing.assert_allclose(g(x), np.cos(x) * x + np.sin(x))
     expected = '''def grad_simple_grad(x):

@@ -31,7 +31,7 @@ import gast
 from ad_compiler.transforms import annotations, nodes
 
 # (the defer_* helpers append to their list argument: transforms/cleanup/batch.py)
-_IMPURE_RUNTIME = {"push", "pop", "add_at", "scalar_seed", "defer_matmul_left",
+_IMPURE_RUNTIME = {"push", "pop", "add_at", "scalar_seed", "defer_outer", "defer_matmul_left",
                    "defer_matmul_right", "defer_dot_a", "defer_dot_b", "defer_tangent"}
 
 

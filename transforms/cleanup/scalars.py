@@ -38,8 +38,12 @@ After::
     bt13 = bt14
     bx = bx + bt13 * x
 
-Runs only for signatures with Python numbers, so code for arrays is
-unchanged; results are bit-identical to the generic code's.
+Runs only for signatures with the ``SIGNATURE_KEY`` entry: ``grad`` and
+``value_and_grad`` add it (with no Python-number facts for array arguments)
+to every call run by the NumPy interpreter, so that the tape's
+``ad.push``/``ad.pop`` become list methods for arrays too; compiled backends
+and code that is differentiated again (``compiler._ArrayTwin``) get the code
+without it.  Results are bit-identical to the generic code's.
 """
 import builtins
 import math
@@ -468,10 +472,11 @@ class _Types:
 # --- the rewrite -------------------------------------------------------------
 
 def plain_floats(tree, ctx):
-    """Rewrite ``tree`` (a generated FunctionDef) for a signature with Python
-    numbers; other trees are returned unchanged."""
+    """Rewrite ``tree`` (a generated FunctionDef) for a signature with the
+    ``SIGNATURE_KEY`` entry (code for the NumPy interpreter, with or without
+    Python numbers); other trees are returned unchanged."""
     facts = ctx.signature.get(SIGNATURE_KEY)
-    if not facts or not isinstance(tree, gast.FunctionDef):
+    if facts is None or not isinstance(tree, gast.FunctionDef):
         return tree
     types = _Types(tree, ctx, facts).run()
     rt = ctx.runtime
@@ -515,7 +520,10 @@ def plain_floats(tree, ctx):
         # the code relies on the constant being this Python number: a
         # rebinding recompiles (ad_compiler/freshness.py)
         ctx.info.resolved.setdefault(ident, obj)
-    gast.fix_missing_locations(tree)
+    if facts:
+        # (not for array code: a statement without a line, such as the
+        # return, would get the def's line and its comment)
+        gast.fix_missing_locations(tree)
     return tree
 
 
