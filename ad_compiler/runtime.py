@@ -956,11 +956,21 @@ def prod_grad_tangent(g, x, z, dx, dz, axis=None, keepdims=False):
     prefix and suffix products otherwise: exact, no NaN)."""
     ge = expand(g, x, axis, keepdims)
     if np.all(x != 0):
-        ze = expand(z, x, axis, keepdims)
-        dze = expand(dz, x, axis, keepdims)
+        ze = _expand_reduced(z, x, axis)
+        dze = _expand_reduced(dz, x, axis)
         return ge * (dze / x - ze * dx / (x * x))
     return ge * _others_product_tangent(np.asarray(x), np.asarray(dx) + np.zeros(np.shape(x)),
                                         axis)
+
+
+def _expand_reduced(v, x, axis):
+    """``expand`` for the product ``z`` (or its tangent) of a reduction of
+    ``x``, whose keepdims may differ from the adjoint's: np.prod's forward
+    rule passes a seed reduced with keepdims=True next to a ``z`` reduced
+    as the user asked."""
+    if np.ndim(v) == 0:
+        return v
+    return expand(v, x, axis, np.ndim(v) == np.ndim(x))
 
 
 def _others_product_tangent(x, dx, axis, dx2=None):

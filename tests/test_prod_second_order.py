@@ -122,3 +122,67 @@ def test_fourth_derivative_of_prod():
                                autograd.hessian(ref_calls_grad_twice)(x), rtol=1e-9, atol=1e-10)
     with pytest.raises(NotImplementedError, match="fourth derivative of np.prod"):
         jacobian(grad(_calls_grad_twice))(np.array([0.0, 2.0, 3.0, 0.5]))
+
+
+# --- third derivatives of a product over one axis without keepdims (stop-16
+# CI, progen helpers: grad of code calling hvp(h) where h takes
+# v.prod(axis=1) raised "could not broadcast (3,) into (3, 2)": np.prod's
+# forward rule seeds prod_grad with keepdims=True next to a product z reduced
+# without it, and prod_grad_tangent expanded z with the seed's keepdims).
+
+_C = np.arange(1.0, 7.0).reshape(3, 2)
+
+
+def _prod_rows_sq(u):
+    return np.sum((u * _C).prod(axis=1) ** 2)
+
+
+def _prod_cols(v):
+    return np.sum(np.prod(v, axis=0) * np.sin(v[0]))
+
+
+def _prod_rows_square(v):
+    # square: z of shape (3,) broadcast against (3, 3) along the wrong axis
+    # gave silently wrong third derivatives before the fix
+    return np.sum(np.prod(v, axis=1) ** 2 * v[:, 0])
+
+
+def _prod_rows_keep(v):
+    return np.sum(np.prod(v, axis=-1, keepdims=True) ** 2 * v)
+
+
+@pytest.mark.parametrize("fn, shape", [
+    (_prod_rows_sq, ()),
+    (_prod_cols, (3, 2)),
+    (_prod_rows_keep, (2, 3)),
+    (_prod_rows_square, (3, 3)),
+])
+def test_third_derivative_of_prod_over_an_axis(fn, shape):
+    autograd = pytest.importorskip("autograd")
+    anp = pytest.importorskip("autograd.numpy")
+    ref = {_prod_rows_sq: lambda u: anp.sum(anp.prod(u * _C, axis=1) ** 2),
+           _prod_cols: lambda v: anp.sum(anp.prod(v, axis=0) * anp.sin(v[0])),
+           _prod_rows_square: lambda v: anp.sum(anp.prod(v, axis=1) ** 2 * v[:, 0]),
+           _prod_rows_keep: lambda v: anp.sum(anp.prod(v, axis=-1, keepdims=True) ** 2 * v)}[fn]
+    x = 0.7 if not shape else np.linspace(0.4, 1.3, int(np.prod(shape))).reshape(shape)
+    d = np.ones(shape) if shape else 1.0
+    # reverse over reverse over reverse (scalar input) / jvp over hvp
+    if not shape:
+        got = grad(grad(grad(fn)))(x)
+        np.testing.assert_allclose(got, autograd.grad(autograd.grad(autograd.grad(ref)))(x),
+                                   rtol=1e-10)
+        return
+    from ad_compiler import hvp
+
+    def hv(z):
+        return np.sum(hvp(fn)(z, d) * np.cos(z))
+
+    def ref_hv(z):
+        return anp.sum(autograd.hessian_vector_product(ref)(z, d) * anp.cos(z))
+    np.testing.assert_allclose(hv(x), ref_hv(x), rtol=1e-10)
+    got = grad(hv)(x)
+    np.testing.assert_allclose(got, autograd.grad(ref_hv)(x), rtol=1e-9, atol=1e-12)
+    h = 1e-6
+    fd = np.array([(hv(x + h * e) - hv(x - h * e)) / (2 * h)
+                   for e in np.eye(x.size).reshape((x.size,) + x.shape)]).reshape(x.shape)
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-6)
