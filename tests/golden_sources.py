@@ -50,6 +50,9 @@ def dump():
 
 
 def main(argv):
+    if not argv or argv[0].startswith("-"):     # (-h, --help: not a file name)
+        print(__doc__)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
     path = argv[0]
     text = dump()
     if "--compare" in argv:

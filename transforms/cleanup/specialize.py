@@ -242,9 +242,12 @@ def uniform_adjoints(tree, ctx, shapes):
         return tree
 
     parents = {}
+    loads = {}          # name -> its loads, in walk order (one walk, not one per name)
     for node in nodes.walk(tree):
         for child in gast.iter_child_nodes(node):
             parents[id(child)] = node
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            loads.setdefault(node.id, []).append(node)
 
     # candidate name -> its shape; name -> the candidates its fine-ness needs
     shape_of = {n: s for n, (_, s) in roots.items()}
@@ -258,9 +261,7 @@ def uniform_adjoints(tree, ctx, shapes):
         fine[n] = True
         needs[n] = []
         target_shape = shape_of[n]
-        for use in nodes.walk(tree):
-            if not (isinstance(use, gast.Name) and use.id == n and isinstance(use.ctx, gast.Load)):
-                continue
+        for use in loads.get(n, ()):
             node = use
             w = sources.get(n)
             if w is not None and use is roots[w][0].value.args[0].value:
