@@ -950,6 +950,45 @@ def norm_grad_tangent(g, x, z, dx, dz, ord=None, axis=None, keepdims=False):
                                - np.sign(x) * ax_ ** (p - 1) * dze / ze ** p)
 
 
+def norm_grad_curvature(g, x, z, u, w, tx, tz, ord=None, axis=None, keepdims=False):
+    """The part of the tangent of ``norm_grad_tangent(g, x, z, u, w)`` that
+    comes from x and z moving (tangents tx, tz): third derivatives through
+    np.linalg.norm (2-norm, Frobenius norm, vector p-norms of real x; the
+    piecewise linear norms have a locally constant gradient: 0).  0 where
+    the norm is 0, as norm_grad_tangent."""
+    kind, _ = _norm_kind(x, ord, axis)
+    if ord in ((1, -1, np.inf, -np.inf) if kind == "matrix" else (0, 1, np.inf, -np.inf)):
+        return np.zeros(np.shape(x), dtype=np.result_type(x, g, 0.0))
+    if kind == "matrix" and ord not in (None, "fro"):
+        raise NotImplementedError(
+            f"third derivative of np.linalg.norm with ord={ord!r} is not supported")
+    ge, ze, we, se = _norm_expanded(x, axis, keepdims, kind, g, z, w, tz)
+    if kind == "matrix" or ord is None or ord == 2:
+        # d/dx, d/dz of g (u - x w / z) / z
+        safe = np.where(ze == 0, 1.0, ze)
+        return np.where(ze == 0, 0.0,
+                        ge * (2.0 * x * we * se / safe - tx * we - u * se) / (safe * safe))
+    if np.iscomplexobj(x) or np.iscomplexobj(tx):
+        raise NotImplementedError(
+            f"third derivative of np.linalg.norm with ord={ord!r} of a complex array is not supported")
+    # d/dx, d/dz of g (p-1) (|x|^(p-2) u / z^(p-1) - sign(x) |x|^(p-1) w / z^p)
+    p = ord
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a, sg = np.abs(x), np.sign(x)
+        return ge * (p - 1) * ((p - 2) * a ** (p - 3) * sg * tx * u / ze ** (p - 1)
+                               - (p - 1) * a ** (p - 2) * (tx * we + u * se) / ze ** p
+                               + p * sg * a ** (p - 1) * we * se / ze ** (p + 1))
+
+
+def _norm_expanded(x, axis, keepdims, kind, *vs):
+    """Norm-shaped values ``vs`` (the norm, its adjoint, their tangents) with
+    the reduced axes of x kept, to broadcast against x."""
+    if kind == "matrix":
+        _, ax = _norm_kind(x, "fro", axis)
+        return [_norm_ones(v, x, ax, axis is not None and keepdims) for v in vs]
+    return [expand(v, x, axis, keepdims) for v in vs]
+
+
 def prod_grad_tangent(g, x, z, dx, dz, axis=None, keepdims=False):
     """Tangent of ``prod_grad`` in x and z: ``g`` times the tangent of the
     products of the other entries (by division where x has no zeros, by
@@ -2072,7 +2111,6 @@ def tree_scale(x, s):
 def _beta(c, r):
     """How many steps ``c`` snapshots reverse with at most ``r`` runs of
     each step: C(c + r, c)."""
-    import math
     return math.comb(c + r, c) if r >= 0 else 0
 
 

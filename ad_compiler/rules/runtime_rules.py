@@ -5,6 +5,8 @@ which is how ``hessian`` works (forward over reverse).  Each helper is linear
 in its derivative argument, so its tangent is the helper applied to the
 tangent.
 """
+import numpy as np
+
 from ad_compiler import runtime as ad
 from ad_compiler.registry import forward, reverse
 
@@ -86,6 +88,26 @@ def norm_grad(z, g, x, n, ord=None, axis=None, keepdims=False):
     # second derivatives of the 2-norm / Frobenius norm (other orders raise)
     d[z] = (ad.norm_grad(d[g], x, n, ord, axis, keepdims)
             + ad.norm_grad_tangent(g, x, n, d[x], d[n], ord, axis, keepdims))
+
+
+@forward(ad.norm_grad_tangent)
+def norm_grad_tangent(r, g, x, z, u, w, ord=None, axis=None, keepdims=False):
+    # third derivatives through a norm: r is linear in g and in (u, w); the
+    # part from x and z moving is norm_grad_curvature
+    d[r] = (ad.norm_grad_tangent(d[g], x, z, u, w, ord, axis, keepdims)
+            + ad.norm_grad_tangent(g, x, z, d[u], d[w], ord, axis, keepdims)
+            + ad.norm_grad_curvature(g, x, z, u, w, d[x], d[z], ord, axis, keepdims))
+
+
+@forward(ad.norm_tangent_curvature)
+def norm_tangent_curvature(t, dx, x, z, u, w, ord=None, axis=None, keepdims=False):
+    # t = norm_reduce(norm_grad_tangent(1, x, z, u, w) * dx): fourth
+    # derivatives through a norm, term by term
+    d[t] = (ad.norm_tangent_curvature(d[dx], x, z, u, w, ord, axis, keepdims)
+            + ad.norm_tangent_curvature(dx, x, z, d[u], d[w], ord, axis, keepdims)
+            + ad.norm_reduce(ad.norm_grad_curvature(np.ones_like(z), x, z, u, w, d[x], d[z],
+                                                    ord, axis, keepdims) * dx,
+                             x, ord, axis, keepdims))
 
 
 @forward(ad.norm_tangent)
