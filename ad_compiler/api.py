@@ -1295,7 +1295,19 @@ def hessian(f: Callable, wrt: Union[int, str] = _WRT0, *, argnums=None) -> Calla
     f = _as_function(f)
     _check_callable(f, "hessian")
     if _composes(f):                 # the Jacobian of grad(f) by forward mode
-        return compose.jacobian_of(compose.nested_grad(f, wrt, False, value=False), wrt)
+        primary = compose.jacobian_of(compose.nested_grad(f, wrt, False, value=False), wrt)
+
+        @functools.wraps(primary)
+        def hess_of_derivative(*args, **kwargs):
+            try:
+                return primary(*args, **kwargs)
+            except compose.NotScalarOutput:
+                # f's output is not a scalar (hessian(grad(f)) of an array,
+                # JAX's jacfwd(jacrev(g))): the Jacobian of its Jacobian
+                return jacobian(jacobian(f, wrt=wrt), wrt=wrt)(*args, **kwargs)
+        hess_of_derivative.__ad_compose__ = primary.__ad_compose__
+        hess_of_derivative.__ad_grad__ = primary.__ad_grad__
+        return hess_of_derivative
     bound = f.__self__ if inspect.ismethod(f) else None
     fn = unwrap(f.__func__ if bound is not None else f)
     sig = _Signature(fn, skip_first=bound is not None)

@@ -415,7 +415,7 @@ class NestedGrad:
             WD, single = _wrt_positions(D, args)
             if not single or np.ndim(args[WD[0]]) != 0 or isinstance(D, api._ValueAndGrad) \
                     or getattr(D, "_value", False):
-                raise TypeError(_NOT_SCALAR.format(D=_label(D)))
+                raise NotScalarOutput(_NOT_SCALAR.format(D=_label(D)))
             seeds = [api._tangent_of(args[WD[0]], 1.0)]
             F1, T, act = _gradient_jvp_form(D, args, kwargs, seeds)
             tails = [[seeds[0]]]
@@ -438,7 +438,7 @@ class NestedGrad:
             def comb_jac(outs):
                 g = jac(outs)
                 if isinstance(g, (tuple, list, dict)) or np.shape(g) != np.shape(args[w]):
-                    raise TypeError(_NOT_SCALAR.format(D=_label(D)))
+                    raise NotScalarOutput(_NOT_SCALAR.format(D=_label(D)))
                 return g if single else (g,)
             return Form(F.fn, F.n, F.names, F.extras, comb_jac, F.kwargs, F.pre)
         raise TypeError(f"{_label(self)} inside another derivative is not supported: the "
@@ -455,7 +455,7 @@ class NestedGrad:
         W = self._positions(args)
         out = D(*args, **kwargs)
         if np.ndim(out) != 0 or isinstance(out, (tuple, list, dict)):
-            raise TypeError(_NOT_SCALAR.format(D=_label(D)))
+            raise NotScalarOutput(_NOT_SCALAR.format(D=_label(D)))
         cts = vjp_generic(D, args, kwargs, np.ones_like(out) if isinstance(out, np.ndarray)
                           else 1.0, W)
         picked = tuple(cts[w] for w in W)
@@ -475,6 +475,11 @@ def _label(D):
     if spec is not None:
         return f"{spec[0]}({_label(spec[1])})"
     return getattr(D, "__name__", None) or repr(D)
+
+
+class NotScalarOutput(TypeError):
+    """grad of a derivative whose output is not a scalar (api.hessian then
+    takes the Jacobian of its Jacobian instead)."""
 
 
 _NOT_SCALAR = ("grad of {D} needs a scalar output (its argument must be a scalar): "

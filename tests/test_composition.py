@@ -287,3 +287,38 @@ def test_error_wrong_arguments():
         grad(grad(F.s_sin))(1)
     with pytest.raises(ValueError, match="out of range"):
         grad(grad(F.two_args), wrt=5)(X, W)
+
+
+def _lse(x):
+    return np.log(np.sum(np.exp(x)))
+
+
+def _softmax_field(x):
+    return np.exp(x) / np.sum(np.exp(x)) * x
+
+
+def test_hessian_of_a_vector_valued_derivative():
+    """hessian(grad(f)) of an array (JAX: hessian(g) = jacfwd(jacrev(g)) for
+    any output): the third-derivative tensor, not a TypeError; hessian of a
+    Jacobian likewise; a scalar input keeps forward over reverse."""
+    autograd = pytest.importorskip("autograd")
+    anp = pytest.importorskip("autograd.numpy")
+    x = np.array([0.3, -0.7, 1.1])
+    got = hessian(grad(_lse))(x)
+    ref = autograd.hessian(autograd.grad(lambda v: anp.log(anp.sum(anp.exp(v)))))(x)
+    assert got.shape == (3, 3, 3)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-13)
+    h = 1e-5
+    fd = np.stack([(hessian(_lse)(x + h * e) - hessian(_lse)(x - h * e)) / (2 * h)
+                   for e in np.eye(3)], axis=-1)
+    np.testing.assert_allclose(got, fd, rtol=1e-5, atol=1e-7)
+    got = hessian(jacobian(_softmax_field))(x)
+    ref = autograd.hessian(autograd.jacobian(
+        lambda v: anp.exp(v) / anp.sum(anp.exp(v)) * v))(x)
+    assert got.shape == (3, 3, 3, 3)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(hessian(grad(_cube))(0.7), 6.0, rtol=1e-12)
+
+
+def _cube(x):
+    return x ** 3
