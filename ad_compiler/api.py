@@ -1330,7 +1330,12 @@ def hessian(f: Callable, wrt: Union[int, str] = _WRT0, *, argnums=None) -> Calla
             name, tan = _pack_tangent(sig, target, full, kwargs, t)
             out, dout = _forward_call(gfn, gsig, full, kwargs, {name: tan})
             return g._shape(out, plan), g._shape(dout, plan)
-        return _jac_fwd(run, sig.value_of(target, args, kwargs))
+        try:
+            return _jac_fwd(run, sig.value_of(target, args, kwargs))
+        except runtime.NotScalarOutput:
+            # a vector-valued f: the Jacobian of its Jacobian (JAX's
+            # hessian, jacfwd(jacrev(f)))
+            return jacobian(jacobian(f, wrt=wrt), wrt=wrt)(*args, **kwargs)
 
     hess.__ad_grad__ = g
     hess.__ad_compose__ = ("hessian", g, wrt)

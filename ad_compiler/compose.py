@@ -477,9 +477,7 @@ def _label(D):
     return getattr(D, "__name__", None) or repr(D)
 
 
-class NotScalarOutput(TypeError):
-    """grad of a derivative whose output is not a scalar (api.hessian then
-    takes the Jacobian of its Jacobian instead)."""
+NotScalarOutput = runtime.NotScalarOutput
 
 
 _NOT_SCALAR = ("grad of {D} needs a scalar output (its argument must be a scalar): "

@@ -296,6 +296,11 @@ def replaced_tangent(t, x, fields, tangents):
     return build_dataclass(type(x), parts)
 
 
+class NotScalarOutput(TypeError):
+    """grad of a function (or a derivative) whose output is not a scalar
+    (api.hessian then takes the Jacobian of its Jacobian instead)."""
+
+
 def scalar_seed(out):
     """The seed adjoint of a scalar output; refuses non-scalar outputs."""
     if isinstance(out, float):               # float and np.float64
@@ -310,7 +315,7 @@ def scalar_seed(out):
         return out.dtype.type(1) if out.ndim == 0 else np.ones_like(out)
     kind = type(out).__name__
     shape = np.shape(out) if not isinstance(out, (tuple, list, dict)) else None
-    raise TypeError(
+    raise NotScalarOutput(
         f"grad requires the function to return a scalar (a float or an "
         f"array of size 1); it returned {kind}"
         + (f" of shape {shape}" if shape is not None else "")

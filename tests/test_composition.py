@@ -318,6 +318,13 @@ def test_hessian_of_a_vector_valued_derivative():
     assert got.shape == (3, 3, 3, 3)
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(hessian(grad(_cube))(0.7), 6.0, rtol=1e-12)
+    # a plain vector-valued function likewise (JAX's hessian of any output)
+    got = hessian(_softmax_field)(x)
+    ref = autograd.hessian(lambda v: anp.exp(v) / anp.sum(anp.exp(v)) * v)(x)
+    assert got.shape == (3, 3, 3)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-13)
+    with pytest.raises(TypeError, match="grad requires the function to return a scalar"):
+        grad(_softmax_field)(x)
 
 
 def _cube(x):
