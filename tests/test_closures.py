@@ -169,3 +169,132 @@ def test_unsupported_closures_are_located_compile_errors(f):
         grad(f, wrt=1)(W0, 1.3)
     assert info.value.filename == __file__
     assert info.value.lineno is not None and info.value.lineno > f.__code__.co_firstlineno
+
+
+# Nested closures (a lambda given to a derivative inside a lambda given to a
+# derivative): lifted outermost first, the inner one when the lifted
+# function is compiled, so each reads the variables of every enclosing level.
+def nested2(a):
+    return grad(lambda b: grad(lambda c: np.sin(a * b * c) * c)(b) * b)(a)
+
+
+def a_nested2(a):
+    return autograd.grad(lambda b: autograd.grad(lambda c: anp.sin(a * b * c) * c)(b) * b)(a)
+
+
+def nested2_no_outer(a):
+    return grad(lambda b: grad(lambda c: np.sin(b * c) * c)(b) * b)(a)
+
+
+def a_nested2_no_outer(a):
+    return autograd.grad(lambda b: autograd.grad(lambda c: anp.sin(b * c) * c)(b) * b)(a)
+
+
+def nested3(a, s):
+    return grad(lambda b: grad(lambda c: grad(lambda d: np.sin(a * b * c * d) * d * s)(c)
+                               * b)(b) * np.cos(a))(a)
+
+
+def a_nested3(a, s):
+    return autograd.grad(lambda b: autograd.grad(
+        lambda c: autograd.grad(lambda d: anp.sin(a * b * c * d) * d * s)(c) * b)(b)
+        * anp.cos(a))(a)
+
+
+def nested_vector(w, X):
+    g = grad(lambda v: np.sum(grad(lambda u: np.sum(np.tanh(X @ (u * v))))(v) ** 2))(w)
+    return np.sum(g * w)
+
+
+def a_nested_vector(w, X):
+    g = autograd.grad(lambda v: anp.sum(autograd.grad(
+        lambda u: anp.sum(anp.tanh(anp.dot(X, u * v))))(v) ** 2))(w)
+    return anp.sum(g * w)
+
+
+def nested_jvp_inside(a):
+    return grad(lambda b: jvp(lambda c: np.sin(a * b * c) * c, (b,), (1.0,))[1] * b)(a)
+
+
+def nested_in_loop(a):
+    s = 0.0
+    for k in range(1, 3):
+        s = s + grad(lambda b: grad(lambda c: np.sin(a * b * c * k) * c)(b) * b)(a)
+    return s
+
+
+def a_nested_in_loop(a):
+    s = 0.0
+    for k in range(1, 3):
+        s = s + autograd.grad(lambda b: autograd.grad(
+            lambda c: anp.sin(a * b * c * k) * c)(b) * b)(a)
+    return s
+
+
+NESTED = {
+    "nested2": (nested2, a_nested2, (0.7,)),
+    "nested2_no_outer": (nested2_no_outer, a_nested2_no_outer, (0.7,)),
+    "nested3": (nested3, a_nested3, (0.7, 1.3)),
+    "nested_vector": (nested_vector, a_nested_vector, (W0, XM)),
+    "nested_jvp_inside": (nested_jvp_inside, a_nested2, (0.7,)),
+    "nested_in_loop": (nested_in_loop, a_nested_in_loop, (0.6,)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NESTED))
+def test_nested_closures_against_autograd_and_fd(case):
+    f, a_f, args = NESTED[case]
+    np.testing.assert_allclose(f(*args), a_f(*args), rtol=1e-12)
+    for p in range(len(args)):
+        ours = grad(f, wrt=p)(*args)
+        np.testing.assert_allclose(ours, autograd.grad(a_f, p)(*args), rtol=1e-9, atol=1e-12,
+                                   err_msg=f"{case} wrt {p} vs autograd")
+        np.testing.assert_allclose(ours, fd_jacobian(f, args, p), rtol=1e-5, atol=1e-7,
+                                   err_msg=f"{case} wrt {p} vs finite differences")
+
+
+def test_nested_closures_hessian_and_jvp():
+    a = np.array(0.7)
+    np.testing.assert_allclose(hessian(nested2)(0.7), autograd.hessian(a_nested2)(a),
+                               rtol=1e-8, atol=1e-11)
+    _, t = jvp(nested2, (0.7,), (1.0,))
+    np.testing.assert_allclose(t, autograd.grad(a_nested2)(0.7), rtol=1e-9)
+    H = hessian(nested_vector)(W0, XM)
+    np.testing.assert_allclose(H, autograd.hessian(a_nested_vector)(W0, XM), rtol=1e-8,
+                               atol=1e-11)
+
+
+def test_plain_call_of_nested_closures_reads_each_call_value():
+    """The lifted inner closure does not keep the cells of the lambda it
+    was first compiled for (the derivative of the outer lambda is reused
+    for the next lambda object of the same code)."""
+    for a in (0.7, 0.9, -0.4):
+        np.testing.assert_allclose(nested2(a), a_nested2(a), rtol=1e-12)
+
+
+def closure_factory(s):
+    def f(w):
+        return np.sum(grad(lambda v: np.sum(np.sin(v * s)))(w) * w)
+    return f
+
+
+def test_closure_reading_the_enclosing_functions_closure_variables():
+    for s in (1.0, 2.5):
+        f = closure_factory(s)
+
+        def a_f(w, s=s):
+            return anp.sum(autograd.grad(lambda v: anp.sum(anp.sin(v * s)))(w) * w)
+        np.testing.assert_allclose(grad(f)(W0), autograd.grad(a_f)(W0), rtol=1e-10)
+
+
+def closure_inside_unlifted_lambda(a):
+    h = lambda b: grad(lambda c: np.sin(a * b * c) * c)(b)     # noqa: E731
+    return h(a) * a
+
+
+def test_closure_reading_an_unlifted_local_function_is_a_located_compile_error():
+    with pytest.raises(CompileError) as info:
+        grad(closure_inside_unlifted_lambda)(0.7)
+    assert info.value.filename == __file__
+    assert info.value.lineno == closure_inside_unlifted_lambda.__code__.co_firstlineno + 1
+    assert "'b'" in str(info.value) and "lambda" in str(info.value)

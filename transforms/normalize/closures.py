@@ -9,9 +9,17 @@ flows through the inner gradient (JAX's and autograd's closures do the
 same).  Python reads a closure's variables when it is called: passing
 their values at the call is the same.
 
-Only the variables that are locals of the enclosing function are lifted
-(the enclosing function's own closure variables stay closure variables).
-Left alone, and refused later with the reason: a function with defaults,
+Lifted: the locals of the enclosing function the closure reads, and the
+enclosing function's own closure variables that hold data (numbers,
+arrays, tuples or lists of them; those holding functions, classes, modules
+or other objects stay closure variables): the compiled code is reused for
+other closures of the same 'def', which must not read the cells of the
+first.  Outermost first: the closures given to derivatives inside a lifted
+closure stay in its body, where they read its parameters, and are lifted
+when the derivative of the lifted function is compiled (any depth).  A
+closure given to a derivative inside a local function that is not lifted
+(``h = lambda b: grad(lambda c: b * c)(b)``) is a CompileError naming the
+variable.  Left alone, and refused later with the reason: a function with defaults,
 ``*args``, keyword-only parameters or decorators; one that reads another
 local function; a call with keywords or ``*args``; a derivative kept in a
 name (``dh = grad(h)``); ``jvp`` with primals or tangents that are not
@@ -32,6 +40,7 @@ def f(w, X):
     return grad(loss_lifted)(w, X) + grad(lambda_lifted)(w, X)
 """
 import gast
+import numpy as np
 
 from ad_compiler.runtime import composition
 from ad_compiler.transforms import nodes
@@ -79,8 +88,13 @@ class Closures:
                                   fn), extra)
 
         class Lift(nodes.Transformer):
+            # Outermost first: a closure is lifted as written, the closures
+            # given to derivatives inside it left in its body, where they
+            # read its parameters; lifted in turn when the derivative of the
+            # lifted function is compiled (``grad(lambda b: grad(lambda c:
+            # f(a, b, c))(b))(a)``, any depth).  Lifting the inner ones
+            # first would leave them reading locals of the enclosing lambda.
             def visit_Call(self, node):
-                self.generic_visit(node)
                 if (len(node.args) == 3 and not node.keywords
                         and all(isinstance(a, gast.Tuple) for a in node.args[1:])
                         and len(node.args[1].elts) == len(node.args[2].elts)
@@ -89,8 +103,10 @@ class Closures:
                     # jvp(F, (a,), (t,)) -> jvp(F_lifted, (a, u), (t, None))
                     lifted = lifted_name(node.args[0])
                     if lifted is None:
-                        return node
+                        return self.generic_visit(node)
                     name, extra = lifted
+                    node.args[0] = name
+                    self.generic_visit(node)
                     primals, tangents = node.args[1], node.args[2]
                     node.args = [
                         name,
@@ -104,14 +120,15 @@ class Closures:
                         and not node.keywords
                         and not any(isinstance(a, gast.Starred) for a in node.args)
                         and normalizer._is_static_ref(made.func)):
-                    return node
+                    return self.generic_visit(node)
                 maker = normalizer.resolve(made.func)
                 if maker is None or not composition.is_maker(maker):
-                    return node
+                    return self.generic_visit(node)
                 lifted = lifted_name(made.args[0])
                 if lifted is None:
-                    return node
+                    return self.generic_visit(node)
                 made.args[0], extra = lifted
+                self.generic_visit(node)
                 args = list(node.args)
                 at = len(args) - 1 if getattr(maker, "__name__", "") in (
                     "hvp", "hessian_vector_product") else len(args)
@@ -130,9 +147,27 @@ class Closures:
         if code is None:
             return None
         cells = set(self.info.fn.__code__.co_cellvars)
-        extra = [v for v in code.co_freevars if v in cells]
+        outer = set(self.info.fn.__code__.co_freevars)
+        between = [v for v in code.co_freevars if v not in cells and v not in outer]
+        if between:
+            # a variable of a def or lambda between this function and the
+            # closure (the closure's own enclosing function was not lifted)
+            raise self.info.error(
+                node, f"cannot differentiate {'a lambda' if label == 'lambda' else repr(label)} "
+                      f"given to a derivative inside another local function: it reads "
+                      + ", ".join(f"'{v}'" for v in between) + " of that function",
+                hint="give the enclosing lambda or def to grad/jvp/... itself, "
+                     "or define the closure's function at module level",
+                construct="closure")
+        # the enclosing function's own closure variables holding data (not
+        # functions, classes or modules, which compiling checks) are lifted
+        # too: the lifted function must not keep the cells of the closure it
+        # was compiled for (the code is reused for other closures of the
+        # same 'def', with cells of their own)
+        extra = [v for v in code.co_freevars
+                 if v in cells or (v in outer and _is_data(self.info.closure.get(v)))]
         a = node.args
-        if (not extra or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults
+        if ((not extra and not code.co_cellvars) or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults
                 or getattr(node, "decorator_list", None)
                 or any(isinstance(n, (gast.Nonlocal, gast.Global)) for n in nodes.walk(node))
                 or any(self._is_local_function(v) for v in extra)):
@@ -158,3 +193,19 @@ class Closures:
                     and any(nodes.is_name(t, name) for t in n.targets)):
                 return True
         return False
+
+
+def _is_data(cell):
+    """A closure cell holding a number, an array or a tuple/list of them
+    (or not yet bound)."""
+    try:
+        value = cell.cell_contents
+    except (ValueError, AttributeError):
+        return cell is not None
+    return _data_value(value)
+
+
+def _data_value(value):
+    if isinstance(value, (tuple, list)):
+        return all(_data_value(v) for v in value)
+    return isinstance(value, (bool, int, float, complex, np.ndarray, np.generic))
