@@ -477,6 +477,9 @@ class Config:
     # statement and, times 4, of each module-level one.  0 draws nothing
     # (the programs of a seed are those of before)
     wide: float = 0.0
+    # probability of the second-derivative oracle mode ("grad2") when wide
+    # is on; None: wide * 3 (the draw is the same, so a seed keeps its program)
+    grad2: float = None
 
 
 class _Scope:
@@ -1181,7 +1184,8 @@ class _Gen:
             cls = PTup if self.coin(0.5) else PRec
             self.feat("record_namedtuple" if cls is PTup else "record_dataclass")
             params.insert(at, Param("p", "tree", (), 0, cls(Leaf((2, 3)), Leaf((2,)))))
-        if cfg.wide and cfg.out == "scalar" and self.ok("grad2") and self.coin(cfg.wide * 3):
+        if cfg.wide and cfg.out == "scalar" and self.ok("grad2") and \
+                self.coin(cfg.wide * 3 if cfg.grad2 is None else cfg.grad2):
             self.feat("grad2")
             self.grad2 = True
             params[[q.kind for q in params].index("float")].shape = ()

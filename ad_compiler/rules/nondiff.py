@@ -49,7 +49,6 @@ for _name in ("floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
 # Runtime helpers that only compute masks, sizes or seeds.
 nondifferentiable(ad.scalar_seed, ad.zeros_like, ad.zeros_buffer, ad.reduced_count,
                   ad.extremum_mask, ad.clip_mask, ad.zeros_of, ad.where_true)
-nondifferentiable(ad.read_at)
 
 # More NumPy functions whose results carry no derivative: indices, masks,
 # integer/bitwise arithmetic, sizes and dtype queries.  (np.unique and the set

@@ -80,7 +80,9 @@ def like(z, t, z0):
 
 @forward(ad.updated)
 def updated(z, a, idx, v):
-    d[z] = ad.updated(d[a], idx, d[v])
+    # (a's tangent is a known zero where a is a constant, np.zeros_like(out)
+    # in forward-mode code: zeros of a's shape, not the scalar 0.0)
+    d[z] = ad.updated(ad.zero_or(d[a], a), idx, d[v])
 
 
 @forward(ad.norm_grad)
@@ -195,6 +197,15 @@ def take_at(z, g, idx):
 @forward(ad.zeroed_at)
 def zeroed_at(z, g, idx):
     d[z] = ad.zeroed_at(d[g], idx)
+
+
+@forward(ad.read_at)
+def read_at(z, x, idx):
+    # the value an in-place write is about to overwrite, saved so that the
+    # adjoint sweep can put it back (``x[idx] = old``): its tangent is the
+    # tangent of x there (a constant here would zero the restored entries'
+    # tangents in hessians)
+    d[z] = ad.read_at(ad.zero_or(d[x], x), idx)
 
 
 @reverse(ad.copy_input)

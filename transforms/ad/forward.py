@@ -142,6 +142,9 @@ class ForwardPass:
             op = self.act.ops.get(id(stmt))
             if op is not None and op.fn in (self.ctx.runtime.add_at, self.ctx.runtime.zero_at):
                 return self.inplace(stmt, op, state)
+            if op is not None and op.fn is self.ctx.runtime.restore \
+                    and len(stmt.value.args) == 4:
+                return self.restore_write(stmt, state)
             if op is not None and op.kind == "push" and self._tape_stack(op.args[0]):
                 return self.tape_push(stmt, op, state)
             if op is not None and op.kind == "push":
@@ -228,6 +231,27 @@ class ForwardPass:
         state = state.copy()
         state.live.add(buf.id)
         return [stmt, nodes.located(nodes.assign(self.tangent(buf.id), call), stmt)], state
+
+    def restore_write(self, stmt, state):
+        """``ad.restore(redo, x, idx, old)``, the split backward sweep's
+        ``x[idx] = old`` (it puts back what an in-place write overwrote): x's
+        tangent is put back too, ``dx = ad.updated(dx, idx, dold)``.  (The
+        ``ad.redo(redo)`` that ends the sweep needs no tangent: x is not read
+        after it, and the tape keeps its own tangent of x.)"""
+        x, idx, old = stmt.value.args[1:]
+        if not (isinstance(x, gast.Name) and self.act.is_active(x.id)):
+            return [stmt], state
+        live_old = isinstance(old, gast.Name) and old.id in state.live
+        if not live_old and x.id not in state.live:
+            return [stmt], state
+        ad = self.ctx.global_name("ad", self.ctx.runtime)
+        dx = self.tangent_expr(x, state) if x.id in state.live else self.zeros_like(
+            nodes.name(x.id))
+        call = nodes.call(nodes.attr(nodes.name(ad), "updated"),
+                          [dx, nodes.copy_node(idx), self.tangent_expr(old, state)])
+        state = state.copy()
+        state.live.add(x.id)
+        return [stmt, nodes.located(nodes.assign(self.tangent(x.id), call), stmt)], state
 
     def zero_init(self, v, where):
         return nodes.located(nodes.assign(self.tangent(v), self.zeros_like(nodes.name(v))), where)

@@ -87,6 +87,12 @@ def analyze(fn, wrt, resolve, info):
                 buf = op.args[0].id
                 extra = ops.operand_names(op.args[2]) if op.fn is runtime.add_at else []
                 flows.append((buf, [buf] + extra, stmt))
+            if op.fn is runtime.restore and len(call.args) == 4 \
+                    and isinstance(call.args[1], gast.Name):
+                # a split sweep's ad.restore(redo, x, idx, old): x[idx] = old
+                # (ad.restore is nondifferentiable: op.args is empty)
+                x = call.args[1].id
+                flows.append((x, [x] + ops.operand_names(call.args[3]), stmt))
 
     # A stack pushed and popped here (a gradient's own tape) restores each
     # name it saved: no flow.  A split sweep's stack (pushed only, or popped

@@ -151,6 +151,13 @@ class Aliasing:
                         written.setdefault(base.id, node)
         self._refuse_alias_updates(body, written, params)
         checks = self._alias_read_checks(body, params)
+        if self.info.filename.startswith("<ad_compiler"):
+            # generated gradient code (forward mode over it: hessian) writes
+            # in place on purpose: its adjoint sweep puts saved values back
+            # (``z = ad.pop(stack); z[1:] = old1``) into the array that the
+            # views it saved (``t3 = z[:-1]``) share; a private copy there
+            # would leave those views holding the overwritten values
+            written = {}
         if not written and not checks:
             return body
         allocates = self._allocates
