@@ -1120,11 +1120,13 @@ def test_refusal_through_a_partial_entry_is_at_the_users_line():
     assert through.value.lineno == direct.value.lineno
 
 
-# --- repeated indices in fancy-index writes ---------------------------------
+# --- repeated indices in fancy-index writes, and x[idx] = x -----------------
 # NumPy keeps the last of repeated writes (`a[[0, 0]] = v` is `a[0] = v[1]`,
 # `a[[0, 0]] += v` is `a[0] = a[0] + v[1]`): the adjoint of the written value
 # used to give every repeated position the cotangent (ad.take_at), so grad
-# and vjp counted the overwritten ones too.  Each case: grad, vjp, jvp, hessian vs central FD in float64, and the
+# and vjp counted the overwritten ones too.  `y[::-1] = y` zeroed the
+# cotangent of y[idx] after the value's share had been added into it (grad
+# 0).  Each case: grad, vjp, jvp, hessian vs central FD in float64, and the
 # gradient derived by hand (autograd does not support in-place writes).
 
 XR = np.array([0.7, -1.3, 2.1])
@@ -1186,9 +1188,36 @@ def rep_loop(x):
     return np.sum(a * WR)
 
 
+def self_reversed(x):
+    y = x * 1.0
+    y[::-1] = y
+    return np.sum(y * WR)
 
 
+def self_permuted(x):
+    y = x * 1.0
+    y[[2, 0, 1]] = y                        # y2 = x0, y0 = x1, y1 = x2
+    return np.sum(y * WR)
 
+
+def self_rows(x):
+    A = np.outer(x, x)
+    A[[1, 0, 2]] = A
+    return np.sum(A * np.arange(9.0).reshape(3, 3))
+
+
+def self_list(x):
+    lst = [x[0], x[1], x[2]]
+    lst[::-1] = lst
+    return lst[0] * 1.0 + lst[1] * 10.0 + lst[2] * 100.0
+
+
+def self_in_loop(x):
+    y = x * 1.0
+    for i in range(2):
+        y[::-1] = y
+        y = y * x
+    return np.sum(y * WR)
 
 
 x0, x1, x2 = XR
@@ -1201,12 +1230,16 @@ BY_HAND = {
               -x0 / (x2 + 3) ** 2 + 100.0],
     rep_scalar: [0.0, 1.0 + 2.0 + 3.0, 0.0],
     rep_loop: [0.0, 1.0 + 10.0 * 2.0, 100.0 * 3.0],
+    self_reversed: [100.0, 10.0, 1.0],
+    self_permuted: [100.0, 1.0, 10.0],
+    self_list: [100.0, 10.0, 1.0],
 }
 del x0, x1, x2
 
 
 @pytest.mark.parametrize("f", [rep_set, rep_add, rep_sub, rep_mul, rep_div, rep_2d, rep_rows,
-                               rep_scalar, rep_loop], ids=lambda f: f.__name__)
+                               rep_scalar, rep_loop, self_reversed, self_permuted, self_rows,
+                               self_list, self_in_loop], ids=lambda f: f.__name__)
 def test_repeated_index_writes(f):
     from ad_compiler import hessian, vjp
     from tests.reference import fd_hessian
