@@ -1401,11 +1401,44 @@ def read_at(x, idx):
 
 
 def take_at(g, idx):
-    """A copy of the adjoint ``g[idx]``."""
+    """The adjoint of the value written by ``x[idx] = v``: a copy of
+    ``g[idx]`` (g the adjoint of x), except that where idx repeats a
+    position only its last occurrence gets it, zeros elsewhere (NumPy keeps
+    the last of repeated writes: ``a[[0, 0]] = v`` is ``a[0] = v[1]``)."""
     if isinstance(g, dict):
         return g.get(idx, 0.0)
     v = g[idx]
+    if _may_repeat(idx):
+        keep = _last_writes(np.shape(g), idx)
+        if not keep.all():
+            return np.where(arrays.like(keep, v), v, 0)
     return np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+
+
+def _may_repeat(idx):
+    """Can ``x[idx]`` select a position twice?  Only through an integer
+    array (or list) of more than one element: slices, ints, booleans and
+    ``None`` cannot."""
+    if isinstance(idx, tuple):
+        return any(_may_repeat(i) for i in idx)
+    if idx is None or idx is Ellipsis or isinstance(idx, (slice, int, np.integer, bool, np.bool_)):
+        return False
+    if isinstance(idx, (list, range)):
+        idx = np.asarray(idx)
+    dt = getattr(idx, "dtype", None)
+    return dt is not None and dt.kind in "iu" and arrays.size(idx) > 1
+
+
+def _last_writes(shape, idx):
+    """A boolean mask shaped like ``x[idx]`` (x of this shape): True where
+    that element is the one a write ``x[idx] = v`` leaves in x."""
+    idx = tuple(np.asarray(i) if arrays.is_foreign(i) else i for i in idx) \
+        if isinstance(idx, tuple) else (np.asarray(idx) if arrays.is_foreign(idx) else idx)
+    pos = np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)[idx]
+    order = np.arange(pos.size, dtype=np.intp).reshape(pos.shape)
+    last = np.empty(shape, dtype=np.intp)
+    last[idx] = order                   # NumPy's own rule for repeated writes
+    return last[idx] == order
 
 
 def zero_at(g, idx):

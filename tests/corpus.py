@@ -2005,6 +2005,50 @@ register(inplace_2d_fancy, (Normal((3, 4)), _np.array([0, 2, 1]), _np.array([3, 
          autograd=False, autograd_reason=_INPLACE_AG)
 
 
+# repeated indices: NumPy keeps the last of repeated writes (a[[0, 0]] = v is
+# a[0] = v[1]); the adjoint must give the cotangent to that last one only
+def inplace_repeated_index(x, idx):
+    a = x * 1.0
+    a[idx] = x[:4] ** 2
+    a[[0, 0, 3]] += np.sin(x[1:4])
+    a[idx[::-1]] *= x[1:] + 2.0
+    A = np.outer(x[:3], x[:2])
+    A[[0, 0, 2], [1, 1, 0]] -= x[:3]
+    A[[1, 1]] = x[None, :2] * np.array([[1.0], [3.0]])
+    return np.sum(a * np.arange(1.0, 6.0)) + np.sum(A * A)
+
+
+register(inplace_repeated_index, (Normal(5), _np.array([1, 4, 1, 4])),
+         tags=("inplace", "index", "augassign", "repeated_index"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+# a write whose value is the target itself (y[::-1] = y): the value's
+# cotangent is taken before bx[idx] is zeroed
+def inplace_self_assign(x):
+    y = np.tanh(x)
+    y[::-1] = y
+    y[[2, 0, 3, 1]] = y
+    Y = np.outer(x, y)
+    Y[1:] = Y[:-1]
+    return np.sum(y * np.arange(1.0, 5.0)) + np.sum(Y * Y)
+
+
+register(inplace_self_assign, (Normal(4),), tags=("inplace", "index", "self_assign"),
+         autograd=False, autograd_reason=_INPLACE_AG)
+
+
+def list_reverse_sort(x):
+    lst = [x[0], x[1] * x[2], x[2], x[3] ** 2]
+    lst.reverse()
+    s = lst[0] * 1.0 + lst[1] * 2.0 + lst[2] * 3.0 + lst[3] * 4.0
+    lst.sort()
+    return s + lst[0] * 5.0 + lst[1] * 6.0 + lst[2] * 7.0 + lst[3] * 8.0
+
+
+register(list_reverse_sort, (Distinct(4, lo=0.5, hi=2.0),), tags=("list", "list_methods"))
+
+
 def inplace_in_branch_matrix(X, flag):
     Y = X * 2.0
     if flag > 0:

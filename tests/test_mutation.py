@@ -1118,3 +1118,155 @@ def test_refusal_through_a_partial_entry_is_at_the_users_line():
         assert e.filename == __file__
         assert e.lineno in (_line_of("LINE-PARTIAL-INNER"), _line_of("LINE-ON-ARGUMENT"))
     assert through.value.lineno == direct.value.lineno
+
+
+# --- repeated indices in fancy-index writes, and x[idx] = x -----------------
+# NumPy keeps the last of repeated writes (`a[[0, 0]] = v` is `a[0] = v[1]`,
+# `a[[0, 0]] += v` is `a[0] = a[0] + v[1]`): the adjoint of the written value
+# used to give every repeated position the cotangent (ad.take_at), so grad
+# and vjp counted the overwritten ones too.  `y[::-1] = y` zeroed the
+# cotangent of y[idx] after the value's share had been added into it (grad
+# 0).  Each case: grad, vjp, jvp, hessian vs central FD in float64, and the
+# gradient derived by hand (autograd does not support in-place writes).
+
+XR = np.array([0.7, -1.3, 2.1])
+WR = np.array([1.0, 10.0, 100.0])
+
+
+def rep_set(x):
+    a = np.zeros(2)
+    a[[0, 0]] = x[:2]                       # a[0] = x1
+    return a[0]
+
+
+def rep_add(x):
+    a = np.zeros(2)
+    a[np.array([0, 0])] += x[:2] ** 2       # a[0] = x1**2
+    return a[0] + a[1]
+
+
+def rep_sub(x):
+    a = x * 1.0
+    a[[0, 0, 1]] -= x ** 2                  # a0 = x0 - x1**2, a1 = x1 - x2**2
+    return np.sum(a * WR)
+
+
+def rep_mul(x):
+    a = x * 1.0
+    a[[0, 0, 1]] *= x ** 2                  # a0 = x0 * x1**2, a1 = x1 * x2**2
+    return np.sum(a * WR)
+
+
+def rep_div(x):
+    a = x * 1.0
+    a[[1, 0, 0]] /= x + 3.0                 # a1 = x1 / (x0+3), a0 = x0 / (x2+3)
+    return np.sum(a * WR)
+
+
+def rep_2d(v):
+    A = np.ones((2, 2)) * v[0]
+    A[[0, 0, 1], [1, 1, 0]] += v            # A01 = v0 + v1, A10 = v0 + v2
+    return np.sum(A * np.array([[1.0, 2.0], [3.0, 4.0]]))
+
+
+def rep_rows(v):
+    A = np.outer(v[:2], v)
+    A[[0, 0]] = v[None, :] * np.array([[1.0], [2.0]])    # row 0 = 2 v
+    return np.sum(A * np.arange(6.0).reshape(2, 3))
+
+
+def rep_scalar(x):
+    a = x * 1.0
+    a[[0, 0, 2]] = x[1]                     # broadcast: a = [x1, x1, x1]
+    return a[0] + 2.0 * a[2] + 3.0 * a[1]
+
+
+def rep_loop(x):
+    a = np.zeros(3)
+    for i in range(2):
+        a[[i, i, 2]] = a[[i, i, 2]] + x * (i + 1.0)     # a = [x1, 2 x1, 3 x2]
+    return np.sum(a * WR)
+
+
+def self_reversed(x):
+    y = x * 1.0
+    y[::-1] = y
+    return np.sum(y * WR)
+
+
+def self_permuted(x):
+    y = x * 1.0
+    y[[2, 0, 1]] = y                        # y2 = x0, y0 = x1, y1 = x2
+    return np.sum(y * WR)
+
+
+def self_rows(x):
+    A = np.outer(x, x)
+    A[[1, 0, 2]] = A
+    return np.sum(A * np.arange(9.0).reshape(3, 3))
+
+
+def self_list(x):
+    lst = [x[0], x[1], x[2]]
+    lst[::-1] = lst
+    return lst[0] * 1.0 + lst[1] * 10.0 + lst[2] * 100.0
+
+
+def self_in_loop(x):
+    y = x * 1.0
+    for i in range(2):
+        y[::-1] = y
+        y = y * x
+    return np.sum(y * WR)
+
+
+x0, x1, x2 = XR
+BY_HAND = {
+    rep_set: [0.0, 1.0, 0.0],
+    rep_add: [0.0, 2 * x1, 0.0],
+    rep_sub: [1.0, -2 * x1 + 10.0, -20 * x2 + 100.0],
+    rep_mul: [x1 ** 2, 2 * x0 * x1 + 10 * x2 ** 2, 20 * x1 * x2 + 100.0],
+    rep_div: [1 / (x2 + 3) - 10 * x1 / (x0 + 3) ** 2, 10 / (x0 + 3) + 0.0,
+              -x0 / (x2 + 3) ** 2 + 100.0],
+    rep_scalar: [0.0, 1.0 + 2.0 + 3.0, 0.0],
+    rep_loop: [0.0, 1.0 + 10.0 * 2.0, 100.0 * 3.0],
+    self_reversed: [100.0, 10.0, 1.0],
+    self_permuted: [100.0, 1.0, 10.0],
+    self_list: [100.0, 10.0, 1.0],
+}
+del x0, x1, x2
+
+
+@pytest.mark.parametrize("f", [rep_set, rep_add, rep_sub, rep_mul, rep_div, rep_2d, rep_rows,
+                               rep_scalar, rep_loop, self_reversed, self_permuted, self_rows,
+                               self_list, self_in_loop], ids=lambda f: f.__name__)
+def test_repeated_index_writes(f):
+    from ad_compiler import hessian, vjp
+    from tests.reference import fd_hessian
+    x = XR.copy()
+    ref = fd_grad(f, (x,))
+    if f in BY_HAND:
+        np.testing.assert_allclose(ref, BY_HAND[f], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad(f)(x), ref, rtol=1e-6, atol=1e-8)
+    value, pullback = vjp(f, x)
+    assert value == f(XR.copy())
+    np.testing.assert_allclose(pullback(1.0)[0], ref, rtol=1e-6, atol=1e-8)
+    for t in np.eye(3):
+        np.testing.assert_allclose(jvp(f, (x,), (t,))[1], ref @ t, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(hessian(f)(x), fd_hessian(f, (x,), 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(x, XR)
+
+
+def test_take_at_keeps_only_the_last_of_repeated_positions():
+    from ad_compiler import runtime as ad
+    g = np.arange(1.0, 7.0).reshape(2, 3)
+    np.testing.assert_array_equal(ad.take_at(g[0], [0, 0, 2]), [0.0, 1.0, 3.0])
+    np.testing.assert_array_equal(ad.take_at(g[0], np.array([[0, 2], [0, 2]])),
+                                  [[0.0, 0.0], [1.0, 3.0]])
+    np.testing.assert_array_equal(ad.take_at(g, ([0, 0, 1], [1, 1, 0])), [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(ad.take_at(g, (slice(None), [2, 2])), [[0.0, 3.0], [0.0, 6.0]])
+    np.testing.assert_array_equal(ad.take_at(g, [1, 1]), [[0.0] * 3, [4.0, 5.0, 6.0]])
+    # no repeats: a plain copy; slices, ints and masks cannot repeat
+    np.testing.assert_array_equal(ad.take_at(g, ([1, 0], [0, 2])), [4.0, 3.0])
+    np.testing.assert_array_equal(ad.take_at(g, g > 3.0), [4.0, 5.0, 6.0])
+    assert not ad._may_repeat((slice(None), 1, np.array([True, False])))

@@ -579,3 +579,75 @@ def test_quantile_levels_given_as_a_list_with_a_differentiated_entry(f):
     np.testing.assert_allclose(grad(f)(u), fd, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose([jvp(f, (u,), (e,))[1] for e in np.eye(5)], fd,
                                rtol=1e-6, atol=1e-8)
+
+
+# --- list.reverse() and list.sort() ----------------------------------------
+# lst.reverse() was not followed at all (grad and jvp of the unreversed list,
+# silently); lst.sort() became np.sort(lst), whose forward rule crashed on the
+# list tangent ('list' object has no attribute 'ndim').  Both are now the
+# functional ad.reversed_ / ad.sorted_ (a new list, as Python keeps a list).
+
+def list_reverse(x):
+    lst = [x[0], x[1], x[2]]
+    lst.reverse()
+    return lst[0] * 1.0 + lst[1] * 2.0 + lst[2] * 3.0      # 3 x0 + 2 x1 + x2
+
+
+def list_sort(x):
+    lst = [x[0] * 2.0, x[1], x[2] * x[0]]
+    lst.sort()
+    return lst[0] * 1.0 + lst[1] * 2.0 + lst[2] * 3.0
+
+
+def list_sort_keywords(x):
+    lst = [x[0], x[1], x[2]]
+    lst.sort(key=abs, reverse=True)
+    return lst[0] * 1.0 + lst[1] * 2.0 + lst[2] * 3.0
+
+
+def list_reverse_in_loop(x):
+    lst = []
+    for i in range(3):
+        lst.append(x[i] * (i + 1.0))
+    s = 0.0
+    for i in range(2):
+        lst.reverse()
+        s = s + lst[0] * (i + 1.0) * x[1]
+    return s
+
+
+def list_of_arrays_reversed(x):
+    lst = [x * 1.0, x * 2.0]
+    lst.reverse()
+    return np.sum(lst[0] * W3) + np.sum(lst[1] ** 2)
+
+
+LIST_METHODS = [list_reverse, list_sort, list_sort_keywords, list_reverse_in_loop,
+                list_of_arrays_reversed]
+
+
+@pytest.mark.parametrize("f", LIST_METHODS, ids=lambda f: f.__name__)
+def test_list_reverse_and_sort(f):
+    from ad_compiler import hessian
+    from tests.reference import fd_hessian
+    ref = fd_grad(f, X)
+    np.testing.assert_allclose(grad(f)(X), ref, rtol=1e-6, atol=1e-8)
+    out, pb = vjp(f, X)
+    np.testing.assert_allclose(out, f(X))
+    np.testing.assert_allclose(pb(1.0)[0], ref, rtol=1e-6, atol=1e-8)
+    for t in (T, np.eye(3)[0]):
+        value, tangent = jvp(f, (X,), (t,))
+        np.testing.assert_allclose(value, f(X))
+        np.testing.assert_allclose(tangent, ref @ t, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(hessian(f)(X), fd_hessian(f, (X,), 0), rtol=1e-4, atol=1e-5)
+
+
+def test_list_reverse_by_hand():
+    np.testing.assert_allclose(grad(list_reverse)(X), [3.0, 2.0, 1.0])
+
+
+@pytest.mark.parametrize("f", [list_reverse, list_sort, list_sort_keywords],
+                         ids=lambda f: f.__name__)
+def test_list_reverse_and_sort_match_autograd(f):
+    ag = pytest.importorskip("autograd")
+    np.testing.assert_allclose(grad(f)(X), ag.grad(f)(X), rtol=1e-12, atol=1e-12)

@@ -346,12 +346,19 @@ class ReversePass:
         out = []
         bx = self.adj(base)
         if base in state.live:
+            into_value = []
             if isinstance(value, gast.Name) and self.act.is_active(value.id):
                 g = self.ctx.namer.temp("g")
                 out.append(self.loc(nodes.assign(g, nodes.call(
                     self.ad("take_at"), [nodes.name(bx), nodes.copy_node(idx)])), stmt))
-                out += self.contribute(value.id, nodes.call(self.ad("unbroadcast"), [
-                    nodes.name(g), nodes.name(value.id)]), state, stmt)
+                into_value = [(value.id, nodes.call(self.ad("unbroadcast"), [
+                    nodes.name(g), nodes.name(value.id)]))]
+            # x[idx] = x (x[::-1] = x): the value's adjoint goes into bx
+            # itself, so after the zeroing of bx[idx], which would erase it
+            value_is_base = isinstance(value, gast.Name) and value.id == base
+            if not value_is_base:
+                for name, expr in into_value:
+                    out += self.contribute(name, expr, state, stmt)
             if base in state.owned:
                 out.append(self.loc(nodes.expr_stmt(nodes.call(
                     self.ad("zero_at"), [nodes.name(bx), nodes.copy_node(idx)])), stmt))
@@ -359,6 +366,9 @@ class ReversePass:
                 out.append(self.loc(nodes.assign(bx, nodes.call(
                     self.ad("zeroed_at"), [nodes.name(bx), nodes.copy_node(idx)])), stmt))
                 state.owned.add(base)
+            if value_is_base:
+                for name, expr in into_value:
+                    out += self.contribute(name, expr, state, stmt)
         old_stmt, old = annotations.get(stmt, Key.OLD)
         restore_ = gast.Subscript(value=nodes.name(base), slice=nodes.copy_node(target.slice),
                                   ctx=gast.Store())

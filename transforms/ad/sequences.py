@@ -360,6 +360,19 @@ def _own_nodes(tree):
 
 def _sequence_returns(tree):
     nodes = list(_own_nodes(tree))
+    seqs, is_seq = _sequence_names(nodes)
+    return any(isinstance(node, gast.Return) and node.value is not None and is_seq(node.value)
+               for node in nodes)
+
+
+def sequence_names(tree):
+    """The local names of function ``tree`` that some binding shows to be a
+    list or tuple (a display, a comprehension, ``list()``, ``sorted()``,
+    ``lst.append(v)``...), syntactic evidence only."""
+    return _sequence_names(list(_own_nodes(tree)))[0]
+
+
+def _sequence_names(nodes):
     seqs = set()
 
     def is_seq(e):
@@ -391,8 +404,7 @@ def _sequence_returns(tree):
             if new:
                 seqs |= new
                 changed = True
-    return any(isinstance(node, gast.Return) and node.value is not None and is_seq(node.value)
-               for node in nodes)
+    return seqs, is_seq
 
 
 # --- records: NamedTuples and dataclasses ------------------------------------

@@ -79,7 +79,7 @@ class Anf:
                 return self._append(lst, v.args[0])
             if (isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
                     and isinstance(v.func.value, gast.Name) and v.func.value.id in self.locals
-                    and v.func.attr in _INPLACE_METHODS):
+                    and v.func.attr in _INPLACE_METHODS | {"reverse"}):
                 return self._inplace_method(v)
             pre, op = self._simplify(stmt.value)
             return pre + [gast.Expr(value=op)]
@@ -425,9 +425,21 @@ class Anf:
 
     def _inplace_method(self, call):
         """``y.sort(axis)`` sorts in place: rewritten ``y = np.sort(y, axis)``;
-        other in-place array methods are refused."""
+        on a list (``lst = [...]`` or ``lst.sort(key=k, reverse=r)``), ``lst =
+        ad.sorted_(lst, key=k, reverse=r)``; ``lst.reverse()`` is ``lst =
+        ad.reversed_(lst)`` (arrays have no .reverse()).  Other in-place
+        array methods are refused."""
         name = call.func.value.id
         meth = call.func.attr
+        if meth == "reverse" or (meth == "sort" and self._is_list(name, call)):
+            if call.args or (meth == "reverse" and call.keywords):
+                raise self.info.error(call, f"unsupported arguments for list.{meth}()",
+                                      construct=f".{meth}()")
+            ad = self.inject("ad", runtime)
+            new = gast.Call(func=nodes.attr(nodes.name(ad), "reversed_" if meth == "reverse"
+                                            else "sorted_"),
+                            args=[nodes.name(name)], keywords=call.keywords)
+            return self._assign([nodes.name(name, store=True)], new)
         if meth not in ("sort",):
             raise self.info.error(call, f"cannot differentiate the in-place method .{meth}()",
                                   hint=f"assign a new array instead (e.g. {name} = "
@@ -437,6 +449,17 @@ class Anf:
         new = gast.Call(func=nodes.attr(nodes.name(np_name), meth),
                         args=[nodes.name(name)] + list(call.args), keywords=call.keywords)
         return self._assign([nodes.name(name, store=True)], new)
+
+
+    def _is_list(self, name, call):
+        """Is ``name`` (receiving ``.sort()``) a list: keywords only
+        list.sort takes, or a binding of the function that makes it one?"""
+        if any(k.arg in ("key", "reverse") for k in call.keywords):
+            return True
+        if getattr(self, "_list_names", None) is None:
+            from ad_compiler.transforms.ad.sequences import sequence_names
+            self._list_names = sequence_names(self.info.node)
+        return name in self._list_names
 
 
     def _append(self, lst, value):
