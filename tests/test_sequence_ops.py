@@ -651,3 +651,84 @@ def test_list_reverse_by_hand():
 def test_list_reverse_and_sort_match_autograd(f):
     ag = pytest.importorskip("autograd")
     np.testing.assert_allclose(grad(f)(X), ag.grad(f)(X), rtol=1e-12, atol=1e-12)
+
+
+# --- list.extend / insert / clear / pop as statements (they were silently
+# ignored: wrong values and derivatives); list.remove and pop(i) with a
+# computed index are refused
+
+def _lm_extend(x):
+    lst = [x[0], x[1]]
+    lst.extend([x[2] ** 2, x[0] * x[1]])
+    lst.extend(x[1:] * 2.0)
+    return lst[0] + 2 * lst[1] + 3 * lst[2] + 4 * lst[3] + lst[4] * lst[-1]
+
+
+def _lm_insert(x):
+    lst = [x[0], x[1], x[2]]
+    lst.insert(1, x[2] ** 2)
+    lst.insert(-1, np.sin(x[0]))
+    return lst[0] + 2 * lst[1] + 3 * lst[2] + 4 * lst[3] + 5 * lst[4]
+
+
+def _lm_clear(x):
+    lst = [x[0] ** 2]
+    lst.clear()
+    lst.append(x[1] * 3.0)
+    return lst[0] + len(lst)
+
+
+def _lm_pop(x):
+    lst = [x[0], x[1] ** 2, x[2] * 3.0, x[0] * x[2]]
+    lst.pop()
+    lst.pop(0)
+    lst.pop(-2)
+    return lst[0] * 7.0 + len(lst)
+
+
+def _lm_loop(x):
+    acc = []
+    for i in range(3):
+        acc.extend([x[i] * (i + 1), x[i] ** 2])
+        acc.insert(0, np.tanh(x[i]))
+    acc.pop(1)
+    return sum(acc) + acc[0] * acc[-1]
+
+
+def _lm_remove(x):
+    lst = [x[0], x[1]]
+    lst.remove(x[0])
+    return lst[0]
+
+
+def _lm_pop_computed(x, i):
+    lst = [x[0], x[1]]
+    lst.pop(i)
+    return lst[0]
+
+
+@pytest.mark.parametrize("fn", [_lm_extend, _lm_insert, _lm_clear, _lm_pop, _lm_loop],
+                         ids=lambda f: f.__name__)
+def test_list_mutating_methods(fn):
+    from ad_compiler import hessian, jvp, value_and_grad
+    autograd = pytest.importorskip("autograd")
+    x = np.array([0.3, -0.7, 1.1])
+    h = 1e-6
+    fd = np.array([(fn(x + h * e) - fn(x - h * e)) / (2 * h) for e in np.eye(3)])
+    v, g = value_and_grad(fn)(x)
+    assert v == pytest.approx(fn(x), rel=1e-12)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g, autograd.grad(fn)(x), rtol=1e-12, atol=1e-14)
+    t = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(jvp(fn, (x,), (t,))[1], fd @ t, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(hessian(fn)(x), autograd.hessian(fn)(x), rtol=1e-10, atol=1e-12)
+
+
+def test_list_remove_and_computed_pop_are_refused():
+    from ad_compiler import CompileError
+    x = np.array([0.3, -0.7, 1.1])
+    with pytest.raises(CompileError, match=r"test_sequence_ops.py:\d+:\d+: cannot differentiate "
+                                           r"list.remove\(\) here"):
+        grad(_lm_remove)(x)
+    with pytest.raises(CompileError, match=r"list.pop\(\) here: the index is computed"):
+        grad(_lm_pop_computed)(x, 1)

@@ -47,6 +47,19 @@ from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.ad.ops import describe
 from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE
 
+# list methods that change the list in place (besides append, sort, reverse)
+_LIST_MUTATORS = {"extend", "insert", "clear", "pop", "remove"}
+
+
+def _int_constant(e):
+    """The value of an int literal (``3``, ``-2``), else None."""
+    sign = 1
+    if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
+        e, sign = e.operand, -1
+    if isinstance(e, gast.Constant) and type(e.value) is int:
+        return sign * e.value
+    return None
+
 
 class Anf:
     def _block(self, stmts):
@@ -77,6 +90,10 @@ class Anf:
                 # the adjoint sweep can restore the old one
                 lst = v.func.value.id
                 return self._append(lst, v.args[0])
+            if (isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
+                    and isinstance(v.func.value, gast.Name) and v.func.value.id in self.locals
+                    and v.func.attr in _LIST_MUTATORS and self._is_list(v.func.value.id, v)):
+                return self._list_method(v)
             if (isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
                     and isinstance(v.func.value, gast.Name) and v.func.value.id in self.locals
                     and v.func.attr in _INPLACE_METHODS | {"reverse"}):
@@ -450,6 +467,56 @@ class Anf:
                         args=[nodes.name(name)] + list(call.args), keywords=call.keywords)
         return self._assign([nodes.name(name, store=True)], new)
 
+
+    def _list_method(self, call):
+        """The other in-place list methods on a local list, as statements,
+        rebind the name to a new list as ``lst.append(v)`` does (so the
+        adjoint sweep can restore the old one): ``lst.extend(e)`` is ``lst =
+        lst + list(e)``, ``lst.insert(i, v)`` is ``lst = lst[:i] + [v] +
+        lst[i:]``, ``lst.clear()`` is ``lst = []``, ``lst.pop()`` /
+        ``lst.pop(k)`` (k a constant) drop that member; ``lst.remove(v)``
+        (a search by equality) and ``lst.pop(i)`` with a computed index are
+        refused (they were silently ignored)."""
+        name, meth, args = call.func.value.id, call.func.attr, list(call.args)
+
+        def refuse(why):
+            raise self.info.error(call, f"cannot differentiate list.{meth}() here: {why}",
+                                  hint=f"rebind the list instead, e.g. {name} = "
+                                       f"{name}[:i] + {name}[i + 1:]",
+                                  construct=f"list.{meth}()")
+
+        def part(lower, upper):
+            return gast.Subscript(value=nodes.name(name), ctx=gast.Load(), slice=gast.Slice(
+                lower=None if lower is None else nodes.const(lower) if isinstance(lower, int)
+                else lower,
+                upper=None if upper is None else nodes.const(upper) if isinstance(upper, int)
+                else upper, step=None))
+
+        def plus(*xs):
+            out = xs[0]
+            for x in xs[1:]:
+                out = gast.BinOp(left=out, op=gast.Add(), right=x)
+            return out
+        if call.keywords or any(isinstance(a, gast.Starred) for a in args):
+            refuse("keyword or starred arguments")
+        pre = []
+        if meth == "extend" and len(args) == 1:
+            new = plus(nodes.name(name), gast.Call(func=nodes.name("list"), args=args,
+                                                   keywords=[]))
+        elif meth == "insert" and len(args) == 2:
+            pre, i = self._atomize(args[0])
+            new = plus(part(None, i), gast.List(elts=[args[1]], ctx=gast.Load()), part(i, None))
+        elif meth == "clear" and not args:
+            new = gast.List(elts=[], ctx=gast.Load())
+        elif meth == "pop" and len(args) <= 1:
+            k = -1 if not args else _int_constant(args[0])
+            if k is None:
+                refuse("the index is computed (only a constant index is followed)")
+            new = part(None, -1) if k == -1 else plus(part(None, k), part(k + 1, None))
+        else:
+            refuse("its search by equality is not followed" if meth == "remove"
+                   else "unsupported arguments")
+        return pre + self._assign([nodes.name(name, store=True)], new)
 
     def _is_list(self, name, call):
         """Is ``name`` (receiving ``.sort()``) a list: keywords only
