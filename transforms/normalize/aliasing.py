@@ -133,11 +133,46 @@ class Aliasing:
         return out
 
 
+    def _split_chained_assignments(self, stmts):
+        """``a = b = e`` binds both names to the same object: an in-place
+        write through one (``a += 1.0``, ``a[0] = v``) changes the other in
+        Python.  Rewritten ``b = e; a = b`` (the value held by the last
+        plain-name target, the others assigned from it in their order), so
+        that the alias analyses see ``a`` as a second name of ``b``.  Left
+        alone when no plain-name target can hold the value without changing
+        what the other targets mean (``x[0] = y[0] = v``, ``d[a] = a = v``)."""
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse", "finalbody"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub and isinstance(sub[0], gast.stmt):
+                    setattr(s, field, self._split_chained_assignments(sub))
+            if not (isinstance(s, gast.Assign) and len(s.targets) > 1):
+                out.append(s)
+                continue
+            holder = None
+            for t in reversed(s.targets):
+                if isinstance(t, gast.Name) and not any(
+                        isinstance(n, gast.Name) and n.id == t.id
+                        for o in s.targets if o is not t for n in nodes.walk(o)):
+                    holder = t
+                    break
+            if holder is None:
+                out.append(s)
+                continue
+            out.append(nodes.located(nodes.assign(holder, s.value), s))
+            for t in s.targets:
+                if t is not holder:
+                    out.append(nodes.located(nodes.assign(t, nodes.name(holder.id)), s))
+        return out
+
+
     def _copy_aliased_writes(self, body, params=None):
         """A name written in place (``W[0] = v``) that was bound to a value the
         function did not allocate (``W = params["W"]``, ``W = other``) could
         share memory with the caller's data or another name: give it a
         private copy right after such a binding."""
+        body = self._split_chained_assignments(body)
         written = {}
         for node in nodes.walk(gast.Module(body=body, type_ignores=[])):
             targets = node.targets if isinstance(node, gast.Assign) else (
