@@ -1118,3 +1118,136 @@ def test_refusal_through_a_partial_entry_is_at_the_users_line():
         assert e.filename == __file__
         assert e.lineno in (_line_of("LINE-PARTIAL-INNER"), _line_of("LINE-ON-ARGUMENT"))
     assert through.value.lineno == direct.value.lineno
+
+
+# -- chained assignment, attribute views ------------------------------------
+#
+# Each refused function marks the line the CompileError must point at with
+# a trailing ``# AT-<tag>`` comment.
+
+X6 = np.arange(1.0, 7.0) * 0.3
+
+
+def refused_at(f, marker, *args, words=()):
+    err = refused(f, *args, words=words)
+    assert err.lineno == _line_of(marker), (err.lineno, _line_of(marker), str(err))
+    return err
+
+
+def chained_then_update(x):
+    a = b = x * 2.0
+    a += 1.0  # AT-CHAIN-UPDATE
+    return np.sum(b * x)
+
+
+def chained_then_writes(x):
+    a = b = np.zeros(3)
+    a[0] = x[0]  # AT-CHAIN-WRITE
+    b[1] = x[1] * 3.0
+    return np.sum(a * b) + np.sum(a) * x[2]
+
+
+def chained_three_update_middle(x):
+    a = b = c = x * 1.0
+    b *= 2.0  # AT-CHAIN-THREE
+    return np.sum(a * x) + np.sum(c)
+
+
+@pytest.mark.parametrize("f, marker, words", [
+    (chained_then_update, "AT-CHAIN-UPDATE", ("'a'", "'b'")),
+    (chained_then_writes, "AT-CHAIN-WRITE", ("'a'", "'b'")),
+    (chained_three_update_middle, "AT-CHAIN-THREE", ("'b'",))])
+def test_in_place_writes_after_a_chained_assignment_are_refused(f, marker, words):
+    refused_at(f, marker, X3.copy(), words=words)
+
+
+def chained_scalars_rebound(x):
+    a = b = 0.0
+    a = a + x[0]
+    b = b + x[1] * a
+    return a * b
+
+
+def chained_arrays_rebound(x):
+    a = b = x * 2.0
+    a = a + 1.0
+    return np.sum(a * b)
+
+
+def chained_into_an_element(x):
+    y = np.zeros(3)
+    y[0] = z = x[1] * 2.0
+    return np.sum(y * x) + z
+
+
+def chained_read_only(x):
+    s = t = np.sum(x ** 2)
+    u = v = x * 3.0
+    return s * t + np.sum(u * v)
+
+
+@pytest.mark.parametrize("f", [chained_scalars_rebound, chained_arrays_rebound,
+                               chained_into_an_element, chained_read_only])
+def test_chained_assignments_without_in_place_writes_differentiate(f):
+    check_both_modes(f, X3.copy())
+
+
+def transpose_attribute_write(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    Y[1, 0] = x[0] ** 2  # AT-DOT-T
+    return np.sum(X)
+
+
+def mT_attribute_write(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.mT
+    Y[1, 0] = x[0] ** 2  # AT-DOT-MT
+    return np.sum(X * X)
+
+
+def real_attribute_write(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.real
+    Y[1, 0] = x[0] ** 2  # AT-DOT-REAL
+    return np.sum(X)
+
+
+def transpose_attribute_update(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    Y += 1.0  # AT-DOT-T-UPDATE
+    return np.sum(X * X)
+
+
+def source_write_read_through_attribute(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    X[0, 1] = x[0] ** 2  # AT-DOT-T-SOURCE
+    return np.sum(Y * Y)
+
+
+@pytest.mark.parametrize("f, marker", [
+    (transpose_attribute_write, "AT-DOT-T"), (mT_attribute_write, "AT-DOT-MT"),
+    (real_attribute_write, "AT-DOT-REAL"), (transpose_attribute_update, "AT-DOT-T-UPDATE"),
+    (source_write_read_through_attribute, "AT-DOT-T-SOURCE")])
+def test_writes_through_attribute_views_of_locals_are_refused(f, marker):
+    refused_at(f, marker, X6.copy(), words=("'X'", "'Y'"))
+
+
+def transpose_attribute_read(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    return np.sum(Y[0] * X[0, :2]) + np.sum(X.mT * X.T)
+
+
+def transpose_attribute_written_not_source(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    Y[1, 0] = x[0] ** 2
+    return np.sum(Y * Y)
+
+
+@pytest.mark.parametrize("f", [transpose_attribute_read, transpose_attribute_written_not_source])
+def test_attribute_views_without_a_stale_read_differentiate(f):
+    check_both_modes(f, X6.copy())

@@ -335,9 +335,11 @@ class Aliasing:
                     continue
                 bkey = v.slice if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) \
                     else None
+                # (an attribute view ``Y = X.T``, ``X.mT``, ``X.real`` is
+                # checked here, as ``np.transpose(X)`` and ``X.swapaxes(0, 1)``
+                # are: _refuse_alias_updates sees only names and subscripts)
                 simple = isinstance(v, gast.Name) or (
-                    isinstance(v, (gast.Subscript, gast.Attribute))
-                    and isinstance(v.value, gast.Name)) or (
+                    isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)) or (
                     isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
                     and v.func.attr == "copy") or annotations.get(b, Key.UNPACKED, False)
                 for root, w, key, deep in writes:
