@@ -335,6 +335,12 @@ def write_through_attribute_view(x):
     return np.sum(X)
 
 
+def write_into_fancy_index_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    A[[0, 1]][0] = 100.0  # ERROR: write_into_index_copy
+    return np.sum(A)
+
+
 def _apply_fn(fn, v):
     return fn(v)
 
@@ -399,6 +405,7 @@ STRICT_CASES = [
     Case("container_of_views_read_after_write", rows_list_read_after_write, (np.ones((2, 3)),)),
     Case("chained_assignment_update", chained_assignment_update, (X3,)),
     Case("attribute_view_write", write_through_attribute_view, (X4,)),
+    Case("write_into_index_copy", write_into_fancy_index_copy, (X4,)),
     Case("function_value_unknown", function_from_loop, (X3,)),
     Case("closure_value", closure_passed_as_value, (X3,)),
     Case("ufunc_method_no_rule", product_by_ufunc_reduce, (X3,)),

@@ -1251,3 +1251,81 @@ def transpose_attribute_written_not_source(x):
 @pytest.mark.parametrize("f", [transpose_attribute_read, transpose_attribute_written_not_source])
 def test_attribute_views_without_a_stale_read_differentiate(f):
     check_both_modes(f, X6.copy())
+
+
+# -- writes through a subscript that makes a copy ---------------------------
+
+X4 = np.array([1.0, 2.0, 3.0, 4.0]) * 0.7
+
+
+def write_into_fancy_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    A[[0, 1]][0] = 100.0  # AT-FANCY-LIST
+    return np.sum(A)
+
+
+def write_into_mask_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    A[A > 1.0][0] = 100.0  # AT-FANCY-MASK
+    return np.sum(A)
+
+
+def update_into_index_array_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    idx = np.array([1, 0])
+    A[idx][0] += 100.0  # AT-FANCY-NAME
+    return np.sum(A)
+
+
+def write_into_list_index_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    idx = [0, 1]
+    A[idx][0] = x[0]  # AT-FANCY-LISTNAME
+    return np.sum(A)
+
+
+def write_into_list_slice_copy(x):
+    L = [x[0] * 1.0, x[1] * 1.0]
+    L[0:2][0] = 100.0  # AT-LIST-SLICE
+    return L[0] + L[1]
+
+
+@pytest.mark.parametrize("f, marker", [
+    (write_into_fancy_copy, "AT-FANCY-LIST"), (write_into_mask_copy, "AT-FANCY-MASK"),
+    (update_into_index_array_copy, "AT-FANCY-NAME"),
+    (write_into_list_index_copy, "AT-FANCY-LISTNAME"),
+    (write_into_list_slice_copy, "AT-LIST-SLICE")])
+def test_writes_into_a_copy_made_by_indexing_are_refused(f, marker):
+    refused_at(f, marker, X4.copy(), words=("'A'",) if "list_slice" not in f.__name__
+               else ("'L'",))
+
+
+def write_through_basic_chain(x):
+    A = np.outer(x[:2], x[2:4])
+    i = 1
+    A[i][0] = x[0] ** 2
+    A[0:2][0, 1] = x[1] * x[2]
+    A[..., 1][None][0, 0] = x[3] ** 2
+    return np.sum(A * A)
+
+
+def write_through_keys_and_list_elements(x):
+    d = {"a": x * 1.0, "b": x * 2.0}
+    for k in ["a", "b"]:
+        d[k][0] = x[1] ** 2
+    ws = [x * 1.0, x * 2.0]
+    for i in range(2):
+        ws[i][1] += x[2] ** 2
+    return np.sum(d["a"] * d["b"]) + np.sum(ws[0] * ws[1])
+
+
+def fancy_reads_and_last_index_writes(x):
+    A = np.outer(x[:2], x[2:4])
+    A[0][[0, 1]] = x[:2] ** 2
+    return np.sum(A[[0, 1]][0] * A[[1, 0]]) + np.sum(A)
+
+
+@pytest.mark.parametrize("f", [write_through_basic_chain, write_through_keys_and_list_elements,
+                               fancy_reads_and_last_index_writes])
+def test_chained_writes_through_views_and_elements_differentiate(f):
+    check_both_modes(f, X4.copy())

@@ -155,7 +155,7 @@ class Anf:
             chain = self._store_chain(target)
             if chain is not None:
                 p3, val = self._atomize(value)
-                return chain[0] + p3 + self._chain_writes(chain[1], chain[2], val)
+                return chain[0] + p3 + self._chain_writes(chain[1], chain[2], val, chain[3])
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)
             p3, val = self._atomize(value)
@@ -172,11 +172,15 @@ class Anf:
 
     def _store_chain(self, target, check=True):
         """``a[k][i] = v`` (two or more subscripts rooted at a local name):
-        (statements, root, [index atoms]) or None for a single subscript
+        (statements, root, [index atoms], (checks, target)) or None for a single subscript
         or a root that is not a local name.  A chain through an attribute
         (``self.W[0] = v``, ``x.T[0] = v``, ``x.flat[0] = v``) writes into
         an array the function does not own: refused.  With ``check=False``
-        only say whether ``target`` is such a chain (nothing refused)."""
+        only say whether ``target`` is such a chain (nothing refused).
+        The fourth element, ``(checks, target)``, says which inner indices
+        need a run-time check that they index the container's own element
+        (``_chain_writes``); an inner index that is statically advanced
+        (``A[[0, 1]][0] = v``: a copy) is refused here."""
         parts = []
         node = target
         through = None
@@ -203,14 +207,42 @@ class Anf:
             return True
         pre = []
         steps = []
+        checks = []
+        inner = list(reversed(parts))[:-1]
         for part in reversed(parts):
+            if any(part is q for q in inner) and self._advanced_index(part.slice):
+                # A[[0, 1]][0] = v: A[[0, 1]] is a new array, Python writes
+                # into that temporary and A is unchanged
+                raise self.info.error(
+                    target, f"cannot differentiate an in-place write through an advanced "
+                    f"index of '{node.id}' (a list, an index or mask array): that "
+                    f"subscript makes a copy, Python writes into the temporary copy and "
+                    f"'{node.id}' is unchanged",
+                    hint="index once with all the indices (A[idx, j] = v), or copy, "
+                         "write and store back: t = A[idx]; t[j] = v; A[idx] = t",
+                    construct="write into a copy made by indexing")
             p, index = self._index(part.slice)
             pre += p
             steps.append(index)
-        return pre, node.id, steps
+            checks.append(any(part is q for q in inner) and not (
+                isinstance(part.slice, gast.Constant)
+                and isinstance(part.slice.value, (int, str))
+                and not isinstance(part.slice.value, bool)))
+        return pre, node.id, steps, (checks, target)
 
 
-    def _chain_writes(self, root, steps, val):
+    def _index_kind(self, index):
+        """``index`` as an atom for ``ad.check_element_index``: each slice
+        becomes ``...``, which is an element index exactly when a slice is
+        (basic for an array, a copy for a list), and a slice is no operand."""
+        if isinstance(index, gast.Slice):
+            return nodes.const(Ellipsis)
+        if isinstance(index, gast.Tuple):
+            return gast.Tuple(elts=[self._index_kind(e) for e in index.elts], ctx=gast.Load())
+        return copy.deepcopy(index)
+
+
+    def _chain_writes(self, root, steps, val, checked=([], None)):
         """Store ``val`` at ``root[s1][s2]...[sn]`` without writing into memory
         the function does not own: each intermediate element is read and
         copied (``t1 = ad.copy_input(root[s1])``), written, and stored back
@@ -221,7 +253,22 @@ class Anf:
         ad = self.inject("ad", runtime)
         out = []
         holders = [nodes.name(root)]
-        for index in steps[:-1]:
+        checks, target = checked
+        for k, index in enumerate(steps[:-1]):
+            if k < len(checks) and checks[k] and target is not None \
+                    and not self.info.filename.startswith("<ad_compiler"):
+                # an index known only at run time: the element must be the
+                # container's own (an element of a list or dict, a basic
+                # index of an array), not a copy (A[idx][0] = v, L[1:][0] = v)
+                out.append(gast.Expr(value=nodes.call(
+                    nodes.attr(nodes.name(ad), "check_element_index"),
+                    [copy.deepcopy(holders[-1]), self._index_kind(index),
+                     nodes.const(f"cannot differentiate an in-place write through a subscript "
+                                 f"of '{root}' that makes a copy (an advanced index of an "
+                                 f"array, a slice of a list): Python writes into the "
+                                 f"temporary copy and '{root}' is unchanged"),
+                     nodes.const(self.info.filename), nodes.const(target.lineno),
+                     nodes.const(target.col_offset)])))
             t = self._temp()
             out.append(nodes.assign(t, gast.Subscript(value=copy.deepcopy(holders[-1]),
                                                       slice=copy.deepcopy(index), ctx=gast.Load())))
@@ -246,7 +293,7 @@ class Anf:
         if isinstance(target, gast.Subscript) and self._store_chain(target, check=False):
             # a[k][i] += v: read the element, then store the new value
             # through the chain (see _chain_writes)
-            pre, root, steps = self._store_chain(target)
+            pre, root, steps, checked = self._store_chain(target)
             read = nodes.name(root)
             for index in steps:
                 old = self._temp()
@@ -256,7 +303,7 @@ class Anf:
             p3, val = self._atomize(stmt.value)
             new = self._temp()
             pre += p3 + [nodes.assign(new, gast.BinOp(left=read, op=stmt.op, right=val))]
-            return pre + self._chain_writes(root, steps, nodes.name(new))
+            return pre + self._chain_writes(root, steps, nodes.name(new), checked)
         if isinstance(target, gast.Subscript):
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)
