@@ -341,6 +341,12 @@ def write_into_fancy_index_copy(x):
     return np.sum(A)
 
 
+def swap_rows_through_views(A):
+    A = A * 1.0
+    A[0], A[1] = A[1], A[0]  # ERROR: tuple_swap_of_views
+    return A[0, 0] + 10.0 * A[1, 0]
+
+
 def _apply_fn(fn, v):
     return fn(v)
 
@@ -406,6 +412,7 @@ STRICT_CASES = [
     Case("chained_assignment_update", chained_assignment_update, (X3,)),
     Case("attribute_view_write", write_through_attribute_view, (X4,)),
     Case("write_into_index_copy", write_into_fancy_index_copy, (X4,)),
+    Case("tuple_swap_of_views", swap_rows_through_views, (np.ones((2, 2)),)),
     Case("function_value_unknown", function_from_loop, (X3,)),
     Case("closure_value", closure_passed_as_value, (X3,)),
     Case("ufunc_method_no_rule", product_by_ufunc_reduce, (X3,)),

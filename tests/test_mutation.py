@@ -1329,3 +1329,64 @@ def fancy_reads_and_last_index_writes(x):
                                fancy_reads_and_last_index_writes])
 def test_chained_writes_through_views_and_elements_differentiate(f):
     check_both_modes(f, X4.copy())
+
+
+# -- tuple assignments whose right side holds views -------------------------
+
+A22 = np.array([[1.0, 2.0], [3.0, 4.0]]) * 0.9
+
+
+def swap_rows_through_views(A):
+    A = A.copy()
+    A[0], A[1] = A[1], A[0]  # AT-SWAP-ROWS
+    return A[0, 0] + 10.0 * A[1, 0]
+
+
+def tuple_view_into_a_name(A):
+    A = A.copy()
+    A[0], b = A[1] * 2.0, A[0]  # AT-SWAP-NAME
+    return np.sum(b * b)
+
+
+def view_read_after_a_tuple_write(A):
+    A = A.copy()
+    r = A[0]
+    A[0], A[1] = A[1] * 2.0, A[0] * 3.0  # AT-SWAP-LATER
+    return np.sum(r)
+
+
+@pytest.mark.parametrize("f, marker", [
+    (swap_rows_through_views, "AT-SWAP-ROWS"), (tuple_view_into_a_name, "AT-SWAP-NAME"),
+    (view_read_after_a_tuple_write, "AT-SWAP-LATER")])
+def test_tuple_assignments_reading_views_of_what_they_write_are_refused(f, marker):
+    refused_at(f, marker, A22.copy(), words=("'A'",))
+
+
+def swap_elements(A):
+    x = A.ravel() * 1.0
+    x[0], x[1] = x[1], x[0] * 2.0
+    return x[0] + 10.0 * x[1] + x[2] * x[3]
+
+
+def swap_list_entries(A):
+    L = [A[0] * 1.0, A[1] * 2.0]
+    L[0], L[1] = L[1], L[0]
+    return np.sum(L[0]) + 10.0 * np.sum(L[1] ** 2)
+
+
+def swap_row_copies(A):
+    A = A.copy()
+    A[0], A[1] = A[1].copy(), A[0].copy()
+    return A[0, 0] + 10.0 * A[1, 0] * A[1, 1]
+
+
+def tuple_of_fresh_values(A):
+    B = A * 1.0
+    B[0], B[1] = A[1] * 2.0, B[0] * 3.0
+    return np.sum(B * B)
+
+
+@pytest.mark.parametrize("f", [swap_elements, swap_list_entries, swap_row_copies,
+                               tuple_of_fresh_values])
+def test_tuple_assignments_of_numbers_copies_and_elements_differentiate(f):
+    check_both_modes(f, A22.copy())

@@ -36,7 +36,7 @@ from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.normalize.common import (
     _ALLOCATORS, _HOLDING_METHODS, _INDEX_ARRAYS, _MUTATING_METHODS, _NO_COPY, _OPSYMS,
-    _VIEW_LISTS, _VIEWS, _stored_names)
+    _VIEW_LISTS, _VIEWS, _stored_names, _target_leaves)
 from ad_compiler.transforms.normalize.mutations import _mutations_of, written_parameters
 
 
@@ -177,7 +177,7 @@ class Aliasing:
         for node in nodes.walk(gast.Module(body=body, type_ignores=[])):
             targets = node.targets if isinstance(node, gast.Assign) else (
                 [node.target] if isinstance(node, gast.AugAssign) else [])
-            for t in targets:
+            for t in [leaf for t in targets for leaf in _target_leaves(t)]:
                 if isinstance(t, gast.Subscript):
                     base = t.value
                     while isinstance(base, (gast.Subscript, gast.Attribute)):
@@ -245,19 +245,21 @@ class Aliasing:
         module = gast.Module(body=body, type_ignores=[])
         # in-place writes: (root, statement, key of the first subscript, deep)
         writes = []
-        for node in nodes.walk(module):
-            target = None
+
+        def stores(node):
+            # (A[0], A[1] = ... writes twice: each element of a tuple target)
             if isinstance(node, gast.Assign):
-                target = next((t for t in node.targets
-                               if isinstance(t, (gast.Subscript, gast.Attribute))), None)
-            elif isinstance(node, gast.AugAssign):
-                target = node.target
-            elif isinstance(node, gast.Expr) and isinstance(node.value, gast.Call) \
+                return [leaf for t in node.targets for leaf in _target_leaves(t)
+                        if isinstance(leaf, (gast.Subscript, gast.Attribute))]
+            if isinstance(node, gast.AugAssign):
+                return [node.target]
+            if isinstance(node, gast.Expr) and isinstance(node.value, gast.Call) \
                     and isinstance(node.value.func, gast.Attribute) \
                     and node.value.func.attr in _MUTATING_METHODS:
-                target = node.value.func
-            if target is None:
-                continue
+                return [node.value.func]
+            return []
+
+        for node, target in ((n, t) for n in nodes.walk(module) for t in stores(n)):
             chain = []
             base = target
             while isinstance(base, (gast.Subscript, gast.Attribute)):

@@ -45,7 +45,7 @@ from ad_compiler import runtime
 from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.ad.ops import describe
-from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE
+from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE, _target_leaves
 
 
 class Anf:
@@ -136,7 +136,7 @@ class Anf:
                         pre.append(nodes.assign(tmp, a))
                         a = nodes.name(tmp)
                     atoms.append(a)
-                out = pre
+                out = pre + self._stale_tuple_checks(target, value, atoms)
                 for t, a in zip(target.elts, atoms):
                     out += self._assign([t], a)
                 return out
@@ -168,6 +168,44 @@ class Anf:
             return pre + p3 + [nodes.assign(store, val)]
         raise self.info.error(target, "cannot differentiate an assignment to "
                               f"{type(target).__name__}", construct="assignment")
+
+
+    def _stale_tuple_checks(self, target, value, atoms):
+        """``A[0], A[1] = A[1], A[0]``: Python evaluates the right side
+        first, but a basic subscript of an array is a view, and the targets
+        are assigned left to right: ``A[1]`` receives what ``A[0]`` holds
+        after the first write (both rows become the old ``A[1]``).  The
+        derivative code follows each right-hand value as it was read.  For
+        each right-hand value that may share memory with an array an
+        earlier target writes into, a run-time check (``ad.check_not_aliased``:
+        numbers, copies and list elements pass; a view is refused at the
+        user's line)."""
+        if self.info.filename.startswith("<ad_compiler"):
+            return []
+        out = []
+        written = []            # roots written by the targets so far
+        for t, v, a in zip(target.elts, value.elts, atoms):
+            if written and isinstance(a, gast.Name):
+                for root in sorted(set(written) & self._alias_roots(v)):
+                    ad = self.inject("ad", runtime)
+                    msg = (f"tuple assignment: a right-hand value may be a view of "
+                           f"'{root}', which an earlier target of the same assignment "
+                           f"writes into: Python assigns left to right, so this value "
+                           f"would already show that write; the derivative code would not")
+                    out.append(gast.Expr(value=nodes.call(
+                        nodes.attr(nodes.name(ad), "check_not_aliased"),
+                        [nodes.name(a.id), nodes.name(root), nodes.const(False),
+                         nodes.const(msg), nodes.const(self.info.filename),
+                         nodes.const(target.lineno), nodes.const(target.col_offset),
+                         nodes.const(f"copy the right-hand views of '{root}' first "
+                                     f"(A[0], A[1] = A[1].copy(), A[0].copy())")])))
+            for leaf in _target_leaves(t):
+                base = leaf
+                while isinstance(base, (gast.Subscript, gast.Attribute)):
+                    base = base.value
+                if base is not leaf and isinstance(base, gast.Name):
+                    written.append(base.id)
+        return out
 
 
     def _store_chain(self, target, check=True):
