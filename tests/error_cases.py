@@ -347,6 +347,12 @@ def swap_rows_through_views(A):
     return A[0, 0] + 10.0 * A[1, 0]
 
 
+def repeated_array_slot_update(x):
+    hs = [np.zeros(3)] * 2
+    hs[0] += x  # ERROR: shared_slot_update
+    return np.sum(hs[1] * x)
+
+
 def _apply_fn(fn, v):
     return fn(v)
 
@@ -413,6 +419,7 @@ STRICT_CASES = [
     Case("attribute_view_write", write_through_attribute_view, (X4,)),
     Case("write_into_index_copy", write_into_fancy_index_copy, (X4,)),
     Case("tuple_swap_of_views", swap_rows_through_views, (np.ones((2, 2)),)),
+    Case("shared_slot_update", repeated_array_slot_update, (X3,)),
     Case("function_value_unknown", function_from_loop, (X3,)),
     Case("closure_value", closure_passed_as_value, (X3,)),
     Case("ufunc_method_no_rule", product_by_ufunc_reduce, (X3,)),

@@ -1390,3 +1390,68 @@ def tuple_of_fresh_values(A):
                                tuple_of_fresh_values])
 def test_tuple_assignments_of_numbers_copies_and_elements_differentiate(f):
     check_both_modes(f, A22.copy())
+
+
+# -- one object in several slots of a container -----------------------------
+
+def repeated_array_slot_update(x):
+    hs = [np.zeros(3)] * 2
+    hs[0] += x  # AT-REP-ARRAY
+    return np.sum(hs[1] * x)
+
+
+def repeated_row_write(x):
+    M = [[0.0] * 2] * 2
+    M[0][1] = x[0]  # AT-REP-ROWS
+    return M[1][1] * 3.0
+
+
+def fromkeys_shared_value_update(x):
+    d = dict.fromkeys(["a", "b"], np.zeros(3))
+    d["a"] += x  # AT-FROMKEYS
+    return np.sum(d["b"] * x)
+
+
+def same_name_twice_update(x):
+    y = x * 1.0
+    lst = [y, y]
+    lst[0] += 1.0  # AT-SAME-NAME
+    return np.sum(lst[1] * x)
+
+
+def listed_name_updated_through_list(x):
+    y = x * 1.0
+    lst = [y]
+    lst[0] += 1.0  # AT-LISTED-NAME
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("f, marker", [
+    (repeated_array_slot_update, "AT-REP-ARRAY"), (repeated_row_write, "AT-REP-ROWS"),
+    (fromkeys_shared_value_update, "AT-FROMKEYS"), (same_name_twice_update, "AT-SAME-NAME"),
+    (listed_name_updated_through_list, "AT-LISTED-NAME")])
+def test_writes_through_a_slot_shared_with_another_are_refused(f, marker):
+    refused_at(f, marker, X3.copy())
+
+
+def repeated_numbers_updated(x):
+    acc = [0.0] * 3
+    acc[0] += x[0]
+    acc[1] = acc[0] * x[1]
+    s = x[2] * 2.0
+    lst = [s, s]
+    lst[0] += x[1]
+    return acc[0] + acc[1] + lst[0] * lst[1]
+
+
+def fresh_slots_updated(x):
+    hs = [np.zeros(3) for _ in range(2)]
+    hs[0] += x
+    gs = [np.zeros(3)] * 2
+    gs[0] = gs[0] + x
+    return np.sum(hs[0] * x) + np.sum(hs[1]) + np.sum(gs[0] * gs[1] + gs[0] * x)
+
+
+@pytest.mark.parametrize("f", [repeated_numbers_updated, fresh_slots_updated])
+def test_updates_of_numbers_and_fresh_slots_differentiate(f):
+    check_both_modes(f, X3.copy())

@@ -26,6 +26,7 @@ def f(x, params):
     x[1] = 0.0
     return W @ x
 """
+import copy
 import inspect
 
 import gast
@@ -186,7 +187,8 @@ class Aliasing:
                         written.setdefault(base.id, node)
         self._refuse_alias_updates(body, written, params)
         checks = self._alias_read_checks(body, params)
-        if not written and not checks:
+        shared = self._shared_element_checks(body)
+        if not written and not checks and not shared:
             return body
         allocates = self._allocates
 
@@ -198,6 +200,7 @@ class Aliasing:
                         setattr(s, field, block(getattr(s, field)))
                 if isinstance(s, gast.For) and ("in", id(s)) in checks:
                     s.body = checks[("in", id(s))] + s.body
+                out += shared.get(id(s), [])
                 out.append(s)
                 out += checks.get(id(s), [])
                 if (isinstance(s, gast.Assign) and len(s.targets) == 1
@@ -210,6 +213,83 @@ class Aliasing:
             return out
 
         return block(body)
+
+
+    def _shared_element_checks(self, body):
+        """``hs = [np.zeros(2)] * 2``, ``M = [[0.0] * 2] * 2``,
+        ``d = dict.fromkeys(keys, np.zeros(3))``, ``lst = [y, y]``: one object
+        in several slots of a container.  An in-place write through one slot
+        (``hs[0] += x``, ``M[0][1] = v``) changes every slot in Python; the
+        derivative code follows the write into that slot only.  Before each
+        such write into a container bound that way, a run-time check
+        (``ad.check_element_unshared``: numbers, which ``+=`` rebinds, pass):
+        ``{id(write): [statement]}``."""
+        if self.info.filename.startswith("<ad_compiler"):
+            return {}
+        module = gast.Module(body=body, type_ignores=[])
+
+        def constant(e):
+            return isinstance(e, gast.Constant) or (
+                isinstance(e, gast.UnaryOp) and isinstance(e.operand, gast.Constant))
+
+        def repeats(v):
+            if isinstance(v, gast.BinOp) and isinstance(v.op, gast.Mult):
+                for o in (v.left, v.right):
+                    if isinstance(o, (gast.List, gast.Tuple)) and not all(
+                            constant(e) for e in o.elts):
+                        return True
+                    if isinstance(o, gast.ListComp):
+                        return True
+                    if isinstance(o, gast.BinOp) and repeats(o):
+                        return True
+            if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) \
+                    and v.func.attr == "fromkeys" and len(v.args) >= 2 \
+                    and not constant(v.args[1]):
+                return True
+            if isinstance(v, (gast.List, gast.Tuple, gast.Dict)):
+                elts = v.values if isinstance(v, gast.Dict) else v.elts
+                names = [e.id for e in elts if isinstance(e, gast.Name)]
+                return len(names) != len(set(names))
+            return False
+
+        suspects = {}
+        for node in nodes.walk(module):
+            if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], gast.Name) and repeats(node.value):
+                suspects.setdefault(node.targets[0].id, node)
+        if not suspects:
+            return {}
+        out = {}
+        for node in nodes.walk(module):
+            if isinstance(node, gast.Assign):
+                targets = [leaf for t in node.targets for leaf in _target_leaves(t)]
+            elif isinstance(node, gast.AugAssign):
+                targets = [node.target]
+            else:
+                continue
+            for t in targets:
+                chain = []
+                base = t
+                while isinstance(base, (gast.Subscript, gast.Attribute)):
+                    chain.append(base)
+                    base = base.value
+                if not (isinstance(base, gast.Name) and base.id in suspects and chain
+                        and isinstance(chain[-1], gast.Subscript)):
+                    continue
+                if len(chain) < 2 and not isinstance(node, gast.AugAssign):
+                    continue        # hs[0] = v rebinds the slot
+                name = base.id
+                ad = self.inject("ad", runtime)
+                b = suspects[name]
+                msg = (f"in-place write through an element of '{name}', which may hold the "
+                       f"same object in several slots (bound at line {b.lineno}): Python "
+                       f"would change every slot, the derivative code only this one")
+                out.setdefault(id(node), []).append(nodes.located(gast.Expr(value=nodes.call(
+                    nodes.attr(nodes.name(ad), "check_element_unshared"),
+                    [nodes.name(name), copy.deepcopy(chain[-1].slice), nodes.const(msg),
+                     nodes.const(self.info.filename), nodes.const(node.lineno),
+                     nodes.const(node.col_offset)])), node))
+        return out
 
 
     def _alias_read_checks(self, body, params=None):
