@@ -1769,6 +1769,63 @@ def check_not_updated(a, dunder, message, filename=None, lineno=None, col_offset
                            construct="argument mutation")
 
 
+def check_element_unshared(container, key, message, filename=None, lineno=None,
+                           col_offset=0):
+    """``hs = [np.zeros(2)] * 2; hs[0] += x``: an in-place write through a
+    slot of a list or dict that holds the same object (or arrays sharing
+    memory) in another slot changes both in Python; the derivative code
+    follows the write into one slot.  Refused at the user's line.  Numbers
+    and strings pass (``+=`` rebinds them)."""
+    if not isinstance(container, (list, tuple, dict)):
+        return
+    try:
+        elem = container[key]
+    except Exception:
+        return                  # the write itself raises Python's error
+    if isinstance(elem, (int, float, complex, str, bytes, np.generic, type(None))):
+        return
+    slots = list(container.values() if isinstance(container, dict) else container)
+    same = sum(1 for o in slots if o is elem or (
+        isinstance(o, np.ndarray) and isinstance(elem, np.ndarray)
+        and np.may_share_memory(o, elem)))
+    if same > 1:
+        raise CompileError(message, filename, lineno, col_offset,
+                           hint="build the container with a fresh object per slot "
+                                "([np.zeros(2) for _ in range(n)], {k: np.zeros(3) for k in "
+                                "keys}), or write slot = slot + v",
+                           construct="write through a shared element")
+
+
+def _element_index(container, index):
+    """Does ``container[index]`` give the container's own element or memory
+    (a basic index of an array: ints, slices, None, Ellipsis; an int of a
+    list or tuple; any key of a dict), not a new object?"""
+    def basic(i):
+        if isinstance(i, tuple):
+            return all(basic(e) for e in i)
+        if isinstance(i, (bool, np.bool_)):
+            return False
+        return i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))
+    if isinstance(container, np.ndarray):
+        return basic(index)
+    if isinstance(container, (list, tuple)):
+        return isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_))
+    return True
+
+
+def check_element_index(container, index, message, filename=None, lineno=None, col_offset=0):
+    """``A[idx][0] = v`` with ``idx`` known only at run time: an advanced
+    index of an array (a list, an index or mask array) or a slice of a list
+    makes a copy, and Python writes into that temporary (``A`` unchanged),
+    where the derivative code would store the element back into ``A``.
+    Refused at the user's line."""
+    if not _element_index(container, index):
+        raise CompileError(message, filename, lineno, col_offset,
+                           hint="index once with all the indices (A[idx, j] = v), or copy, "
+                                "write and store back: t = A[idx]; t[j] = v; A[idx] = t",
+                           construct="write into a copy made by indexing")
+
+
 def check_not_aliased(a, b, deep, message, filename=None, lineno=None, col_offset=0,
                       hint=None):
     """Refuse a name ``a`` bound to (a view of) ``b`` when ``b`` is later

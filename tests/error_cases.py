@@ -322,6 +322,37 @@ def rows_list_read_after_write(X):
     return np.sum(rows[0] * rows[1])
 
 
+def chained_assignment_update(x):
+    a = b = x * 2.0
+    a += 1.0  # ERROR: chained_assignment_update
+    return np.sum(b * x)
+
+
+def write_through_attribute_view(x):
+    X = x.reshape(2, 2) * 1.0
+    Y = X.T
+    Y[1, 0] = x[0] ** 2  # ERROR: attribute_view_write
+    return np.sum(X)
+
+
+def write_into_fancy_index_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    A[[0, 1]][0] = 100.0  # ERROR: write_into_index_copy
+    return np.sum(A)
+
+
+def swap_rows_through_views(A):
+    A = A * 1.0
+    A[0], A[1] = A[1], A[0]  # ERROR: tuple_swap_of_views
+    return A[0, 0] + 10.0 * A[1, 0]
+
+
+def repeated_array_slot_update(x):
+    hs = [np.zeros(3)] * 2
+    hs[0] += x  # ERROR: shared_slot_update
+    return np.sum(hs[1] * x)
+
+
 def _apply_fn(fn, v):
     return fn(v)
 
@@ -384,6 +415,11 @@ STRICT_CASES = [
     Case("loop_source_write", write_into_iterated_rows, (np.ones((3, 2)),)),
     Case("local_second_name_update", local_helper_second_name_update, (X3,)),
     Case("container_of_views_read_after_write", rows_list_read_after_write, (np.ones((2, 3)),)),
+    Case("chained_assignment_update", chained_assignment_update, (X3,)),
+    Case("attribute_view_write", write_through_attribute_view, (X4,)),
+    Case("write_into_index_copy", write_into_fancy_index_copy, (X4,)),
+    Case("tuple_swap_of_views", swap_rows_through_views, (np.ones((2, 2)),)),
+    Case("shared_slot_update", repeated_array_slot_update, (X3,)),
     Case("function_value_unknown", function_from_loop, (X3,)),
     Case("closure_value", closure_passed_as_value, (X3,)),
     Case("ufunc_method_no_rule", product_by_ufunc_reduce, (X3,)),

@@ -1270,3 +1270,340 @@ def test_take_at_keeps_only_the_last_of_repeated_positions():
     np.testing.assert_array_equal(ad.take_at(g, ([1, 0], [0, 2])), [4.0, 3.0])
     np.testing.assert_array_equal(ad.take_at(g, g > 3.0), [4.0, 5.0, 6.0])
     assert not ad._may_repeat((slice(None), 1, np.array([True, False])))
+
+
+# -- chained assignment, attribute views ------------------------------------
+#
+# Each refused function marks the line the CompileError must point at with
+# a trailing ``# AT-<tag>`` comment.
+
+X6 = np.arange(1.0, 7.0) * 0.3
+
+
+def refused_at(f, marker, *args, words=()):
+    err = refused(f, *args, words=words)
+    assert err.lineno == _line_of(marker), (err.lineno, _line_of(marker), str(err))
+    return err
+
+
+def chained_then_update(x):
+    a = b = x * 2.0
+    a += 1.0  # AT-CHAIN-UPDATE
+    return np.sum(b * x)
+
+
+def chained_then_writes(x):
+    a = b = np.zeros(3)
+    a[0] = x[0]  # AT-CHAIN-WRITE
+    b[1] = x[1] * 3.0
+    return np.sum(a * b) + np.sum(a) * x[2]
+
+
+def chained_three_update_middle(x):
+    a = b = c = x * 1.0
+    b *= 2.0  # AT-CHAIN-THREE
+    return np.sum(a * x) + np.sum(c)
+
+
+@pytest.mark.parametrize("f, marker, words", [
+    (chained_then_update, "AT-CHAIN-UPDATE", ("'a'", "'b'")),
+    (chained_then_writes, "AT-CHAIN-WRITE", ("'a'", "'b'")),
+    (chained_three_update_middle, "AT-CHAIN-THREE", ("'b'",))])
+def test_in_place_writes_after_a_chained_assignment_are_refused(f, marker, words):
+    refused_at(f, marker, X3.copy(), words=words)
+
+
+def chained_scalars_rebound(x):
+    a = b = 0.0
+    a = a + x[0]
+    b = b + x[1] * a
+    return a * b
+
+
+def chained_arrays_rebound(x):
+    a = b = x * 2.0
+    a = a + 1.0
+    return np.sum(a * b)
+
+
+def chained_into_an_element(x):
+    y = np.zeros(3)
+    y[0] = z = x[1] * 2.0
+    return np.sum(y * x) + z
+
+
+def chained_read_only(x):
+    s = t = np.sum(x ** 2)
+    u = v = x * 3.0
+    return s * t + np.sum(u * v)
+
+
+@pytest.mark.parametrize("f", [chained_scalars_rebound, chained_arrays_rebound,
+                               chained_into_an_element, chained_read_only])
+def test_chained_assignments_without_in_place_writes_differentiate(f):
+    check_both_modes(f, X3.copy())
+
+
+def transpose_attribute_write(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    Y[1, 0] = x[0] ** 2  # AT-DOT-T
+    return np.sum(X)
+
+
+def mT_attribute_write(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.mT
+    Y[1, 0] = x[0] ** 2  # AT-DOT-MT
+    return np.sum(X * X)
+
+
+def real_attribute_write(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.real
+    Y[1, 0] = x[0] ** 2  # AT-DOT-REAL
+    return np.sum(X)
+
+
+def transpose_attribute_update(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    Y += 1.0  # AT-DOT-T-UPDATE
+    return np.sum(X * X)
+
+
+def source_write_read_through_attribute(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    X[0, 1] = x[0] ** 2  # AT-DOT-T-SOURCE
+    return np.sum(Y * Y)
+
+
+@pytest.mark.parametrize("f, marker", [
+    (transpose_attribute_write, "AT-DOT-T"), (mT_attribute_write, "AT-DOT-MT"),
+    (real_attribute_write, "AT-DOT-REAL"), (transpose_attribute_update, "AT-DOT-T-UPDATE"),
+    (source_write_read_through_attribute, "AT-DOT-T-SOURCE")])
+def test_writes_through_attribute_views_of_locals_are_refused(f, marker):
+    refused_at(f, marker, X6.copy(), words=("'X'", "'Y'"))
+
+
+def transpose_attribute_read(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    return np.sum(Y[0] * X[0, :2]) + np.sum(X.mT * X.T)
+
+
+def transpose_attribute_written_not_source(x):
+    X = x.reshape(2, 3) * 1.0
+    Y = X.T
+    Y[1, 0] = x[0] ** 2
+    return np.sum(Y * Y)
+
+
+@pytest.mark.parametrize("f", [transpose_attribute_read, transpose_attribute_written_not_source])
+def test_attribute_views_without_a_stale_read_differentiate(f):
+    check_both_modes(f, X6.copy())
+
+
+# -- writes through a subscript that makes a copy ---------------------------
+
+X4 = np.array([1.0, 2.0, 3.0, 4.0]) * 0.7
+
+
+def write_into_fancy_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    A[[0, 1]][0] = 100.0  # AT-FANCY-LIST
+    return np.sum(A)
+
+
+def write_into_mask_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    A[A > 1.0][0] = 100.0  # AT-FANCY-MASK
+    return np.sum(A)
+
+
+def update_into_index_array_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    idx = np.array([1, 0])
+    A[idx][0] += 100.0  # AT-FANCY-NAME
+    return np.sum(A)
+
+
+def write_into_list_index_copy(x):
+    A = np.outer(x[:2], x[2:4])
+    idx = [0, 1]
+    A[idx][0] = x[0]  # AT-FANCY-LISTNAME
+    return np.sum(A)
+
+
+def write_into_list_slice_copy(x):
+    L = [x[0] * 1.0, x[1] * 1.0]
+    L[0:2][0] = 100.0  # AT-LIST-SLICE
+    return L[0] + L[1]
+
+
+@pytest.mark.parametrize("f, marker", [
+    (write_into_fancy_copy, "AT-FANCY-LIST"), (write_into_mask_copy, "AT-FANCY-MASK"),
+    (update_into_index_array_copy, "AT-FANCY-NAME"),
+    (write_into_list_index_copy, "AT-FANCY-LISTNAME"),
+    (write_into_list_slice_copy, "AT-LIST-SLICE")])
+def test_writes_into_a_copy_made_by_indexing_are_refused(f, marker):
+    refused_at(f, marker, X4.copy(), words=("'A'",) if "list_slice" not in f.__name__
+               else ("'L'",))
+
+
+def write_through_basic_chain(x):
+    A = np.outer(x[:2], x[2:4])
+    i = 1
+    A[i][0] = x[0] ** 2
+    A[0:2][0, 1] = x[1] * x[2]
+    A[..., 1][None][0, 0] = x[3] ** 2
+    return np.sum(A * A)
+
+
+def write_through_keys_and_list_elements(x):
+    d = {"a": x * 1.0, "b": x * 2.0}
+    for k in ["a", "b"]:
+        d[k][0] = x[1] ** 2
+    ws = [x * 1.0, x * 2.0]
+    for i in range(2):
+        ws[i][1] += x[2] ** 2
+    return np.sum(d["a"] * d["b"]) + np.sum(ws[0] * ws[1])
+
+
+def fancy_reads_and_last_index_writes(x):
+    A = np.outer(x[:2], x[2:4])
+    A[0][[0, 1]] = x[:2] ** 2
+    return np.sum(A[[0, 1]][0] * A[[1, 0]]) + np.sum(A)
+
+
+@pytest.mark.parametrize("f", [write_through_basic_chain, write_through_keys_and_list_elements,
+                               fancy_reads_and_last_index_writes])
+def test_chained_writes_through_views_and_elements_differentiate(f):
+    check_both_modes(f, X4.copy())
+
+
+# -- tuple assignments whose right side holds views -------------------------
+
+A22 = np.array([[1.0, 2.0], [3.0, 4.0]]) * 0.9
+
+
+def swap_rows_through_views(A):
+    A = A.copy()
+    A[0], A[1] = A[1], A[0]  # AT-SWAP-ROWS
+    return A[0, 0] + 10.0 * A[1, 0]
+
+
+def tuple_view_into_a_name(A):
+    A = A.copy()
+    A[0], b = A[1] * 2.0, A[0]  # AT-SWAP-NAME
+    return np.sum(b * b)
+
+
+def view_read_after_a_tuple_write(A):
+    A = A.copy()
+    r = A[0]
+    A[0], A[1] = A[1] * 2.0, A[0] * 3.0  # AT-SWAP-LATER
+    return np.sum(r)
+
+
+@pytest.mark.parametrize("f, marker", [
+    (swap_rows_through_views, "AT-SWAP-ROWS"), (tuple_view_into_a_name, "AT-SWAP-NAME"),
+    (view_read_after_a_tuple_write, "AT-SWAP-LATER")])
+def test_tuple_assignments_reading_views_of_what_they_write_are_refused(f, marker):
+    refused_at(f, marker, A22.copy(), words=("'A'",))
+
+
+def swap_elements(A):
+    x = A.ravel() * 1.0
+    x[0], x[1] = x[1], x[0] * 2.0
+    return x[0] + 10.0 * x[1] + x[2] * x[3]
+
+
+def swap_list_entries(A):
+    L = [A[0] * 1.0, A[1] * 2.0]
+    L[0], L[1] = L[1], L[0]
+    return np.sum(L[0]) + 10.0 * np.sum(L[1] ** 2)
+
+
+def swap_row_copies(A):
+    A = A.copy()
+    A[0], A[1] = A[1].copy(), A[0].copy()
+    return A[0, 0] + 10.0 * A[1, 0] * A[1, 1]
+
+
+def tuple_of_fresh_values(A):
+    B = A * 1.0
+    B[0], B[1] = A[1] * 2.0, B[0] * 3.0
+    return np.sum(B * B)
+
+
+@pytest.mark.parametrize("f", [swap_elements, swap_list_entries, swap_row_copies,
+                               tuple_of_fresh_values])
+def test_tuple_assignments_of_numbers_copies_and_elements_differentiate(f):
+    check_both_modes(f, A22.copy())
+
+
+# -- one object in several slots of a container -----------------------------
+
+def repeated_array_slot_update(x):
+    hs = [np.zeros(3)] * 2
+    hs[0] += x  # AT-REP-ARRAY
+    return np.sum(hs[1] * x)
+
+
+def repeated_row_write(x):
+    M = [[0.0] * 2] * 2
+    M[0][1] = x[0]  # AT-REP-ROWS
+    return M[1][1] * 3.0
+
+
+def fromkeys_shared_value_update(x):
+    d = dict.fromkeys(["a", "b"], np.zeros(3))
+    d["a"] += x  # AT-FROMKEYS
+    return np.sum(d["b"] * x)
+
+
+def same_name_twice_update(x):
+    y = x * 1.0
+    lst = [y, y]
+    lst[0] += 1.0  # AT-SAME-NAME
+    return np.sum(lst[1] * x)
+
+
+def listed_name_updated_through_list(x):
+    y = x * 1.0
+    lst = [y]
+    lst[0] += 1.0  # AT-LISTED-NAME
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("f, marker", [
+    (repeated_array_slot_update, "AT-REP-ARRAY"), (repeated_row_write, "AT-REP-ROWS"),
+    (fromkeys_shared_value_update, "AT-FROMKEYS"), (same_name_twice_update, "AT-SAME-NAME"),
+    (listed_name_updated_through_list, "AT-LISTED-NAME")])
+def test_writes_through_a_slot_shared_with_another_are_refused(f, marker):
+    refused_at(f, marker, X3.copy())
+
+
+def repeated_numbers_updated(x):
+    acc = [0.0] * 3
+    acc[0] += x[0]
+    acc[1] = acc[0] * x[1]
+    s = x[2] * 2.0
+    lst = [s, s]
+    lst[0] += x[1]
+    return acc[0] + acc[1] + lst[0] * lst[1]
+
+
+def fresh_slots_updated(x):
+    hs = [np.zeros(3) for _ in range(2)]
+    hs[0] += x
+    gs = [np.zeros(3)] * 2
+    gs[0] = gs[0] + x
+    return np.sum(hs[0] * x) + np.sum(hs[1]) + np.sum(gs[0] * gs[1] + gs[0] * x)
+
+
+@pytest.mark.parametrize("f", [repeated_numbers_updated, fresh_slots_updated])
+def test_updates_of_numbers_and_fresh_slots_differentiate(f):
+    check_both_modes(f, X3.copy())

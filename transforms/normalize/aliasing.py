@@ -26,6 +26,7 @@ def f(x, params):
     x[1] = 0.0
     return W @ x
 """
+import copy
 import inspect
 
 import gast
@@ -36,7 +37,7 @@ from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.normalize.common import (
     _ALLOCATORS, _HOLDING_METHODS, _INDEX_ARRAYS, _MUTATING_METHODS, _NO_COPY, _OPSYMS,
-    _VIEW_LISTS, _VIEWS, _stored_names)
+    _VIEW_LISTS, _VIEWS, _stored_names, _target_leaves)
 from ad_compiler.transforms.normalize.mutations import _mutations_of, written_parameters
 
 
@@ -133,16 +134,51 @@ class Aliasing:
         return out
 
 
+    def _split_chained_assignments(self, stmts):
+        """``a = b = e`` binds both names to the same object: an in-place
+        write through one (``a += 1.0``, ``a[0] = v``) changes the other in
+        Python.  Rewritten ``b = e; a = b`` (the value held by the last
+        plain-name target, the others assigned from it in their order), so
+        that the alias analyses see ``a`` as a second name of ``b``.  Left
+        alone when no plain-name target can hold the value without changing
+        what the other targets mean (``x[0] = y[0] = v``, ``d[a] = a = v``)."""
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse", "finalbody"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub and isinstance(sub[0], gast.stmt):
+                    setattr(s, field, self._split_chained_assignments(sub))
+            if not (isinstance(s, gast.Assign) and len(s.targets) > 1):
+                out.append(s)
+                continue
+            holder = None
+            for t in reversed(s.targets):
+                if isinstance(t, gast.Name) and not any(
+                        isinstance(n, gast.Name) and n.id == t.id
+                        for o in s.targets if o is not t for n in nodes.walk(o)):
+                    holder = t
+                    break
+            if holder is None:
+                out.append(s)
+                continue
+            out.append(nodes.located(nodes.assign(holder, s.value), s))
+            for t in s.targets:
+                if t is not holder:
+                    out.append(nodes.located(nodes.assign(t, nodes.name(holder.id)), s))
+        return out
+
+
     def _copy_aliased_writes(self, body, params=None):
         """A name written in place (``W[0] = v``) that was bound to a value the
         function did not allocate (``W = params["W"]``, ``W = other``) could
         share memory with the caller's data or another name: give it a
         private copy right after such a binding."""
+        body = self._split_chained_assignments(body)
         written = {}
         for node in nodes.walk(gast.Module(body=body, type_ignores=[])):
             targets = node.targets if isinstance(node, gast.Assign) else (
                 [node.target] if isinstance(node, gast.AugAssign) else [])
-            for t in targets:
+            for t in [leaf for t in targets for leaf in _target_leaves(t)]:
                 if isinstance(t, gast.Subscript):
                     base = t.value
                     while isinstance(base, (gast.Subscript, gast.Attribute)):
@@ -158,7 +194,8 @@ class Aliasing:
             # views it saved (``t3 = z[:-1]``) share; a private copy there
             # would leave those views holding the overwritten values
             written = {}
-        if not written and not checks:
+        shared = self._shared_element_checks(body)
+        if not written and not checks and not shared:
             return body
         allocates = self._allocates
 
@@ -170,6 +207,7 @@ class Aliasing:
                         setattr(s, field, block(getattr(s, field)))
                 if isinstance(s, gast.For) and ("in", id(s)) in checks:
                     s.body = checks[("in", id(s))] + s.body
+                out += shared.get(id(s), [])
                 out.append(s)
                 out += checks.get(id(s), [])
                 if (isinstance(s, gast.Assign) and len(s.targets) == 1
@@ -182,6 +220,83 @@ class Aliasing:
             return out
 
         return block(body)
+
+
+    def _shared_element_checks(self, body):
+        """``hs = [np.zeros(2)] * 2``, ``M = [[0.0] * 2] * 2``,
+        ``d = dict.fromkeys(keys, np.zeros(3))``, ``lst = [y, y]``: one object
+        in several slots of a container.  An in-place write through one slot
+        (``hs[0] += x``, ``M[0][1] = v``) changes every slot in Python; the
+        derivative code follows the write into that slot only.  Before each
+        such write into a container bound that way, a run-time check
+        (``ad.check_element_unshared``: numbers, which ``+=`` rebinds, pass):
+        ``{id(write): [statement]}``."""
+        if self.info.filename.startswith("<ad_compiler"):
+            return {}
+        module = gast.Module(body=body, type_ignores=[])
+
+        def constant(e):
+            return isinstance(e, gast.Constant) or (
+                isinstance(e, gast.UnaryOp) and isinstance(e.operand, gast.Constant))
+
+        def repeats(v):
+            if isinstance(v, gast.BinOp) and isinstance(v.op, gast.Mult):
+                for o in (v.left, v.right):
+                    if isinstance(o, (gast.List, gast.Tuple)) and not all(
+                            constant(e) for e in o.elts):
+                        return True
+                    if isinstance(o, gast.ListComp):
+                        return True
+                    if isinstance(o, gast.BinOp) and repeats(o):
+                        return True
+            if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) \
+                    and v.func.attr == "fromkeys" and len(v.args) >= 2 \
+                    and not constant(v.args[1]):
+                return True
+            if isinstance(v, (gast.List, gast.Tuple, gast.Dict)):
+                elts = v.values if isinstance(v, gast.Dict) else v.elts
+                names = [e.id for e in elts if isinstance(e, gast.Name)]
+                return len(names) != len(set(names))
+            return False
+
+        suspects = {}
+        for node in nodes.walk(module):
+            if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], gast.Name) and repeats(node.value):
+                suspects.setdefault(node.targets[0].id, node)
+        if not suspects:
+            return {}
+        out = {}
+        for node in nodes.walk(module):
+            if isinstance(node, gast.Assign):
+                targets = [leaf for t in node.targets for leaf in _target_leaves(t)]
+            elif isinstance(node, gast.AugAssign):
+                targets = [node.target]
+            else:
+                continue
+            for t in targets:
+                chain = []
+                base = t
+                while isinstance(base, (gast.Subscript, gast.Attribute)):
+                    chain.append(base)
+                    base = base.value
+                if not (isinstance(base, gast.Name) and base.id in suspects and chain
+                        and isinstance(chain[-1], gast.Subscript)):
+                    continue
+                if len(chain) < 2 and not isinstance(node, gast.AugAssign):
+                    continue        # hs[0] = v rebinds the slot
+                name = base.id
+                ad = self.inject("ad", runtime)
+                b = suspects[name]
+                msg = (f"in-place write through an element of '{name}', which may hold the "
+                       f"same object in several slots (bound at line {b.lineno}): Python "
+                       f"would change every slot, the derivative code only this one")
+                out.setdefault(id(node), []).append(nodes.located(gast.Expr(value=nodes.call(
+                    nodes.attr(nodes.name(ad), "check_element_unshared"),
+                    [nodes.name(name), copy.deepcopy(chain[-1].slice), nodes.const(msg),
+                     nodes.const(self.info.filename), nodes.const(node.lineno),
+                     nodes.const(node.col_offset)])), node))
+        return out
 
 
     def _alias_read_checks(self, body, params=None):
@@ -217,19 +332,21 @@ class Aliasing:
         module = gast.Module(body=body, type_ignores=[])
         # in-place writes: (root, statement, key of the first subscript, deep)
         writes = []
-        for node in nodes.walk(module):
-            target = None
+
+        def stores(node):
+            # (A[0], A[1] = ... writes twice: each element of a tuple target)
             if isinstance(node, gast.Assign):
-                target = next((t for t in node.targets
-                               if isinstance(t, (gast.Subscript, gast.Attribute))), None)
-            elif isinstance(node, gast.AugAssign):
-                target = node.target
-            elif isinstance(node, gast.Expr) and isinstance(node.value, gast.Call) \
+                return [leaf for t in node.targets for leaf in _target_leaves(t)
+                        if isinstance(leaf, (gast.Subscript, gast.Attribute))]
+            if isinstance(node, gast.AugAssign):
+                return [node.target]
+            if isinstance(node, gast.Expr) and isinstance(node.value, gast.Call) \
                     and isinstance(node.value.func, gast.Attribute) \
                     and node.value.func.attr in _MUTATING_METHODS:
-                target = node.value.func
-            if target is None:
-                continue
+                return [node.value.func]
+            return []
+
+        for node, target in ((n, t) for n in nodes.walk(module) for t in stores(n)):
             chain = []
             base = target
             while isinstance(base, (gast.Subscript, gast.Attribute)):
@@ -307,9 +424,11 @@ class Aliasing:
                     continue
                 bkey = v.slice if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) \
                     else None
+                # (an attribute view ``Y = X.T``, ``X.mT``, ``X.real`` is
+                # checked here, as ``np.transpose(X)`` and ``X.swapaxes(0, 1)``
+                # are: _refuse_alias_updates sees only names and subscripts)
                 simple = isinstance(v, gast.Name) or (
-                    isinstance(v, (gast.Subscript, gast.Attribute))
-                    and isinstance(v.value, gast.Name)) or (
+                    isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)) or (
                     isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute)
                     and v.func.attr == "copy") or annotations.get(b, Key.UNPACKED, False)
                 for root, w, key, deep in writes:

@@ -45,7 +45,7 @@ from ad_compiler import runtime
 from ad_compiler.transforms import annotations, nodes
 from ad_compiler.transforms.annotations import Key
 from ad_compiler.transforms.ad.ops import describe
-from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE
+from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE, _target_leaves
 
 # list methods that change the list in place (besides append, sort, reverse)
 _LIST_MUTATORS = {"extend", "insert", "clear", "pop", "remove"}
@@ -153,7 +153,7 @@ class Anf:
                         pre.append(nodes.assign(tmp, a))
                         a = nodes.name(tmp)
                     atoms.append(a)
-                out = pre
+                out = pre + self._stale_tuple_checks(target, value, atoms)
                 for t, a in zip(target.elts, atoms):
                     out += self._assign([t], a)
                 return out
@@ -172,7 +172,7 @@ class Anf:
             chain = self._store_chain(target)
             if chain is not None:
                 p3, val = self._atomize(value)
-                return chain[0] + p3 + self._chain_writes(chain[1], chain[2], val)
+                return chain[0] + p3 + self._chain_writes(chain[1], chain[2], val, chain[3])
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)
             p3, val = self._atomize(value)
@@ -187,13 +187,55 @@ class Anf:
                               f"{type(target).__name__}", construct="assignment")
 
 
+    def _stale_tuple_checks(self, target, value, atoms):
+        """``A[0], A[1] = A[1], A[0]``: Python evaluates the right side
+        first, but a basic subscript of an array is a view, and the targets
+        are assigned left to right: ``A[1]`` receives what ``A[0]`` holds
+        after the first write (both rows become the old ``A[1]``).  The
+        derivative code follows each right-hand value as it was read.  For
+        each right-hand value that may share memory with an array an
+        earlier target writes into, a run-time check (``ad.check_not_aliased``:
+        numbers, copies and list elements pass; a view is refused at the
+        user's line)."""
+        if self.info.filename.startswith("<ad_compiler"):
+            return []
+        out = []
+        written = []            # roots written by the targets so far
+        for t, v, a in zip(target.elts, value.elts, atoms):
+            if written and isinstance(a, gast.Name):
+                for root in sorted(set(written) & self._alias_roots(v)):
+                    ad = self.inject("ad", runtime)
+                    msg = (f"tuple assignment: a right-hand value may be a view of "
+                           f"'{root}', which an earlier target of the same assignment "
+                           f"writes into: Python assigns left to right, so this value "
+                           f"would already show that write; the derivative code would not")
+                    out.append(gast.Expr(value=nodes.call(
+                        nodes.attr(nodes.name(ad), "check_not_aliased"),
+                        [nodes.name(a.id), nodes.name(root), nodes.const(False),
+                         nodes.const(msg), nodes.const(self.info.filename),
+                         nodes.const(target.lineno), nodes.const(target.col_offset),
+                         nodes.const(f"copy the right-hand views of '{root}' first "
+                                     f"(A[0], A[1] = A[1].copy(), A[0].copy())")])))
+            for leaf in _target_leaves(t):
+                base = leaf
+                while isinstance(base, (gast.Subscript, gast.Attribute)):
+                    base = base.value
+                if base is not leaf and isinstance(base, gast.Name):
+                    written.append(base.id)
+        return out
+
+
     def _store_chain(self, target, check=True):
         """``a[k][i] = v`` (two or more subscripts rooted at a local name):
-        (statements, root, [index atoms]) or None for a single subscript
+        (statements, root, [index atoms], (checks, target)) or None for a single subscript
         or a root that is not a local name.  A chain through an attribute
         (``self.W[0] = v``, ``x.T[0] = v``, ``x.flat[0] = v``) writes into
         an array the function does not own: refused.  With ``check=False``
-        only say whether ``target`` is such a chain (nothing refused)."""
+        only say whether ``target`` is such a chain (nothing refused).
+        The fourth element, ``(checks, target)``, says which inner indices
+        need a run-time check that they index the container's own element
+        (``_chain_writes``); an inner index that is statically advanced
+        (``A[[0, 1]][0] = v``: a copy) is refused here."""
         parts = []
         node = target
         through = None
@@ -220,14 +262,42 @@ class Anf:
             return True
         pre = []
         steps = []
+        checks = []
+        inner = list(reversed(parts))[:-1]
         for part in reversed(parts):
+            if any(part is q for q in inner) and self._advanced_index(part.slice):
+                # A[[0, 1]][0] = v: A[[0, 1]] is a new array, Python writes
+                # into that temporary and A is unchanged
+                raise self.info.error(
+                    target, f"cannot differentiate an in-place write through an advanced "
+                    f"index of '{node.id}' (a list, an index or mask array): that "
+                    f"subscript makes a copy, Python writes into the temporary copy and "
+                    f"'{node.id}' is unchanged",
+                    hint="index once with all the indices (A[idx, j] = v), or copy, "
+                         "write and store back: t = A[idx]; t[j] = v; A[idx] = t",
+                    construct="write into a copy made by indexing")
             p, index = self._index(part.slice)
             pre += p
             steps.append(index)
-        return pre, node.id, steps
+            checks.append(any(part is q for q in inner) and not (
+                isinstance(part.slice, gast.Constant)
+                and isinstance(part.slice.value, (int, str))
+                and not isinstance(part.slice.value, bool)))
+        return pre, node.id, steps, (checks, target)
 
 
-    def _chain_writes(self, root, steps, val):
+    def _index_kind(self, index):
+        """``index`` as an atom for ``ad.check_element_index``: each slice
+        becomes ``...``, which is an element index exactly when a slice is
+        (basic for an array, a copy for a list), and a slice is no operand."""
+        if isinstance(index, gast.Slice):
+            return nodes.const(Ellipsis)
+        if isinstance(index, gast.Tuple):
+            return gast.Tuple(elts=[self._index_kind(e) for e in index.elts], ctx=gast.Load())
+        return copy.deepcopy(index)
+
+
+    def _chain_writes(self, root, steps, val, checked=([], None)):
         """Store ``val`` at ``root[s1][s2]...[sn]`` without writing into memory
         the function does not own: each intermediate element is read and
         copied (``t1 = ad.copy_input(root[s1])``), written, and stored back
@@ -238,7 +308,22 @@ class Anf:
         ad = self.inject("ad", runtime)
         out = []
         holders = [nodes.name(root)]
-        for index in steps[:-1]:
+        checks, target = checked
+        for k, index in enumerate(steps[:-1]):
+            if k < len(checks) and checks[k] and target is not None \
+                    and not self.info.filename.startswith("<ad_compiler"):
+                # an index known only at run time: the element must be the
+                # container's own (an element of a list or dict, a basic
+                # index of an array), not a copy (A[idx][0] = v, L[1:][0] = v)
+                out.append(gast.Expr(value=nodes.call(
+                    nodes.attr(nodes.name(ad), "check_element_index"),
+                    [copy.deepcopy(holders[-1]), self._index_kind(index),
+                     nodes.const(f"cannot differentiate an in-place write through a subscript "
+                                 f"of '{root}' that makes a copy (an advanced index of an "
+                                 f"array, a slice of a list): Python writes into the "
+                                 f"temporary copy and '{root}' is unchanged"),
+                     nodes.const(self.info.filename), nodes.const(target.lineno),
+                     nodes.const(target.col_offset)])))
             t = self._temp()
             out.append(nodes.assign(t, gast.Subscript(value=copy.deepcopy(holders[-1]),
                                                       slice=copy.deepcopy(index), ctx=gast.Load())))
@@ -263,7 +348,7 @@ class Anf:
         if isinstance(target, gast.Subscript) and self._store_chain(target, check=False):
             # a[k][i] += v: read the element, then store the new value
             # through the chain (see _chain_writes)
-            pre, root, steps = self._store_chain(target)
+            pre, root, steps, checked = self._store_chain(target)
             read = nodes.name(root)
             for index in steps:
                 old = self._temp()
@@ -273,7 +358,7 @@ class Anf:
             p3, val = self._atomize(stmt.value)
             new = self._temp()
             pre += p3 + [nodes.assign(new, gast.BinOp(left=read, op=stmt.op, right=val))]
-            return pre + self._chain_writes(root, steps, nodes.name(new))
+            return pre + self._chain_writes(root, steps, nodes.name(new), checked)
         if isinstance(target, gast.Subscript):
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)

@@ -79,6 +79,16 @@ def _stored_names(target):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
+def _target_leaves(target):
+    """The single targets of an assignment target, through tuple and list
+    unpacking (``A[0], (b, d["k"]) = ...``: ``A[0]``, ``b``, ``d["k"]``)."""
+    if isinstance(target, (gast.Tuple, gast.List)):
+        return [leaf for e in target.elts for leaf in _target_leaves(e)]
+    if isinstance(target, gast.Starred):
+        return _target_leaves(target.value)
+    return [target]
+
+
 class NormalizerBase:
     """The state the normalization steps share (see pipeline.Normalizer)."""
 
