@@ -120,9 +120,13 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_closure_gradients_against_autograd_and_fd(case):
-    f, a_f, args = CASES[case]
-    expected_value = a_f(*args)
-    np.testing.assert_allclose(f(*args), expected_value, rtol=1e-12)
+    _check_value_and_gradients(case, *CASES[case])
+
+
+def _check_value_and_gradients(case, f, a_f, args):
+    """f's value and its gradient with respect to every argument against
+    autograd's twin ``a_f`` and central differences."""
+    np.testing.assert_allclose(f(*args), a_f(*args), rtol=1e-12)
     for p in range(len(args)):
         ours = grad(f, wrt=p)(*args)
         np.testing.assert_allclose(ours, autograd.grad(a_f, p)(*args), rtol=1e-9, atol=1e-12,
@@ -243,14 +247,7 @@ NESTED = {
 
 @pytest.mark.parametrize("case", sorted(NESTED))
 def test_nested_closures_against_autograd_and_fd(case):
-    f, a_f, args = NESTED[case]
-    np.testing.assert_allclose(f(*args), a_f(*args), rtol=1e-12)
-    for p in range(len(args)):
-        ours = grad(f, wrt=p)(*args)
-        np.testing.assert_allclose(ours, autograd.grad(a_f, p)(*args), rtol=1e-9, atol=1e-12,
-                                   err_msg=f"{case} wrt {p} vs autograd")
-        np.testing.assert_allclose(ours, fd_jacobian(f, args, p), rtol=1e-5, atol=1e-7,
-                                   err_msg=f"{case} wrt {p} vs finite differences")
+    _check_value_and_gradients(case, *NESTED[case])
 
 
 def test_nested_closures_hessian_and_jvp():

@@ -344,14 +344,19 @@ def _close(ad_value, ref, rtol, atol, what):
 # checking one spec
 # --------------------------------------------------------------------------
 
+def _spec_wrt(spec, args):
+    """The positions a spec differentiates: its ``wrt``, else every float
+    or complex argument."""
+    wrt = spec.get("wrt")
+    if wrt is None:
+        return tuple(i for i, a in enumerate(args) if _is_diff(a))
+    return (wrt,) if isinstance(wrt, int) else tuple(wrt)
+
+
 def check_spec(sid, header, spec, prim, tmp_dir, default_order=1):
     import ad_compiler
     args = tuple(spec["args"])
-    wrt = spec.get("wrt")
-    if wrt is None:
-        wrt = tuple(i for i, a in enumerate(args) if _is_diff(a))
-    elif isinstance(wrt, int):
-        wrt = (wrt,)
+    wrt = _spec_wrt(spec, args)
     rtol = spec.get("rtol", 1e-5)
     atol = spec.get("atol", 1e-6)
     eps = spec.get("eps", 1e-6)
@@ -673,6 +678,14 @@ def _third_order_params():
     return out
 
 
+def _skip_known_gap(exc, what):
+    """A CompileError naming a helper of FORWARD_HELPERS_WITHOUT_FORWARD_RULE
+    skips the test; any other refusal fails it."""
+    named = [h for h in FORWARD_HELPERS_WITHOUT_FORWARD_RULE if h.split(".")[-1] + "()" in str(exc)]
+    assert named, f"{what}: {exc}"
+    pytest.skip(f"known gap: no forward rule for {named[0]}")
+
+
 @pytest.mark.parametrize("prim, first", _third_order_params())
 def test_rule_third_order(prim, first, tmp_path):
     """The first spec of every primitive with a reverse rule, one order up:
@@ -687,11 +700,7 @@ def test_rule_third_order(prim, first, tmp_path):
     import ad_compiler
     sid, header, spec = first
     args = tuple(spec["args"])
-    wrt = spec.get("wrt")
-    if wrt is None:
-        wrt = tuple(i for i, a in enumerate(args) if _is_diff(a))
-    elif isinstance(wrt, int):
-        wrt = (wrt,)
+    wrt = _spec_wrt(spec, args)
     if not wrt or any(np.iscomplexobj(args[i]) for i in wrt):
         pytest.skip("complex or no differentiable argument")
     i = wrt[0]
@@ -708,9 +717,7 @@ def test_rule_third_order(prim, first, tmp_path):
     try:
         _, dH = ad_compiler.jvp(H, args, tuple(tangents))
     except ad_compiler.CompileError as exc:
-        named = [h for h in FORWARD_HELPERS_WITHOUT_FORWARD_RULE if h.split(".")[-1] + "()" in str(exc)]
-        assert named, f"{sid} ({spec['name']}): third order refused: {exc}"
-        pytest.skip(f"known gap: no forward rule for {named[0]}")
+        _skip_known_gap(exc, f"{sid} ({spec['name']}): third order refused")
     except NotImplementedError as exc:
         assert "odeint" in str(exc), f"{sid} ({spec['name']}): {exc}"
         pytest.skip(str(exc))
@@ -748,9 +755,7 @@ def test_rule_third_order(prim, first, tmp_path):
         _, d2 = ad_compiler.jvp(fwd._fwd, (args[i],), (s,))
         g2 = ad_compiler.grad(fwd._fwd)(args[i])
     except ad_compiler.CompileError as exc:
-        named = [h for h in FORWARD_HELPERS_WITHOUT_FORWARD_RULE if h.split(".")[-1] + "()" in str(exc)]
-        assert named, f"{sid} ({spec['name']}): forward over forward refused: {exc}"
-        pytest.skip(f"known gap: no forward rule for {named[0]}")
+        _skip_known_gap(exc, f"{sid} ({spec['name']}): forward over forward refused")
     scale = max(1.0, float(np.max(np.abs(ref_g))))
     err = _close(d2, np.sum(ref_g * s), 1e-4, 1e-5 * scale, "jvp of a jvp")
     err = err or _close(g2, ref_g, 1e-4, 1e-5 * scale, "grad of a jvp")
