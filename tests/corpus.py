@@ -2028,7 +2028,7 @@ register(inplace_repeated_index, (Normal(5), _np.array([1, 4, 1, 4])),
 def inplace_self_assign(x):
     y = np.tanh(x)
     y[::-1] = y
-    y[[2, 0, 3, 1]] = y
+    y[[2, 0, 3, 1]] = y.copy()     # (y[idx] = y itself: tests/test_mutation.py)
     Y = np.outer(x, y)
     Y[1:] = Y[:-1]
     return np.sum(y * np.arange(1.0, 5.0)) + np.sum(Y * Y)

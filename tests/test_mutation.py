@@ -1241,9 +1241,15 @@ del x0, x1, x2
                                rep_scalar, rep_loop, self_reversed, self_permuted, self_rows,
                                self_list, self_in_loop], ids=lambda f: f.__name__)
 def test_repeated_index_writes(f):
-    from ad_compiler import hessian, vjp
+    from ad_compiler import CompileError, hessian, vjp
     from tests.reference import fd_hessian
     x = XR.copy()
+    if f in (self_permuted, self_rows) and int(np.__version__.split(".")[0]) < 2:
+        # NumPy 1 writes y[idx] = y entry by entry (reading overwritten
+        # entries): refused there, not followed wrongly
+        with pytest.raises(CompileError, match="index array of itself with NumPy < 2"):
+            grad(f)(x)
+        return
     ref = fd_grad(f, (x,))
     if f in BY_HAND:
         np.testing.assert_allclose(ref, BY_HAND[f], rtol=1e-6, atol=1e-6)
@@ -1380,7 +1386,9 @@ def source_write_read_through_attribute(x):
 
 
 @pytest.mark.parametrize("f, marker", [
-    (transpose_attribute_write, "AT-DOT-T"), (mT_attribute_write, "AT-DOT-MT"),
+    (transpose_attribute_write, "AT-DOT-T"),
+    pytest.param(mT_attribute_write, "AT-DOT-MT", marks=pytest.mark.skipif(
+        not hasattr(np.ndarray, "mT"), reason="ndarray.mT is NumPy 2")),
     (real_attribute_write, "AT-DOT-REAL"), (transpose_attribute_update, "AT-DOT-T-UPDATE"),
     (source_write_read_through_attribute, "AT-DOT-T-SOURCE")])
 def test_writes_through_attribute_views_of_locals_are_refused(f, marker):
@@ -1390,7 +1398,7 @@ def test_writes_through_attribute_views_of_locals_are_refused(f, marker):
 def transpose_attribute_read(x):
     X = x.reshape(2, 3) * 1.0
     Y = X.T
-    return np.sum(Y[0] * X[0, :2]) + np.sum(X.mT * X.T)
+    return np.sum(Y[0] * X[0, :2]) + np.sum(X.T * X.T)
 
 
 def transpose_attribute_written_not_source(x):

@@ -51,6 +51,20 @@ from ad_compiler.transforms.normalize.common import _INPLACE_METHODS, _OPAQUE, _
 _LIST_MUTATORS = {"extend", "insert", "clear", "pop", "remove"}
 
 
+_NUMPY_1 = int(numpy.__version__.split(".")[0]) < 2
+
+
+def _basic_index(e):
+    """Is the index ``e`` ints, slices, None and ... only (no index array)?"""
+    if isinstance(e, gast.Tuple):
+        return all(_basic_index(x) for x in e.elts)
+    if isinstance(e, gast.Slice):
+        return all(x is None or _basic_index(x) for x in (e.lower, e.upper, e.step))
+    if isinstance(e, gast.Constant):
+        return e.value is None or e.value is Ellipsis or type(e.value) is int
+    return _int_constant(e) is not None
+
+
 def _int_constant(e):
     """The value of an int literal (``3``, ``-2``), else None."""
     sign = 1
@@ -173,6 +187,15 @@ class Anf:
             if chain is not None:
                 p3, val = self._atomize(value)
                 return chain[0] + p3 + self._chain_writes(chain[1], chain[2], val, chain[3])
+            if (_NUMPY_1 and isinstance(value, gast.Name) and isinstance(target.value, gast.Name)
+                    and value.id == target.value.id and not _basic_index(target.slice)):
+                # NumPy < 2 writes y[idx] = y entry by entry, reading entries
+                # already overwritten (NumPy 2 reads y first, as the
+                # derivative does)
+                raise self.info.error(target, "cannot differentiate an array written into an "
+                                      "index array of itself with NumPy < 2",
+                                      hint=f"write {value.id}[...] = {value.id}.copy()",
+                                      construct="self-assignment")
             pre, base = self._atomize(target.value)
             p2, index = self._index(target.slice)
             p3, val = self._atomize(value)
